@@ -1,0 +1,19 @@
+using System;
+
+namespace TaskQueue.Core.Broker;
+
+/// <summary>Retention of records; the defaults are documented in docs/PROTOCOL.md.</summary>
+public sealed class BrokerOptions
+{
+    /// <summary>Success records older than this are removed (default 7 days).</summary>
+    public TimeSpan SuccessRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>At most this many success records are kept per queue, newest first (default 10,000).</summary>
+    public int MaxSuccessRecords { get; set; } = 10_000;
+
+    /// <summary>At most this many failure records are kept per queue; the oldest go first (default 100,000).</summary>
+    public int MaxFailureRecords { get; set; } = 100_000;
+
+    /// <summary>Tasks per script call when enqueuing in bulk.</summary>
+    public int EnqueueBatchSize { get; set; } = 200;
+}

@@ -1,0 +1,313 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading.Tasks;
+using StackExchange.Redis;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Broker;
+
+/// <summary>
+/// Every read and write of task state. Each state change is one Lua script (docs/PROTOCOL.md);
+/// nothing else in the code base talks to Redis about tasks.
+/// </summary>
+public sealed class RedisBroker
+{
+    private readonly ConcurrentDictionary<string, QueueKeys> _keys = new(StringComparer.Ordinal);
+
+    public RedisBroker(IConnectionMultiplexer connection, BrokerOptions? options = null, IClock? clock = null)
+    {
+        Connection = connection;
+        Options = options ?? new BrokerOptions();
+        Clock = clock ?? SystemClock.Instance;
+    }
+
+    public IConnectionMultiplexer Connection { get; }
+    public BrokerOptions Options { get; }
+    public IClock Clock { get; }
+    private IDatabase Db => Connection.GetDatabase();
+
+    public QueueKeys Keys(string queue) => _keys.GetOrAdd(queue, q => new QueueKeys(q));
+
+    /// <summary>Stores tasks of one queue, pipelined in batches. Returns, per task, whether it was stored (false: the id existed).</summary>
+    public async Task<bool[]> EnqueueAsync(string queue, IReadOnlyList<TaskEnvelope> tasks)
+    {
+        var keys = Keys(queue);
+        var db = Db;
+        var batches = new List<Task<RedisResult>>();
+        var size = Math.Max(1, Options.EnqueueBatchSize);
+        var registered = db.SetAddAsync(QueueKeys.Queues, queue);
+        for (var start = 0; start < tasks.Count; start += size)
+        {
+            var count = Math.Min(size, tasks.Count - start);
+            var args = new RedisValue[1 + 2 * count];
+            args[0] = keys.WakeChannel;
+            for (var i = 0; i < count; i++)
+            {
+                var task = tasks[start + i];
+                if (task.Queue != queue) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{queue}'.");
+                args[1 + 2 * i] = task.Id;
+                args[2 + 2 * i] = TqJson.Serialize(task);
+            }
+            batches.Add(Scripts.Enqueue.EvaluateAsync(db, new[] { keys.Tasks, keys.Pending }, args));
+        }
+        await registered.ConfigureAwait(false);
+        var stored = new bool[tasks.Count];
+        var index = 0;
+        foreach (var batch in batches)
+        {
+            foreach (var flag in (RedisResult[])(await batch.ConfigureAwait(false))!)
+                stored[index++] = (long)flag == 1;
+        }
+        return stored;
+    }
+
+    /// <summary>Leases up to <paramref name="max"/> pending tasks to a worker until <paramref name="leaseDeadline"/>.</summary>
+    public async Task<IReadOnlyList<LeasedTask>> FetchAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline)
+    {
+        var keys = Keys(queue);
+        var result = (RedisResult[])(await Scripts.Fetch.EvaluateAsync(Db,
+            new[] { keys.Pending, keys.Active, keys.Tasks, keys.Attempts, keys.Owners },
+            new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max }).ConfigureAwait(false))!;
+        var leased = new List<LeasedTask>(result.Length / 3);
+        for (var i = 0; i + 2 < result.Length; i += 3)
+            leased.Add(new LeasedTask(queue, (string)result[i]!, (string?)result[i + 1] ?? "", (int)result[i + 2]));
+        return leased;
+    }
+
+    /// <summary>Writes the success record. False when the worker lost the lease (nothing was written).</summary>
+    public async Task<bool> CompleteAsync(string workerId, TaskResult result)
+    {
+        var keys = Keys(result.Queue);
+        var now = Clock.UtcNow;
+        var oldest = now - Options.SuccessRetention;
+        var done = await Scripts.Complete.EvaluateAsync(Db,
+            new[] { keys.Active, keys.Owners, keys.Succeeded, keys.Results, keys.Tasks, keys.Attempts },
+            new RedisValue[] { result.Id, workerId, result.CompletedAt.ToUnixMs(), TqJson.Serialize(result), oldest.ToUnixMs(), Options.MaxSuccessRecords })
+            .ConfigureAwait(false);
+        return (long)done == 1;
+    }
+
+    /// <summary>Records a failed attempt: a retry at <paramref name="retryAt"/>, or a failure record when it is null.</summary>
+    public async Task<bool> FailAsync(string workerId, TaskError error, DateTimeOffset? retryAt)
+    {
+        var keys = Keys(error.Queue);
+        error.RetryAt = retryAt;
+        var done = await Scripts.Fail.EvaluateAsync(Db,
+            new[] { keys.Active, keys.Owners, keys.Retry, keys.Failed, keys.Errors, keys.Attempts, keys.Tasks },
+            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords })
+            .ConfigureAwait(false);
+        return (long)done == 1;
+    }
+
+    /// <summary>Hands leased tasks back to the front of the queue without counting the attempt.</summary>
+    public async Task<long> ReleaseAsync(string queue, string workerId, IReadOnlyCollection<string> ids)
+    {
+        if (ids.Count == 0) return 0;
+        var keys = Keys(queue);
+        var args = new List<RedisValue> { keys.WakeChannel, workerId };
+        args.AddRange(ids.Select(id => (RedisValue)id));
+        return (long)await Scripts.Release.EvaluateAsync(Db,
+            new[] { keys.Active, keys.Owners, keys.Pending, keys.Attempts }, args.ToArray()).ConfigureAwait(false);
+    }
+
+    /// <summary>Extends the leases a worker holds; returns the ids it no longer holds.</summary>
+    public async Task<string[]> ExtendAsync(string queue, string workerId, IReadOnlyCollection<string> ids, DateTimeOffset leaseDeadline)
+    {
+        if (ids.Count == 0) return Array.Empty<string>();
+        var keys = Keys(queue);
+        var args = new List<RedisValue> { workerId, leaseDeadline.ToUnixMs() };
+        args.AddRange(ids.Select(id => (RedisValue)id));
+        var lost = (RedisResult[])(await Scripts.Extend.EvaluateAsync(Db, new[] { keys.Active, keys.Owners }, args.ToArray()).ConfigureAwait(false))!;
+        return lost.Select(r => (string)r!).ToArray();
+    }
+
+    /// <summary>Moves tasks whose lease ran out back to pending; returns their ids.</summary>
+    public async Task<string[]> RecoverAsync(string queue, int limit = 100)
+    {
+        var keys = Keys(queue);
+        var moved = (RedisResult[])(await Scripts.Recover.EvaluateAsync(Db,
+            new[] { keys.Active, keys.Owners, keys.Pending },
+            new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
+        return moved.Select(r => (string)r!).ToArray();
+    }
+
+    /// <summary>Moves due retries to pending; returns how many moved and when the next one is due.</summary>
+    public async Task<(long Moved, DateTimeOffset? NextDue)> PromoteAsync(string queue, int limit = 500)
+    {
+        var keys = Keys(queue);
+        var result = (RedisResult[])(await Scripts.Promote.EvaluateAsync(Db,
+            new[] { keys.Retry, keys.Pending },
+            new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
+        var nextDue = (long)result[1];
+        return ((long)result[0], nextDue < 0 ? null : ClockExtensions.FromUnixMs(nextDue));
+    }
+
+    /// <summary>Puts a failed task back in the queue with a fresh attempt count.</summary>
+    public async Task<RequeueOutcome> RequeueAsync(string queue, string id)
+    {
+        var keys = Keys(queue);
+        var result = (long)await Scripts.Requeue.EvaluateAsync(Db,
+            new[] { keys.Failed, keys.Errors, keys.Attempts, keys.Tasks, keys.Pending },
+            new RedisValue[] { keys.WakeChannel, id }).ConfigureAwait(false);
+        return result switch
+        {
+            1 => RequeueOutcome.Requeued,
+            -1 => RequeueOutcome.TaskMissing,
+            _ => RequeueOutcome.NotFailed,
+        };
+    }
+
+    public async Task<TaskSnapshot> InspectAsync(string queue, string id)
+    {
+        var k = Keys(queue);
+        var r = (RedisResult[])(await Scripts.Inspect.EvaluateAsync(Db,
+            new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors },
+            new RedisValue[] { id }).ConfigureAwait(false))!;
+        var state = (string)r[0]! switch
+        {
+            "succeeded" => TaskState.Succeeded,
+            "failed" => TaskState.Failed,
+            "active" => TaskState.Active,
+            "retrying" => TaskState.Retrying,
+            "pending" => TaskState.Pending,
+            _ => TaskState.Unknown,
+        };
+        var snapshot = new TaskSnapshot { Id = id, Queue = queue, State = state };
+        var envelope = (string?)r[1];
+        if (!string.IsNullOrEmpty(envelope))
+        {
+            try { snapshot.Envelope = TqJson.ReadEnvelope(envelope); }
+            catch (MalformedTaskException) { }
+        }
+        if (int.TryParse((string?)r[2], out var attempts)) snapshot.Attempts = attempts;
+        var owner = (string?)r[3];
+        if (!string.IsNullOrEmpty(owner)) snapshot.Worker = owner;
+        if (double.TryParse((string?)r[4], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var score))
+            snapshot.StateSince = ClockExtensions.FromUnixMs((long)score);
+        var record = (string?)r[5];
+        if (state == TaskState.Succeeded) snapshot.Result = TqJson.ReadResult(record);
+        else if (!string.IsNullOrEmpty(record)) snapshot.Error = TqJson.ReadError(record);
+        if (snapshot.Result is { } result)
+        {
+            snapshot.Attempts = result.Attempts;
+            snapshot.Worker = result.Worker;
+        }
+        else if (snapshot.Error is { } error && state == TaskState.Failed)
+        {
+            snapshot.Attempts = error.Attempts;
+            snapshot.Worker = error.Worker;
+        }
+        return snapshot;
+    }
+
+    public async Task<QueueCounts> CountAsync(string queue)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        var pending = db.ListLengthAsync(k.Pending);
+        var active = db.SortedSetLengthAsync(k.Active);
+        var retrying = db.SortedSetLengthAsync(k.Retry);
+        var succeeded = db.SortedSetLengthAsync(k.Succeeded);
+        var failed = db.SortedSetLengthAsync(k.Failed);
+        return new QueueCounts
+        {
+            Name = queue,
+            Pending = await pending.ConfigureAwait(false),
+            Active = await active.ConfigureAwait(false),
+            Retrying = await retrying.ConfigureAwait(false),
+            Succeeded = await succeeded.ConfigureAwait(false),
+            Failed = await failed.ConfigureAwait(false),
+        };
+    }
+
+    /// <summary>Publishes a live worker's description; it expires unless refreshed within three lease times.</summary>
+    public async Task HeartbeatWorkerAsync(Worker.WorkerInfo info, TimeSpan leaseTime)
+    {
+        var db = Db;
+        var key = QueueKeys.Worker(info.Id);
+        var now = Clock.UtcNow.ToUnixMs();
+        var batch = db.CreateBatch();
+        var set = batch.HashSetAsync(key, new[]
+        {
+            new HashEntry("host", info.Host),
+            new HashEntry("pid", info.ProcessId),
+            new HashEntry("queues", string.Join(",", info.Queues)),
+            new HashEntry("concurrency", info.Concurrency),
+            new HashEntry("started", info.StartedAt.ToUnixMs()),
+            new HashEntry("running", info.Running),
+            new HashEntry("processed", info.Processed),
+            new HashEntry("heartbeat", now),
+        });
+        var expire = batch.KeyExpireAsync(key, TimeSpan.FromTicks(leaseTime.Ticks * 3));
+        var seen = batch.SortedSetAddAsync(QueueKeys.Workers, info.Id, now);
+        batch.Execute();
+        await Task.WhenAll(set, expire, seen).ConfigureAwait(false);
+    }
+
+    public async Task UnregisterWorkerAsync(string workerId)
+    {
+        var db = Db;
+        await Task.WhenAll(db.KeyDeleteAsync(QueueKeys.Worker(workerId)), db.SortedSetRemoveAsync(QueueKeys.Workers, workerId)).ConfigureAwait(false);
+    }
+
+    /// <summary>Names of the queues that ever received a task, sorted.</summary>
+    public async Task<string[]> ListQueuesAsync()
+    {
+        var members = await Db.SetMembersAsync(QueueKeys.Queues).ConfigureAwait(false);
+        return members.Select(m => (string)m!).Where(QueueName.IsValid).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>Success records, newest first, or those with the given ids.</summary>
+    public async Task<IReadOnlyList<TaskResult>> GetResultsAsync(string queue, int first, IReadOnlyList<string>? ids = null)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        var wanted = ids?.Select(i => (RedisValue)i).ToArray()
+            ?? await db.SortedSetRangeByRankAsync(k.Succeeded, 0, first - 1, Order.Descending).ConfigureAwait(false);
+        if (wanted.Length == 0) return Array.Empty<TaskResult>();
+        var json = await db.HashGetAsync(k.Results, wanted).ConfigureAwait(false);
+        return json.Where(j => j.HasValue).Select(j => TqJson.ReadResult(j)!).ToList();
+    }
+
+    /// <summary>Failure records with their tasks, newest first, or those with the given ids.</summary>
+    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        RedisValue[] wanted;
+        if (ids is null)
+        {
+            wanted = await db.SortedSetRangeByRankAsync(k.Failed, 0, first - 1, Order.Descending).ConfigureAwait(false);
+        }
+        else
+        {
+            // Only ids that are failure records, not retrying tasks whose last error is also kept.
+            var scores = await Task.WhenAll(ids.Select(id => db.SortedSetScoreAsync(k.Failed, id))).ConfigureAwait(false);
+            wanted = ids.Where((_, i) => scores[i].HasValue).Select(i => (RedisValue)i).ToArray();
+        }
+        if (wanted.Length == 0) return Array.Empty<FailureEntry>();
+        var errors = db.HashGetAsync(k.Errors, wanted);
+        var tasks = db.HashGetAsync(k.Tasks, wanted);
+        var errorJson = await errors.ConfigureAwait(false);
+        var taskJson = await tasks.ConfigureAwait(false);
+        var entries = new List<FailureEntry>(wanted.Length);
+        for (var i = 0; i < wanted.Length; i++)
+        {
+            if (!errorJson[i].HasValue) continue;
+            TaskEnvelope? envelope = null;
+            try { envelope = TqJson.ReadEnvelope(taskJson[i]); }
+            catch (MalformedTaskException) { }
+            entries.Add(new FailureEntry(TqJson.ReadError(errorJson[i])!, envelope, taskJson[i]));
+        }
+        return entries;
+    }
+}
+
+public enum RequeueOutcome
+{
+    Requeued,
+    NotFailed,
+    TaskMissing,
+}

@@ -1,0 +1,136 @@
+using System;
+using System.Collections.Concurrent;
+using System.Linq;
+using System.Threading.Tasks;
+using StackExchange.Redis;
+
+namespace TaskQueue.Core.Connection;
+
+/// <summary>
+/// One multiplexer per configuration string, shared by every caller in the process.
+/// Messages name the endpoints only: a configuration string may carry a password.
+/// </summary>
+public static class RedisConnections
+{
+    public const string DefaultConfiguration = "localhost:6379";
+    public const string EnvironmentVariable = "TQ_REDIS";
+
+    private static readonly ConcurrentDictionary<string, Lazy<ConnectionMultiplexer>> Cache = new();
+
+    /// <summary>The configuration to use when the caller gave none: $env:TQ_REDIS, then localhost:6379.</summary>
+    public static string Resolve(string? configuration)
+    {
+        if (!string.IsNullOrWhiteSpace(configuration)) return configuration!;
+        var fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        return string.IsNullOrWhiteSpace(fromEnvironment) ? DefaultConfiguration : fromEnvironment!;
+    }
+
+    /// <summary>The endpoints of a configuration string, for messages; never the password.</summary>
+    public static string Describe(string configuration)
+    {
+        try
+        {
+            var options = ConfigurationOptions.Parse(configuration);
+            var endpoints = string.Join(",", options.EndPoints.Select(Format));
+            return endpoints.Length == 0 ? "(no endpoint)" : endpoints;
+        }
+        catch (Exception)
+        {
+            return "(unreadable configuration)";
+        }
+    }
+
+    public static ConnectionMultiplexer Get(string? configuration)
+    {
+        var config = Resolve(configuration);
+        var lazy = Cache.GetOrAdd(config, c => new Lazy<ConnectionMultiplexer>(() => Connect(c)));
+        try
+        {
+            var connection = lazy.Value;
+            if (!connection.IsConnected && !connection.IsConnecting)
+            {
+                // The cached connection never came up; let the next call try afresh.
+                Cache.TryRemove(config, out _);
+            }
+            return connection;
+        }
+        catch
+        {
+            Cache.TryRemove(config, out _);
+            throw;
+        }
+    }
+
+    private static ConnectionMultiplexer Connect(string configuration)
+    {
+        ConfigurationOptions options;
+        try
+        {
+            options = ConfigurationOptions.Parse(configuration);
+        }
+        catch (Exception ex)
+        {
+            throw new BrokerUnavailableException("The Redis configuration string is not valid: " + Redact(ex.Message, configuration), "(invalid)", ex);
+        }
+        options.AbortOnConnectFail = true;
+        options.ClientName ??= "taskqueue";
+        if (!configuration.Contains("connectTimeout")) options.ConnectTimeout = 5000;
+        var endpoints = Describe(configuration);
+        try
+        {
+            var connection = ConnectionMultiplexer.Connect(options);
+            connection.GetDatabase().Ping();
+            return connection;
+        }
+        catch (RedisConnectionException ex)
+        {
+            throw new BrokerUnavailableException(DescribeFailure(ex, endpoints), endpoints, ex);
+        }
+        catch (RedisException ex)
+        {
+            throw new BrokerUnavailableException($"Redis at {endpoints} refused the connection: {Redact(ex.Message, configuration)}", endpoints, ex);
+        }
+    }
+
+    private static string DescribeFailure(RedisConnectionException ex, string endpoints)
+    {
+        var text = ex.Message + " " + ex.InnerException?.Message;
+        if (ex.FailureType == ConnectionFailureType.AuthenticationFailure
+            || text.IndexOf("WRONGPASS", StringComparison.OrdinalIgnoreCase) >= 0
+            || text.IndexOf("NOAUTH", StringComparison.OrdinalIgnoreCase) >= 0
+            || text.IndexOf("auth", StringComparison.OrdinalIgnoreCase) >= 0 && text.IndexOf("fail", StringComparison.OrdinalIgnoreCase) >= 0)
+            return $"Authentication failed at Redis {endpoints}: check the user and password of the -Redis configuration.";
+        return $"Cannot connect to Redis at {endpoints} ({ex.FailureType}). Check that it runs and is reachable, or pass -Redis / set $env:{EnvironmentVariable}.";
+    }
+
+    private static string Redact(string message, string configuration)
+    {
+        try
+        {
+            var password = ConfigurationOptions.Parse(configuration).Password;
+            return string.IsNullOrEmpty(password) ? message : message.Replace(password, "****");
+        }
+        catch (Exception)
+        {
+            return message;
+        }
+    }
+
+    private static string Format(System.Net.EndPoint endpoint) => endpoint switch
+    {
+        System.Net.DnsEndPoint dns => dns.Host + ":" + dns.Port,
+        System.Net.IPEndPoint ip => ip.Address + ":" + ip.Port,
+        _ => endpoint.ToString() ?? "",
+    };
+}
+
+/// <summary>Redis cannot be reached or refused us; the message is safe to show (no password).</summary>
+public sealed class BrokerUnavailableException : Exception
+{
+    public BrokerUnavailableException(string message, string endpoints, Exception? inner = null) : base(message, inner)
+    {
+        Endpoints = endpoints;
+    }
+
+    public string Endpoints { get; }
+}

@@ -1,0 +1,51 @@
+using System;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace TaskQueue.Core.Model;
+
+/// <summary>
+/// The wire format of a task (docs/PROTOCOL.md): immutable once enqueued, version <see cref="CurrentVersion"/>.
+/// </summary>
+public sealed class TaskEnvelope
+{
+    public const int CurrentVersion = 1;
+    public const int DefaultMaxAttempts = 10;
+
+    [JsonPropertyName("v")] public int Version { get; set; } = CurrentVersion;
+    public string Id { get; set; } = "";
+    public string Queue { get; set; } = "";
+    /// <summary>"script" or "command".</summary>
+    public string Kind { get; set; } = "";
+    public string? Script { get; set; }
+    public string? Command { get; set; }
+    /// <summary>JSON array of positional arguments.</summary>
+    public JsonElement? Args { get; set; }
+    /// <summary>JSON object of named parameters (command tasks).</summary>
+    public JsonElement? Params { get; set; }
+    public int MaxAttempts { get; set; } = DefaultMaxAttempts;
+    /// <summary>Milliseconds an attempt may run; 0 means no limit.</summary>
+    public long TimeoutMs { get; set; }
+    /// <summary>When true, non-terminating errors are kept on the record but do not fail the task.</summary>
+    public bool ContinueOnError { get; set; }
+    public DateTimeOffset EnqueuedAt { get; set; }
+
+    public static class Kinds
+    {
+        public const string Script = "script";
+        public const string Command = "command";
+    }
+
+    /// <summary>A short human label: the command name or the script's first line.</summary>
+    [JsonIgnore]
+    public string Label => Kind == Kinds.Command ? Command ?? "" : FirstLine(Script);
+
+    private static string FirstLine(string? script)
+    {
+        if (string.IsNullOrWhiteSpace(script)) return "";
+        var text = script!.Trim();
+        var newline = text.IndexOfAny(new[] { '\r', '\n' });
+        if (newline >= 0) text = text.Substring(0, newline) + " ...";
+        return text.Length > 60 ? text.Substring(0, 57) + "..." : text;
+    }
+}

@@ -1,0 +1,45 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json;
+
+namespace TaskQueue.Core.Model;
+
+/// <summary>Why an attempt failed. Stored as JSON in the queue's errors hash.</summary>
+public sealed class TaskError
+{
+    public int V { get; set; } = 1;
+    public string Id { get; set; } = "";
+    public string Queue { get; set; } = "";
+    /// <summary>One of <see cref="FailureReasons"/>.</summary>
+    public string Reason { get; set; } = FailureReasons.Exception;
+    /// <summary>True when another attempt cannot succeed (the script does not parse, the command does not exist).</summary>
+    public bool Permanent { get; set; }
+    public string Message { get; set; } = "";
+    public string? ErrorId { get; set; }
+    public string? Category { get; set; }
+    public string? ExceptionType { get; set; }
+    public string? ScriptStackTrace { get; set; }
+    public string? Position { get; set; }
+    public string? Worker { get; set; }
+    public int Attempts { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset FailedAt { get; set; }
+    /// <summary>When the next attempt is due; null once the task failed for good.</summary>
+    public DateTimeOffset? RetryAt { get; set; }
+    public JsonElement? Output { get; set; }
+    public List<string>? Warnings { get; set; }
+    public List<string>? Information { get; set; }
+    /// <summary>Non-terminating errors written before the failure.</summary>
+    public List<string>? Errors { get; set; }
+}
+
+public static class FailureReasons
+{
+    public const string Exception = "Exception";
+    public const string NonTerminatingError = "NonTerminatingError";
+    public const string ParseError = "ParseError";
+    public const string CommandNotFound = "CommandNotFound";
+    public const string Timeout = "Timeout";
+    public const string MalformedTask = "MalformedTask";
+    public const string WorkerLost = "WorkerLost";
+}

@@ -1,0 +1,24 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json;
+
+namespace TaskQueue.Core.Model;
+
+/// <summary>The success record of a task. Stored as JSON in the queue's results hash.</summary>
+public sealed class TaskResult
+{
+    public int V { get; set; } = 1;
+    public string Id { get; set; } = "";
+    public string Queue { get; set; } = "";
+    public string Label { get; set; } = "";
+    public string Worker { get; set; } = "";
+    public int Attempts { get; set; }
+    public DateTimeOffset EnqueuedAt { get; set; }
+    public DateTimeOffset StartedAt { get; set; }
+    public DateTimeOffset CompletedAt { get; set; }
+    public JsonElement? Output { get; set; }
+    public List<string>? Warnings { get; set; }
+    public List<string>? Information { get; set; }
+    /// <summary>Non-terminating errors of a task sent with ContinueOnError.</summary>
+    public List<string>? Errors { get; set; }
+}

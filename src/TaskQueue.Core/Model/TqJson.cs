@@ -1,0 +1,73 @@
+using System;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace TaskQueue.Core.Model;
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(TaskEnvelope))]
+[JsonSerializable(typeof(TaskResult))]
+[JsonSerializable(typeof(TaskError))]
+internal partial class TqJsonContext : JsonSerializerContext
+{
+}
+
+/// <summary>Reads and writes the JSON documents stored in Redis.</summary>
+public static class TqJson
+{
+    public static string Serialize(TaskEnvelope envelope) => JsonSerializer.Serialize(envelope, TqJsonContext.Default.TaskEnvelope);
+    public static string Serialize(TaskResult result) => JsonSerializer.Serialize(result, TqJsonContext.Default.TaskResult);
+    public static string Serialize(TaskError error) => JsonSerializer.Serialize(error, TqJsonContext.Default.TaskError);
+
+    public static TaskResult? ReadResult(string? json) =>
+        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, TqJsonContext.Default.TaskResult);
+
+    public static TaskError? ReadError(string? json) =>
+        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, TqJsonContext.Default.TaskError);
+
+    /// <summary>Parses and checks an envelope; throws <see cref="MalformedTaskException"/> saying what is wrong.</summary>
+    public static TaskEnvelope ReadEnvelope(string? json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+            throw new MalformedTaskException("The task has no body (its envelope is missing from the tasks hash).");
+        TaskEnvelope? envelope;
+        try
+        {
+            envelope = JsonSerializer.Deserialize(json!, TqJsonContext.Default.TaskEnvelope);
+        }
+        catch (JsonException ex)
+        {
+            throw new MalformedTaskException("The task body is not valid JSON: " + ex.Message);
+        }
+        if (envelope is null)
+            throw new MalformedTaskException("The task body is JSON null.");
+        if (envelope.Version != TaskEnvelope.CurrentVersion)
+            throw new MalformedTaskException(
+                $"The task envelope has version {envelope.Version}; this worker reads version {TaskEnvelope.CurrentVersion}.");
+        switch (envelope.Kind)
+        {
+            case TaskEnvelope.Kinds.Script when string.IsNullOrWhiteSpace(envelope.Script):
+                throw new MalformedTaskException("The script task has no 'script'.");
+            case TaskEnvelope.Kinds.Command when string.IsNullOrWhiteSpace(envelope.Command):
+                throw new MalformedTaskException("The command task has no 'command'.");
+            case TaskEnvelope.Kinds.Script:
+            case TaskEnvelope.Kinds.Command:
+                break;
+            default:
+                throw new MalformedTaskException($"The task kind '{envelope.Kind}' is not 'script' or 'command'.");
+        }
+        if (envelope.Args is { } args && args.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
+            throw new MalformedTaskException("The task's 'args' must be a JSON array.");
+        if (envelope.Params is { } ps && ps.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
+            throw new MalformedTaskException("The task's 'params' must be a JSON object.");
+        if (envelope.MaxAttempts < 1) envelope.MaxAttempts = 1;
+        return envelope;
+    }
+}
+
+public sealed class MalformedTaskException : Exception
+{
+    public MalformedTaskException(string message) : base(message) { }
+}

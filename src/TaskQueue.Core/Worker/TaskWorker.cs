@@ -1,0 +1,470 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using StackExchange.Redis;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Worker;
+
+/// <summary>
+/// A worker process's engine: one dispatcher (this thread) leases tasks into a small buffer,
+/// <see cref="WorkerOptions.Concurrency"/> slot threads run them with their own executor and
+/// acknowledge them, a heartbeat keeps the leases alive, and every worker recovers tasks of dead ones.
+/// </summary>
+public sealed class TaskWorker
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
+
+    private readonly RedisBroker _broker;
+    private readonly WorkerOptions _options;
+    private readonly Func<ITaskExecutor> _executorFactory;
+    private readonly IWorkerLog _log;
+    private readonly RetryPolicy _retryPolicy;
+    private readonly string[] _queues;
+    private readonly BlockingCollection<LeasedTask> _ready = new();
+    private readonly ConcurrentDictionary<LeasedTask, byte> _held = new();
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly CancellationTokenSource _interrupt = new();
+    private readonly WorkerSummary _summary = new();
+    private volatile bool _stopping;
+    private bool _outage;
+
+    public TaskWorker(RedisBroker broker, WorkerOptions options, Func<ITaskExecutor> executorFactory, IWorkerLog? log = null)
+    {
+        if (options.Queues.Count == 0) throw new ArgumentException("A worker needs at least one queue.", nameof(options));
+        foreach (var queue in options.Queues) QueueName.Validate(queue);
+        if (options.Concurrency < 1) throw new ArgumentException("Concurrency must be at least 1.", nameof(options));
+        _broker = broker;
+        _options = options;
+        _executorFactory = executorFactory;
+        _log = log ?? NullWorkerLog.Instance;
+        _retryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
+        _queues = options.Queues.Distinct(StringComparer.Ordinal).ToArray();
+        WorkerId = options.WorkerId ?? $"{Environment.MachineName}:{Process.GetCurrentProcess().Id}:{Guid.NewGuid().ToString("N").Substring(0, 8)}";
+    }
+
+    public string WorkerId { get; }
+
+    private IClock Clock => _broker.Clock;
+    private int Capacity => _options.Concurrency * 2;
+
+    /// <summary>Runs until <paramref name="stop"/> fires (or, in burst mode, until the queues are drained).</summary>
+    public WorkerSummary Run(CancellationToken stop)
+    {
+        var watch = Stopwatch.StartNew();
+        _summary.WorkerId = WorkerId;
+        _summary.Queues = _queues;
+        var subscriber = _broker.Connection.GetSubscriber();
+        var channels = _queues.Select(q => RedisChannel.Literal(_broker.Keys(q).WakeChannel)).ToArray();
+        foreach (var channel in channels) subscriber.Subscribe(channel, (_, _) => Wake());
+        using var stopRegistration = stop.Register(() => { _stopping = true; Wake(); });
+        using var heartbeatStop = new CancellationTokenSource();
+        var slots = Enumerable.Range(0, _options.Concurrency).Select(StartSlot).ToList();
+        var heartbeat = Task.Run(() => HeartbeatLoop(heartbeatStop.Token));
+        _log.Verbose($"Worker {WorkerId} serving {string.Join(", ", _queues)} with {_options.Concurrency} slot(s).");
+        try
+        {
+            Dispatch(stop);
+        }
+        finally
+        {
+            _stopping = true;
+            Shutdown(slots);
+            heartbeatStop.Cancel();
+            try { heartbeat.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+            foreach (var channel in channels)
+            {
+                try { subscriber.Unsubscribe(channel); } catch (RedisException) { }
+            }
+            try { _broker.UnregisterWorkerAsync(WorkerId).Wait(TimeSpan.FromSeconds(2)); } catch (AggregateException) { }
+            _summary.Duration = watch.Elapsed;
+        }
+        return _summary;
+    }
+
+    private void Dispatch(CancellationToken stop)
+    {
+        var nextRecover = DateTimeOffset.MinValue;
+        var nextPromote = DateTimeOffset.MinValue;
+        var backoff = TimeSpan.FromMilliseconds(250);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                var now = Clock.UtcNow;
+                if (now >= nextRecover)
+                {
+                    RecoverExpiredLeases();
+                    nextRecover = now + _options.RecoverInterval;
+                }
+                if (now >= nextPromote) nextPromote = PromoteDueRetries(now);
+                var leased = LeaseTasks();
+                if (_outage)
+                {
+                    _outage = false;
+                    _log.Warning($"Redis is reachable again; worker {WorkerId} resumes.");
+                    backoff = TimeSpan.FromMilliseconds(250);
+                }
+                if (leased > 0) continue;
+                if (_options.Burst && _held.IsEmpty)
+                {
+                    if (PromoteDueRetries(Clock.UtcNow) == DateTimeOffset.MinValue || LeaseTasks() > 0) continue;
+                    if (_held.IsEmpty) return;
+                }
+                var until = nextPromote < nextRecover ? nextPromote : nextRecover;
+                var wait = until - Clock.UtcNow;
+                if (wait > Tick) wait = Tick;
+                if (wait > TimeSpan.Zero) _wake.Wait(wait, stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (IsConnectionProblem(ex))
+            {
+                if (!_outage)
+                {
+                    _outage = true;
+                    _log.Warning($"Redis is unreachable ({ex.GetType().Name}: {ex.Message}); worker {WorkerId} keeps its running tasks and retries with backoff.");
+                }
+                stop.WaitHandle.WaitOne(backoff);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private int LeaseTasks()
+    {
+        var free = Capacity - _held.Count;
+        if (free <= 0 || _stopping) return 0;
+        var total = 0;
+        foreach (var queue in _queues)
+        {
+            var deadline = Clock.UtcNow + _options.LeaseTime;
+            var leased = _broker.FetchAsync(queue, WorkerId, free, deadline).GetAwaiter().GetResult();
+            foreach (var task in leased)
+            {
+                _held[task] = 0;
+                _ready.Add(task);
+            }
+            total += leased.Count;
+            free -= leased.Count;
+            if (free <= 0) break;
+        }
+        return total;
+    }
+
+    private void RecoverExpiredLeases()
+    {
+        foreach (var queue in _queues)
+        {
+            var recovered = _broker.RecoverAsync(queue).GetAwaiter().GetResult();
+            if (recovered.Length > 0)
+                _log.Warning($"Recovered {recovered.Length} task(s) of queue '{queue}' whose worker stopped renewing its lease: {string.Join(", ", recovered.Take(5))}{(recovered.Length > 5 ? ", ..." : "")}.");
+        }
+    }
+
+    /// <summary>Returns when to promote next: in a second, or sooner if a retry is due sooner; MinValue if it moved any.</summary>
+    private DateTimeOffset PromoteDueRetries(DateTimeOffset now)
+    {
+        var next = now + Tick;
+        var movedAny = false;
+        foreach (var queue in _queues)
+        {
+            var (moved, due) = _broker.PromoteAsync(queue).GetAwaiter().GetResult();
+            movedAny |= moved > 0;
+            if (due is { } d && d < next) next = d;
+        }
+        return movedAny ? DateTimeOffset.MinValue : next;
+    }
+
+    private Thread StartSlot(int index)
+    {
+        var thread = new Thread(SlotLoop) { IsBackground = true, Name = $"tq-slot-{index}" };
+        thread.Start();
+        return thread;
+    }
+
+    private void SlotLoop()
+    {
+        ITaskExecutor? executor = null;
+        try
+        {
+            foreach (var task in _ready.GetConsumingEnumerable())
+            {
+                try
+                {
+                    if (_stopping)
+                    {
+                        HandBack(task);
+                        continue;
+                    }
+                    executor ??= _executorFactory();
+                    executor = RunOne(task, executor);
+                }
+                catch (Exception ex)
+                {
+                    // The task stays leased and comes back through recovery; the slot keeps serving.
+                    _log.Error($"Task {task.Id} of queue '{task.Queue}' could not be recorded: {ex.Message}", ex);
+                }
+                finally
+                {
+                    _held.TryRemove(task, out _);
+                    Wake();
+                }
+            }
+        }
+        finally
+        {
+            executor?.Dispose();
+        }
+    }
+
+    private ITaskExecutor RunOne(LeasedTask leased, ITaskExecutor executor)
+    {
+        var startedAt = Clock.UtcNow;
+        TaskEnvelope envelope;
+        try
+        {
+            envelope = TqJson.ReadEnvelope(leased.EnvelopeJson);
+        }
+        catch (MalformedTaskException ex)
+        {
+            RecordFailure(leased, null, startedAt, new TaskError { Reason = FailureReasons.MalformedTask, Permanent = true, Message = ex.Message });
+            return executor;
+        }
+        envelope.Id = leased.Id;
+        envelope.Queue = leased.Queue;
+        if (leased.Attempt > envelope.MaxAttempts)
+        {
+            RecordFailure(leased, envelope, startedAt, new TaskError
+            {
+                Reason = FailureReasons.WorkerLost,
+                Permanent = true,
+                Message = $"Gave up before attempt {leased.Attempt}: the task allows {envelope.MaxAttempts} attempt(s), and the last ones ended without a result because the worker running them stopped or lost its lease.",
+            });
+            return executor;
+        }
+
+        ExecutionOutcome outcome;
+        try
+        {
+            outcome = executor.Execute(envelope, leased.Attempt, _interrupt.Token);
+        }
+        catch (Exception ex)
+        {
+            outcome = new ExecutionOutcome
+            {
+                ExecutorBroken = true,
+                Error = new TaskError { Reason = FailureReasons.Exception, Message = "The executor failed: " + ex.Message, ExceptionType = ex.GetType().FullName },
+            };
+        }
+        if (outcome.ExecutorBroken)
+        {
+            _log.Warning($"Replacing the executor of a slot after task {leased.Id}: it could not be stopped or failed.");
+            var broken = executor;
+            ThreadPool.QueueUserWorkItem(_ => { try { broken.Dispose(); } catch (Exception) { } });
+            executor = _executorFactory();
+        }
+        if (outcome.Interrupted)
+        {
+            HandBack(leased);
+            return executor;
+        }
+        Interlocked.Increment(ref _summary_processed);
+        if (outcome.Succeeded)
+        {
+            var result = new TaskResult
+            {
+                Id = leased.Id,
+                Queue = leased.Queue,
+                Label = envelope.Label,
+                Worker = WorkerId,
+                Attempts = leased.Attempt,
+                EnqueuedAt = envelope.EnqueuedAt,
+                StartedAt = startedAt,
+                CompletedAt = Clock.UtcNow,
+                Output = ParseJson(outcome.OutputJson),
+                Warnings = NullIfEmpty(outcome.Warnings),
+                Information = NullIfEmpty(outcome.Information),
+                Errors = NullIfEmpty(outcome.Errors),
+            };
+            if (Acknowledge(leased, () => _broker.CompleteAsync(WorkerId, result)))
+                Interlocked.Increment(ref _summary_succeeded);
+        }
+        else
+        {
+            var error = outcome.Error ?? new TaskError { Message = "The task failed without an error message." };
+            error.Output ??= ParseJson(outcome.OutputJson);
+            error.Warnings ??= NullIfEmpty(outcome.Warnings);
+            error.Information ??= NullIfEmpty(outcome.Information);
+            error.Errors ??= NullIfEmpty(outcome.Errors);
+            RecordFailure(leased, envelope, startedAt, error);
+        }
+        return executor;
+    }
+
+    private long _summary_processed;
+    private long _summary_succeeded;
+    private long _summary_failed;
+    private long _summary_retried;
+    private long _summary_handedBack;
+
+    private void RecordFailure(LeasedTask leased, TaskEnvelope? envelope, DateTimeOffset startedAt, TaskError error)
+    {
+        error.Id = leased.Id;
+        error.Queue = leased.Queue;
+        error.Worker = WorkerId;
+        error.Attempts = leased.Attempt;
+        error.StartedAt = startedAt;
+        error.FailedAt = Clock.UtcNow;
+        var maxAttempts = envelope?.MaxAttempts ?? 1;
+        DateTimeOffset? retryAt = null;
+        if (!error.Permanent && leased.Attempt < maxAttempts)
+            retryAt = error.FailedAt + _retryPolicy.DelayAfter(leased.Attempt);
+        if (envelope is null) Interlocked.Increment(ref _summary_processed);
+        if (!Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt))) return;
+        if (retryAt is null)
+        {
+            Interlocked.Increment(ref _summary_failed);
+            _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' failed for good after {leased.Attempt} attempt(s): {error.Message}");
+        }
+        else
+        {
+            Interlocked.Increment(ref _summary_retried);
+            _log.Verbose($"Task {leased.Id} of queue '{leased.Queue}' failed attempt {leased.Attempt} of {maxAttempts}; retry at {retryAt:u}: {error.Message}");
+        }
+    }
+
+    /// <summary>Writes an outcome, riding out a Redis outage for up to one lease time. False when the lease was lost.</summary>
+    private bool Acknowledge(LeasedTask leased, Func<Task<bool>> write)
+    {
+        var giveUpAt = Clock.UtcNow + _options.LeaseTime;
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                if (write().GetAwaiter().GetResult()) return true;
+                _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
+                return false;
+            }
+            catch (Exception ex) when (IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
+            {
+                Thread.Sleep(backoff);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));
+            }
+        }
+    }
+
+    private void HandBack(LeasedTask task)
+    {
+        try
+        {
+            var moved = _broker.ReleaseAsync(task.Queue, WorkerId, new[] { task.Id }).GetAwaiter().GetResult();
+            Interlocked.Add(ref _summary_handedBack, moved);
+        }
+        catch (Exception ex) when (IsConnectionProblem(ex))
+        {
+            _log.Warning($"Could not hand task {task.Id} back ({ex.Message}); it returns to the queue when its lease runs out.");
+        }
+    }
+
+    private void Shutdown(List<Thread> slots)
+    {
+        _ready.CompleteAdding();
+        var unstarted = new List<LeasedTask>();
+        while (_ready.TryTake(out var task)) unstarted.Add(task);
+        foreach (var group in unstarted.GroupBy(t => t.Queue))
+        {
+            try
+            {
+                var moved = _broker.ReleaseAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList()).GetAwaiter().GetResult();
+                Interlocked.Add(ref _summary_handedBack, moved);
+            }
+            catch (Exception ex) when (IsConnectionProblem(ex))
+            {
+                _log.Warning($"Could not hand back {group.Count()} unstarted task(s) of queue '{group.Key}'; they return when their lease runs out.");
+            }
+            foreach (var task in group) _held.TryRemove(task, out _);
+        }
+        var drainUntil = DateTime.UtcNow + _options.DrainTimeout;
+        foreach (var slot in slots)
+        {
+            var left = drainUntil - DateTime.UtcNow;
+            if (left > TimeSpan.Zero) slot.Join(left);
+        }
+        if (slots.Any(s => s.IsAlive))
+        {
+            _log.Warning($"Running tasks did not finish within {_options.DrainTimeout.TotalSeconds:0.#} s; stopping them and handing them back.");
+            _interrupt.Cancel();
+            foreach (var slot in slots) slot.Join(TimeSpan.FromSeconds(10));
+        }
+        _summary.Processed = Interlocked.Read(ref _summary_processed);
+        _summary.Succeeded = Interlocked.Read(ref _summary_succeeded);
+        _summary.Failed = Interlocked.Read(ref _summary_failed);
+        _summary.Retried = Interlocked.Read(ref _summary_retried);
+        _summary.HandedBack = Interlocked.Read(ref _summary_handedBack);
+    }
+
+    private async Task HeartbeatLoop(CancellationToken stop)
+    {
+        var info = new WorkerInfo
+        {
+            Id = WorkerId,
+            Host = Environment.MachineName,
+            ProcessId = Process.GetCurrentProcess().Id,
+            Queues = _queues,
+            Concurrency = _options.Concurrency,
+            StartedAt = Clock.UtcNow,
+        };
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                var deadline = Clock.UtcNow + _options.LeaseTime;
+                foreach (var group in _held.Keys.GroupBy(t => t.Queue))
+                {
+                    var lost = await _broker.ExtendAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList(), deadline).ConfigureAwait(false);
+                    if (lost.Length > 0)
+                        _log.Warning($"This worker lost the lease of {lost.Length} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", lost.Take(5))}.");
+                }
+                info.Running = _held.Count;
+                info.Processed = Interlocked.Read(ref _summary_processed);
+                await _broker.HeartbeatWorkerAsync(info, _options.LeaseTime).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsConnectionProblem(ex))
+            {
+                // The dispatcher reports outages; leases are renewed on the next beat.
+            }
+            try { await Task.Delay(_options.HeartbeatInterval, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private void Wake()
+    {
+        if (_wake.CurrentCount > 0) return;
+        try { _wake.Release(); }
+        catch (SemaphoreFullException) { }
+    }
+
+    internal static bool IsConnectionProblem(Exception ex) =>
+        ex is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException
+        || (ex is RedisServerException server && (server.Message.StartsWith("LOADING") || server.Message.StartsWith("MASTERDOWN") || server.Message.StartsWith("READONLY")))
+        || (ex is AggregateException agg && agg.InnerExceptions.Any(IsConnectionProblem));
+
+    private static System.Text.Json.JsonElement? ParseJson(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) return null;
+        using var doc = System.Text.Json.JsonDocument.Parse(json!);
+        return doc.RootElement.Clone();
+    }
+
+    private static List<string>? NullIfEmpty(List<string>? list) => list is { Count: > 0 } ? list : null;
+}

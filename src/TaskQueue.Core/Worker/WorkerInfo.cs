@@ -1,0 +1,17 @@
+using System;
+using System.Collections.Generic;
+
+namespace TaskQueue.Core.Worker;
+
+/// <summary>What a live worker publishes about itself in Redis (tq:worker:{id}).</summary>
+public sealed class WorkerInfo
+{
+    public string Id { get; set; } = "";
+    public string Host { get; set; } = "";
+    public int ProcessId { get; set; }
+    public IReadOnlyList<string> Queues { get; set; } = Array.Empty<string>();
+    public int Concurrency { get; set; }
+    public DateTimeOffset StartedAt { get; set; }
+    public int Running { get; set; }
+    public long Processed { get; set; }
+}

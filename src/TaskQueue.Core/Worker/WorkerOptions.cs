@@ -1,0 +1,35 @@
+using System;
+using System.Collections.Generic;
+
+namespace TaskQueue.Core.Worker;
+
+public sealed class WorkerOptions
+{
+    /// <summary>Queues to serve, highest priority first.</summary>
+    public IReadOnlyList<string> Queues { get; set; } = new[] { "default" };
+
+    /// <summary>Tasks run at the same time (one executor each).</summary>
+    public int Concurrency { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Drain the queues, then return.</summary>
+    public bool Burst { get; set; }
+
+    /// <summary>How long a fetched task stays leased without a heartbeat; a dead worker's tasks come back after this.</summary>
+    public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often every worker looks for tasks whose lease ran out.</summary>
+    public TimeSpan RecoverInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>On shutdown, how long running tasks may finish before they are stopped and handed back.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Delay before the first retry; doubled per attempt, with jitter, up to <see cref="MaxRetryDelay"/>.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
+    public string? WorkerId { get; set; }
+
+    internal TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(Math.Max(100, LeaseTime.TotalMilliseconds / 3));
+}
