@@ -1,0 +1,26 @@
+<#
+.SYNOPSIS
+    Runs the Pester suite in this (fresh) pwsh and writes the pass/fail counts as JSON for build.ps1.
+#>
+param(
+    [Parameter(Mandatory)] [string] $PesterPath,
+    [Parameter(Mandatory)] [string] $SummaryPath,
+    [string] $Filter = '*'
+)
+$ErrorActionPreference = 'Stop'
+$env:NO_COLOR = '1'
+$PSStyle.OutputRendering = 'PlainText'
+Import-Module $PesterPath -Force
+$files = Get-ChildItem -Path (Join-Path $PSScriptRoot 'Pester') -Filter "$Filter.Tests.ps1"
+$config = New-PesterConfiguration
+$config.Run.Path = @($files.FullName)
+$config.Run.PassThru = $true
+$config.Output.Verbosity = 'Detailed'
+$config.TestResult.Enabled = $true
+$config.TestResult.OutputPath = Join-Path (Split-Path $SummaryPath) 'pester.xml'
+$result = Invoke-Pester -Configuration $config
+# A container whose BeforeAll threw ran no tests but failed: count it.
+$failedContainers = @($result.Containers | Where-Object { $_.Result -eq 'Failed' -and $_.FailedCount -eq 0 }).Count
+$counts = [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $failedContainers }
+$counts | ConvertTo-Json | Set-Content -Path $SummaryPath
+Write-Host "Pester: $($counts.Passed) passed, $($counts.Failed) failed"

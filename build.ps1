@@ -1,0 +1,96 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, tests and demonstrates TaskQueue.
+.DESCRIPTION
+    build (default)  compiles the module into out/TaskQueue and writes its help.
+    test             builds, starts a private Redis, runs the xUnit and Pester suites,
+                     prints "N passed, M failed" and exits non-zero if anything failed or nothing ran.
+    demo             builds, starts a private Redis and runs tools/Demo.ps1 against it.
+    Private Redis servers listen on a free loopback port and are stopped afterwards, also on failure.
+.EXAMPLE
+    dotnet tool restore; dotnet pwsh -NoProfile -File build.ps1 test
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('build', 'test', 'demo')]
+    [string] $Task = 'build',
+
+    # Which server to start for test and demo: redis-server when it can be found or installed, else Garnet.
+    [ValidateSet('auto', 'redis', 'garnet')]
+    [string] $Server = 'auto',
+
+    # Pester test files to run (default: all of Tests/Pester).
+    [string] $PesterFilter = '*'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out/TaskQueue'
+$Tools = Join-Path $Root '.tools'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+$env:DOTNET_NOLOGO = '1'
+Import-Module (Join-Path $Root 'tools/Build.psm1') -Force
+
+function Invoke-Build {
+    Write-Step 'Building the module'
+    Invoke-Native dotnet build (Join-Path $Root 'src/TaskQueue.PowerShell') -c Release -o $Out --nologo -v quiet '-clp:ErrorsOnly'
+    Convert-HelpToMaml -Source (Join-Path $Root 'docs/help') -Destination (Join-Path $Out 'en-US/TaskQueue.dll-Help.xml')
+    $manifest = Get-Content (Join-Path $Root 'TaskQueue.psd1') -Raw
+    Set-Content -Path (Join-Path $Out 'TaskQueue.psd1') -Value ($manifest -replace 'out/TaskQueue/', '')
+    Write-Host "Module ready: Import-Module $(Join-Path $Root 'TaskQueue.psd1')  (or copy $Out into a PSModulePath folder)"
+}
+
+function Invoke-Test {
+    Invoke-Build
+    $pester = Install-Pester -ToolsPath $Tools
+    $redis = Start-PrivateRedis -Kind $Server -ToolsPath $Tools
+    $results = Join-Path $Root 'Tests/artifacts'
+    New-Item -ItemType Directory -Force -Path $results | Out-Null
+    try {
+        $env:TQ_TEST_REDIS = $redis.Configuration
+        Write-Step "Running xUnit tests against $($redis.Kind) at $($redis.Configuration)"
+        $trx = Join-Path $results 'core.trx'
+        Remove-Item $trx -ErrorAction Ignore
+        & dotnet test (Join-Path $Root 'Tests/TaskQueue.Core.Tests') -c Release --nologo -v quiet --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
+        $xunit = Read-TrxCounts -Path $trx
+
+        Write-Step 'Running Pester tests in a fresh pwsh'
+        $summary = Join-Path $results 'pester.json'
+        Remove-Item $summary -ErrorAction Ignore
+        $runner = Join-Path $Root 'Tests/Invoke-PesterSuite.ps1'
+        & dotnet pwsh -NoProfile -File $runner -PesterPath $pester -SummaryPath $summary -Filter $PesterFilter
+        $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    }
+    finally {
+        Stop-PrivateRedis $redis
+        Remove-Item Env:TQ_TEST_REDIS -ErrorAction Ignore
+    }
+    $passed = $xunit.Passed + $pesterCounts.Passed
+    $failed = $xunit.Failed + $pesterCounts.Failed
+    Write-Host "xUnit: $($xunit.Passed) passed, $($xunit.Failed) failed; Pester: $($pesterCounts.Passed) passed, $($pesterCounts.Failed) failed"
+    Write-Host "$passed passed, $failed failed"
+    if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+    exit 0
+}
+
+function Invoke-Demo {
+    Invoke-Build
+    $redis = Start-PrivateRedis -Kind $Server -ToolsPath $Tools
+    try {
+        & dotnet pwsh -NoProfile -File (Join-Path $Root 'tools/Demo.ps1') -Redis $redis.Configuration
+        $code = $LASTEXITCODE
+    }
+    finally {
+        Stop-PrivateRedis $redis
+    }
+    exit $code
+}
+
+switch ($Task) {
+    'build' { Invoke-Build }
+    'test' { Invoke-Test }
+    'demo' { Invoke-Demo }
+}

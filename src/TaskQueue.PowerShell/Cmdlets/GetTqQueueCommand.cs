@@ -1,0 +1,41 @@
+using System.Linq;
+using System.Management.Automation;
+using TaskQueue.PowerShell.Completion;
+using TaskQueue.PowerShell.Records;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>Counts the tasks of each queue by state.</summary>
+[Cmdlet(VerbsCommon.Get, "TqQueue")]
+[OutputType(typeof(QueueInfo))]
+public sealed class GetTqQueueCommand : TqCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Queue")]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string[]? Name { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var known = Run(b => b.ListQueuesAsync());
+        var patterns = Name ?? new[] { "*" };
+        foreach (var pattern in patterns)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(pattern))
+            {
+                if (!Core.Broker.QueueName.IsValid(pattern))
+                {
+                    WriteError(new ErrorRecord(new System.ArgumentException($"'{pattern}' is not a valid queue name."), "InvalidQueueName", ErrorCategory.InvalidArgument, pattern));
+                    continue;
+                }
+                // A queue with no tasks yet still has (zero) counts: names are not an error.
+                WriteObject(QueueInfo.From(Run(b => b.CountAsync(pattern))));
+                continue;
+            }
+            var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
+            foreach (var queue in known.Where(q => wildcard.IsMatch(q)))
+                WriteObject(QueueInfo.From(Run(b => b.CountAsync(queue))));
+        }
+    }
+}

@@ -1,0 +1,177 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Management.Automation;
+using System.Text.Json;
+using StackExchange.Redis;
+using TaskQueue.Core.Model;
+using TaskQueue.PowerShell.Completion;
+using TaskQueue.PowerShell.Records;
+using TaskQueue.PowerShell.Serialization;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>Sends tasks to a queue: one per call, or one per object piped in.</summary>
+[Cmdlet(VerbsCommunications.Send, "TqTask", DefaultParameterSetName = ScriptSet)]
+[OutputType(typeof(TaskInfo))]
+public sealed class SendTqTaskCommand : TqCmdlet
+{
+    private const string ScriptSet = "ScriptBlock";
+    private const string CommandSet = "Command";
+    private const int FlushEvery = 1000;
+
+    private readonly List<TaskEnvelope> _buffer = new();
+    private string _argumentListJson = "";
+    private string? _parametersJson;
+    private long _sent;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = ScriptSet)]
+    public ScriptBlock ScriptBlock { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = CommandSet)]
+    [ValidateNotNullOrEmpty]
+    public string Command { get; set; } = "";
+
+    [Parameter]
+    [Alias("Args")]
+    public object?[]? ArgumentList { get; set; }
+
+    [Parameter]
+    public Hashtable? Parameters { get; set; }
+
+    /// <summary>Each object piped in becomes one task, with the object as its first argument.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public object? InputObject { get; set; }
+
+    [Parameter]
+    [ValidateQueueName]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string Queue { get; set; } = "default";
+
+    [Parameter]
+    [ValidateRange(1, 1000)]
+    public int MaxAttempts { get; set; } = TaskEnvelope.DefaultMaxAttempts;
+
+    /// <summary>How long one attempt may run (a TimeSpan, or seconds); no limit by default.</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan Timeout { get; set; }
+
+    /// <summary>Non-terminating errors the task writes are kept on its record but do not fail it.</summary>
+    [Parameter]
+    public SwitchParameter ContinueOnError { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        if (Timeout < TimeSpan.Zero)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Timeout cannot be negative."), "NegativeTimeout", ErrorCategory.InvalidArgument, Timeout));
+        try
+        {
+            var list = ArgumentList ?? Array.Empty<object?>();
+            var names = new string[list.Length];
+            for (var i = 0; i < names.Length; i++) names[i] = $"-ArgumentList item {i + 1}";
+            var json = PSJsonWriter.ArgumentsToJson(list, names);
+            _argumentListJson = json.Substring(1, json.Length - 2);
+            if (Parameters is not null) _parametersJson = PSJsonWriter.ParametersToJson(Parameters);
+        }
+        catch (ArgumentNotSerializableException ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(ex, "ArgumentNotSerializable", ErrorCategory.InvalidArgument, ex.ArgumentName));
+        }
+        _ = Broker;
+    }
+
+    protected override void ProcessRecord()
+    {
+        var piped = MyInvocation.ExpectingInput;
+        string argsJson;
+        if (piped)
+        {
+            try
+            {
+                var item = PSJsonWriter.ArgumentsToJson(new[] { InputObject }, new[] { "the piped object" });
+                argsJson = _argumentListJson.Length == 0 ? item : item.Substring(0, item.Length - 1) + "," + _argumentListJson + "]";
+            }
+            catch (ArgumentNotSerializableException ex)
+            {
+                WriteError(new ErrorRecord(ex, "ArgumentNotSerializable", ErrorCategory.InvalidArgument, InputObject));
+                return;
+            }
+        }
+        else
+        {
+            argsJson = "[" + _argumentListJson + "]";
+        }
+        _buffer.Add(NewEnvelope(argsJson));
+        if (_buffer.Count >= FlushEvery) Flush();
+    }
+
+    protected override void EndProcessing()
+    {
+        Flush();
+        WriteVerbose($"Sent {_sent} task(s) to queue '{Queue}'.");
+    }
+
+    private TaskEnvelope NewEnvelope(string argsJson)
+    {
+        var envelope = new TaskEnvelope
+        {
+            Id = Guid.NewGuid().ToString("N"),
+            Queue = Queue,
+            MaxAttempts = MaxAttempts,
+            TimeoutMs = (long)Timeout.TotalMilliseconds,
+            ContinueOnError = ContinueOnError.IsPresent,
+            EnqueuedAt = DateTimeOffset.UtcNow,
+        };
+        if (ParameterSetName == CommandSet)
+        {
+            envelope.Kind = TaskEnvelope.Kinds.Command;
+            envelope.Command = Command;
+        }
+        else
+        {
+            envelope.Kind = TaskEnvelope.Kinds.Script;
+            envelope.Script = ScriptBlock.ToString();
+        }
+        if (argsJson != "[]") envelope.Args = Parse(argsJson);
+        if (_parametersJson is not null) envelope.Params = Parse(_parametersJson);
+        return envelope;
+    }
+
+    private void Flush()
+    {
+        if (_buffer.Count == 0) return;
+        var batch = _buffer.ToArray();
+        _buffer.Clear();
+        bool[] stored;
+        try
+        {
+            stored = Broker.EnqueueAsync(Queue, batch).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            var error = RedisError(ex);
+            ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException($"{error.Exception.Message} {_sent} task(s) were sent before this; the {batch.Length} in this batch may not have been stored.", ex),
+                error.FullyQualifiedErrorId, error.CategoryInfo.Category, error.TargetObject));
+            return;
+        }
+        for (var i = 0; i < batch.Length; i++)
+        {
+            if (!stored[i])
+            {
+                WriteError(new ErrorRecord(new InvalidOperationException($"A task with id {batch[i].Id} already exists in queue '{Queue}'."),
+                    "DuplicateTaskId", ErrorCategory.ResourceExists, batch[i].Id));
+                continue;
+            }
+            _sent++;
+            WriteObject(TaskInfo.From(batch[i], TaskState.Pending));
+        }
+    }
+
+    private static JsonElement Parse(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
+    }
+}

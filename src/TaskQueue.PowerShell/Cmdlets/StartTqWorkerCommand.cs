@@ -1,0 +1,139 @@
+using System;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using TaskQueue.Core.Worker;
+using TaskQueue.PowerShell.Completion;
+using TaskQueue.PowerShell.Execution;
+using TaskQueue.PowerShell.Jobs;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>Runs tasks from one or more queues in PowerShell runspaces, until Ctrl+C, Stop-Job, or (with -Burst) until the queues are empty.</summary>
+[Cmdlet(VerbsLifecycle.Start, "TqWorker")]
+[OutputType(typeof(WorkerSummary), typeof(WorkerJob))]
+public sealed class StartTqWorkerCommand : TqCmdlet
+{
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>Queues to serve, highest priority first.</summary>
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    [ValidateQueueName]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string[] Queue { get; set; } = { "default" };
+
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int Concurrency { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Modules imported once into each runspace.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] Module { get; set; } = Array.Empty<string>();
+
+    /// <summary>Drain the queues, then return a summary.</summary>
+    [Parameter]
+    public SwitchParameter Burst { get; set; }
+
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    /// <summary>Name of the job (with -AsJob).</summary>
+    [Parameter]
+    public string? Name { get; set; }
+
+    /// <summary>Run only -Command tasks; script tasks become failure records.</summary>
+    [Parameter]
+    public SwitchParameter NoScriptTask { get; set; }
+
+    /// <summary>How long a fetched task stays leased without a heartbeat (default 30 s); tasks of a dead worker come back after it.</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>On stop, how long running tasks may finish before they are stopped and handed back (default 10 s).</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Delay before the first retry of a failed attempt, doubled per attempt with jitter (default 5 s).</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    protected override void EndProcessing()
+    {
+        if (LeaseTime < TimeSpan.FromSeconds(1))
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-LeaseTime must be at least 1 second."), "LeaseTooShort", ErrorCategory.InvalidArgument, LeaseTime));
+        var options = new WorkerOptions
+        {
+            Queues = Queue,
+            Concurrency = Concurrency,
+            Burst = Burst,
+            LeaseTime = LeaseTime,
+            DrainTimeout = DrainTimeout,
+            RetryDelay = RetryDelay < TimeSpan.Zero ? TimeSpan.Zero : RetryDelay,
+        };
+        var factory = new RunspaceExecutorFactory(Module, allowScripts: !NoScriptTask);
+        CheckModules(factory);
+        var broker = Broker;
+
+        if (AsJob)
+        {
+            var job = new WorkerJob(MyInvocation.Line, Name);
+            var jobWorker = new TaskWorker(broker, options, factory.Create, job);
+            JobRepository.Add(job);
+            job.Start(jobWorker.Run);
+            WriteObject(job);
+            return;
+        }
+
+        var log = new PipelineLog();
+        var worker = new TaskWorker(broker, options, factory.Create, log);
+        WriteVerbose($"Worker {worker.WorkerId} starts on {string.Join(", ", Queue)} with {Concurrency} runspace(s){(Burst ? " in burst mode" : "; Ctrl+C stops it")}.");
+        var running = Task.Run(() =>
+        {
+            try { return worker.Run(_stop.Token); }
+            finally { log.Entries.CompleteAdding(); }
+        });
+        foreach (var entry in log.Entries.GetConsumingEnumerable())
+        {
+            if (_stop.IsCancellationRequested) continue;
+            try
+            {
+                switch (entry.Kind)
+                {
+                    case PipelineLog.Kind.Verbose: WriteVerbose(entry.Message); break;
+                    case PipelineLog.Kind.Warning: WriteWarning(entry.Message); break;
+                    default:
+                        WriteError(new ErrorRecord(entry.Exception ?? new InvalidOperationException(entry.Message), "WorkerError", ErrorCategory.NotSpecified, worker.WorkerId)
+                            { ErrorDetails = new ErrorDetails(entry.Message) });
+                        break;
+                }
+            }
+            catch (PipelineStoppedException)
+            {
+            }
+        }
+        var summary = running.GetAwaiter().GetResult();
+        if (!_stop.IsCancellationRequested) WriteObject(summary);
+    }
+
+    protected override void StopProcessing() => _stop.Cancel();
+
+    private void CheckModules(RunspaceExecutorFactory factory)
+    {
+        if (Module.Length == 0) return;
+        try
+        {
+            factory.Create().Dispose();
+        }
+        catch (Exception ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException($"The worker cannot import the module(s) {string.Join(", ", Module)}: {ex.Message}", ex),
+                "ModuleImportFailed", ErrorCategory.ResourceUnavailable, Module));
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System;
+using System.Management.Automation;
+using System.Threading.Tasks;
+using StackExchange.Redis;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Connection;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>What every TaskQueue cmdlet shares: the -Redis parameter, the cached connection and error records.</summary>
+public abstract class TqCmdlet : PSCmdlet
+{
+    private RedisBroker? _broker;
+
+    /// <summary>A StackExchange.Redis configuration string; defaults to $env:TQ_REDIS, then localhost:6379.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Redis { get; set; }
+
+    protected string RedisConfiguration => RedisConnections.Resolve(Redis);
+
+    protected RedisBroker Broker
+    {
+        get
+        {
+            if (_broker is not null) return _broker;
+            var endpoints = RedisConnections.Describe(RedisConfiguration);
+            WriteVerbose($"Using Redis at {endpoints}.");
+            try
+            {
+                _broker = new RedisBroker(RedisConnections.Get(RedisConfiguration));
+            }
+            catch (BrokerUnavailableException ex)
+            {
+                ThrowTerminatingError(new ErrorRecord(ex, "RedisUnavailable", ErrorCategory.ConnectionError, ex.Endpoints));
+            }
+            return _broker!;
+        }
+    }
+
+    /// <summary>Waits for a broker call, turning Redis failures into a terminating error that names the endpoint only.</summary>
+    protected T Run<T>(Func<RedisBroker, Task<T>> call)
+    {
+        try
+        {
+            return call(Broker).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            ThrowTerminatingError(RedisError(ex));
+            throw;
+        }
+    }
+
+    protected ErrorRecord RedisError(Exception ex)
+    {
+        var endpoints = RedisConnections.Describe(RedisConfiguration);
+        var message = ex is RedisServerException server && server.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal)
+            ? $"Redis at {endpoints} holds a key of the wrong type where TaskQueue expects its own data: {server.Message}"
+            : $"Redis at {endpoints} failed: {ex.Message}";
+        return new ErrorRecord(new InvalidOperationException(message, ex), ex is RedisServerException ? "RedisCommandFailed" : "RedisUnavailable",
+            ex is RedisServerException ? ErrorCategory.InvalidResult : ErrorCategory.ConnectionError, endpoints);
+    }
+}

@@ -1,0 +1,210 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using System.Management.Automation.Runspaces;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Threading;
+using TaskQueue.Core.Model;
+using TaskQueue.Core.Worker;
+using TaskQueue.PowerShell.Serialization;
+
+namespace TaskQueue.PowerShell.Execution;
+
+/// <summary>
+/// Runs tasks in one reused runspace. Each task runs in a new child scope (AddScript/AddCommand with
+/// useLocalScope), so its variables and functions do not leak into the next task.
+/// </summary>
+internal sealed class RunspaceTaskExecutor : ITaskExecutor
+{
+    /// <summary>How long a stopped task may take to actually stop before its runspace is abandoned.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
+
+    // A command task names a command, optionally module-qualified; never a path or an expression.
+    private static readonly Regex CommandName = new(@"^([A-Za-z0-9_.\-]+\\)?[A-Za-z0-9_\-]+$", RegexOptions.CultureInvariant);
+
+    private readonly Runspace _runspace;
+    private readonly bool _allowScripts;
+
+    public RunspaceTaskExecutor(InitialSessionState sessionState, bool allowScripts)
+    {
+        _allowScripts = allowScripts;
+        _runspace = RunspaceFactory.CreateRunspace(sessionState);
+        _runspace.ThreadOptions = PSThreadOptions.ReuseThread;
+        _runspace.Open();
+    }
+
+    public ExecutionOutcome Execute(TaskEnvelope task, int attempt, CancellationToken cancel)
+    {
+        using var ps = System.Management.Automation.PowerShell.Create();
+        ps.Runspace = _runspace;
+        var refused = Prepare(ps, task);
+        if (refused is not null) return new ExecutionOutcome { Error = refused };
+
+        var timeout = task.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(task.TimeoutMs) : Timeout.InfiniteTimeSpan;
+        var async = ps.BeginInvoke();
+        var signalled = WaitHandle.WaitAny(new[] { async.AsyncWaitHandle, cancel.WaitHandle }, timeout);
+        if (signalled != 0)
+        {
+            var interrupted = signalled == 1;
+            var stopped = Stop(ps, async);
+            var outcome = new ExecutionOutcome { Interrupted = interrupted, ExecutorBroken = !stopped };
+            if (!interrupted)
+            {
+                outcome.Error = new TaskError
+                {
+                    Reason = FailureReasons.Timeout,
+                    Message = $"The task timed out after {FormatTime(timeout)}" + (stopped ? " and was stopped." : "; it ignored the stop request, so its runspace was abandoned."),
+                };
+                Collect(ps, null, outcome);
+            }
+            return outcome;
+        }
+
+        PSDataCollection<PSObject>? output = null;
+        try
+        {
+            output = ps.EndInvoke(async);
+        }
+        catch (Exception ex)
+        {
+            var failed = new ExecutionOutcome { Error = Describe(ex) };
+            Collect(ps, null, failed);
+            return failed;
+        }
+        var result = new ExecutionOutcome();
+        Collect(ps, output, result);
+        var errors = ps.Streams.Error;
+        if (errors.Count > 0 && !task.ContinueOnError)
+        {
+            var error = Describe(errors[0]);
+            error.Reason = FailureReasons.NonTerminatingError;
+            error.Message = errors.Count == 1
+                ? error.Message
+                : $"{error.Message} (and {errors.Count - 1} more error(s))";
+            result.Error = error;
+            return result;
+        }
+        result.Succeeded = true;
+        return result;
+    }
+
+    /// <summary>Adds the task's script or command and its arguments; returns an error when it cannot run at all.</summary>
+    private TaskError? Prepare(System.Management.Automation.PowerShell ps, TaskEnvelope task)
+    {
+        if (task.Kind == TaskEnvelope.Kinds.Script)
+        {
+            if (!_allowScripts)
+                return Permanent(FailureReasons.MalformedTask, "This worker does not run script tasks (it was started with -NoScriptTask); send a -Command task instead.");
+            Parser.ParseInput(task.Script, out _, out var parseErrors);
+            if (parseErrors.Length > 0)
+            {
+                var first = parseErrors[0];
+                var error = Permanent(FailureReasons.ParseError, "The script does not parse: " + first.Message);
+                error.ErrorId = first.ErrorId;
+                error.Category = ErrorCategory.ParserError.ToString();
+                error.Position = $"line {first.Extent.StartLineNumber}, column {first.Extent.StartColumnNumber}: {first.Extent.Text}";
+                return error;
+            }
+            ps.AddScript(task.Script, useLocalScope: true);
+        }
+        else
+        {
+            if (!CommandName.IsMatch(task.Command ?? ""))
+                return Permanent(FailureReasons.MalformedTask, $"'{task.Command}' is not a command name; a command task names a cmdlet or function (optionally Module\\Name), never a path or an expression.");
+            ps.AddCommand(task.Command, useLocalScope: true);
+        }
+
+        try
+        {
+            if (task.Params is { ValueKind: JsonValueKind.Object } parameters)
+            {
+                foreach (var parameter in parameters.EnumerateObject())
+                    ps.AddParameter(parameter.Name, PSJsonReader.ToArgument(parameter.Value));
+            }
+            if (task.Args is { ValueKind: JsonValueKind.Array } args)
+            {
+                foreach (var arg in args.EnumerateArray())
+                    ps.AddArgument(PSJsonReader.ToArgument(arg));
+            }
+        }
+        catch (Exception ex)
+        {
+            return Permanent(FailureReasons.MalformedTask, "The task's arguments cannot be read: " + ex.Message);
+        }
+        return null;
+    }
+
+    private static bool Stop(System.Management.Automation.PowerShell ps, IAsyncResult running)
+    {
+        try
+        {
+            var stopping = ps.BeginStop(null, null);
+            if (!stopping.AsyncWaitHandle.WaitOne(StopGrace)) return false;
+            ps.EndStop(stopping);
+            return running.AsyncWaitHandle.WaitOne(StopGrace);
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+
+    private static void Collect(System.Management.Automation.PowerShell ps, PSDataCollection<PSObject>? output, ExecutionOutcome outcome)
+    {
+        if (output is { Count: > 0 }) outcome.OutputJson = PSJsonWriter.OutputToJson(output);
+        var streams = ps.Streams;
+        if (streams.Warning.Count > 0) outcome.Warnings = streams.Warning.Select(w => w.Message).ToList();
+        if (streams.Information.Count > 0) outcome.Information = streams.Information.Select(i => i.MessageData?.ToString() ?? "").ToList();
+        if (streams.Error.Count > 0) outcome.Errors = streams.Error.Select(e => e.ToString()).ToList();
+    }
+
+    private static TaskError Describe(Exception ex)
+    {
+        var inner = ex is System.Reflection.TargetInvocationException ? ex.InnerException ?? ex : ex;
+        if (inner is IContainsErrorRecord { ErrorRecord: { } record })
+        {
+            var error = Describe(record);
+            // The record of an exception that carries one wraps it in ParentContainsErrorRecordException.
+            error.ExceptionType = inner.GetType().FullName;
+            if (inner is CommandNotFoundException)
+            {
+                error.Reason = FailureReasons.CommandNotFound;
+                error.Permanent = true;
+                error.Message = record.Exception.Message + " Install or import the module that provides it on the worker (Start-TqWorker -Module).";
+            }
+            else if (inner is ParameterBindingException or ParseException)
+            {
+                error.Permanent = true;
+                error.Reason = inner is ParseException ? FailureReasons.ParseError : FailureReasons.Exception;
+            }
+            return error;
+        }
+        return new TaskError { Reason = FailureReasons.Exception, Message = inner.Message, ExceptionType = inner.GetType().FullName };
+    }
+
+    private static TaskError Describe(ErrorRecord record) => new()
+    {
+        Reason = FailureReasons.Exception,
+        Message = record.Exception?.Message ?? record.ToString(),
+        ErrorId = record.FullyQualifiedErrorId,
+        Category = record.CategoryInfo?.Category.ToString(),
+        ExceptionType = record.Exception?.GetType().FullName,
+        ScriptStackTrace = string.IsNullOrEmpty(record.ScriptStackTrace) ? null : record.ScriptStackTrace,
+        Position = record.InvocationInfo?.PositionMessage is { Length: > 0 } position ? position : null,
+    };
+
+    private static TaskError Permanent(string reason, string message) => new() { Reason = reason, Permanent = true, Message = message };
+
+    private static string FormatTime(TimeSpan time) =>
+        time.TotalSeconds < 120 ? $"{time.TotalSeconds:0.###} s" : time.ToString("c");
+
+    public void Dispose()
+    {
+        try { _runspace.Dispose(); }
+        catch (Exception) { }
+    }
+}

@@ -1,0 +1,74 @@
+using System;
+using System.Management.Automation;
+using System.Threading;
+using TaskQueue.Core.Worker;
+
+namespace TaskQueue.PowerShell.Jobs;
+
+/// <summary>
+/// A worker running on a background thread of this session, as a job that Get-Job, Wait-Job,
+/// Receive-Job and Stop-Job understand. Stop-Job stops it gracefully (running tasks drain or go back).
+/// </summary>
+public sealed class WorkerJob : Job, IWorkerLog
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ManualResetEventSlim _finished = new(false);
+
+    internal WorkerJob(string command, string? name) : base(command, name)
+    {
+        PSJobTypeName = "TaskQueueWorker";
+    }
+
+    public override string Location => Environment.MachineName;
+    public override string StatusMessage => "";
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
+
+    internal void Start(Func<CancellationToken, WorkerSummary> run)
+    {
+        SetJobState(JobState.Running);
+        var thread = new Thread(() =>
+        {
+            var state = JobState.Completed;
+            try
+            {
+                var summary = run(_stop.Token);
+                Output.Add(PSObject.AsPSObject(summary));
+                if (_stop.IsCancellationRequested) state = JobState.Stopped;
+            }
+            catch (Exception ex)
+            {
+                Error.Add(new ErrorRecord(ex, "WorkerFailed", ErrorCategory.NotSpecified, null));
+                state = JobState.Failed;
+            }
+            finally
+            {
+                _finished.Set();
+                SetJobState(state);
+            }
+        }) { IsBackground = true, Name = "tq-worker-job" };
+        thread.Start();
+    }
+
+    public override void StopJob()
+    {
+        if (_finished.IsSet) return;
+        SetJobState(JobState.Stopping);
+        _stop.Cancel();
+        _finished.Wait();
+    }
+
+    void IWorkerLog.Verbose(string message) => Verbose.Add(new VerboseRecord(message));
+    void IWorkerLog.Warning(string message) => Warning.Add(new WarningRecord(message));
+    void IWorkerLog.Error(string message, Exception? exception) =>
+        Error.Add(new ErrorRecord(exception ?? new InvalidOperationException(message), "WorkerError", ErrorCategory.NotSpecified, null) { ErrorDetails = new ErrorDetails(message) });
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            if (!_finished.IsSet) _stop.Cancel();
+            _stop.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,41 @@
+using System;
+using TaskQueue.Core.Model;
+using TaskQueue.PowerShell.Serialization;
+
+namespace TaskQueue.PowerShell.Records;
+
+/// <summary>A task that succeeded, with its output (Get-TqResult).</summary>
+public sealed class SuccessRecord
+{
+    public string Id { get; set; } = "";
+    public string Queue { get; set; } = "";
+    public string Name { get; set; } = "";
+    public object?[] Output { get; set; } = Array.Empty<object?>();
+    public int Attempts { get; set; }
+    public string Worker { get; set; } = "";
+    public DateTimeOffset EnqueuedAt { get; set; }
+    public DateTimeOffset StartedAt { get; set; }
+    public DateTimeOffset CompletedAt { get; set; }
+    public TimeSpan Duration { get; set; }
+    public string[] Warnings { get; set; } = Array.Empty<string>();
+    public string[] Information { get; set; } = Array.Empty<string>();
+    /// <summary>Non-terminating errors of a task sent with -ContinueOnError.</summary>
+    public string[] Errors { get; set; } = Array.Empty<string>();
+
+    internal static SuccessRecord From(TaskResult result) => new()
+    {
+        Id = result.Id,
+        Queue = result.Queue,
+        Name = result.Label,
+        Output = result.Output is { } output && PSJsonReader.ToOutput(output) is object?[] items ? items : Array.Empty<object?>(),
+        Attempts = result.Attempts,
+        Worker = result.Worker,
+        EnqueuedAt = result.EnqueuedAt,
+        StartedAt = result.StartedAt,
+        CompletedAt = result.CompletedAt,
+        Duration = result.CompletedAt - result.StartedAt,
+        Warnings = result.Warnings?.ToArray() ?? Array.Empty<string>(),
+        Information = result.Information?.ToArray() ?? Array.Empty<string>(),
+        Errors = result.Errors?.ToArray() ?? Array.Empty<string>(),
+    };
+}

@@ -1,0 +1,253 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Management.Automation;
+using System.Text;
+using System.Text.Json;
+
+namespace TaskQueue.PowerShell.Serialization;
+
+/// <summary>
+/// Turns PowerShell values into JSON. Arguments are written strictly (anything that would not come back
+/// as the same data is refused, naming the argument); task output is written leniently (objects of other
+/// types become their properties, down to a few levels, then text), so a task never fails for its output.
+/// </summary>
+internal sealed class PSJsonWriter
+{
+    public const int MaxArgumentDepth = 32;
+    public const int OutputObjectDepth = 3;
+
+    private readonly bool _strict;
+    private readonly List<object> _path = new();
+
+    private PSJsonWriter(bool strict) => _strict = strict;
+
+    /// <summary>Writes argument values as a JSON array; throws <see cref="ArgumentNotSerializableException"/>.</summary>
+    public static string ArgumentsToJson(IReadOnlyList<object?> values, IReadOnlyList<string> names) =>
+        Write(values, names, strict: true);
+
+    /// <summary>Writes a hashtable of parameters as a JSON object; throws <see cref="ArgumentNotSerializableException"/>.</summary>
+    public static string ParametersToJson(IDictionary parameters)
+    {
+        var writer = new PSJsonWriter(strict: true);
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            foreach (DictionaryEntry entry in parameters)
+            {
+                var name = entry.Key?.ToString() ?? "";
+                json.WritePropertyName(name);
+                writer.WriteValue(json, entry.Value, "parameter '" + name + "'", 0);
+            }
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>Writes task output as a JSON array; never throws for the shape of the objects.</summary>
+    public static string OutputToJson(IEnumerable<PSObject> output)
+    {
+        var values = new List<object?>();
+        foreach (var item in output) values.Add(item);
+        return Write(values, null, strict: false);
+    }
+
+    private static string Write(IReadOnlyList<object?> values, IReadOnlyList<string>? names, bool strict)
+    {
+        var writer = new PSJsonWriter(strict);
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartArray();
+            for (var i = 0; i < values.Count; i++)
+                writer.WriteValue(json, values[i], names is null ? $"output {i + 1}" : names[i], 0);
+            json.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private void WriteValue(Utf8JsonWriter json, object? value, string name, int depth)
+    {
+        if (value is PSObject pso)
+        {
+            if (pso.BaseObject is PSCustomObject)
+            {
+                WriteProperties(json, pso, name, depth, adaptedToo: false);
+                return;
+            }
+            value = pso.BaseObject;
+        }
+        switch (value)
+        {
+            case null:
+                json.WriteNullValue();
+                return;
+            case string s:
+                json.WriteStringValue(s);
+                return;
+            case char c:
+                json.WriteStringValue(c.ToString());
+                return;
+            case bool b:
+                json.WriteBooleanValue(b);
+                return;
+            case SwitchParameter sw:
+                json.WriteBooleanValue(sw.IsPresent);
+                return;
+            case Enum e:
+                json.WriteStringValue(e.ToString());
+                return;
+            case int or long or short or byte or sbyte or uint or ushort:
+                json.WriteNumberValue(Convert.ToInt64(value, CultureInfo.InvariantCulture));
+                return;
+            case ulong ul:
+                json.WriteNumberValue(ul);
+                return;
+            case decimal m:
+                json.WriteNumberValue(m);
+                return;
+            case double or float:
+                var d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
+                if (double.IsNaN(d) || double.IsInfinity(d))
+                {
+                    if (_strict) throw new ArgumentNotSerializableException(name, $"{name} is {d}, which JSON cannot carry.");
+                    json.WriteStringValue(d.ToString(CultureInfo.InvariantCulture));
+                    return;
+                }
+                json.WriteNumberValue(d);
+                return;
+            case DateTime dt:
+                json.WriteStringValue(dt.ToString("o", CultureInfo.InvariantCulture));
+                return;
+            case DateTimeOffset dto:
+                json.WriteStringValue(dto.ToString("o", CultureInfo.InvariantCulture));
+                return;
+            case TimeSpan ts:
+                json.WriteStringValue(ts.ToString("c", CultureInfo.InvariantCulture));
+                return;
+            case Guid or Uri or Version or System.Net.IPAddress or System.Numerics.BigInteger:
+                json.WriteStringValue(value.ToString());
+                return;
+            case FileSystemInfo file:
+                json.WriteStringValue(file.FullName);
+                return;
+            case ScriptBlock block:
+                if (_strict)
+                    throw new ArgumentNotSerializableException(name,
+                        $"{name} is a script block, which cannot be sent: code travels as the task's -ScriptBlock; pass its text (.ToString()) if the task needs it as data.");
+                json.WriteStringValue(block.ToString());
+                return;
+        }
+
+        if (depth >= (_strict ? MaxArgumentDepth : OutputObjectDepth))
+        {
+            if (_strict)
+                throw new ArgumentNotSerializableException(name, $"{name} is nested more than {MaxArgumentDepth} levels deep.");
+            json.WriteStringValue(value.ToString());
+            return;
+        }
+        if (ContainsReference(value))
+        {
+            if (_strict)
+                throw new ArgumentNotSerializableException(name, $"{name} contains a reference to itself, which JSON cannot carry.");
+            json.WriteStringValue(value.ToString());
+            return;
+        }
+
+        _path.Add(value);
+        try
+        {
+            switch (value)
+            {
+                case IDictionary dictionary:
+                    json.WriteStartObject();
+                    foreach (DictionaryEntry entry in dictionary)
+                    {
+                        json.WritePropertyName(entry.Key?.ToString() ?? "");
+                        WriteValue(json, entry.Value, name, depth + 1);
+                    }
+                    json.WriteEndObject();
+                    return;
+                case IEnumerable sequence:
+                    json.WriteStartArray();
+                    foreach (var item in sequence) WriteValue(json, item, name, depth + 1);
+                    json.WriteEndArray();
+                    return;
+            }
+            if (_strict)
+                throw new ArgumentNotSerializableException(name,
+                    $"{name} is a {value.GetType().FullName}, which cannot be sent as task data. Send strings, numbers, booleans, dates, arrays, hashtables or [pscustomobject]s (for example, pick properties with Select-Object).");
+            WriteProperties(json, PSObject.AsPSObject(value), name, depth, adaptedToo: true);
+        }
+        finally
+        {
+            _path.RemoveAt(_path.Count - 1);
+        }
+    }
+
+    private void WriteProperties(Utf8JsonWriter json, PSObject pso, string name, int depth, bool adaptedToo)
+    {
+        if (depth >= (_strict ? MaxArgumentDepth : OutputObjectDepth))
+        {
+            if (_strict) throw new ArgumentNotSerializableException(name, $"{name} is nested more than {MaxArgumentDepth} levels deep.");
+            json.WriteStringValue(pso.ToString());
+            return;
+        }
+        if (ContainsReference(pso))
+        {
+            if (_strict) throw new ArgumentNotSerializableException(name, $"{name} contains a reference to itself, which JSON cannot carry.");
+            json.WriteStringValue(pso.ToString());
+            return;
+        }
+        _path.Add(pso);
+        try
+        {
+            json.WriteStartObject();
+            var members = adaptedToo ? pso.Properties : (IEnumerable<PSPropertyInfo>)pso.Properties.Match("*", PSMemberTypes.NoteProperty | PSMemberTypes.ScriptProperty | PSMemberTypes.AliasProperty | PSMemberTypes.CodeProperty);
+            foreach (var property in members)
+            {
+                object? propertyValue;
+                try
+                {
+                    if (!property.IsGettable) continue;
+                    propertyValue = property.Value;
+                }
+                catch (Exception) when (!_strict)
+                {
+                    continue;
+                }
+                json.WritePropertyName(property.Name);
+                WriteValue(json, propertyValue, name, depth + 1);
+            }
+            json.WriteEndObject();
+        }
+        finally
+        {
+            _path.RemoveAt(_path.Count - 1);
+        }
+    }
+
+    private bool ContainsReference(object value)
+    {
+        foreach (var seen in _path)
+        {
+            if (ReferenceEquals(seen, value)) return true;
+            if (seen is PSObject a && value is PSObject b && ReferenceEquals(a.BaseObject, b.BaseObject) && a.BaseObject is not PSCustomObject) return true;
+        }
+        return false;
+    }
+}
+
+/// <summary>An argument or parameter value that cannot travel as JSON; the message names it.</summary>
+internal sealed class ArgumentNotSerializableException : Exception
+{
+    public ArgumentNotSerializableException(string argumentName, string message) : base(message)
+    {
+        ArgumentName = argumentName;
+    }
+
+    public string ArgumentName { get; }
+}

@@ -1,0 +1,274 @@
+# Helpers of build.ps1: private Redis servers, Pester bootstrap, test counts, help compilation.
+Set-StrictMode -Version Latest
+
+function Write-Step([string] $Message) {
+    Write-Host "==> $Message"
+}
+
+function Invoke-Native {
+    # Runs a native command and stops the build when it fails.
+    $command, $arguments = $args
+    & $command @arguments
+    if ($LASTEXITCODE -ne 0) { throw "'$command $($arguments -join ' ')' failed with exit code $LASTEXITCODE." }
+}
+
+function Install-Pester([string] $ToolsPath, [string] $Version = '5.7.1') {
+    $packages = Join-Path $ToolsPath 'packages'
+    $module = Join-Path $packages "pester/$Version/tools/Pester.psd1"
+    if (Test-Path $module) { return $module }
+    Write-Step "Fetching Pester $Version from NuGet"
+    $project = Join-Path $ToolsPath 'pester-restore'
+    New-Item -ItemType Directory -Force -Path $project | Out-Null
+    Set-Content -Path (Join-Path $project 'restore.csproj') -Value @"
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>netstandard2.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageDownload Include="Pester" Version="[$Version]" /></ItemGroup>
+</Project>
+"@
+    Invoke-Native dotnet restore (Join-Path $project 'restore.csproj') --packages $packages -v quiet
+    if (-not (Test-Path $module)) { throw "Pester $Version was restored, but $module is missing." }
+    return $module
+}
+
+function Get-FreeLoopbackPort {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    try { return $listener.LocalEndpoint.Port } finally { $listener.Stop() }
+}
+
+function Send-RespCommand([int] $Port, [string] $Command, [int] $TimeoutMs = 1000) {
+    # A minimal inline-command client: enough to PING a server we started and read INFO.
+    $client = [System.Net.Sockets.TcpClient]::new()
+    try {
+        if (-not $client.ConnectAsync('127.0.0.1', $Port).Wait($TimeoutMs)) { return $null }
+        $client.ReceiveTimeout = $TimeoutMs
+        $stream = $client.GetStream()
+        $bytes = [System.Text.Encoding]::ASCII.GetBytes("$Command`r`n")
+        $stream.Write($bytes, 0, $bytes.Length)
+        $buffer = [byte[]]::new(65536)
+        $read = $stream.Read($buffer, 0, $buffer.Length)
+        return [System.Text.Encoding]::UTF8.GetString($buffer, 0, $read)
+    }
+    catch { return $null }
+    finally { $client.Dispose() }
+}
+
+function Find-RedisServer {
+    $command = Get-Command redis-server -CommandType Application -ErrorAction Ignore | Select-Object -First 1
+    if ($command) { return $command.Source }
+    return $null
+}
+
+function Install-RedisServer {
+    # Debian's redis-server, when we may install packages (CI runs as root); otherwise the caller falls back to Garnet.
+    $isRoot = $IsLinux -and ((& id -u) -eq '0')
+    if (-not $isRoot -or -not (Get-Command apt-get -ErrorAction Ignore)) { return $null }
+    Write-Step "Installing redis-server from Debian's packages"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    & apt-get update -qq | Out-Null
+    & apt-get install -y -qq --no-install-recommends redis-server | Out-Null
+    return Find-RedisServer
+}
+
+function Install-Garnet([string] $ToolsPath) {
+    $path = Join-Path $ToolsPath 'garnet'
+    $exe = Join-Path $path 'garnet-server'
+    if (-not (Test-Path $exe)) {
+        Write-Step 'Installing the Garnet server (dotnet tool garnet-server 2.2.8)'
+        Invoke-Native dotnet tool install garnet-server --version 2.2.8 --tool-path $path
+    }
+    return $exe
+}
+
+function Start-PrivateRedis([string] $Kind = 'auto', [string] $ToolsPath) {
+    <# Starts a Redis (or Garnet) of our own on a free loopback port and waits until it answers PING.
+       Returns an object for Stop-PrivateRedis. Never reuses a server that was already running. #>
+    $exe = $null
+    if ($Kind -in 'auto', 'redis') {
+        $exe = Find-RedisServer
+        if (-not $exe) { $exe = Install-RedisServer }
+        if ($exe) { $Kind = 'redis' }
+        elseif ($Kind -eq 'redis') { throw 'redis-server is not installed and could not be installed (run as root on Debian, or use -Server garnet).' }
+    }
+    if (-not $exe) {
+        $Kind = 'garnet'
+        $exe = Install-Garnet -ToolsPath $ToolsPath
+    }
+
+    for ($try = 1; $try -le 5; $try++) {
+        $port = Get-FreeLoopbackPort
+        $dir = Join-Path ([System.IO.Path]::GetTempPath()) "taskqueue-redis-$port-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
+        New-Item -ItemType Directory -Force -Path $dir | Out-Null
+        $info = [System.Diagnostics.ProcessStartInfo]::new($exe)
+        $info.UseShellExecute = $false
+        $info.RedirectStandardOutput = $true
+        $info.RedirectStandardError = $true
+        if ($Kind -eq 'redis') {
+            foreach ($a in '--port', $port, '--bind', '127.0.0.1', '--dir', $dir, '--save', '', '--appendonly', 'no',
+                '--daemonize', 'no', '--logfile', (Join-Path $dir 'redis.log')) { $info.ArgumentList.Add([string]$a) }
+        }
+        else {
+            foreach ($a in '--port', $port, '--bind', '127.0.0.1', '--lua', '--lua-transaction-mode', '-q') { $info.ArgumentList.Add([string]$a) }
+        }
+        $process = [System.Diagnostics.Process]::Start($info)
+        # Drain the pipes so a chatty server never blocks on a full buffer.
+        $null = $process.StandardOutput.ReadToEndAsync()
+        $null = $process.StandardError.ReadToEndAsync()
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ([DateTime]::UtcNow -lt $deadline -and -not $process.HasExited) {
+            if ((Send-RespCommand -Port $port -Command 'PING') -like '+PONG*') {
+                $server = [pscustomobject]@{
+                    Kind          = $Kind
+                    Port          = $port
+                    Configuration = "127.0.0.1:$port"
+                    Process       = $process
+                    Directory     = $dir
+                }
+                Write-Step "Started $Kind on 127.0.0.1:$port (pid $($process.Id))"
+                return $server
+            }
+            Start-Sleep -Milliseconds 100
+        }
+        if (-not $process.HasExited) { $process.Kill($true) }
+        Remove-Item -Recurse -Force $dir -ErrorAction Ignore
+    }
+    throw "Could not start $Kind on a free loopback port."
+}
+
+function Stop-PrivateRedis($Server) {
+    if (-not $Server) { return }
+    if (-not $Server.Process.HasExited) {
+        $Server.Process.Kill($true)
+        $null = $Server.Process.WaitForExit(10000)
+    }
+    Remove-Item -Recurse -Force $Server.Directory -ErrorAction Ignore
+    Write-Step "Stopped $($Server.Kind) on port $($Server.Port)"
+}
+
+function Read-TrxCounts([string] $Path) {
+    if (-not (Test-Path $Path)) {
+        Write-Warning "No xUnit results at ${Path}: the test project did not build or run."
+        return [pscustomobject]@{ Passed = 0; Failed = 1 }
+    }
+    [xml] $trx = Get-Content -Raw $Path
+    $counters = $trx.TestRun.ResultSummary.Counters
+    $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+    return [pscustomobject]@{ Passed = [int]$counters.passed; Failed = $failed }
+}
+
+function Convert-HelpToMaml([string] $Source, [string] $Destination) {
+    <# Compiles docs/help/<Cmdlet>.md (sections SYNOPSIS, DESCRIPTION, PARAMETERS, EXAMPLES, NOTES)
+       into the MAML file PowerShell reads for Get-Help. #>
+    $ns = @{
+        maml = 'http://schemas.microsoft.com/maml/2004/10'
+        command = 'http://schemas.microsoft.com/maml/dev/command/2004/10'
+        dev = 'http://schemas.microsoft.com/maml/dev/2004/10'
+    }
+    $settings = [System.Xml.XmlWriterSettings]::new()
+    $settings.Indent = $true
+    $settings.Encoding = [System.Text.UTF8Encoding]::new($false)
+    New-Item -ItemType Directory -Force -Path (Split-Path $Destination) | Out-Null
+    $w = [System.Xml.XmlWriter]::Create($Destination, $settings)
+    try {
+        $w.WriteStartElement('helpItems')
+        $w.WriteAttributeString('schema', 'maml')
+        foreach ($file in Get-ChildItem -Path $Source -Filter '*.md' | Sort-Object Name) {
+            $help = Read-HelpMarkdown -Path $file.FullName
+            $verb, $noun = $help.Name -split '-', 2
+            $w.WriteStartElement('command', 'command', $ns.command)
+            $w.WriteAttributeString('xmlns', 'maml', $null, $ns.maml)
+            $w.WriteAttributeString('xmlns', 'dev', $null, $ns.dev)
+            $w.WriteStartElement('command', 'details', $ns.command)
+            $w.WriteElementString('command', 'name', $ns.command, $help.Name)
+            Write-MamlParagraphs $w 'maml' 'description' $ns.maml $help.Synopsis
+            $w.WriteElementString('command', 'verb', $ns.command, $verb)
+            $w.WriteElementString('command', 'noun', $ns.command, $noun)
+            $w.WriteEndElement()
+            Write-MamlParagraphs $w 'maml' 'description' $ns.maml $help.Description
+            $w.WriteStartElement('command', 'parameters', $ns.command)
+            foreach ($parameter in $help.Parameters) {
+                $w.WriteStartElement('command', 'parameter', $ns.command)
+                $w.WriteElementString('maml', 'name', $ns.maml, $parameter.Name)
+                Write-MamlParagraphs $w 'maml' 'description' $ns.maml $parameter.Text
+                $w.WriteEndElement()
+            }
+            $w.WriteEndElement()
+            if ($help.Notes) {
+                $w.WriteStartElement('maml', 'alertSet', $ns.maml)
+                $w.WriteStartElement('maml', 'alert', $ns.maml)
+                foreach ($paragraph in Split-Paragraphs $help.Notes) { $w.WriteElementString('maml', 'para', $ns.maml, $paragraph) }
+                $w.WriteEndElement()
+                $w.WriteEndElement()
+            }
+            $w.WriteStartElement('command', 'examples', $ns.command)
+            foreach ($example in $help.Examples) {
+                $w.WriteStartElement('command', 'example', $ns.command)
+                $w.WriteElementString('maml', 'title', $ns.maml, "-------------------------- $($example.Title) --------------------------")
+                $w.WriteElementString('dev', 'code', $ns.dev, $example.Code)
+                $w.WriteStartElement('dev', 'remarks', $ns.dev)
+                foreach ($paragraph in Split-Paragraphs $example.Remarks) { $w.WriteElementString('maml', 'para', $ns.maml, $paragraph) }
+                $w.WriteEndElement()
+                $w.WriteEndElement()
+            }
+            $w.WriteEndElement()
+            $w.WriteEndElement()
+        }
+        $w.WriteEndElement()
+    }
+    finally { $w.Dispose() }
+}
+
+function Split-Paragraphs([string] $Text) {
+    if (-not $Text) { return @() }
+    return @(($Text.Trim() -split '\r?\n\s*\r?\n') | ForEach-Object { ($_ -replace '\s*\r?\n\s*', ' ').Trim() } | Where-Object { $_ })
+}
+
+function Write-MamlParagraphs($Writer, $Prefix, $Element, $Namespace, [string] $Text) {
+    $Writer.WriteStartElement($Prefix, $Element, $Namespace)
+    foreach ($paragraph in Split-Paragraphs $Text) { $Writer.WriteElementString('maml', 'para', 'http://schemas.microsoft.com/maml/2004/10', $paragraph) }
+    $Writer.WriteEndElement()
+}
+
+function Read-HelpMarkdown([string] $Path) {
+    $lines = Get-Content -Path $Path
+    $help = [ordered]@{ Name = ''; Synopsis = ''; Description = ''; Notes = ''; Parameters = [System.Collections.Generic.List[object]]::new(); Examples = [System.Collections.Generic.List[object]]::new() }
+    $section = ''
+    $current = $null
+    $text = [System.Text.StringBuilder]::new()
+    $inCode = $false
+    $code = [System.Text.StringBuilder]::new()
+    $flush = {
+        $value = $text.ToString().Trim()
+        switch ($section) {
+            'SYNOPSIS' { $help.Synopsis = $value }
+            'DESCRIPTION' { $help.Description = $value }
+            'NOTES' { $help.Notes = $value }
+            'PARAMETERS' { if ($current) { $current.Text = $value } }
+            'EXAMPLES' { if ($current) { $current.Remarks = $value } }
+        }
+        [void]$text.Clear()
+    }
+    foreach ($line in $lines) {
+        if ($inCode) {
+            if ($line -match '^```') { $inCode = $false; $current.Code = $code.ToString().TrimEnd(); [void]$code.Clear() }
+            else { [void]$code.AppendLine($line) }
+            continue
+        }
+        if ($line -match '^# (.+)$') { $help.Name = $Matches[1].Trim(); continue }
+        if ($line -match '^## (.+)$') { & $flush; $section = $Matches[1].Trim().ToUpperInvariant(); $current = $null; continue }
+        if ($line -match '^### (.+)$') {
+            & $flush
+            $title = $Matches[1].Trim()
+            if ($section -eq 'PARAMETERS') { $current = [pscustomobject]@{ Name = $title.TrimStart('-'); Text = '' }; $help.Parameters.Add($current) }
+            elseif ($section -eq 'EXAMPLES') { $current = [pscustomobject]@{ Title = $title; Code = ''; Remarks = '' }; $help.Examples.Add($current) }
+            continue
+        }
+        if ($line -match '^```' -and $section -eq 'EXAMPLES' -and $current) { $inCode = $true; continue }
+        [void]$text.AppendLine($line)
+    }
+    & $flush
+    if (-not $help.Name) { throw "$Path has no '# Cmdlet-Name' title." }
+    return [pscustomobject]$help
+}
+
+Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Read-TrxCounts, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand
