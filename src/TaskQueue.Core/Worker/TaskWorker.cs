@@ -18,8 +18,6 @@ namespace TaskQueue.Core.Worker;
 /// </summary>
 public sealed class TaskWorker
 {
-    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
-
     private readonly RedisBroker _broker;
     private readonly WorkerOptions _options;
     private readonly Func<ITaskExecutor> _executorFactory;
@@ -31,6 +29,11 @@ public sealed class TaskWorker
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _interrupt = new();
     private readonly WorkerSummary _summary = new();
+    private long _processed;
+    private long _succeeded;
+    private long _failed;
+    private long _retried;
+    private long _handedBack;
     private volatile bool _stopping;
     private bool _outage;
 
@@ -49,6 +52,9 @@ public sealed class TaskWorker
     }
 
     public string WorkerId { get; }
+
+    /// <summary>Raised on the dispatcher thread each time it waits with no task in hand.</summary>
+    public event Action? Idle;
 
     private IClock Clock => _broker.Clock;
     private int Capacity => _options.Concurrency * 2;
@@ -118,7 +124,8 @@ public sealed class TaskWorker
                 }
                 var until = nextPromote < nextRecover ? nextPromote : nextRecover;
                 var wait = until - Clock.UtcNow;
-                if (wait > Tick) wait = Tick;
+                if (wait > _options.PollInterval) wait = _options.PollInterval;
+                if (_held.IsEmpty) Idle?.Invoke();
                 if (wait > TimeSpan.Zero) _wake.Wait(wait, stop);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -172,7 +179,7 @@ public sealed class TaskWorker
     /// <summary>Returns when to promote next: in a second, or sooner if a retry is due sooner; MinValue if it moved any.</summary>
     private DateTimeOffset PromoteDueRetries(DateTimeOffset now)
     {
-        var next = now + Tick;
+        var next = now + _options.PollInterval;
         var movedAny = false;
         foreach (var queue in _queues)
         {
@@ -276,7 +283,7 @@ public sealed class TaskWorker
             HandBack(leased);
             return executor;
         }
-        Interlocked.Increment(ref _summary_processed);
+        Interlocked.Increment(ref _processed);
         if (outcome.Succeeded)
         {
             var result = new TaskResult
@@ -295,7 +302,7 @@ public sealed class TaskWorker
                 Errors = NullIfEmpty(outcome.Errors),
             };
             if (Acknowledge(leased, () => _broker.CompleteAsync(WorkerId, result)))
-                Interlocked.Increment(ref _summary_succeeded);
+                Interlocked.Increment(ref _succeeded);
         }
         else
         {
@@ -309,12 +316,6 @@ public sealed class TaskWorker
         return executor;
     }
 
-    private long _summary_processed;
-    private long _summary_succeeded;
-    private long _summary_failed;
-    private long _summary_retried;
-    private long _summary_handedBack;
-
     private void RecordFailure(LeasedTask leased, TaskEnvelope? envelope, DateTimeOffset startedAt, TaskError error)
     {
         error.Id = leased.Id;
@@ -327,16 +328,16 @@ public sealed class TaskWorker
         DateTimeOffset? retryAt = null;
         if (!error.Permanent && leased.Attempt < maxAttempts)
             retryAt = error.FailedAt + _retryPolicy.DelayAfter(leased.Attempt);
-        if (envelope is null) Interlocked.Increment(ref _summary_processed);
+        if (envelope is null) Interlocked.Increment(ref _processed);
         if (!Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt))) return;
         if (retryAt is null)
         {
-            Interlocked.Increment(ref _summary_failed);
+            Interlocked.Increment(ref _failed);
             _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' failed for good after {leased.Attempt} attempt(s): {error.Message}");
         }
         else
         {
-            Interlocked.Increment(ref _summary_retried);
+            Interlocked.Increment(ref _retried);
             _log.Verbose($"Task {leased.Id} of queue '{leased.Queue}' failed attempt {leased.Attempt} of {maxAttempts}; retry at {retryAt:u}: {error.Message}");
         }
     }
@@ -367,7 +368,7 @@ public sealed class TaskWorker
         try
         {
             var moved = _broker.ReleaseAsync(task.Queue, WorkerId, new[] { task.Id }).GetAwaiter().GetResult();
-            Interlocked.Add(ref _summary_handedBack, moved);
+            Interlocked.Add(ref _handedBack, moved);
         }
         catch (Exception ex) when (IsConnectionProblem(ex))
         {
@@ -385,7 +386,7 @@ public sealed class TaskWorker
             try
             {
                 var moved = _broker.ReleaseAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList()).GetAwaiter().GetResult();
-                Interlocked.Add(ref _summary_handedBack, moved);
+                Interlocked.Add(ref _handedBack, moved);
             }
             catch (Exception ex) when (IsConnectionProblem(ex))
             {
@@ -405,11 +406,11 @@ public sealed class TaskWorker
             _interrupt.Cancel();
             foreach (var slot in slots) slot.Join(TimeSpan.FromSeconds(10));
         }
-        _summary.Processed = Interlocked.Read(ref _summary_processed);
-        _summary.Succeeded = Interlocked.Read(ref _summary_succeeded);
-        _summary.Failed = Interlocked.Read(ref _summary_failed);
-        _summary.Retried = Interlocked.Read(ref _summary_retried);
-        _summary.HandedBack = Interlocked.Read(ref _summary_handedBack);
+        _summary.Processed = Interlocked.Read(ref _processed);
+        _summary.Succeeded = Interlocked.Read(ref _succeeded);
+        _summary.Failed = Interlocked.Read(ref _failed);
+        _summary.Retried = Interlocked.Read(ref _retried);
+        _summary.HandedBack = Interlocked.Read(ref _handedBack);
     }
 
     private async Task HeartbeatLoop(CancellationToken stop)
@@ -435,7 +436,7 @@ public sealed class TaskWorker
                         _log.Warning($"This worker lost the lease of {lost.Length} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", lost.Take(5))}.");
                 }
                 info.Running = _held.Count;
-                info.Processed = Interlocked.Read(ref _summary_processed);
+                info.Processed = Interlocked.Read(ref _processed);
                 await _broker.HeartbeatWorkerAsync(info, _options.LeaseTime).ConfigureAwait(false);
             }
             catch (Exception ex) when (IsConnectionProblem(ex))

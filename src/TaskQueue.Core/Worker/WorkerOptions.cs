@@ -31,5 +31,8 @@ public sealed class WorkerOptions
     /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
     public string? WorkerId { get; set; }
 
+    /// <summary>How often an idle worker looks at its queues even without a wake-up message (retries due, missed messages).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     internal TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(Math.Max(100, LeaseTime.TotalMilliseconds / 3));
 }

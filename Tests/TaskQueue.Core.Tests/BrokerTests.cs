@@ -1,0 +1,250 @@
+using StackExchange.Redis;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Tests;
+
+[Collection("redis")]
+public sealed class BrokerTests : BrokerTest
+{
+    public BrokerTests(RedisFixture redis) : base(redis) { }
+
+    [Fact]
+    public async Task Enqueue_stores_the_envelope_and_appends_the_id_to_pending()
+    {
+        var task = await EnqueueOne();
+        var db = Redis.Db;
+        Assert.Equal(task.Id, (string?)await db.ListGetByIndexAsync(Keys.Pending, 0));
+        var stored = TqJson.ReadEnvelope(await db.HashGetAsync(Keys.Tasks, task.Id));
+        Assert.Equal(task.Script, stored.Script);
+        Assert.True(await db.SetContainsAsync(QueueKeys.Queues, Queue));
+    }
+
+    [Fact]
+    public async Task Enqueue_refuses_an_id_that_exists_and_stores_the_rest()
+    {
+        var first = await EnqueueOne();
+        var second = NewTask();
+        var stored = await Broker.EnqueueAsync(Queue, new[] { first, second });
+        Assert.Equal(new[] { false, true }, stored);
+        Assert.Equal(2, await Redis.Db.ListLengthAsync(Keys.Pending));
+    }
+
+    [Fact]
+    public async Task Bulk_enqueue_spans_several_script_calls_in_order()
+    {
+        var tasks = Enumerable.Range(0, 1001).Select(_ => NewTask()).ToList();
+        var stored = await Broker.EnqueueAsync(Queue, tasks);
+        Assert.All(stored, Assert.True);
+        var leased = await Broker.FetchAsync(Queue, "w1", 5, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(tasks.Take(5).Select(t => t.Id), leased.Select(l => l.Id));
+    }
+
+    [Fact]
+    public async Task Fetch_moves_tasks_atomically_from_pending_to_active_with_a_lease()
+    {
+        var task = await EnqueueOne();
+        var deadline = Clock.UtcNow.AddSeconds(30);
+        var leased = Assert.Single(await Broker.FetchAsync(Queue, "w1", 10, deadline));
+        Assert.Equal(task.Id, leased.Id);
+        Assert.Equal(1, leased.Attempt);
+        var db = Redis.Db;
+        Assert.Equal(0, await db.ListLengthAsync(Keys.Pending));
+        Assert.Equal(deadline.ToUnixTimeMilliseconds(), await db.SortedSetScoreAsync(Keys.Active, task.Id));
+        Assert.Equal("w1", (string?)await db.HashGetAsync(Keys.Owners, task.Id));
+        Assert.Equal(TaskState.Active, (await Broker.InspectAsync(Queue, task.Id)).State);
+    }
+
+    [Fact]
+    public async Task Complete_writes_the_success_record_and_clears_the_task()
+    {
+        var task = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        var done = await Broker.CompleteAsync("w1", Result(task.Id));
+        Assert.True(done);
+        var db = Redis.Db;
+        Assert.Equal(0, await db.SortedSetLengthAsync(Keys.Active));
+        Assert.False(await db.HashExistsAsync(Keys.Tasks, task.Id));
+        Assert.False(await db.HashExistsAsync(Keys.Owners, task.Id));
+        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        Assert.Equal(TaskState.Succeeded, snapshot.State);
+        Assert.Equal("w1", snapshot.Worker);
+    }
+
+    [Fact]
+    public async Task A_worker_that_lost_its_lease_cannot_complete_or_fail_the_task()
+    {
+        var task = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        Clock.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(new[] { task.Id }, await Broker.RecoverAsync(Queue));
+        await Broker.FetchAsync(Queue, "w2", 1, Clock.UtcNow.AddSeconds(30));
+
+        Assert.False(await Broker.CompleteAsync("w1", Result(task.Id)));
+        Assert.False(await Broker.FailAsync("w1", Error(task.Id), null));
+        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        Assert.Equal(TaskState.Active, snapshot.State);
+        Assert.Equal("w2", snapshot.Worker);
+        Assert.Equal(2, snapshot.Attempts);
+    }
+
+    [Fact]
+    public async Task Recover_leaves_live_leases_alone_and_returns_expired_ones_to_the_front()
+    {
+        var expired = await EnqueueOne();
+        var live = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "dead", 1, Clock.UtcNow.AddSeconds(10));
+        await Broker.FetchAsync(Queue, "alive", 1, Clock.UtcNow.AddSeconds(60));
+        var waiting = await EnqueueOne();
+
+        Assert.Empty(await Broker.RecoverAsync(Queue));
+        Clock.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(new[] { expired.Id }, await Broker.RecoverAsync(Queue));
+
+        // The recovered task is taken before tasks that were waiting behind it.
+        var next = await Broker.FetchAsync(Queue, "w3", 2, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(new[] { expired.Id, waiting.Id }, next.Select(t => t.Id));
+        Assert.Equal(TaskState.Active, (await Broker.InspectAsync(Queue, live.Id)).State);
+    }
+
+    [Fact]
+    public async Task Extend_renews_only_the_leases_the_worker_holds()
+    {
+        var mine = await EnqueueOne();
+        var theirs = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(10));
+        await Broker.FetchAsync(Queue, "w2", 1, Clock.UtcNow.AddSeconds(10));
+        var lost = await Broker.ExtendAsync(Queue, "w1", new[] { mine.Id, theirs.Id }, Clock.UtcNow.AddSeconds(100));
+        Assert.Equal(new[] { theirs.Id }, lost);
+        Clock.Advance(TimeSpan.FromSeconds(50));
+        Assert.Equal(new[] { theirs.Id }, await Broker.RecoverAsync(Queue));
+    }
+
+    [Fact]
+    public async Task A_failed_attempt_waits_in_retry_until_due_then_becomes_pending()
+    {
+        var task = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        var due = Clock.UtcNow.AddSeconds(20);
+        Assert.True(await Broker.FailAsync("w1", Error(task.Id), due));
+        Assert.Equal(TaskState.Retrying, (await Broker.InspectAsync(Queue, task.Id)).State);
+
+        var (moved, next) = await Broker.PromoteAsync(Queue);
+        Assert.Equal(0, moved);
+        Assert.Equal(due.ToUnixTimeMilliseconds(), next!.Value.ToUnixTimeMilliseconds());
+
+        Clock.Advance(TimeSpan.FromSeconds(20));
+        (moved, next) = await Broker.PromoteAsync(Queue);
+        Assert.Equal(1, moved);
+        Assert.Null(next);
+        var again = Assert.Single(await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30)));
+        Assert.Equal(2, again.Attempt);
+    }
+
+    [Fact]
+    public async Task A_final_failure_becomes_a_failure_record_that_can_be_requeued_with_fresh_attempts()
+    {
+        var task = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        Assert.True(await Broker.FailAsync("w1", Error(task.Id), null));
+
+        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        Assert.Equal("boom", failure.Error.Message);
+        Assert.Equal(task.Script, failure.Task!.Script);
+
+        Assert.Equal(RequeueOutcome.Requeued, await Broker.RequeueAsync(Queue, task.Id));
+        Assert.Equal(RequeueOutcome.NotFailed, await Broker.RequeueAsync(Queue, task.Id));
+        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        Assert.Equal(TaskState.Pending, snapshot.State);
+        Assert.Equal(0, snapshot.Attempts);
+        Assert.Empty(await Broker.GetFailuresAsync(Queue, 10));
+    }
+
+    [Fact]
+    public async Task Release_hands_tasks_back_without_counting_the_attempt()
+    {
+        var task = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(0, await Broker.ReleaseAsync(Queue, "other", new[] { task.Id }));
+        Assert.Equal(1, await Broker.ReleaseAsync(Queue, "w1", new[] { task.Id }));
+        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        Assert.Equal(TaskState.Pending, snapshot.State);
+        Assert.Equal(0, snapshot.Attempts);
+    }
+
+    [Fact]
+    public async Task Success_records_are_capped_by_count_and_age()
+    {
+        var options = new BrokerOptions { MaxSuccessRecords = 3, SuccessRetention = TimeSpan.FromHours(1) };
+        var broker = new RedisBroker(Redis.Connection, options, Clock);
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var task = await EnqueueOne();
+            await broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+            Assert.True(await broker.CompleteAsync("w1", Result(task.Id)));
+            ids.Add(task.Id);
+            Clock.Advance(TimeSpan.FromMinutes(1));
+        }
+        var kept = await broker.GetResultsAsync(Queue, 100);
+        Assert.Equal(ids.Skip(2).Reverse(), kept.Select(r => r.Id));
+        Assert.Equal(3, await Redis.Db.HashLengthAsync(Keys.Results));
+
+        Clock.Advance(TimeSpan.FromHours(2));
+        var late = await EnqueueOne();
+        await broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        await broker.CompleteAsync("w1", Result(late.Id));
+        Assert.Equal(new[] { late.Id }, (await broker.GetResultsAsync(Queue, 100)).Select(r => r.Id));
+    }
+
+    [Fact]
+    public async Task Failure_records_are_capped_oldest_first()
+    {
+        var broker = new RedisBroker(Redis.Connection, new BrokerOptions { MaxFailureRecords = 2 }, Clock);
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var task = await EnqueueOne();
+            await broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+            Assert.True(await broker.FailAsync("w1", Error(task.Id), null));
+            ids.Add(task.Id);
+            Clock.Advance(TimeSpan.FromSeconds(1));
+        }
+        var kept = await broker.GetFailuresAsync(Queue, 100);
+        Assert.Equal(new[] { ids[2], ids[1] }, kept.Select(f => f.Error.Id));
+        Assert.False(await Redis.Db.HashExistsAsync(Keys.Tasks, ids[0]));
+        Assert.False(await Redis.Db.HashExistsAsync(Keys.Errors, ids[0]));
+    }
+
+    [Fact]
+    public async Task Counts_cover_every_state()
+    {
+        await EnqueueOne();
+        var active = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        var counts = await Broker.CountAsync(Queue);
+        Assert.Equal((1, 1, 0, 0, 0), (counts.Pending, counts.Active, counts.Retrying, counts.Succeeded, counts.Failed));
+        Assert.Contains(Queue, await Broker.ListQueuesAsync());
+    }
+
+    [Fact]
+    public async Task Inspect_of_an_unknown_id_says_unknown()
+    {
+        Assert.Equal(TaskState.Unknown, (await Broker.InspectAsync(Queue, "nope")).State);
+    }
+
+    [Fact]
+    public async Task Scripts_are_reloaded_after_the_server_forgets_them()
+    {
+        await EnqueueOne();
+        await Redis.Connection.GetServers()[0].ScriptFlushAsync();
+        Assert.Single(await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30)));
+    }
+
+    private TaskResult Result(string id) => new()
+    {
+        Id = id, Queue = Queue, Worker = "w1", Attempts = 1, StartedAt = Clock.UtcNow, CompletedAt = Clock.UtcNow,
+    };
+
+    private TaskError Error(string id) => new() { Id = id, Queue = Queue, Message = "boom", FailedAt = Clock.UtcNow };
+}

@@ -1,0 +1,45 @@
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Tests;
+
+public sealed class EnvelopeTests
+{
+    [Fact]
+    public void An_envelope_round_trips_through_its_JSON()
+    {
+        var envelope = new TaskEnvelope
+        {
+            Id = "abc", Queue = "ops", Kind = "command", Command = "Restart-Service", MaxAttempts = 4, TimeoutMs = 5000,
+            EnqueuedAt = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero),
+        };
+        var json = TqJson.Serialize(envelope);
+        Assert.Contains("\"v\":1", json);
+        Assert.Contains("\"command\":\"Restart-Service\"", json);
+        var back = TqJson.ReadEnvelope(json);
+        Assert.Equal((envelope.Id, envelope.Command, envelope.MaxAttempts, envelope.TimeoutMs, envelope.EnqueuedAt),
+            (back.Id, back.Command, back.MaxAttempts, back.TimeoutMs, back.EnqueuedAt));
+    }
+
+    [Theory]
+    [InlineData("", "no body")]
+    [InlineData("{oops", "not valid JSON")]
+    [InlineData("null", "JSON null")]
+    [InlineData("{\"v\":2,\"kind\":\"script\",\"script\":\"1\"}", "version 2")]
+    [InlineData("{\"v\":1,\"kind\":\"shell\",\"script\":\"1\"}", "'shell'")]
+    [InlineData("{\"v\":1,\"kind\":\"command\"}", "no 'command'")]
+    [InlineData("{\"v\":1,\"kind\":\"script\",\"script\":\"1\",\"args\":{}}", "'args' must be a JSON array")]
+    [InlineData("{\"v\":1,\"kind\":\"command\",\"command\":\"x\",\"params\":[1]}", "'params' must be a JSON object")]
+    [InlineData("{\"v\":1,\"kind\":\"script\",\"script\":\"1\",\"maxAttempts\":\"ten\"}", "not valid JSON")]
+    public void A_malformed_envelope_is_refused_with_a_reason(string json, string expected)
+    {
+        var ex = Assert.Throws<MalformedTaskException>(() => TqJson.ReadEnvelope(json));
+        Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void The_label_is_the_command_or_the_first_line_of_the_script()
+    {
+        Assert.Equal("Get-Date", new TaskEnvelope { Kind = "command", Command = "Get-Date" }.Label);
+        Assert.Equal("param($h) ...", new TaskEnvelope { Kind = "script", Script = "\n param($h)\n Test-Connection $h" }.Label);
+    }
+}

@@ -1,0 +1,67 @@
+using System.Text.RegularExpressions;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Worker;
+
+namespace TaskQueue.Core.Tests;
+
+public sealed class LayoutTests
+{
+    [Fact]
+    public void Every_key_of_a_queue_shares_the_queue_hash_tag()
+    {
+        var keys = new QueueKeys("ops");
+        var all = new[] { keys.Pending, keys.Active, keys.Retry, keys.Succeeded, keys.Failed, keys.Tasks, keys.Attempts, keys.Owners, keys.Results, keys.Errors };
+        Assert.All(all, k => Assert.StartsWith("tq:{ops}:", (string)k!));
+        Assert.Equal(all.Length, all.Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("a b")]
+    [InlineData("a}b")]
+    [InlineData("a{b")]
+    [InlineData("a:b")]
+    [InlineData("a*")]
+    public void Queue_names_that_would_break_the_key_layout_are_refused(string name)
+    {
+        Assert.Throws<ArgumentException>(() => new QueueKeys(name));
+    }
+
+    [Fact]
+    public void Each_Lua_script_documents_and_uses_exactly_the_keys_its_file_name_declares()
+    {
+        var folder = Path.Combine(RepositoryRoot(), "src", "TaskQueue.Core", "Scripts");
+        var files = Directory.GetFiles(folder, "*.lua");
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            var declared = int.Parse(Regex.Match(Path.GetFileName(file), @"-(\d+)\.lua$").Groups[1].Value);
+            var text = File.ReadAllText(file);
+            var used = Regex.Matches(text, @"KEYS\[(\d+)\]").Select(m => int.Parse(m.Groups[1].Value)).Distinct().ToList();
+            Assert.True(used.Max() == declared, $"{Path.GetFileName(file)} uses KEYS up to {used.Max()}, declares {declared}");
+            Assert.True(text.StartsWith("-- "), $"{Path.GetFileName(file)} has no header comment");
+            Assert.Contains("Returns", text);
+            // Keys built inside a script would escape the cluster slot and Garnet's locking.
+            Assert.DoesNotMatch(@"redis\.call\(\s*'[A-Z]+'\s*,\s*[a-z_]+\s*\.\.", text);
+        }
+    }
+
+    [Fact]
+    public void Retry_delays_grow_exponentially_with_jitter_and_a_cap()
+    {
+        var policy = new RetryPolicy(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), new Random(1));
+        for (var attempt = 1; attempt <= 10; attempt++)
+        {
+            var full = Math.Min(30, 2 * Math.Pow(2, attempt - 1));
+            var delay = policy.DelayAfter(attempt).TotalSeconds;
+            Assert.InRange(delay, full * 0.5, full);
+        }
+    }
+
+    internal static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "TaskQueue.psd1"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("Cannot find the repository root above " + AppContext.BaseDirectory);
+    }
+}

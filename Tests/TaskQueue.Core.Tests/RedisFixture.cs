@@ -1,0 +1,78 @@
+using StackExchange.Redis;
+using TaskQueue.Core;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Tests;
+
+/// <summary>The Redis server the suite runs against: TQ_TEST_REDIS, started by build.ps1 test.</summary>
+public sealed class RedisFixture : IDisposable
+{
+    public RedisFixture()
+    {
+        var configuration = Environment.GetEnvironmentVariable("TQ_TEST_REDIS");
+        if (string.IsNullOrWhiteSpace(configuration))
+            throw new InvalidOperationException("TQ_TEST_REDIS is not set: run the suite with 'build.ps1 test', which starts a private Redis.");
+        Connection = ConnectionMultiplexer.Connect(configuration + ",abortConnect=true,connectTimeout=5000,allowAdmin=true");
+    }
+
+    public ConnectionMultiplexer Connection { get; }
+    public IDatabase Db => Connection.GetDatabase();
+
+    public void Dispose() => Connection.Dispose();
+}
+
+[CollectionDefinition("redis")]
+public sealed class RedisCollection : ICollectionFixture<RedisFixture>
+{
+}
+
+public sealed class FakeClock : IClock
+{
+    public DateTimeOffset UtcNow { get; set; } = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+    public void Advance(TimeSpan by) => UtcNow += by;
+}
+
+/// <summary>A fresh queue per test, so tests never see each other's tasks; its keys are deleted afterwards.</summary>
+public abstract class BrokerTest : IDisposable
+{
+    protected BrokerTest(RedisFixture redis)
+    {
+        Redis = redis;
+        Queue = "t-" + Guid.NewGuid().ToString("N").Substring(0, 12);
+        Clock = new FakeClock();
+        Broker = new RedisBroker(redis.Connection, new BrokerOptions(), Clock);
+        Keys = Broker.Keys(Queue);
+    }
+
+    protected RedisFixture Redis { get; }
+    protected string Queue { get; }
+    protected FakeClock Clock { get; }
+    protected RedisBroker Broker { get; }
+    protected QueueKeys Keys { get; }
+
+    protected TaskEnvelope NewTask(string script = "param($x) $x", int maxAttempts = 3) => new()
+    {
+        Id = Guid.NewGuid().ToString("N"),
+        Queue = Queue,
+        Kind = TaskEnvelope.Kinds.Script,
+        Script = script,
+        MaxAttempts = maxAttempts,
+        EnqueuedAt = Clock.UtcNow,
+    };
+
+    protected async Task<TaskEnvelope> EnqueueOne(int maxAttempts = 3)
+    {
+        var task = NewTask(maxAttempts: maxAttempts);
+        var stored = await Broker.EnqueueAsync(Queue, new[] { task });
+        Assert.True(stored[0]);
+        return task;
+    }
+
+    public void Dispose()
+    {
+        var server = Redis.Connection.GetServers()[0];
+        foreach (var key in server.Keys(pattern: QueueKeys.Prefix + "{" + Queue + "}:*")) Redis.Db.KeyDelete(key);
+        Redis.Db.SetRemove(QueueKeys.Queues, Queue);
+    }
+}

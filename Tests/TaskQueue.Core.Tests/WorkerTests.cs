@@ -1,0 +1,286 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using StackExchange.Redis;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Model;
+using TaskQueue.Core.Worker;
+
+namespace TaskQueue.Core.Tests;
+
+/// <summary>Runs a task by calling a delegate; stands in for the PowerShell executor.</summary>
+internal sealed class DelegateExecutor : ITaskExecutor
+{
+    private readonly Func<TaskEnvelope, int, CancellationToken, ExecutionOutcome> _run;
+    public DelegateExecutor(Func<TaskEnvelope, int, CancellationToken, ExecutionOutcome> run) => _run = run;
+    public ExecutionOutcome Execute(TaskEnvelope task, int attempt, CancellationToken cancel) => _run(task, attempt, cancel);
+    public void Dispose() { }
+}
+
+[Collection("redis")]
+public sealed class WorkerTests : BrokerTest
+{
+    public WorkerTests(RedisFixture redis) : base(redis) { }
+
+    private RedisBroker RealTimeBroker => new(Redis.Connection);
+
+    private WorkerOptions Options(bool burst = true) => new()
+    {
+        Queues = new[] { Queue },
+        Concurrency = 2,
+        Burst = burst,
+        RetryDelay = TimeSpan.Zero,
+        DrainTimeout = TimeSpan.FromSeconds(5),
+    };
+
+    private static ExecutionOutcome Ok(string json = "[1]") => new() { Succeeded = true, OutputJson = json };
+
+    private async Task<List<string>> Send(int count, int maxAttempts = 3, string script = "x")
+    {
+        var broker = RealTimeBroker;
+        var tasks = Enumerable.Range(0, count).Select(_ => new TaskEnvelope
+        {
+            Id = Guid.NewGuid().ToString("N"), Queue = Queue, Kind = "script", Script = script, MaxAttempts = maxAttempts, EnqueuedAt = DateTimeOffset.UtcNow,
+        }).ToList();
+        await broker.EnqueueAsync(Queue, tasks);
+        return tasks.Select(t => t.Id).ToList();
+    }
+
+    [Fact]
+    public async Task Burst_worker_drains_the_queue_and_reports_what_it_did()
+    {
+        var ids = await Send(50);
+        var worker = new TaskWorker(RealTimeBroker, Options(), () => new DelegateExecutor((_, _, _) => Ok()));
+        var summary = worker.Run(CancellationToken.None);
+        Assert.Equal(50, summary.Processed);
+        Assert.Equal(50, summary.Succeeded);
+        var counts = await Broker.CountAsync(Queue);
+        Assert.Equal((0, 0, 50L), (counts.Pending, counts.Active, counts.Succeeded));
+        var result = Assert.Single(await Broker.GetResultsAsync(Queue, 1, new[] { ids[0] }));
+        Assert.Equal(1, result.Output!.Value[0].GetInt32());
+    }
+
+    [Fact]
+    public async Task Failed_attempts_are_retried_until_max_attempts_then_recorded()
+    {
+        var ids = await Send(1, maxAttempts: 3);
+        var attempts = new ConcurrentBag<int>();
+        var worker = new TaskWorker(RealTimeBroker, Options(), () => new DelegateExecutor((_, attempt, _) =>
+        {
+            attempts.Add(attempt);
+            return new ExecutionOutcome { Error = new TaskError { Message = "nope " + attempt } };
+        }));
+        var summary = worker.Run(CancellationToken.None);
+        Assert.Equal(new[] { 1, 2, 3 }, attempts.OrderBy(a => a));
+        Assert.Equal((1L, 2L), (summary.Failed, summary.Retried));
+        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        Assert.Equal("nope 3", failure.Error.Message);
+        Assert.Equal(3, failure.Error.Attempts);
+        Assert.Equal(ids[0], failure.Error.Id);
+    }
+
+    [Fact]
+    public async Task A_permanent_failure_is_not_retried()
+    {
+        await Send(1, maxAttempts: 10);
+        var runs = 0;
+        var worker = new TaskWorker(RealTimeBroker, Options(), () => new DelegateExecutor((_, _, _) =>
+        {
+            Interlocked.Increment(ref runs);
+            return new ExecutionOutcome { Error = new TaskError { Message = "does not parse", Permanent = true, Reason = FailureReasons.ParseError } };
+        }));
+        worker.Run(CancellationToken.None);
+        Assert.Equal(1, runs);
+        Assert.Equal(FailureReasons.ParseError, Assert.Single(await Broker.GetFailuresAsync(Queue, 10)).Error.Reason);
+    }
+
+    [Fact]
+    public async Task Malformed_envelopes_become_failure_records_and_the_worker_keeps_serving()
+    {
+        var db = Redis.Db;
+        await db.HashSetAsync(Keys.Tasks, "bad-json", "{not json");
+        await db.HashSetAsync(Keys.Tasks, "bad-version", "{\"v\":99,\"kind\":\"script\",\"script\":\"1\"}");
+        await db.HashSetAsync(Keys.Tasks, "no-script", "{\"v\":1,\"kind\":\"script\"}");
+        await db.ListLeftPushAsync(Keys.Pending, new RedisValue[] { "bad-json", "bad-version", "no-script", "no-body" });
+        var good = await Send(3);
+        var worker = new TaskWorker(RealTimeBroker, Options(), () => new DelegateExecutor((_, _, _) => Ok()));
+        var summary = worker.Run(CancellationToken.None);
+        Assert.Equal(3, summary.Succeeded);
+        var failures = (await Broker.GetFailuresAsync(Queue, 10)).ToDictionary(f => f.Error.Id, f => f.Error);
+        Assert.Equal(4, failures.Count);
+        Assert.All(failures.Values, f => Assert.Equal(FailureReasons.MalformedTask, f.Reason));
+        Assert.Contains("not valid JSON", failures["bad-json"].Message);
+        Assert.Contains("version 99", failures["bad-version"].Message);
+        Assert.Contains("no 'script'", failures["no-script"].Message);
+        Assert.Contains("no body", failures["no-body"].Message);
+    }
+
+    [Fact]
+    public async Task An_idle_worker_is_woken_by_an_enqueue_not_by_its_poll()
+    {
+        var ran = new BlockingCollection<string>();
+        var sawTask = false;
+        var options = Options(burst: false);
+        options.PollInterval = TimeSpan.FromMinutes(1);
+        options.RecoverInterval = TimeSpan.FromMinutes(1);
+        var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((task, _, _) =>
+        {
+            sawTask = true;
+            ran.Add(task.Id);
+            return Ok();
+        }));
+        // Idle fires only with no task in hand, so once one task ran, the next Idle means "done and waiting".
+        var idle = new SemaphoreSlim(0);
+        worker.Idle += () => { if (Volatile.Read(ref sawTask)) idle.Release(); };
+        using var stop = new CancellationTokenSource();
+        var running = Task.Run(() => worker.Run(stop.Token));
+        try
+        {
+            // The first task may be found by the worker's first fetch; after it, the worker idles on a 1 min poll.
+            var first = await Send(1);
+            Assert.True(ran.TryTake(out var id1, TimeSpan.FromSeconds(10)));
+            Assert.True(await idle.WaitAsync(TimeSpan.FromSeconds(10)), "the worker never went idle");
+            var second = await Send(1);
+            Assert.True(ran.TryTake(out var id2, TimeSpan.FromSeconds(10)),
+                "the idle worker did not pick the task up within 10 s although its poll interval is 1 min: the wake-up message did not reach it");
+            Assert.Equal((first[0], second[0]), (id1, id2));
+        }
+        finally
+        {
+            stop.Cancel();
+            await running;
+        }
+    }
+
+    [Fact]
+    public async Task Stopping_hands_unstarted_tasks_back_and_lets_running_ones_finish()
+    {
+        await Send(10);
+        using var gate = new ManualResetEventSlim(false);
+        var started = new CountdownEvent(2);
+        var worker = new TaskWorker(RealTimeBroker, Options(burst: false), () => new DelegateExecutor((_, _, _) =>
+        {
+            started.Signal();
+            gate.Wait();
+            return Ok();
+        }));
+        using var stop = new CancellationTokenSource();
+        var running = Task.Run(() => worker.Run(stop.Token));
+        Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
+        stop.Cancel();
+        gate.Set();
+        var summary = await running;
+        var counts = await Broker.CountAsync(Queue);
+        Assert.Equal(0, counts.Active);
+        Assert.Equal(2, counts.Succeeded);
+        Assert.Equal(8, counts.Pending);
+        Assert.Equal(2, summary.HandedBack);
+        Assert.Null(await Redis.Db.SortedSetScoreAsync(QueueKeys.Workers, worker.WorkerId));
+    }
+
+    [Fact]
+    public async Task Running_tasks_past_the_drain_deadline_are_interrupted_and_handed_back()
+    {
+        var ids = await Send(1);
+        var started = new ManualResetEventSlim(false);
+        var options = Options(burst: false);
+        options.Concurrency = 1;
+        options.DrainTimeout = TimeSpan.FromMilliseconds(200);
+        var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((_, _, cancel) =>
+        {
+            started.Set();
+            cancel.WaitHandle.WaitOne();
+            return new ExecutionOutcome { Interrupted = true };
+        }));
+        using var stop = new CancellationTokenSource();
+        var running = Task.Run(() => worker.Run(stop.Token));
+        Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
+        stop.Cancel();
+        await running;
+        var snapshot = await Broker.InspectAsync(Queue, ids[0]);
+        Assert.Equal(TaskState.Pending, snapshot.State);
+        Assert.Equal(0, snapshot.Attempts);
+    }
+
+    [Fact]
+    public async Task Tasks_of_a_dead_worker_are_recovered_and_run_by_another()
+    {
+        var ids = await Send(3);
+        // A worker that leased the tasks and died: nothing renews its leases.
+        await RealTimeBroker.FetchAsync(Queue, "dead-worker", 3, DateTimeOffset.UtcNow.AddMilliseconds(300));
+        var options = Options();
+        options.RecoverInterval = TimeSpan.FromMilliseconds(100);
+        var watch = Stopwatch.StartNew();
+        var done = new ConcurrentBag<(string Id, int Attempt)>();
+        var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((t, attempt, _) =>
+        {
+            done.Add((t.Id, attempt));
+            return Ok();
+        }));
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var running = Task.Run(() =>
+        {
+            // Burst would return at once (nothing pending yet), so run until all three are done.
+            options.Burst = false;
+            return worker.Run(stop.Token);
+        });
+        await WaitUntil(() => Task.FromResult(done.Count == 3));
+        stop.Cancel();
+        await running;
+        Assert.Equal(ids.OrderBy(i => i), done.Select(d => d.Id).OrderBy(i => i));
+        Assert.All(done, d => Assert.Equal(2, d.Attempt));
+        Assert.Equal(3, (await Broker.CountAsync(Queue)).Succeeded);
+    }
+
+    [Fact]
+    public async Task A_task_whose_attempts_all_died_with_their_worker_becomes_a_failure_record()
+    {
+        var ids = await Send(1, maxAttempts: 2);
+        var broker = RealTimeBroker;
+        for (var i = 0; i < 2; i++)
+        {
+            await broker.FetchAsync(Queue, "dying-worker", 1, DateTimeOffset.UtcNow.AddSeconds(-1));
+            Assert.Single(await broker.RecoverAsync(Queue));
+        }
+        var runs = 0;
+        var worker = new TaskWorker(broker, Options(), () => new DelegateExecutor((_, _, _) => { runs++; return Ok(); }));
+        worker.Run(CancellationToken.None);
+        Assert.Equal(0, runs);
+        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        Assert.Equal(FailureReasons.WorkerLost, failure.Error.Reason);
+        Assert.Equal(ids[0], failure.Error.Id);
+    }
+
+    [Fact]
+    public async Task Queues_are_served_in_priority_order()
+    {
+        var low = Queue + "-low";
+        var broker = RealTimeBroker;
+        try
+        {
+            await broker.EnqueueAsync(low, new[] { new TaskEnvelope { Id = "l1", Queue = low, Kind = "script", Script = "low", EnqueuedAt = DateTimeOffset.UtcNow } });
+            await Send(3, script: "high");
+            var order = new ConcurrentQueue<string>();
+            var options = Options();
+            options.Queues = new[] { Queue, low };
+            options.Concurrency = 1;
+            var worker = new TaskWorker(broker, options, () => new DelegateExecutor((t, _, _) => { order.Enqueue(t.Script!); return Ok(); }));
+            worker.Run(CancellationToken.None);
+            Assert.Equal(new[] { "high", "high", "high", "low" }, order);
+        }
+        finally
+        {
+            var lowKeys = broker.Keys(low);
+            await Redis.Db.KeyDeleteAsync(new RedisKey[] { lowKeys.Pending, lowKeys.Succeeded, lowKeys.Results, lowKeys.Tasks });
+        }
+    }
+
+    private static async Task WaitUntil(Func<Task<bool>> condition, int seconds = 15)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not hold within " + seconds + " s.");
+            await Task.Delay(20);
+        }
+    }
+}
