@@ -17,15 +17,21 @@ internal partial class TqJsonContext : JsonSerializerContext
 /// <summary>Reads and writes the JSON documents stored in Redis.</summary>
 public static class TqJson
 {
-    public static string Serialize(TaskEnvelope envelope) => JsonSerializer.Serialize(envelope, TqJsonContext.Default.TaskEnvelope);
-    public static string Serialize(TaskResult result) => JsonSerializer.Serialize(result, TqJsonContext.Default.TaskResult);
-    public static string Serialize(TaskError error) => JsonSerializer.Serialize(error, TqJsonContext.Default.TaskError);
+    // Documents are stored, not embedded in HTML: escape only what JSON requires, so scripts stay readable in Redis.
+    private static readonly TqJsonContext Context = new(new JsonSerializerOptions(TqJsonContext.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
+    public static string Serialize(TaskEnvelope envelope) => JsonSerializer.Serialize(envelope, Context.TaskEnvelope);
+    public static string Serialize(TaskResult result) => JsonSerializer.Serialize(result, Context.TaskResult);
+    public static string Serialize(TaskError error) => JsonSerializer.Serialize(error, Context.TaskError);
 
     public static TaskResult? ReadResult(string? json) =>
-        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, TqJsonContext.Default.TaskResult);
+        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.TaskResult);
 
     public static TaskError? ReadError(string? json) =>
-        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, TqJsonContext.Default.TaskError);
+        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.TaskError);
 
     /// <summary>Parses and checks an envelope; throws <see cref="MalformedTaskException"/> saying what is wrong.</summary>
     public static TaskEnvelope ReadEnvelope(string? json)
@@ -35,7 +41,7 @@ public static class TqJson
         TaskEnvelope? envelope;
         try
         {
-            envelope = JsonSerializer.Deserialize(json!, TqJsonContext.Default.TaskEnvelope);
+            envelope = JsonSerializer.Deserialize(json!, Context.TaskEnvelope);
         }
         catch (JsonException ex)
         {

@@ -19,9 +19,7 @@ internal sealed class RunspaceExecutorFactory
 
     public ITaskExecutor Create()
     {
-        var state = InitialSessionState.CreateDefault2();
-        if (_modules.Count > 0) state.ImportPSModule(ToArray(_modules));
-        return new RunspaceTaskExecutor(state, _allowScripts);
+        return new RunspaceTaskExecutor(InitialSessionState.CreateDefault2(), ToArray(_modules), _allowScripts);
     }
 
     private static string[] ToArray(IReadOnlyList<string> list)

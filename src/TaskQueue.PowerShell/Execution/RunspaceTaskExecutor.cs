@@ -29,12 +29,30 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
     private readonly Runspace _runspace;
     private readonly bool _allowScripts;
 
-    public RunspaceTaskExecutor(InitialSessionState sessionState, bool allowScripts)
+    public RunspaceTaskExecutor(InitialSessionState sessionState, string[] modules, bool allowScripts)
     {
         _allowScripts = allowScripts;
         _runspace = RunspaceFactory.CreateRunspace(sessionState);
         _runspace.ThreadOptions = PSThreadOptions.ReuseThread;
         _runspace.Open();
+        if (modules.Length > 0) ImportModules(modules);
+    }
+
+    /// <summary>Imports the worker's modules into the runspace's global scope; throws when one cannot be imported.</summary>
+    private void ImportModules(string[] modules)
+    {
+        try
+        {
+            using var ps = System.Management.Automation.PowerShell.Create();
+            ps.Runspace = _runspace;
+            ps.AddCommand("Import-Module").AddParameter("Name", modules).AddParameter("ErrorAction", ActionPreference.Stop);
+            ps.Invoke();
+        }
+        catch
+        {
+            _runspace.Dispose();
+            throw;
+        }
     }
 
     public ExecutionOutcome Execute(TaskEnvelope task, int attempt, CancellationToken cancel)

@@ -42,8 +42,10 @@ public sealed class WorkerJob : Job, IWorkerLog
             }
             finally
             {
+                // State first, so Stop-Job returns to a finished job; a job removed meanwhile is disposed, and that is fine.
+                try { SetJobState(state); }
+                catch (ObjectDisposedException) { }
                 _finished.Set();
-                SetJobState(state);
             }
         }) { IsBackground = true, Name = "tq-worker-job" };
         thread.Start();
@@ -64,10 +66,11 @@ public sealed class WorkerJob : Job, IWorkerLog
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && !_finished.IsSet)
         {
-            if (!_finished.IsSet) _stop.Cancel();
-            _stop.Dispose();
+            // Remove-Job -Force on a running worker: stop it gracefully before the job goes away.
+            _stop.Cancel();
+            _finished.Wait();
         }
         base.Dispose(disposing);
     }

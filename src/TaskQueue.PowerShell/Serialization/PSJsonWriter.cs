@@ -19,6 +19,11 @@ internal sealed class PSJsonWriter
     public const int MaxArgumentDepth = 32;
     public const int OutputObjectDepth = 3;
 
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     private readonly bool _strict;
     private readonly List<object> _path = new();
 
@@ -33,7 +38,7 @@ internal sealed class PSJsonWriter
     {
         var writer = new PSJsonWriter(strict: true);
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        using (var json = new Utf8JsonWriter(stream, WriterOptions))
         {
             json.WriteStartObject();
             foreach (DictionaryEntry entry in parameters)
@@ -59,7 +64,7 @@ internal sealed class PSJsonWriter
     {
         var writer = new PSJsonWriter(strict);
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        using (var json = new Utf8JsonWriter(stream, WriterOptions))
         {
             json.WriteStartArray();
             for (var i = 0; i < values.Count; i++)

@@ -1,0 +1,47 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $env:TQ_REDIS = Get-TestRedis
+}
+
+Describe 'The wire protocol of docs/PROTOCOL.md' {
+    BeforeEach { $queue = New-TestQueue 'proto' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'runs a task enqueued with raw Redis commands, as another language would' {
+        $id = Send-RawTask -Queue $queue -Envelope @{ kind = 'script'; script = 'param($a, $b) $a + $b'; args = @(2, 3); maxAttempts = 3 }
+        $command = Send-RawTask -Queue $queue -Envelope @{ kind = 'command'; command = 'Get-Date'; params = @{ Date = '2026-01-02T00:00:00Z'; Format = 'yyyy' } }
+        $summary = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $summary.Succeeded | Should -Be 2
+        (Get-TqResult -Queue $queue -Id $id).Output | Should -Be 5
+        (Get-TqResult -Queue $queue -Id $command).Output | Should -Be '2026'
+    }
+
+    It 'turns malformed JSON pushed by hand into a failure record, and keeps serving' {
+        $null = Invoke-Redis HSET "tq:{$queue}:tasks" 'broken-1' '{"v":1,"kind":"script",'
+        $null = Invoke-Redis LPUSH "tq:{$queue}:pending" 'broken-1'
+        $null = Invoke-Redis LPUSH "tq:{$queue}:pending" 'no-body-2'
+        $good = Send-TqTask -Queue $queue -ScriptBlock { 'still serving' }
+        $summary = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        (Get-TqResult -Queue $queue -Id $good.Id).Output | Should -Be 'still serving'
+        $broken = Get-TqFailure -Queue $queue -Id 'broken-1'
+        $broken.Reason | Should -Be 'MalformedTask'
+        $broken.Message | Should -BeLike '*not valid JSON*'
+        (Get-TqFailure -Queue $queue -Id 'no-body-2').Message | Should -BeLike '*no body*'
+    }
+
+    It 'refuses an envelope of another version with a clear reason' {
+        $id = Send-RawTask -Queue $queue -Envelope @{ v = 2; kind = 'script'; script = '1' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        (Get-TqFailure -Queue $queue -Id $id).Message | Should -BeLike '*version 2*'
+    }
+
+    It 'keeps every key of a queue under the queue hash tag' {
+        $null = Send-TqTask -Queue $queue -ScriptBlock { 1 }
+        $null = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'x' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $keys = Invoke-Redis KEYS "*$queue*"
+        $keys.Count | Should -BeGreaterThan 3
+        $keys | ForEach-Object { $_ | Should -BeLike "tq:{$queue}:*" }
+    }
+}

@@ -1,0 +1,142 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $env:TQ_REDIS = Get-TestRedis
+}
+
+Describe 'Records and their cmdlets' {
+    BeforeAll {
+        $queue = New-TestQueue 'rec'
+        $ok = 1..3 | Send-TqTask -Queue $queue -ScriptBlock { param($x) "ok $x" }
+        $bad = 'db01', 'db02' | Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { param($h) throw "cannot reach $h" }
+        $summary = Start-TqWorker -Queue $queue -Concurrency 2 -Burst
+    }
+    AfterAll { Remove-TestQueue $queue }
+
+    It 'counts tasks per state with Get-TqQueue' {
+        $info = Get-TqQueue -Name $queue
+        $info.PSObject.TypeNames | Should -Contain 'TaskQueue.PowerShell.Records.QueueInfo'
+        $info.Name | Should -Be $queue
+        $info.Pending | Should -Be 0
+        $info.Active | Should -Be 0
+        $info.Retrying | Should -Be 0
+        $info.Succeeded | Should -Be 3
+        $info.Failed | Should -Be 2
+        (Get-TqQueue | Where-Object Name -eq $queue) | Should -HaveCount 1
+        (Get-TqQueue -Name "$($queue.Substring(0, 6))*").Name | Should -Contain $queue
+    }
+
+    It 'lists success records newest first with -First and finds them by -Id' {
+        $all = Get-TqResult -Queue $queue
+        $all | Should -HaveCount 3
+        $all[0].CompletedAt | Should -BeGreaterOrEqual $all[-1].CompletedAt
+        Get-TqResult -Queue $queue -First 2 | Should -HaveCount 2
+        $one = Get-TqResult -Queue $queue -Id $ok[1].Id
+        $one.Output | Should -Be 'ok 2'
+        foreach ($p in 'Id', 'Queue', 'Output', 'Attempts', 'Worker', 'EnqueuedAt', 'StartedAt', 'CompletedAt', 'Duration') {
+            $one.PSObject.Properties.Name | Should -Contain $p
+        }
+    }
+
+    It 'writes a non-terminating ObjectNotFound error for an unknown id and continues' {
+        $found = Get-TqResult -Queue $queue -Id 'nope', $ok[0].Id -ErrorVariable err -ErrorAction SilentlyContinue
+        $found | Should -HaveCount 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ResultNotFound*'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'gives any task state with Get-TqTask, also from the pipeline' {
+        ($ok | Get-TqTask).State | Should -Be @('Succeeded', 'Succeeded', 'Succeeded')
+        (Get-TqTask -Queue $queue -Id $bad[0].Id).State | Should -Be 'Failed'
+        $pending = Send-TqTask -Queue $queue -ScriptBlock { 1 }
+        (Get-TqTask -Queue $queue -Id $pending.Id).State | Should -Be 'Pending'
+        { Get-TqTask -Queue $queue -Id 'missing' -ErrorAction Stop } | Should -Throw '*no task with id missing*'
+        Remove-TestQueue $queue
+        $script:queue = $queue
+    }
+}
+
+Describe 'Get-TqFailure | Retry-TqTask' {
+    BeforeEach {
+        $queue = New-TestQueue 'retry'
+        $marker = Join-Path ([IO.Path]::GetTempPath()) "tq-marker-$([guid]::NewGuid().ToString('N'))"
+        $task = Send-TqTask -Queue $queue -MaxAttempts 2 -ScriptBlock { param($path) Get-Content -LiteralPath $path -ErrorAction Stop } -ArgumentList $marker
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -RetryDelay 0
+    }
+    AfterEach { Remove-TestQueue $queue; Remove-Item $marker -ErrorAction Ignore }
+
+    It 'keeps the failure with the task itself' {
+        $failure = Get-TqFailure -Queue $queue
+        $failure.Id | Should -Be $task.Id
+        $failure.Attempts | Should -Be 2
+        $failure.Task.ArgumentList | Should -Be @($marker)
+        $failure.Task.MaxAttempts | Should -Be 2
+    }
+
+    It 'changes nothing with -WhatIf' {
+        Get-TqFailure -Queue $queue | Retry-TqTask -WhatIf
+        (Get-TqQueue $queue).Failed | Should -Be 1
+    }
+
+    It 'puts failures back with a fresh attempt count, and they succeed once the cause is fixed' {
+        Set-Content -Path $marker -Value 'fixed'
+        $requeued = Get-TqFailure -Queue $queue | Retry-TqTask
+        $requeued.Id | Should -Be $task.Id
+        $requeued.State | Should -Be 'Pending'
+        $requeued.Attempts | Should -Be 0
+        (Get-TqQueue $queue).Failed | Should -Be 0
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $result = Get-TqResult -Queue $queue -Id $task.Id
+        $result.Output | Should -Be 'fixed'
+        $result.Attempts | Should -Be 1
+    }
+
+    It 'is the alias of Restart-TqTask and errors for tasks that are not failures' {
+        (Get-Alias Retry-TqTask).ResolvedCommandName | Should -Be 'Restart-TqTask'
+        $null = Restart-TqTask -Queue $queue -Id $task.Id
+        { Restart-TqTask -Queue $queue -Id $task.Id -ErrorAction Stop } | Should -Throw '*no failure record*'
+    }
+}
+
+Describe 'PowerShell manners' {
+    BeforeAll { $commands = Get-Command -Module TaskQueue -CommandType Cmdlet }
+
+    It 'exports the cmdlets and the Retry-TqTask alias, with approved verbs' {
+        $commands.Name | Should -Contain 'Send-TqTask'
+        $commands.Name | Should -Contain 'Start-TqWorker'
+        $commands.Name | Should -Contain 'Restart-TqTask'
+        $approved = (Get-Verb).Verb
+        $commands | ForEach-Object { $approved | Should -Contain $_.Verb }
+        (Get-Command Retry-TqTask).CommandType | Should -Be 'Alias'
+    }
+
+    It 'imports without warnings' {
+        $result = Invoke-Pwsh 'Import-Module ./TaskQueue.psd1 -Force 3>&1 | Out-String'
+        $result.Output.Trim() | Should -BeNullOrEmpty
+    }
+
+    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask') {
+        $help = Get-Help $_ -Full
+        $help.Synopsis | Should -Not -BeNullOrEmpty
+        $help.Synopsis | Should -Not -Match '^\s*\S+ \['
+        @($help.Examples.Example).Count | Should -BeGreaterThan 0
+        $help.Examples.Example[0].Code | Should -Match 'Tq'
+    }
+
+    It 'has table views for tasks, results, failures and queues' {
+        foreach ($type in 'TaskInfo', 'SuccessRecord', 'FailureRecord', 'QueueInfo') {
+            Get-FormatData -TypeName "TaskQueue.PowerShell.Records.$type" | Should -Not -BeNullOrEmpty
+        }
+    }
+
+    It 'tab-completes existing queue names for -Queue' {
+        $queue = New-TestQueue 'complete'
+        try {
+            $null = Send-TqTask -Queue $queue -ScriptBlock { 1 }
+            $line = "Get-TqResult -Queue $($queue.Substring(0, 12))"
+            $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+            $completion.CompletionMatches.CompletionText | Should -Contain $queue
+        }
+        finally { Remove-TestQueue $queue }
+    }
+}

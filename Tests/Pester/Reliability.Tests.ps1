@@ -1,0 +1,66 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $env:TQ_REDIS = Get-TestRedis
+}
+
+Describe 'A worker killed in the middle of a task' {
+    BeforeEach {
+        $queue = New-TestQueue 'kill'
+        $marker = Join-Path ([IO.Path]::GetTempPath()) "tq-started-$([guid]::NewGuid().ToString('N'))"
+    }
+    AfterEach {
+        Remove-TestQueue $queue
+        Remove-Item $marker -ErrorAction Ignore
+        if ($victim -and -not $victim.HasExited) { $victim.Kill($true) }
+    }
+
+    It 'does not lose the task: another worker completes it and nothing stays active' {
+        # The first run marks that it started and hangs; the run after recovery finds the mark and finishes.
+        $task = Send-TqTask -Queue $queue -ScriptBlock {
+            param($marker)
+            if (Test-Path $marker) { return 'completed after recovery' }
+            Set-Content -Path $marker -Value $PID
+            Start-Sleep -Seconds 300
+        } -ArgumentList $marker
+        $victim = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -LeaseTime 2 -Redis '$(Get-TestRedis)'"
+        Wait-Until { Test-Path $marker } -TimeoutSeconds 60 -Because 'the first worker to start the task'
+        (Get-TqTask -Queue $queue -Id $task.Id).State | Should -Be 'Active'
+
+        $victim.Kill()   # SIGKILL: no chance to hand anything back
+        $victim.WaitForExit()
+
+        $summary = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        if ($summary.Processed -eq 0) {
+            # The lease had not yet run out when the burst worker looked; a live worker picks it up once it does.
+            $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
+            try { Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Succeeded' } -TimeoutSeconds 60 -Because 'recovery' }
+            finally { Stop-Job $job; Remove-Job $job -Force }
+        }
+        $result = Get-TqResult -Queue $queue -Id $task.Id
+        $result.Output | Should -Be 'completed after recovery'
+        $result.Attempts | Should -Be 2
+        (Get-TqQueue $queue).Active | Should -Be 0
+    }
+}
+
+Describe 'Graceful stop' {
+    BeforeEach { $queue = New-TestQueue 'stop' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'hands unstarted tasks back on Stop-Job, without counting an attempt' {
+        $null = 1..6 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Milliseconds 300; 'done' }
+        $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
+        try {
+            Wait-Until { (Get-TqQueue $queue).Succeeded -ge 1 } -Because 'the first task to finish'
+            Stop-Job $job
+        }
+        finally { Remove-Job $job -Force }
+        $counts = Get-TqQueue $queue
+        $counts.Active | Should -Be 0
+        ($counts.Pending + $counts.Succeeded) | Should -Be 6
+        $counts.Failed | Should -Be 0
+        Get-TqTask -Queue $queue -Id (Invoke-Redis LRANGE "tq:{$queue}:pending" 0 0)[0] |
+            ForEach-Object { $_.Attempts | Should -Be 0 }
+    }
+}

@@ -1,0 +1,93 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $env:TQ_REDIS = Get-TestRedis
+}
+
+Describe 'Send-TqTask' {
+    BeforeEach { $queue = New-TestQueue 'send' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'writes a pending task object and stores the envelope' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock { param($h) "ping $h" } -ArgumentList web01 -MaxAttempts 4 -Timeout 30
+        $task.PSObject.TypeNames | Should -Contain 'TaskQueue.PowerShell.Records.TaskInfo'
+        $task.State | Should -Be 'Pending'
+        $task.Queue | Should -Be $queue
+        $task.Id | Should -Match '^[0-9a-f]{32}$'
+        $task.EnqueuedAt | Should -BeOfType [DateTimeOffset]
+        $envelope = (Invoke-Redis HGET "tq:{$queue}:tasks" $task.Id) | ConvertFrom-Json
+        $envelope.v | Should -Be 1
+        $envelope.kind | Should -Be 'script'
+        $envelope.args | Should -Be @('web01')
+        $envelope.maxAttempts | Should -Be 4
+        $envelope.timeoutMs | Should -Be 30000
+    }
+
+    It 'sends one task per piped value, with the value as first argument' {
+        $tasks = 'web01', 'web02', 'db01' | Send-TqTask -Queue $queue -ScriptBlock { param($h, $port) } -ArgumentList 443
+        $tasks | Should -HaveCount 3
+        ($tasks.Id | Select-Object -Unique) | Should -HaveCount 3
+        $first = (Invoke-Redis HGET "tq:{$queue}:tasks" $tasks[0].Id) | ConvertFrom-Json
+        $first.args | Should -Be @('web01', 443)
+        (Get-TqQueue $queue).Pending | Should -Be 3
+    }
+
+    It 'sends a command task with named parameters' {
+        $task = Send-TqTask -Queue $queue -Command Restart-Service -Parameters @{ Name = 'Spooler'; Force = $true }
+        $envelope = (Invoke-Redis HGET "tq:{$queue}:tasks" $task.Id) | ConvertFrom-Json
+        $envelope.kind | Should -Be 'command'
+        $envelope.command | Should -Be 'Restart-Service'
+        $envelope.params.Name | Should -Be 'Spooler'
+        $envelope.params.Force | Should -BeTrue
+    }
+
+    It 'sends 1..1000 from the pipeline in a handful of round trips, not one each' {
+        $null = Invoke-Redis CONFIG RESETSTAT
+        $tasks = 1..1000 | Send-TqTask -Queue $queue -ScriptBlock { param($x) $x }
+        $tasks | Should -HaveCount 1000
+        (Get-TqQueue $queue).Pending | Should -Be 1000
+        $stats = Invoke-Redis INFO commandstats
+        $scriptCalls = 0
+        foreach ($m in [regex]::Matches($stats, 'cmdstat_(?:evalsha|eval):calls=(\d+)')) { $scriptCalls += [int]$m.Groups[1].Value }
+        $scriptCalls | Should -BeLessOrEqual 10
+    }
+
+    It 'refuses an argument that cannot be serialised, naming it' {
+        { Send-TqTask -Queue $queue -ScriptBlock { } -ArgumentList 1, (Get-Process -Id $PID) -ErrorAction Stop } |
+            Should -Throw '*-ArgumentList item 2 is a System.Diagnostics.Process*'
+        $self = @{}; $self.me = $self
+        { Send-TqTask -Queue $queue -ScriptBlock { } -ArgumentList $self -ErrorAction Stop } | Should -Throw '*reference to itself*'
+        { Send-TqTask -Queue $queue -ScriptBlock { } -ArgumentList { 'code' } -ErrorAction Stop } | Should -Throw '*script block*'
+        (Get-TqQueue $queue).Pending | Should -Be 0
+    }
+
+    It 'skips a piped object that cannot be serialised and sends the rest' {
+        $errors = $null
+        $tasks = @('a', (Get-Process -Id $PID), 'b') | Send-TqTask -Queue $queue -ScriptBlock { } -ErrorVariable errors -ErrorAction SilentlyContinue
+        $tasks | Should -HaveCount 2
+        $errors | Should -HaveCount 1
+        $errors[0].FullyQualifiedErrorId | Should -BeLike 'ArgumentNotSerializable*'
+        $errors[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+    }
+
+    It 'refuses a queue name that would break the key layout' {
+        { Send-TqTask -Queue 'a{b}' -ScriptBlock { } } | Should -Throw '*not a valid queue name*'
+    }
+}
+
+Describe 'Send-TqTask without a reachable Redis' {
+    It 'fails with one line naming the endpoint, and pwsh -Command exits non-zero' {
+        $port = & { $l = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0); $l.Start(); $p = $l.LocalEndpoint.Port; $l.Stop(); $p }
+        $result = Invoke-Pwsh "Send-TqTask -Redis '127.0.0.1:$port,password=Sup3rSecret!,connectTimeout=1000' -ScriptBlock { 1 }"
+        $result.ExitCode | Should -Not -Be 0
+        $text = $result.Output + $result.Error
+        $text | Should -Match "Cannot connect to Redis at 127\.0\.0\.1:$port"
+        $text | Should -Not -Match 'Sup3rSecret'
+        $text | Should -Not -Match '   at StackExchange'
+    }
+
+    It 'never shows the password in verbose output' {
+        $result = Invoke-Pwsh "Get-TqQueue -Redis '$(Get-TestRedis),password=Sup3rSecret!' -Verbose 4>&1 | Out-String"
+        ($result.Output + $result.Error) | Should -Not -Match 'Sup3rSecret'
+    }
+}

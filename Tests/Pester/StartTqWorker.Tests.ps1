@@ -1,0 +1,219 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $env:TQ_REDIS = Get-TestRedis
+}
+
+Describe 'Start-TqWorker' {
+    BeforeEach { $queue = New-TestQueue 'work' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'drains the queue in burst mode and returns a summary' {
+        $null = 1..20 | Send-TqTask -Queue $queue -ScriptBlock { param($x) $x * 2 }
+        $summary = Start-TqWorker -Queue $queue -Concurrency 2 -Burst
+        $summary.Processed | Should -Be 20
+        $summary.Succeeded | Should -Be 20
+        $summary.Failed | Should -Be 0
+        $summary.Retried | Should -Be 0
+        $summary.Duration | Should -BeOfType [TimeSpan]
+        $outputs = Get-TqResult -Queue $queue -First 100 | ForEach-Object { $_.Output[0] }
+        ($outputs | Sort-Object) | Should -Be (1..20 | ForEach-Object { $_ * 2 })
+    }
+
+    It 'keeps output, warnings and information on the success record' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock {
+            param($name)
+            Write-Warning "disk almost full on $name"
+            Write-Information "checked $name"
+            Write-Host 'host text'
+            [pscustomobject]@{ Host = $name; Free = 12.5; When = [datetime]'2026-01-02T03:04:05Z'; Tags = @('a', 'b') }
+            'second'
+        } -ArgumentList web01
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $record = Get-TqResult -Queue $queue -Id $task.Id
+        $record.Output | Should -HaveCount 2
+        $record.Output[0].Host | Should -Be 'web01'
+        $record.Output[0].Free | Should -Be 12.5
+        $record.Output[0].When | Should -BeOfType [datetime]
+        $record.Output[0].Tags | Should -Be @('a', 'b')
+        $record.Output[1] | Should -Be 'second'
+        $record.Warnings | Should -Be @('disk almost full on web01')
+        $record.Information | Should -Contain 'checked web01'
+        $record.Information | Should -Contain 'host text'
+        $record.Attempts | Should -Be 1
+        $record.Worker | Should -Not -BeNullOrEmpty
+        $record.CompletedAt | Should -BeGreaterOrEqual $record.StartedAt
+        $record.Duration | Should -Be ($record.CompletedAt - $record.StartedAt)
+    }
+
+    It 'runs each task in a child scope: variables never leak into the next task' {
+        $first = Send-TqTask -Queue $queue -ScriptBlock { $leak = 'secret'; function Get-Leak { 'fn' }; 'set' }
+        $second = Send-TqTask -Queue $queue -ScriptBlock { "[$leak]"; [bool](Get-Command Get-Leak -ErrorAction Ignore) }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        (Get-TqResult -Queue $queue -Id $second.Id).Output | Should -Be @('[]', $false)
+    }
+
+    It 'passes hashtables, arrays, dates and numbers through to the task' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock {
+            param([hashtable] $config, [int[]] $ports, [datetime] $when, $ratio)
+            "$($config.Name)|$($config.Nested.Depth)|$($ports -join ',')|$($when.ToUniversalTime().ToString('yyyy-MM-dd'))|$($ratio * 2)"
+        } -ArgumentList @{ Name = 'web'; Nested = @{ Depth = 2 } }, @(80, 443), ([datetime]'2026-05-06T00:00:00Z'), 0.25
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        (Get-TqResult -Queue $queue -Id $task.Id).Output | Should -Be 'web|2|80,443|2026-05-06|0.5'
+    }
+
+    It 'imports -Module once into each runspace' {
+        $dir = Join-Path ([IO.Path]::GetTempPath()) "tqmod-$([guid]::NewGuid().ToString('N'))"
+        New-Item -ItemType Directory -Path $dir | Out-Null
+        Set-Content -Path (Join-Path $dir 'OpsTools.psm1') -Value 'function Get-OpsAnswer { param($q) "answer to $q" }'
+        try {
+            $task = Send-TqTask -Queue $queue -Command Get-OpsAnswer -Parameters @{ q = 'life' }
+            $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -Module (Join-Path $dir 'OpsTools.psm1')
+            (Get-TqResult -Queue $queue -Id $task.Id).Output | Should -Be 'answer to life'
+        }
+        finally { Remove-Item -Recurse -Force $dir }
+    }
+
+    It 'stops with a clear error when a -Module cannot be imported' {
+        { Start-TqWorker -Queue $queue -Burst -Module 'No.Such.Module.Anywhere' } | Should -Throw '*cannot import the module*No.Such.Module.Anywhere*'
+    }
+
+    It 'serves queues in the order given' {
+        $low = New-TestQueue 'low'
+        try {
+            $null = Send-TqTask -Queue $low -ScriptBlock { 'low' }
+            $null = Send-TqTask -Queue $queue -ScriptBlock { 'high' }
+            $summary = Start-TqWorker -Queue $queue, $low -Concurrency 1 -Burst
+            $summary.Processed | Should -Be 2
+            $high = Get-TqResult -Queue $queue
+            $lowRecord = Get-TqResult -Queue $low
+            $high.StartedAt | Should -BeLessOrEqual $lowRecord.StartedAt
+        }
+        finally { Remove-TestQueue $low }
+    }
+
+    It 'runs as a job that Get-Job, Wait-Job, Stop-Job and Receive-Job understand' {
+        $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob -Name "tq-$queue"
+        try {
+            $job | Should -BeOfType [System.Management.Automation.Job]
+            (Get-Job -Name "tq-$queue").Id | Should -Be $job.Id
+            $job.State | Should -Be 'Running'
+            $task = Send-TqTask -Queue $queue -ScriptBlock { 'from job' }
+            Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Succeeded' } -Because 'the job worker to run the task'
+            Stop-Job $job
+            $job.State | Should -Be 'Stopped'
+            $summary = Receive-Job $job
+            $summary.Succeeded | Should -Be 1
+        }
+        finally { Remove-Job $job -Force }
+    }
+
+    It 'returns from Wait-Job when a burst job has drained the queue' {
+        $null = 1..3 | Send-TqTask -Queue $queue -ScriptBlock { param($x) $x }
+        $job = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -AsJob
+        try {
+            $null = Wait-Job $job -Timeout 60
+            $job.State | Should -Be 'Completed'
+            (Receive-Job $job).Processed | Should -Be 3
+        }
+        finally { Remove-Job $job -Force }
+    }
+}
+
+Describe 'Failures' {
+    BeforeEach { $queue = New-TestQueue 'fail' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'retries a script that throws, then keeps a failure record with message and stack' {
+        $task = Send-TqTask -Queue $queue -MaxAttempts 3 -ScriptBlock {
+            function Invoke-Inner { throw "database db01 is down" }
+            Invoke-Inner
+        }
+        $summary = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -RetryDelay 0
+        $summary.Retried | Should -Be 2
+        $summary.Failed | Should -Be 1
+        $failure = Get-TqFailure -Queue $queue -Id $task.Id
+        $failure.PSObject.TypeNames | Should -Contain 'TaskQueue.PowerShell.Records.FailureRecord'
+        $failure.Message | Should -Be 'database db01 is down'
+        $failure.Attempts | Should -Be 3
+        $failure.Reason | Should -Be 'Exception'
+        $failure.Permanent | Should -BeFalse
+        $failure.ErrorId | Should -Be 'database db01 is down'
+        $failure.Category | Should -Be 'OperationStopped'
+        $failure.ExceptionType | Should -Be 'System.Management.Automation.RuntimeException'
+        $failure.ScriptStackTrace | Should -Match 'at Invoke-Inner'
+        $failure.Position | Should -Match 'throw "database db01 is down"'
+        $failure.Worker | Should -Not -BeNullOrEmpty
+        $failure.FailedAt | Should -BeOfType [DateTimeOffset]
+        $failure.Task.ScriptBlock | Should -Match 'Invoke-Inner'
+    }
+
+    It 'waits with backoff between attempts instead of retrying at once' {
+        $task = Send-TqTask -Queue $queue -MaxAttempts 5 -ScriptBlock { throw 'again' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -RetryDelay 60
+        $info = Get-TqTask -Queue $queue -Id $task.Id
+        $info.State | Should -Be 'Retrying'
+        $info.Attempts | Should -Be 1
+        $info.LastError | Should -Be 'again'
+        # Jitter keeps the first retry between 50% and 100% of the base delay.
+        ($info.StateSince - [DateTimeOffset]::UtcNow).TotalSeconds | Should -BeGreaterThan 20
+    }
+
+    It 'fails a script that does not parse at once, saying so' {
+        # A [scriptblock] always parses, so the task is written the way another language would send it.
+        $id = Send-RawTask -Queue $queue -Envelope @{ kind = 'script'; script = 'if ( {'; maxAttempts = 5 }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -RetryDelay 0
+        $failure = Get-TqFailure -Queue $queue -Id $id
+        $failure.Reason | Should -Be 'ParseError'
+        $failure.Permanent | Should -BeTrue
+        $failure.Attempts | Should -Be 1
+        $failure.Message | Should -BeLike 'The script does not parse*'
+        $failure.Position | Should -BeLike 'line 1*'
+    }
+
+    It 'fails an unknown command at once, saying so' {
+        $task = Send-TqTask -Queue $queue -MaxAttempts 5 -Command Restart-NoSuchThing
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -RetryDelay 0
+        $failure = Get-TqFailure -Queue $queue -Id $task.Id
+        $failure.Reason | Should -Be 'CommandNotFound'
+        $failure.Permanent | Should -BeTrue
+        $failure.Attempts | Should -Be 1
+        $failure.Message | Should -Match 'Restart-NoSuchThing'
+        $failure.ExceptionType | Should -Be 'System.Management.Automation.CommandNotFoundException'
+    }
+
+    It 'refuses a command name that is a path or an expression' {
+        $task = Send-TqTask -Queue $queue -MaxAttempts 5 -Command '/tmp/evil.ps1'
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $failure = Get-TqFailure -Queue $queue -Id $task.Id
+        $failure.Reason | Should -Be 'MalformedTask'
+        $failure.Message | Should -BeLike "*is not a command name*"
+    }
+
+    It 'fails a command that writes a non-terminating error, unless sent with -ContinueOnError' {
+        $strict = Send-TqTask -Queue $queue -MaxAttempts 1 -Command Get-Item -Parameters @{ Path = '/no/such/path' }
+        $lenient = Send-TqTask -Queue $queue -MaxAttempts 1 -Command Get-Item -Parameters @{ Path = '/no/such/path' } -ContinueOnError
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $failure = Get-TqFailure -Queue $queue -Id $strict.Id
+        $failure.Reason | Should -Be 'NonTerminatingError'
+        $failure.Message | Should -Match '/no/such/path'
+        $failure.Category | Should -Be 'ObjectNotFound'
+        $success = Get-TqResult -Queue $queue -Id $lenient.Id
+        $success.Errors | Should -HaveCount 1
+        $success.Errors[0] | Should -Match '/no/such/path'
+    }
+
+    It 'stops a task that runs past its -Timeout and records why' {
+        $task = Send-TqTask -Queue $queue -MaxAttempts 1 -Timeout 1 -ScriptBlock { Start-Sleep -Seconds 60 }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $failure = Get-TqFailure -Queue $queue -Id $task.Id
+        $failure.Reason | Should -Be 'Timeout'
+        $failure.Message | Should -BeLike 'The task timed out after 1 s*'
+    }
+
+    It 'makes script tasks failures on a worker started with -NoScriptTask' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock { 'should not run' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -NoScriptTask
+        (Get-TqFailure -Queue $queue -Id $task.Id).Message | Should -BeLike '*does not run script tasks*'
+    }
+}

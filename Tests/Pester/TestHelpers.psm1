@@ -1,0 +1,114 @@
+# Shared by the Pester suite: the test Redis, fresh queue names, child pwsh processes, waiting on conditions.
+Set-StrictMode -Version Latest
+
+$script:Multiplexer = $null
+$script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+
+function Get-RepoRoot { $script:RepoRoot }
+
+function Get-TestRedis {
+    if (-not $env:TQ_TEST_REDIS) { throw 'TQ_TEST_REDIS is not set: run the suite with build.ps1 test, which starts a private Redis.' }
+    return $env:TQ_TEST_REDIS
+}
+
+function New-TestQueue([string] $Prefix = 'p') {
+    return "$Prefix-$([guid]::NewGuid().ToString('N').Substring(0, 10))"
+}
+
+function Get-RedisDatabase {
+    # Raw access to the test server through the client library the module ships, for seeding and checking state.
+    if (-not $script:Multiplexer) {
+        Add-Type -Path (Join-Path $script:RepoRoot 'out/TaskQueue/StackExchange.Redis.dll')
+        $script:Multiplexer = [StackExchange.Redis.ConnectionMultiplexer]::Connect("$(Get-TestRedis),allowAdmin=true")
+    }
+    return $script:Multiplexer.GetDatabase()
+}
+
+function Invoke-Redis {
+    # Runs one raw Redis command: Invoke-Redis LPUSH key value
+    $db = Get-RedisDatabase
+    $name, $rest = $args
+    $arguments = [object[]]@($rest | ForEach-Object { [string]$_ })
+    return ConvertFrom-RedisResult $db.Execute($name, $arguments)
+}
+
+function ConvertFrom-RedisResult($Result) {
+    # Arrays become arrays of strings, nil becomes $null, anything else its text.
+    if ($null -eq $Result -or $Result.IsNull) { return $null }
+    if ($Result.Length -ge 0) {
+        $items = for ($i = 0; $i -lt $Result.Length; $i++) { ConvertFrom-RedisResult $Result[$i] }
+        return , @($items)
+    }
+    return $Result.ToString()
+}
+
+function Get-PwshCommand {
+    # The pwsh running this suite, whether it is a dotnet tool (dotnet pwsh.dll) or a native install.
+    $exe = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { return @($exe, (Join-Path $PSHOME 'pwsh.dll')) }
+    return @($exe)
+}
+
+function Start-PwshProcess([string] $Command, [string] $LogPath) {
+    <# Starts a child pwsh running $Command (after importing the module) and returns its Process.
+       Output goes to $LogPath so a failing test can show it. #>
+    $pwsh = Get-PwshCommand
+    $info = [System.Diagnostics.ProcessStartInfo]::new($pwsh[0])
+    foreach ($a in $pwsh | Select-Object -Skip 1) { $info.ArgumentList.Add($a) }
+    $full = "`$ErrorActionPreference = 'Stop'; Import-Module '$(Join-Path $script:RepoRoot 'TaskQueue.psd1')'; $Command"
+    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $full) { $info.ArgumentList.Add($a) }
+    $info.UseShellExecute = $false
+    $info.RedirectStandardOutput = $true
+    $info.RedirectStandardError = $true
+    $info.Environment['NO_COLOR'] = '1'
+    $process = [System.Diagnostics.Process]::Start($info)
+    $out = $process.StandardOutput.ReadToEndAsync()
+    $err = $process.StandardError.ReadToEndAsync()
+    $process | Add-Member -NotePropertyName OutputTask -NotePropertyValue $out
+    $process | Add-Member -NotePropertyName ErrorTask -NotePropertyValue $err
+    return $process
+}
+
+function Invoke-Pwsh([string] $Command, [int] $TimeoutSeconds = 120) {
+    # Runs $Command in a fresh pwsh and returns its exit code and output.
+    $process = Start-PwshProcess -Command $Command
+    if (-not $process.WaitForExit($TimeoutSeconds * 1000)) {
+        $process.Kill($true)
+        throw "pwsh did not finish within $TimeoutSeconds s: $Command"
+    }
+    $process.WaitForExit()
+    return [pscustomobject]@{
+        ExitCode = $process.ExitCode
+        Output   = $process.OutputTask.Result
+        Error    = $process.ErrorTask.Result
+    }
+}
+
+function Wait-Until([scriptblock] $Condition, [int] $TimeoutSeconds = 30, [string] $Because = 'the condition') {
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while (-not (& $Condition)) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw "Timed out after $TimeoutSeconds s waiting for $Because." }
+        Start-Sleep -Milliseconds 50
+    }
+}
+
+function Send-RawTask([string] $Queue, [hashtable] $Envelope, [string] $Id = [guid]::NewGuid().ToString('N')) {
+    # Enqueues as docs/PROTOCOL.md describes, with plain Redis commands: HSET the envelope, LPUSH the id, PUBLISH a wake-up.
+    $body = @{ v = 1; id = $Id; queue = $Queue; enqueuedAt = [DateTimeOffset]::UtcNow.ToString('o') }
+    foreach ($key in $Envelope.Keys) { $body[$key] = $Envelope[$key] }
+    $null = Invoke-Redis HSET "tq:{$Queue}:tasks" $Id ($body | ConvertTo-Json -Depth 10 -Compress)
+    $null = Invoke-Redis LPUSH "tq:{$Queue}:pending" $Id
+    $null = Invoke-Redis SADD 'tq:queues' $Queue
+    $null = Invoke-Redis PUBLISH "tq:{$Queue}:wake" 1
+    return $Id
+}
+
+function Remove-TestQueue([string] $Queue) {
+    $db = Get-RedisDatabase
+    foreach ($suffix in 'pending', 'active', 'retry', 'succeeded', 'failed', 'tasks', 'attempts', 'owners', 'results', 'errors') {
+        $null = $db.KeyDelete("tq:{$Queue}:$suffix")
+    }
+    $null = $db.SetRemove('tq:queues', $Queue)
+}
+
+Export-ModuleMember -Function *
