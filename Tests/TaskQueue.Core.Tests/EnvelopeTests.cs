@@ -40,6 +40,8 @@ public sealed class EnvelopeTests
     public void The_label_is_the_command_or_the_first_line_of_the_script()
     {
         Assert.Equal("Get-Date", new TaskEnvelope { Kind = "command", Command = "Get-Date" }.Label);
-        Assert.Equal("param($h) ...", new TaskEnvelope { Kind = "script", Script = "\n param($h)\n Test-Connection $h" }.Label);
+        Assert.Equal("Test-Connection $h", new TaskEnvelope { Kind = "script", Script = "\n param($h)\n Test-Connection $h" }.Label);
+        Assert.Equal("Test-Connection $h -Count 1", new TaskEnvelope { Kind = "script", Script = "param($h) Test-Connection $h -Count 1" }.Label);
+        Assert.Equal("$files = Get-ChildItem ...", new TaskEnvelope { Kind = "script", Script = "param($p)\n$files = Get-ChildItem\n$files.Count" }.Label);
     }
 }

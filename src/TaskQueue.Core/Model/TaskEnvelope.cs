@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -43,9 +44,22 @@ public sealed class TaskEnvelope
     private static string FirstLine(string? script)
     {
         if (string.IsNullOrWhiteSpace(script)) return "";
-        var text = script!.Trim();
-        var newline = text.IndexOfAny(new[] { '\r', '\n' });
-        if (newline >= 0) text = text.Substring(0, newline) + " ...";
+        var lines = script!.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Trim())
+            .Where(l => l.Length > 0 && !l.StartsWith("#", StringComparison.Ordinal))
+            .ToList();
+        if (lines.Count == 0) return "";
+        // "param($h) Test-Connection $h" reads better as "Test-Connection $h"; a param line alone is skipped.
+        var index = 0;
+        var text = lines[0];
+        var param = System.Text.RegularExpressions.Regex.Match(text, @"^(\[CmdletBinding\(\)\]\s*)?param\s*\([^)]*\)\s*;?\s*", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        if (param.Success)
+        {
+            text = text.Substring(param.Length);
+            if (text.Length == 0 && lines.Count > 1) text = lines[++index];
+        }
+        if (text.Length == 0) text = lines[0];
+        if (index < lines.Count - 1) text += " ...";
         return text.Length > 60 ? text.Substring(0, 57) + "..." : text;
     }
 }

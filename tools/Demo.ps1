@@ -1,0 +1,64 @@
+<#
+.SYNOPSIS
+    TaskQueue in two minutes: send tasks, run a worker, look at successes and failures, fix the cause, retry.
+    build.ps1 demo runs it against a private Redis; run it yourself with -Redis host:port.
+#>
+param([string] $Redis = $env:TQ_REDIS)
+
+$ErrorActionPreference = 'Stop'
+Import-Module (Join-Path $PSScriptRoot '../TaskQueue.psd1')
+if ($Redis) { $env:TQ_REDIS = $Redis }
+$queue = "demo-$(Get-Date -Format 'HHmmss')"
+$work = Join-Path ([IO.Path]::GetTempPath()) "taskqueue-demo-$PID"
+New-Item -ItemType Directory -Force -Path (Join-Path $work 'logs') | Out-Null
+1..5 | ForEach-Object { Set-Content -Path (Join-Path $work "logs/app$_.log") -Value ('x' * (1000 * $_)) }
+$config = Join-Path $work 'maintenance.json'
+
+function Show([string] $Title) { Write-Host "`n### $Title" -ForegroundColor Cyan }
+
+try {
+    Show "Sending tasks to queue '$queue'"
+    $sent = @(
+        Send-TqTask -Queue $queue -ScriptBlock {
+            param($path)
+            $files = Get-ChildItem -Path $path -File -Recurse | Measure-Object -Property Length -Sum
+            [pscustomobject]@{ Folder = $path; Files = $files.Count; Bytes = $files.Sum }
+        } -ArgumentList (Join-Path $work 'logs')
+        'localhost', '127.0.0.1' | Send-TqTask -Queue $queue -ScriptBlock {
+            param($name)
+            [pscustomobject]@{ Name = $name; Addresses = ([System.Net.Dns]::GetHostAddresses($name).IPAddressToString -join ', ') }
+        }
+        Send-TqTask -Queue $queue -Command Get-FileHash -Parameters @{ Path = (Join-Path $work 'logs/app1.log'); Algorithm = 'SHA256' }
+        # This one needs a file that does not exist yet: it fails, is retried once, then becomes a failure record.
+        Send-TqTask -Queue $queue -MaxAttempts 2 -ScriptBlock {
+            param($path)
+            $settings = Get-Content -Raw -LiteralPath $path | ConvertFrom-Json
+            "maintenance window $($settings.window) applied to $($settings.servers -join ', ')"
+        } -ArgumentList $config
+    )
+    $sent | Format-Table Id, State, Name -AutoSize
+    Get-TqQueue $queue | Format-Table -AutoSize
+
+    Show 'Running a burst worker with 2 runspaces'
+    Start-TqWorker -Queue $queue -Concurrency 2 -Burst -RetryDelay 0 -WarningAction SilentlyContinue | Format-Table -AutoSize
+    Get-TqQueue $queue | Format-Table -AutoSize
+
+    Show 'Success records (Get-TqResult)'
+    Get-TqResult -Queue $queue | Format-Table Name, Attempts, @{ n = 'Output'; e = { $_.Output | ConvertTo-Json -Compress -Depth 3 } } -Wrap
+
+    Show 'Failure records (Get-TqFailure)'
+    Get-TqFailure -Queue $queue | Format-Table Name, Attempts, Reason, Message -Wrap
+
+    Show 'Fixing the cause, then: Get-TqFailure | Retry-TqTask'
+    @{ window = 'Sun 02:00-04:00'; servers = @('web01', 'web02') } | ConvertTo-Json | Set-Content -Path $config
+    Get-TqFailure -Queue $queue | Retry-TqTask | Format-Table Id, State, Attempts, Name -AutoSize
+    Start-TqWorker -Queue $queue -Concurrency 2 -Burst | Format-Table -AutoSize
+
+    Show 'The retried task succeeded'
+    Get-TqResult -Queue $queue -First 1 | Format-Table Name, Attempts, Output -AutoSize -Wrap
+    Get-TqQueue $queue | Format-Table -AutoSize
+    if ((Get-TqQueue $queue).Failed -ne 0) { throw 'The demo expected no failure left.' }
+}
+finally {
+    Remove-Item -Recurse -Force $work -ErrorAction Ignore
+}
