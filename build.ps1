@@ -21,8 +21,8 @@ param(
     [ValidateSet('auto', 'redis', 'garnet')]
     [string] $Server = 'auto',
 
-    # Pester test files to run (default: all of Tests/Pester).
-    [string] $PesterFilter = '*'
+    # Name of the Pester test files to run, without .Tests.ps1, e.g. SendTqTask (default: all).
+    [string] $PesterFilter
 )
 
 $ErrorActionPreference = 'Stop'
@@ -65,7 +65,8 @@ function Invoke-Test {
         $summary = Join-Path $results 'pester.json'
         Remove-Item $summary -ErrorAction Ignore
         $runner = Join-Path $Root 'Tests/Invoke-PesterSuite.ps1'
-        & dotnet pwsh -NoProfile -File $runner -PesterPath $pester -SummaryPath $summary -Filter $PesterFilter
+        $only = if ($PesterFilter) { @('-Filter', $PesterFilter) } else { @() }
+        & dotnet pwsh -NoProfile -File $runner -PesterPath $pester -SummaryPath $summary @only
         $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1 } }
     }
     finally {
