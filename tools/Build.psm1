@@ -25,7 +25,7 @@ function Install-Pester([string] $ToolsPath, [string] $Version = '5.7.1') {
   <ItemGroup><PackageDownload Include="Pester" Version="[$Version]" /></ItemGroup>
 </Project>
 "@
-    Invoke-Native dotnet restore (Join-Path $project 'restore.csproj') --packages $packages -v quiet
+    Invoke-Native dotnet restore (Join-Path $project 'restore.csproj') --packages $packages -v quiet  | Out-Host
     if (-not (Test-Path $module)) { throw "Pester $Version was restored, but $module is missing." }
     return $module
 }
@@ -75,7 +75,7 @@ function Install-Garnet([string] $ToolsPath) {
     $exe = Join-Path $path 'garnet-server'
     if (-not (Test-Path $exe)) {
         Write-Step 'Installing the Garnet server (dotnet tool garnet-server 2.2.8)'
-        Invoke-Native dotnet tool install garnet-server --version 2.2.8 --tool-path $path
+        Invoke-Native dotnet tool install garnet-server --version 2.2.8 --tool-path $path | Out-Host
     }
     return $exe
 }

@@ -46,16 +46,12 @@ public static class RedisConnections
         var lazy = Cache.GetOrAdd(config, c => new Lazy<ConnectionMultiplexer>(() => Connect(c)));
         try
         {
-            var connection = lazy.Value;
-            if (!connection.IsConnected && !connection.IsConnecting)
-            {
-                // The cached connection never came up; let the next call try afresh.
-                Cache.TryRemove(config, out _);
-            }
-            return connection;
+            // Once connected, a multiplexer reconnects by itself after an outage: keep it.
+            return lazy.Value;
         }
         catch
         {
+            // The first connect failed; let the next call try afresh.
             Cache.TryRemove(config, out _);
             throw;
         }

@@ -83,7 +83,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
 
     protected override void ProcessRecord()
     {
-        var piped = MyInvocation.ExpectingInput;
+        var piped = MyInvocation.ExpectingInput || MyInvocation.BoundParameters.ContainsKey(nameof(InputObject));
         string argsJson;
         if (piped)
         {

@@ -116,7 +116,16 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             {
             }
         }
-        var summary = running.GetAwaiter().GetResult();
+        WorkerSummary summary;
+        try
+        {
+            summary = running.GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            ThrowTerminatingError(RedisError(ex));
+            return;
+        }
         if (!_stop.IsCancellationRequested) WriteObject(summary);
     }
 
