@@ -64,3 +64,24 @@ Describe 'Graceful stop' {
             ForEach-Object { $_.Attempts | Should -Be 0 }
     }
 }
+
+Describe 'Ctrl+C on a foreground worker' -Skip:(-not $IsLinux) {
+    BeforeEach { $queue = New-TestQueue 'ctrlc' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'lets the running task finish and hands the others back' {
+        $null = 1..4 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 2; 'done' }
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 20 -Redis '$(Get-TestRedis)'"
+        try {
+            Wait-Until { (Get-TqQueue $queue).Active -ge 1 } -Because 'the worker to start a task'
+            & kill -INT $worker.Id    # what Ctrl+C sends
+            $worker.WaitForExit(30000) | Should -BeTrue
+        }
+        finally { if (-not $worker.HasExited) { $worker.Kill($true) } }
+        $counts = Get-TqQueue $queue
+        $counts.Active | Should -Be 0
+        $counts.Succeeded | Should -Be 1
+        $counts.Pending | Should -Be 3
+        $counts.Failed | Should -Be 0
+    }
+}
