@@ -1,0 +1,20 @@
+using System.Management.Automation;
+using TaskQueue.PowerShell.Completion;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>Cmdlets that act on tasks by id: task objects and records bind by property name (Id, Queue).</summary>
+public abstract class TaskIdCmdlet : TqCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Id { get; set; } = null!;
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateQueueName]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string Queue { get; set; } = "default";
+
+    protected void WriteNotFound(string errorId, string message, string id) =>
+        WriteError(new ErrorRecord(new ItemNotFoundException(message), errorId, ErrorCategory.ObjectNotFound, id));
+}
