@@ -55,7 +55,7 @@ try {
     Start-TqWorker -Queue $queue -Concurrency 2 -Burst | Format-Table -AutoSize
 
     Show 'The retried task succeeded'
-    Get-TqResult -Queue $queue -First 1 | Format-Table Name, Attempts, Output -AutoSize -Wrap
+    Get-TqResult -Queue $queue -First 1 | Format-List Name, Attempts, Output
     Get-TqQueue $queue | Format-Table -AutoSize
     if ((Get-TqQueue $queue).Failed -ne 0) { throw 'The demo expected no failure left.' }
 }
