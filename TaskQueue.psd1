@@ -16,6 +16,7 @@
         'Get-TqResult'
         'Get-TqFailure'
         'Restart-TqTask'
+        'Stop-TqTask'
     )
     AliasesToExport      = @('Retry-TqTask')
     FunctionsToExport    = @()

@@ -26,7 +26,7 @@ public sealed class BrokerTests : BrokerTest
         var first = await EnqueueOne();
         var second = NewTask();
         var stored = await Broker.EnqueueAsync(Queue, new[] { first, second });
-        Assert.Equal(new[] { false, true }, stored);
+        Assert.Equal(new[] { EnqueueStatus.IdExists, EnqueueStatus.Stored }, stored.Select(s => s.Status));
         Assert.Equal(2, await Redis.Db.ListLengthAsync(Keys.Pending));
     }
 
@@ -35,7 +35,7 @@ public sealed class BrokerTests : BrokerTest
     {
         var tasks = Enumerable.Range(0, 1001).Select(_ => NewTask()).ToList();
         var stored = await Broker.EnqueueAsync(Queue, tasks);
-        Assert.All(stored, Assert.True);
+        Assert.All(stored, s => Assert.Equal(EnqueueStatus.Stored, s.Status));
         var leased = await Broker.FetchAsync(Queue, "w1", 5, Clock.UtcNow.AddSeconds(30));
         Assert.Equal(tasks.Take(5).Select(t => t.Id), leased.Select(l => l.Id));
     }
@@ -77,7 +77,7 @@ public sealed class BrokerTests : BrokerTest
         var task = await EnqueueOne();
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
         Clock.Advance(TimeSpan.FromSeconds(31));
-        Assert.Equal(new[] { task.Id }, await Broker.RecoverAsync(Queue));
+        Assert.Equal(new[] { (task.Id, "w1") }, await Broker.RecoverAsync(Queue));
         await Broker.FetchAsync(Queue, "w2", 1, Clock.UtcNow.AddSeconds(30));
 
         Assert.False(await Broker.CompleteAsync("w1", Result(task.Id)));
@@ -99,7 +99,7 @@ public sealed class BrokerTests : BrokerTest
 
         Assert.Empty(await Broker.RecoverAsync(Queue));
         Clock.Advance(TimeSpan.FromSeconds(11));
-        Assert.Equal(new[] { expired.Id }, await Broker.RecoverAsync(Queue));
+        Assert.Equal(new[] { (expired.Id, "dead") }, await Broker.RecoverAsync(Queue));
 
         // The recovered task is taken before tasks that were waiting behind it.
         var next = await Broker.FetchAsync(Queue, "w3", 2, Clock.UtcNow.AddSeconds(30));
@@ -114,10 +114,11 @@ public sealed class BrokerTests : BrokerTest
         var theirs = await EnqueueOne();
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(10));
         await Broker.FetchAsync(Queue, "w2", 1, Clock.UtcNow.AddSeconds(10));
-        var lost = await Broker.ExtendAsync(Queue, "w1", new[] { mine.Id, theirs.Id }, Clock.UtcNow.AddSeconds(100));
+        var (lost, canceled) = await Broker.ExtendAsync(Queue, "w1", new[] { mine.Id, theirs.Id }, Clock.UtcNow.AddSeconds(100));
         Assert.Equal(new[] { theirs.Id }, lost);
+        Assert.Empty(canceled);
         Clock.Advance(TimeSpan.FromSeconds(50));
-        Assert.Equal(new[] { theirs.Id }, await Broker.RecoverAsync(Queue));
+        Assert.Equal(new[] { (theirs.Id, "w2") }, await Broker.RecoverAsync(Queue));
     }
 
     [Fact]
@@ -239,6 +240,106 @@ public sealed class BrokerTests : BrokerTest
         await EnqueueOne();
         await Redis.Connection.GetServers()[0].ScriptFlushAsync();
         Assert.Single(await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30)));
+    }
+
+    [Fact]
+    public async Task A_unique_key_is_held_while_its_task_is_live_and_released_when_it_ends()
+    {
+        var first = NewTask();
+        first.UniqueKey = "nightly-report";
+        var second = NewTask();
+        second.UniqueKey = "nightly-report";
+        var outcomes = await Broker.EnqueueAsync(Queue, new[] { first, second });
+        Assert.Equal(EnqueueStatus.Stored, outcomes[0].Status);
+        Assert.Equal((EnqueueStatus.Duplicate, first.Id), (outcomes[1].Status, outcomes[1].ExistingId));
+
+        // Still held while active and while retrying.
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(EnqueueStatus.Duplicate, (await Broker.EnqueueAsync(Queue, new[] { Unique("nightly-report") }))[0].Status);
+        await Broker.FailAsync("w1", Error(first.Id), Clock.UtcNow.AddSeconds(5), "nightly-report");
+        Assert.Equal(EnqueueStatus.Duplicate, (await Broker.EnqueueAsync(Queue, new[] { Unique("nightly-report") }))[0].Status);
+
+        // Released once it succeeded.
+        Clock.Advance(TimeSpan.FromSeconds(5));
+        await Broker.PromoteAsync(Queue);
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        Assert.True(await Broker.CompleteAsync("w1", Result(first.Id), "nightly-report"));
+        Assert.False(await Redis.Db.HashExistsAsync(Keys.Unique, "nightly-report"));
+        Assert.Equal(EnqueueStatus.Stored, (await Broker.EnqueueAsync(Queue, new[] { Unique("nightly-report") }))[0].Status);
+    }
+
+    [Fact]
+    public async Task A_failed_holder_does_not_block_its_unique_key()
+    {
+        var first = Unique("k");
+        await Broker.EnqueueAsync(Queue, new[] { first });
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        await Broker.FailAsync("w1", Error(first.Id), null, "k");
+        Assert.Equal(EnqueueStatus.Stored, (await Broker.EnqueueAsync(Queue, new[] { Unique("k") }))[0].Status);
+    }
+
+    [Fact]
+    public async Task A_task_over_the_size_limit_is_refused_without_touching_Redis()
+    {
+        var broker = new RedisBroker(Redis.Connection, new BrokerOptions { MaxTaskBytes = 1000 }, Clock);
+        var big = NewTask(script: new string('x', 2000));
+        var small = NewTask();
+        var outcomes = await broker.EnqueueAsync(Queue, new[] { big, small });
+        Assert.Equal(EnqueueStatus.TooLarge, outcomes[0].Status);
+        Assert.True(outcomes[0].Bytes > 2000);
+        Assert.Equal(EnqueueStatus.Stored, outcomes[1].Status);
+        Assert.Equal(1, await Redis.Db.ListLengthAsync(Keys.Pending));
+    }
+
+    [Fact]
+    public async Task Recovery_counts_how_often_a_task_lost_its_worker()
+    {
+        var task = await EnqueueOne();
+        for (var i = 0; i < 2; i++)
+        {
+            await Broker.FetchAsync(Queue, "w" + i, 1, Clock.UtcNow.AddSeconds(1));
+            Clock.Advance(TimeSpan.FromSeconds(2));
+            Assert.Single(await Broker.RecoverAsync(Queue));
+        }
+        var leased = Assert.Single(await Broker.FetchAsync(Queue, "w9", 1, Clock.UtcNow.AddSeconds(30)));
+        Assert.Equal((3, 2), (leased.Attempt, leased.Recoveries));
+        await Broker.CompleteAsync("w9", Result(task.Id));
+        Assert.False(await Redis.Db.HashExistsAsync(Keys.Recoveries, task.Id));
+    }
+
+    [Fact]
+    public async Task Cancel_fails_a_pending_task_at_once_and_flags_an_active_one_for_its_worker()
+    {
+        var pending = await EnqueueOne();
+        var active = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));   // takes 'pending' (FIFO)
+        Assert.Equal(CancelOutcome.StopRequested, await Broker.CancelAsync(Queue, pending.Id, "stop it"));
+        Assert.Equal(CancelOutcome.Canceled, await Broker.CancelAsync(Queue, active.Id, "not needed"));
+        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        Assert.Equal((active.Id, FailureReasons.Canceled, "not needed"), (failure.Error.Id, failure.Error.Reason, failure.Error.Message));
+        Assert.Equal(0, await Redis.Db.ListLengthAsync(Keys.Pending));
+
+        var (lost, canceled) = await Broker.ExtendAsync(Queue, "w1", new[] { pending.Id }, Clock.UtcNow.AddSeconds(30));
+        Assert.Empty(lost);
+        Assert.Equal(new[] { pending.Id }, canceled);
+        Assert.Equal(CancelOutcome.NotCancelable, await Broker.CancelAsync(Queue, "no-such-id", "x"));
+    }
+
+    [Fact]
+    public async Task A_key_of_the_wrong_type_is_named_in_the_error()
+    {
+        await Redis.Db.StringSetAsync(Keys.Pending, "someone else's value");
+        var ex = await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.EnqueueAsync(Queue, new[] { NewTask() }));
+        Assert.Equal((string)Keys.Pending!, ex.Key);
+        Assert.Contains("holds a string, where TaskQueue keeps a list", ex.Message);
+        await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.CountAsync(Queue));
+    }
+
+    private TaskEnvelope Unique(string key)
+    {
+        var task = NewTask();
+        task.UniqueKey = key;
+        return task;
     }
 
     private TaskResult Result(string id) => new()

@@ -65,7 +65,7 @@ public abstract class BrokerTest : IDisposable
     {
         var task = NewTask(maxAttempts: maxAttempts);
         var stored = await Broker.EnqueueAsync(Queue, new[] { task });
-        Assert.True(stored[0]);
+        Assert.Equal(EnqueueStatus.Stored, stored[0].Status);
         return task;
     }
 

@@ -202,7 +202,7 @@ public sealed class WorkerTests : BrokerTest
     }
 
     [Fact]
-    public async Task Tasks_of_a_dead_worker_are_recovered_and_run_by_another()
+    public async Task Tasks_of_a_dead_worker_are_recovered_and_run_by_another_without_counting_as_poison()
     {
         var ids = await Send(3);
         // A worker that leased the tasks and died: nothing renews its leases.
@@ -232,11 +232,11 @@ public sealed class WorkerTests : BrokerTest
     }
 
     [Fact]
-    public async Task A_task_whose_attempts_all_died_with_their_worker_becomes_a_failure_record()
+    public async Task A_task_whose_worker_died_under_it_too_often_becomes_a_failure_record()
     {
-        var ids = await Send(1, maxAttempts: 2);
+        var ids = await Send(1, maxAttempts: 10);
         var broker = RealTimeBroker;
-        for (var i = 0; i < 2; i++)
+        for (var i = 0; i < 3; i++)
         {
             await broker.FetchAsync(Queue, "dying-worker", 1, DateTimeOffset.UtcNow.AddSeconds(-1));
             Assert.Single(await broker.RecoverAsync(Queue));
@@ -248,6 +248,38 @@ public sealed class WorkerTests : BrokerTest
         var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
         Assert.Equal(FailureReasons.WorkerLost, failure.Error.Reason);
         Assert.Equal(ids[0], failure.Error.Id);
+        Assert.Contains("died while running this task 3 time(s)", failure.Error.Message);
+    }
+
+    [Fact]
+    public async Task A_running_task_canceled_with_Stop_TqTask_stops_and_becomes_a_canceled_failure()
+    {
+        var ids = await Send(1);
+        var started = new ManualResetEventSlim(false);
+        var options = Options(burst: false);
+        options.Concurrency = 1;
+        var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((_, _, cancel) =>
+        {
+            started.Set();
+            cancel.WaitHandle.WaitOne(TimeSpan.FromSeconds(30));
+            return new ExecutionOutcome { Interrupted = true };
+        }));
+        using var stop = new CancellationTokenSource();
+        var running = Task.Run(() => worker.Run(stop.Token));
+        try
+        {
+            Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
+            Assert.Equal(CancelOutcome.StopRequested, await RealTimeBroker.CancelAsync(Queue, ids[0], "stop"));
+            await WaitUntil(async () => (await Broker.CountAsync(Queue)).Failed == 1);
+        }
+        finally
+        {
+            stop.Cancel();
+            await running;
+        }
+        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        Assert.Equal(FailureReasons.Canceled, failure.Error.Reason);
+        Assert.Equal(0, (await Broker.CountAsync(Queue)).Active);
     }
 
     [Fact]

@@ -14,6 +14,9 @@ public sealed class BrokerOptions
     /// <summary>At most this many failure records are kept per queue; the oldest go first (default 100,000).</summary>
     public int MaxFailureRecords { get; set; } = 100_000;
 
+    /// <summary>The largest envelope (JSON bytes) a task may have: bigger ones are refused at enqueue (default 1 MiB).</summary>
+    public int MaxTaskBytes { get; set; } = 1024 * 1024;
+
     /// <summary>Tasks per script call when enqueuing in bulk.</summary>
     public int EnqueueBatchSize { get; set; } = 200;
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using StackExchange.Redis;
 
 namespace TaskQueue.Core.Broker;
@@ -35,10 +36,32 @@ public sealed class QueueKeys
         Owners = p + "owners";
         Results = p + "results";
         Errors = p + "errors";
+        Unique = p + "unique";
+        Recoveries = p + "recoveries";
+        Canceled = p + "canceled";
         WakeChannel = p + "wake";
+        CancelChannel = p + "cancel";
     }
 
     public string Queue { get; }
+
+    /// <summary>Each key of the queue with the Redis type it must have (for diagnosing a key someone else wrote).</summary>
+    public IEnumerable<(RedisKey Key, RedisType Type)> Expected()
+    {
+        yield return (Pending, RedisType.List);
+        yield return (Active, RedisType.SortedSet);
+        yield return (Retry, RedisType.SortedSet);
+        yield return (Succeeded, RedisType.SortedSet);
+        yield return (Failed, RedisType.SortedSet);
+        yield return (Tasks, RedisType.Hash);
+        yield return (Attempts, RedisType.Hash);
+        yield return (Owners, RedisType.Hash);
+        yield return (Results, RedisType.Hash);
+        yield return (Errors, RedisType.Hash);
+        yield return (Unique, RedisType.Hash);
+        yield return (Recoveries, RedisType.Hash);
+        yield return (Canceled, RedisType.Set);
+    }
 
     /// <summary>LIST of pending task ids: enqueued at the head, leased from the tail.</summary>
     public RedisKey Pending { get; }
@@ -60,6 +83,14 @@ public sealed class QueueKeys
     public RedisKey Results { get; }
     /// <summary>HASH task id -> error record JSON (last failed attempt, or the failure record).</summary>
     public RedisKey Errors { get; }
+    /// <summary>HASH unique key -> id of the live task that holds it (Send-TqTask -UniqueKey).</summary>
+    public RedisKey Unique { get; }
+    /// <summary>HASH task id -> times its lease ran out while a worker held it (the worker died or hung).</summary>
+    public RedisKey Recoveries { get; }
+    /// <summary>SET of active task ids whose cancellation was asked (Stop-TqTask).</summary>
+    public RedisKey Canceled { get; }
     /// <summary>Pub/sub channel published to when the pending list goes from empty to non-empty.</summary>
     public string WakeChannel { get; }
+    /// <summary>Pub/sub channel carrying the id of an active task to stop.</summary>
+    public string CancelChannel { get; }
 }

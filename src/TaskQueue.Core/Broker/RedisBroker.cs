@@ -30,73 +30,134 @@ public sealed class RedisBroker
 
     public QueueKeys Keys(string queue) => _keys.GetOrAdd(queue, q => new QueueKeys(q));
 
-    /// <summary>Stores tasks of one queue, pipelined in batches. Returns, per task, whether it was stored (false: the id existed).</summary>
-    public async Task<bool[]> EnqueueAsync(string queue, IReadOnlyList<TaskEnvelope> tasks)
+    /// <summary>Runs a script; a WRONGTYPE error becomes a <see cref="QueueKeyTypeException"/> naming the key.</summary>
+    private async Task<RedisResult> Eval(RedisScript script, RedisKey[] keys, RedisValue[] args)
+    {
+        try
+        {
+            return await script.EvaluateAsync(Db, keys, args).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
+        {
+            throw await DiagnoseWrongTypeAsync(keys, ex).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Exception> DiagnoseWrongTypeAsync(RedisKey[] keys, RedisServerException error)
+    {
+        var expected = new Dictionary<string, RedisType>();
+        foreach (var queue in _keys.Values)
+            foreach (var (key, type) in queue.Expected()) expected[key!] = type;
+        foreach (var key in keys)
+        {
+            if (!expected.TryGetValue(key!, out var want)) continue;
+            var actual = await Db.KeyTypeAsync(key).ConfigureAwait(false);
+            if (actual != RedisType.None && actual != want)
+                return new QueueKeyTypeException(key!, want, actual, error);
+        }
+        return error;
+    }
+
+    /// <summary>
+    /// Stores tasks of one queue, pipelined in batches of <see cref="BrokerOptions.EnqueueBatchSize"/>, each batch one
+    /// atomic script call. Returns what happened to each task, in order.
+    /// </summary>
+    public async Task<EnqueueOutcome[]> EnqueueAsync(string queue, IReadOnlyList<TaskEnvelope> tasks)
     {
         var keys = Keys(queue);
-        var db = Db;
-        var batches = new List<Task<RedisResult>>();
-        var size = Math.Max(1, Options.EnqueueBatchSize);
-        var registered = db.SetAddAsync(QueueKeys.Queues, queue);
-        for (var start = 0; start < tasks.Count; start += size)
+        var outcomes = new EnqueueOutcome[tasks.Count];
+        var sendable = new List<(int Index, string Json)>(tasks.Count);
+        for (var i = 0; i < tasks.Count; i++)
         {
-            var count = Math.Min(size, tasks.Count - start);
-            var args = new RedisValue[1 + 2 * count];
+            var task = tasks[i];
+            if (task.Queue != queue) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{queue}'.");
+            var json = TqJson.Serialize(task);
+            var bytes = System.Text.Encoding.UTF8.GetByteCount(json);
+            if (bytes > Options.MaxTaskBytes) outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: bytes);
+            else sendable.Add((i, json));
+        }
+        if (sendable.Count == 0) return outcomes;
+
+        var registered = Db.SetAddAsync(QueueKeys.Queues, queue);
+        var size = Math.Max(1, Options.EnqueueBatchSize);
+        var batches = new List<(int Start, int Count, Task<RedisResult> Call)>();
+        for (var start = 0; start < sendable.Count; start += size)
+        {
+            var count = Math.Min(size, sendable.Count - start);
+            var args = new RedisValue[1 + 3 * count];
             args[0] = keys.WakeChannel;
-            for (var i = 0; i < count; i++)
+            for (var j = 0; j < count; j++)
             {
-                var task = tasks[start + i];
-                if (task.Queue != queue) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{queue}'.");
-                args[1 + 2 * i] = task.Id;
-                args[2 + 2 * i] = TqJson.Serialize(task);
+                var (index, json) = sendable[start + j];
+                args[1 + 3 * j] = tasks[index].Id;
+                args[2 + 3 * j] = json;
+                args[3 + 3 * j] = tasks[index].UniqueKey ?? "";
             }
-            batches.Add(Scripts.Enqueue.EvaluateAsync(db, new[] { keys.Tasks, keys.Pending }, args));
+            batches.Add((start, count, Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed }, args)));
         }
         await registered.ConfigureAwait(false);
-        var stored = new bool[tasks.Count];
-        var index = 0;
-        foreach (var batch in batches)
+        Exception? failure = null;
+        var confirmed = 0;
+        foreach (var (start, count, call) in batches)
         {
-            foreach (var flag in (RedisResult[])(await batch.ConfigureAwait(false))!)
-                stored[index++] = (long)flag == 1;
+            RedisResult[] flags;
+            try
+            {
+                flags = (RedisResult[])(await call.ConfigureAwait(false))!;
+            }
+            catch (Exception ex)
+            {
+                failure ??= ex;
+                continue;
+            }
+            for (var j = 0; j < count; j++)
+            {
+                var flag = flags[j];
+                outcomes[sendable[start + j].Index] = flag.Resp2Type == ResultType.BulkString
+                    ? new EnqueueOutcome(EnqueueStatus.Duplicate, (string?)flag)
+                    : new EnqueueOutcome((long)flag == 1 ? EnqueueStatus.Stored : EnqueueStatus.IdExists);
+                confirmed++;
+            }
         }
-        return stored;
+        if (failure is not null && confirmed == 0)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        if (failure is not null)
+            throw new EnqueueInterruptedException(outcomes, confirmed, sendable.Count - confirmed, failure);
+        return outcomes;
     }
 
     /// <summary>Leases up to <paramref name="max"/> pending tasks to a worker until <paramref name="leaseDeadline"/>.</summary>
     public async Task<IReadOnlyList<LeasedTask>> FetchAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline)
     {
         var keys = Keys(queue);
-        var result = (RedisResult[])(await Scripts.Fetch.EvaluateAsync(Db,
-            new[] { keys.Pending, keys.Active, keys.Tasks, keys.Attempts, keys.Owners },
+        var result = (RedisResult[])(await Eval(Scripts.Fetch,
+            new[] { keys.Pending, keys.Active, keys.Tasks, keys.Attempts, keys.Owners, keys.Recoveries },
             new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max }).ConfigureAwait(false))!;
-        var leased = new List<LeasedTask>(result.Length / 3);
-        for (var i = 0; i + 2 < result.Length; i += 3)
-            leased.Add(new LeasedTask(queue, (string)result[i]!, (string?)result[i + 1] ?? "", (int)result[i + 2]));
+        var leased = new List<LeasedTask>(result.Length / 4);
+        for (var i = 0; i + 3 < result.Length; i += 4)
+            leased.Add(new LeasedTask(queue, (string)result[i]!, (string?)result[i + 1] ?? "", (int)result[i + 2], (int)result[i + 3]));
         return leased;
     }
 
     /// <summary>Writes the success record. False when the worker lost the lease (nothing was written).</summary>
-    public async Task<bool> CompleteAsync(string workerId, TaskResult result)
+    public async Task<bool> CompleteAsync(string workerId, TaskResult result, string? uniqueKey = null)
     {
         var keys = Keys(result.Queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
-        var done = await Scripts.Complete.EvaluateAsync(Db,
-            new[] { keys.Active, keys.Owners, keys.Succeeded, keys.Results, keys.Tasks, keys.Attempts },
-            new RedisValue[] { result.Id, workerId, result.CompletedAt.ToUnixMs(), TqJson.Serialize(result), oldest.ToUnixMs(), Options.MaxSuccessRecords })
+        var done = await Eval(Scripts.Complete, new[] { keys.Active, keys.Owners, keys.Succeeded, keys.Results, keys.Tasks, keys.Attempts, keys.Unique, keys.Recoveries, keys.Canceled },
+            new RedisValue[] { result.Id, workerId, result.CompletedAt.ToUnixMs(), TqJson.Serialize(result), oldest.ToUnixMs(), Options.MaxSuccessRecords, uniqueKey ?? "" })
             .ConfigureAwait(false);
         return (long)done == 1;
     }
 
     /// <summary>Records a failed attempt: a retry at <paramref name="retryAt"/>, or a failure record when it is null.</summary>
-    public async Task<bool> FailAsync(string workerId, TaskError error, DateTimeOffset? retryAt)
+    public async Task<bool> FailAsync(string workerId, TaskError error, DateTimeOffset? retryAt, string? uniqueKey = null)
     {
         var keys = Keys(error.Queue);
         error.RetryAt = retryAt;
-        var done = await Scripts.Fail.EvaluateAsync(Db,
-            new[] { keys.Active, keys.Owners, keys.Retry, keys.Failed, keys.Errors, keys.Attempts, keys.Tasks },
-            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords })
+        var done = await Eval(Scripts.Fail, new[] { keys.Active, keys.Owners, keys.Retry, keys.Failed, keys.Errors, keys.Attempts, keys.Tasks, keys.Unique, keys.Recoveries, keys.Canceled },
+            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "" })
             .ConfigureAwait(false);
         return (long)done == 1;
     }
@@ -108,37 +169,40 @@ public sealed class RedisBroker
         var keys = Keys(queue);
         var args = new List<RedisValue> { keys.WakeChannel, workerId };
         args.AddRange(ids.Select(id => (RedisValue)id));
-        return (long)await Scripts.Release.EvaluateAsync(Db,
-            new[] { keys.Active, keys.Owners, keys.Pending, keys.Attempts }, args.ToArray()).ConfigureAwait(false);
+        return (long)await Eval(Scripts.Release, new[] { keys.Active, keys.Owners, keys.Pending, keys.Attempts }, args.ToArray()).ConfigureAwait(false);
     }
 
-    /// <summary>Extends the leases a worker holds; returns the ids it no longer holds.</summary>
-    public async Task<string[]> ExtendAsync(string queue, string workerId, IReadOnlyCollection<string> ids, DateTimeOffset leaseDeadline)
+    /// <summary>Extends the leases a worker holds; returns the ids it no longer holds and those whose cancellation was asked.</summary>
+    public async Task<(string[] Lost, string[] Canceled)> ExtendAsync(string queue, string workerId, IReadOnlyCollection<string> ids, DateTimeOffset leaseDeadline)
     {
-        if (ids.Count == 0) return Array.Empty<string>();
+        if (ids.Count == 0) return (Array.Empty<string>(), Array.Empty<string>());
         var keys = Keys(queue);
         var args = new List<RedisValue> { workerId, leaseDeadline.ToUnixMs() };
         args.AddRange(ids.Select(id => (RedisValue)id));
-        var lost = (RedisResult[])(await Scripts.Extend.EvaluateAsync(Db, new[] { keys.Active, keys.Owners }, args.ToArray()).ConfigureAwait(false))!;
-        return lost.Select(r => (string)r!).ToArray();
+        var pairs = (RedisResult[])(await Eval(Scripts.Extend, new[] { keys.Active, keys.Owners, keys.Canceled }, args.ToArray()).ConfigureAwait(false))!;
+        var lost = new List<string>();
+        var canceled = new List<string>();
+        for (var i = 0; i + 1 < pairs.Length; i += 2)
+            ((string?)pairs[i + 1] == "canceled" ? canceled : lost).Add((string)pairs[i]!);
+        return (lost.ToArray(), canceled.ToArray());
     }
 
-    /// <summary>Moves tasks whose lease ran out back to pending; returns their ids.</summary>
-    public async Task<string[]> RecoverAsync(string queue, int limit = 100)
+    /// <summary>Moves tasks whose lease ran out back to pending; returns them with the worker that held each.</summary>
+    public async Task<(string Id, string Worker)[]> RecoverAsync(string queue, int limit = 100)
     {
         var keys = Keys(queue);
-        var moved = (RedisResult[])(await Scripts.Recover.EvaluateAsync(Db,
-            new[] { keys.Active, keys.Owners, keys.Pending },
+        var pairs = (RedisResult[])(await Eval(Scripts.Recover, new[] { keys.Active, keys.Owners, keys.Pending, keys.Recoveries },
             new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
-        return moved.Select(r => (string)r!).ToArray();
+        var moved = new (string, string)[pairs.Length / 2];
+        for (var i = 0; i < moved.Length; i++) moved[i] = ((string)pairs[2 * i]!, (string?)pairs[2 * i + 1] ?? "");
+        return moved;
     }
 
     /// <summary>Moves due retries to pending; returns how many moved and when the next one is due.</summary>
     public async Task<(long Moved, DateTimeOffset? NextDue)> PromoteAsync(string queue, int limit = 500)
     {
         var keys = Keys(queue);
-        var result = (RedisResult[])(await Scripts.Promote.EvaluateAsync(Db,
-            new[] { keys.Retry, keys.Pending },
+        var result = (RedisResult[])(await Eval(Scripts.Promote, new[] { keys.Retry, keys.Pending },
             new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
         var nextDue = (long)result[1];
         return ((long)result[0], nextDue < 0 ? null : ClockExtensions.FromUnixMs(nextDue));
@@ -148,8 +212,7 @@ public sealed class RedisBroker
     public async Task<RequeueOutcome> RequeueAsync(string queue, string id)
     {
         var keys = Keys(queue);
-        var result = (long)await Scripts.Requeue.EvaluateAsync(Db,
-            new[] { keys.Failed, keys.Errors, keys.Attempts, keys.Tasks, keys.Pending },
+        var result = (long)await Eval(Scripts.Requeue, new[] { keys.Failed, keys.Errors, keys.Attempts, keys.Tasks, keys.Pending, keys.Recoveries, keys.Canceled },
             new RedisValue[] { keys.WakeChannel, id }).ConfigureAwait(false);
         return result switch
         {
@@ -159,11 +222,27 @@ public sealed class RedisBroker
         };
     }
 
+    /// <summary>Cancels a task: pending or retrying ones become failure records; active ones are stopped by their worker.</summary>
+    public async Task<CancelOutcome> CancelAsync(string queue, string id, string reason)
+    {
+        var k = Keys(queue);
+        var now = Clock.UtcNow;
+        var error = new TaskError { Id = id, Queue = queue, Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
+        var result = (long)await Eval(Scripts.Cancel,
+            new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts },
+            new RedisValue[] { k.CancelChannel, id, now.ToUnixMs(), TqJson.Serialize(error) }).ConfigureAwait(false);
+        return result switch
+        {
+            1 => CancelOutcome.Canceled,
+            2 => CancelOutcome.StopRequested,
+            _ => CancelOutcome.NotCancelable,
+        };
+    }
+
     public async Task<TaskSnapshot> InspectAsync(string queue, string id)
     {
         var k = Keys(queue);
-        var r = (RedisResult[])(await Scripts.Inspect.EvaluateAsync(Db,
-            new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors },
+        var r = (RedisResult[])(await Eval(Scripts.Inspect, new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors },
             new RedisValue[] { id }).ConfigureAwait(false))!;
         var state = (string)r[0]! switch
         {
@@ -211,6 +290,14 @@ public sealed class RedisBroker
         var retrying = db.SortedSetLengthAsync(k.Retry);
         var succeeded = db.SortedSetLengthAsync(k.Succeeded);
         var failed = db.SortedSetLengthAsync(k.Failed);
+        try
+        {
+            await Task.WhenAll(pending, active, retrying, succeeded, failed).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
+        {
+            throw await DiagnoseWrongTypeAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed }, ex).ConfigureAwait(false);
+        }
         return new QueueCounts
         {
             Name = queue,
@@ -303,6 +390,16 @@ public sealed class RedisBroker
         }
         return entries;
     }
+}
+
+public enum CancelOutcome
+{
+    /// <summary>The task was pending or retrying and is now a failure record.</summary>
+    Canceled,
+    /// <summary>The task is running; its worker was told to stop it.</summary>
+    StopRequested,
+    /// <summary>The task already finished, or does not exist.</summary>
+    NotCancelable,
 }
 
 public enum RequeueOutcome

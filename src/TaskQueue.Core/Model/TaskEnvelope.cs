@@ -30,6 +30,8 @@ public sealed class TaskEnvelope
     /// <summary>When true, non-terminating errors are kept on the record but do not fail the task.</summary>
     public bool ContinueOnError { get; set; }
     public DateTimeOffset EnqueuedAt { get; set; }
+    /// <summary>While a task with this key is pending, active or retrying, another one with it is not stored.</summary>
+    public string? UniqueKey { get; set; }
 
     public static class Kinds
     {

@@ -42,4 +42,5 @@ public static class FailureReasons
     public const string Timeout = "Timeout";
     public const string MalformedTask = "MalformedTask";
     public const string WorkerLost = "WorkerLost";
+    public const string Canceled = "Canceled";
 }

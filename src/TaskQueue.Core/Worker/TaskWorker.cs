@@ -29,13 +29,17 @@ public sealed class TaskWorker
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _interrupt = new();
     private readonly WorkerSummary _summary = new();
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _runningTasks = new();
+    private readonly ConcurrentDictionary<string, byte> _cancelRequested = new();
+
+    [ThreadStatic] private static bool _onSlotThread;
     private long _processed;
     private long _succeeded;
     private long _failed;
     private long _retried;
     private long _handedBack;
     private volatile bool _stopping;
-    private bool _outage;
+    private string? _trouble;
 
     public TaskWorker(RedisBroker broker, WorkerOptions options, Func<ITaskExecutor> executorFactory, IWorkerLog? log = null)
     {
@@ -68,6 +72,8 @@ public sealed class TaskWorker
         var subscriber = _broker.Connection.GetSubscriber();
         var channels = _queues.Select(q => RedisChannel.Literal(_broker.Keys(q).WakeChannel)).ToArray();
         foreach (var channel in channels) subscriber.Subscribe(channel, (_, _) => Wake());
+        var cancelChannels = _queues.Select(q => (Queue: q, Channel: RedisChannel.Literal(_broker.Keys(q).CancelChannel))).ToArray();
+        foreach (var (queue, channel) in cancelChannels) subscriber.Subscribe(channel, (_, id) => RequestCancel(queue, (string?)id ?? ""));
         using var stopRegistration = stop.Register(() => { _stopping = true; Wake(); });
         using var heartbeatStop = new CancellationTokenSource();
         var slots = Enumerable.Range(0, _options.Concurrency).Select(StartSlot).ToList();
@@ -83,7 +89,7 @@ public sealed class TaskWorker
             Shutdown(slots);
             heartbeatStop.Cancel();
             try { heartbeat.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
-            foreach (var channel in channels)
+            foreach (var channel in channels.Concat(cancelChannels.Select(c => c.Channel)))
             {
                 try { subscriber.Unsubscribe(channel); } catch (RedisException) { }
             }
@@ -110,10 +116,10 @@ public sealed class TaskWorker
                 }
                 if (now >= nextPromote) nextPromote = PromoteDueRetries(now);
                 var leased = LeaseTasks();
-                if (_outage)
+                if (_trouble is not null)
                 {
-                    _outage = false;
-                    _log.Warning($"Redis is reachable again; worker {WorkerId} resumes.");
+                    _trouble = null;
+                    _log.Warning($"Worker {WorkerId} resumes: Redis answers again.");
                     backoff = TimeSpan.FromMilliseconds(250);
                 }
                 if (leased > 0) continue;
@@ -132,12 +138,16 @@ public sealed class TaskWorker
             {
                 return;
             }
-            catch (Exception ex) when (IsConnectionProblem(ex))
+            catch (Exception ex)
             {
-                if (!_outage)
+                // One warning per change of trouble, not one per retry: an outage of hours stays readable.
+                var trouble = IsConnectionProblem(ex)
+                    ? $"Redis is unreachable ({ex.GetType().Name})"
+                    : $"Redis refused a command ({ex.Message})";
+                if (trouble != _trouble)
                 {
-                    _outage = true;
-                    _log.Warning($"Redis is unreachable ({ex.GetType().Name}: {ex.Message}); worker {WorkerId} keeps its running tasks and retries with backoff.");
+                    _trouble = trouble;
+                    _log.Warning($"{trouble}; worker {WorkerId} keeps its running tasks and retries with backoff.");
                 }
                 stop.WaitHandle.WaitOne(backoff);
                 backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
@@ -172,7 +182,7 @@ public sealed class TaskWorker
         {
             var recovered = _broker.RecoverAsync(queue).GetAwaiter().GetResult();
             if (recovered.Length > 0)
-                _log.Warning($"Recovered {recovered.Length} task(s) of queue '{queue}' whose worker stopped renewing its lease: {string.Join(", ", recovered.Take(5))}{(recovered.Length > 5 ? ", ..." : "")}.");
+                _log.Warning($"Recovered {recovered.Length} task(s) of queue '{queue}' whose worker stopped renewing its lease ({string.Join(", ", recovered.Select(r => r.Worker).Distinct().Take(3))}): {string.Join(", ", recovered.Select(r => r.Id).Take(5))}{(recovered.Length > 5 ? ", ..." : "")}.");
         }
     }
 
@@ -197,8 +207,12 @@ public sealed class TaskWorker
         return thread;
     }
 
+    /// <summary>True on the threads that run tasks: a task that exits the process does so on one of them.</summary>
+    public static bool IsTaskThread => _onSlotThread;
+
     private void SlotLoop()
     {
+        _onSlotThread = true;
         ITaskExecutor? executor = null;
         try
         {
@@ -222,6 +236,7 @@ public sealed class TaskWorker
                 finally
                 {
                     _held.TryRemove(task, out _);
+                    _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
                     Wake();
                 }
             }
@@ -247,6 +262,22 @@ public sealed class TaskWorker
         }
         envelope.Id = leased.Id;
         envelope.Queue = leased.Queue;
+        if (leased.Recoveries >= _options.MaxRecoveries)
+        {
+            RecordFailure(leased, envelope, startedAt, new TaskError
+            {
+                Reason = FailureReasons.WorkerLost,
+                Permanent = true,
+                Message = $"The worker died while running this task {leased.Recoveries} time(s) (its process exited, crashed or was killed, and the lease ran out), so it is not run again. A task that exits or crashes its worker process does this; Retry-TqTask runs it again.",
+            });
+            return executor;
+        }
+        var key = TaskKey(leased.Queue, leased.Id);
+        if (_cancelRequested.TryRemove(key, out _))
+        {
+            RecordFailure(leased, envelope, startedAt, Canceled());
+            return executor;
+        }
         if (leased.Attempt > envelope.MaxAttempts)
         {
             RecordFailure(leased, envelope, startedAt, new TaskError
@@ -259,9 +290,13 @@ public sealed class TaskWorker
         }
 
         ExecutionOutcome outcome;
+        using var taskCancel = CancellationTokenSource.CreateLinkedTokenSource(_interrupt.Token);
+        _runningTasks[key] = taskCancel;
+        // A cancellation that arrived while the task was being set up.
+        if (_cancelRequested.ContainsKey(key)) taskCancel.Cancel();
         try
         {
-            outcome = executor.Execute(envelope, leased.Attempt, _interrupt.Token);
+            outcome = executor.Execute(envelope, leased.Attempt, taskCancel.Token);
         }
         catch (Exception ex)
         {
@@ -271,12 +306,22 @@ public sealed class TaskWorker
                 Error = new TaskError { Reason = FailureReasons.Exception, Message = "The executor failed: " + ex.Message, ExceptionType = ex.GetType().FullName },
             };
         }
+        finally
+        {
+            _runningTasks.TryRemove(key, out _);
+        }
         if (outcome.ExecutorBroken)
         {
-            _log.Warning($"Replacing the executor of a slot after task {leased.Id}: it could not be stopped or failed.");
+            _log.Warning($"Replacing the runspace of a slot after task {leased.Id}: the task did not stop when asked, so its runspace is abandoned.");
             var broken = executor;
-            ThreadPool.QueueUserWorkItem(_ => { try { broken.Dispose(); } catch (Exception) { } });
+            // Disposing a runspace whose pipeline ignores Stop can block; never on a slot or pool thread.
+            new Thread(() => { try { broken.Dispose(); } catch (Exception) { } }) { IsBackground = true, Name = "tq-abandoned" }.Start();
             executor = _executorFactory();
+        }
+        if (_cancelRequested.TryRemove(key, out _))
+        {
+            RecordFailure(leased, envelope, startedAt, Canceled());
+            return executor;
         }
         if (outcome.Interrupted)
         {
@@ -301,7 +346,7 @@ public sealed class TaskWorker
                 Information = NullIfEmpty(outcome.Information),
                 Errors = NullIfEmpty(outcome.Errors),
             };
-            if (Acknowledge(leased, () => _broker.CompleteAsync(WorkerId, result)))
+            if (Acknowledge(leased, () => _broker.CompleteAsync(WorkerId, result, envelope.UniqueKey)))
                 Interlocked.Increment(ref _succeeded);
         }
         else
@@ -329,7 +374,7 @@ public sealed class TaskWorker
         if (!error.Permanent && leased.Attempt < maxAttempts)
             retryAt = error.FailedAt + _retryPolicy.DelayAfter(leased.Attempt);
         if (envelope is null) Interlocked.Increment(ref _processed);
-        if (!Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt))) return;
+        if (!Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt, envelope?.UniqueKey))) return;
         if (retryAt is null)
         {
             Interlocked.Increment(ref _failed);
@@ -431,9 +476,10 @@ public sealed class TaskWorker
                 var deadline = Clock.UtcNow + _options.LeaseTime;
                 foreach (var group in _held.Keys.GroupBy(t => t.Queue))
                 {
-                    var lost = await _broker.ExtendAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList(), deadline).ConfigureAwait(false);
+                    var (lost, canceled) = await _broker.ExtendAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList(), deadline).ConfigureAwait(false);
                     if (lost.Length > 0)
                         _log.Warning($"This worker lost the lease of {lost.Length} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", lost.Take(5))}.");
+                    foreach (var id in canceled) RequestCancel(group.Key, id);
                 }
                 info.Running = _held.Count;
                 info.Processed = Interlocked.Read(ref _processed);
@@ -445,6 +491,28 @@ public sealed class TaskWorker
             }
             try { await Task.Delay(_options.HeartbeatInterval, stop).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private static string TaskKey(string queue, string id) => queue + "\n" + id;
+
+    private static TaskError Canceled() => new()
+    {
+        Reason = FailureReasons.Canceled,
+        Permanent = true,
+        Message = "The task was canceled with Stop-TqTask.",
+    };
+
+    /// <summary>Stops a task this worker runs or holds, when Stop-TqTask asked (pub/sub message or heartbeat).</summary>
+    private void RequestCancel(string queue, string id)
+    {
+        var key = TaskKey(queue, id);
+        if (!_held.Keys.Any(t => t.Queue == queue && t.Id == id)) return;
+        _cancelRequested[key] = 0;
+        if (_runningTasks.TryGetValue(key, out var running))
+        {
+            try { running.Cancel(); }
+            catch (ObjectDisposedException) { }
         }
     }
 

@@ -28,6 +28,9 @@ public sealed class WorkerOptions
 
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>A task whose worker died while running it this many times becomes a failure record instead of running again (default 3).</summary>
+    public int MaxRecoveries { get; set; } = 3;
+
     /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
     public string? WorkerId { get; set; }
 

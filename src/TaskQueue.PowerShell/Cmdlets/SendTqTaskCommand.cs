@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Management.Automation;
 using System.Text.Json;
 using StackExchange.Redis;
+using TaskQueue.Core.Broker;
 using TaskQueue.Core.Model;
 using TaskQueue.PowerShell.Completion;
 using TaskQueue.PowerShell.Records;
@@ -56,6 +57,12 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [Parameter]
     [TimeSpanTransformation]
     public TimeSpan Timeout { get; set; }
+
+    /// <summary>Stores the task only if no task with this key is pending, active or retrying; otherwise writes that task.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ValidateLength(1, 512)]
+    public string? UniqueKey { get; set; }
 
     /// <summary>Non-terminating errors the task writes are kept on its record but do not fail it.</summary>
     [Parameter]
@@ -122,6 +129,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
             TimeoutMs = (long)Timeout.TotalMilliseconds,
             ContinueOnError = ContinueOnError.IsPresent,
             EnqueuedAt = DateTimeOffset.UtcNow,
+            UniqueKey = UniqueKey,
         };
         if (ParameterSetName == CommandSet)
         {
@@ -143,29 +151,61 @@ public sealed class SendTqTaskCommand : TqCmdlet
         if (_buffer.Count == 0) return;
         var batch = _buffer.ToArray();
         _buffer.Clear();
-        bool[] stored;
+        EnqueueOutcome[] outcomes;
         try
         {
-            stored = Broker.EnqueueAsync(Queue, batch).GetAwaiter().GetResult();
+            outcomes = Broker.EnqueueAsync(Queue, batch).GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (EnqueueInterruptedException ex)
         {
-            var error = RedisError(ex);
+            Report(batch, ex.Outcomes);
+            var error = RedisError(ex.InnerException!);
             ThrowTerminatingError(new ErrorRecord(
-                new InvalidOperationException($"{error.Exception.Message} {_sent} task(s) were sent before this; the {batch.Length} in this batch may not have been stored.", ex),
+                new InvalidOperationException($"{error.Exception.Message} {_sent} task(s) were stored and written out; {ex.Unknown} more may or may not have been stored (Get-TqQueue shows the queue).", ex),
                 error.FullyQualifiedErrorId, error.CategoryInfo.Category, error.TargetObject));
             return;
         }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or QueueKeyTypeException)
+        {
+            var error = RedisError(ex);
+            ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException($"{error.Exception.Message} {_sent} task(s) were stored before this; the {batch.Length} of this batch were not confirmed.", ex),
+                error.FullyQualifiedErrorId, error.CategoryInfo.Category, error.TargetObject));
+            return;
+        }
+        Report(batch, outcomes);
+    }
+
+    /// <summary>Writes the stored tasks, and an error or warning for each that was not stored.</summary>
+    private void Report(TaskEnvelope[] batch, IReadOnlyList<EnqueueOutcome> outcomes)
+    {
         for (var i = 0; i < batch.Length; i++)
         {
-            if (!stored[i])
+            var task = batch[i];
+            var outcome = outcomes[i];
+            switch (outcome.Status)
             {
-                WriteError(new ErrorRecord(new InvalidOperationException($"A task with id {batch[i].Id} already exists in queue '{Queue}'."),
-                    "DuplicateTaskId", ErrorCategory.ResourceExists, batch[i].Id));
-                continue;
+                case EnqueueStatus.Unknown:
+                    break;
+                case EnqueueStatus.Stored:
+                    _sent++;
+                    WriteObject(TaskInfo.From(task, TaskState.Pending));
+                    break;
+                case EnqueueStatus.Duplicate:
+                    WriteWarning($"A task with unique key '{task.UniqueKey}' is already in queue '{Queue}' (id {outcome.ExistingId}); it was not sent again.");
+                    var existing = Run(b => b.InspectAsync(Queue, outcome.ExistingId!));
+                    WriteObject(TaskInfo.From(existing));
+                    break;
+                case EnqueueStatus.TooLarge:
+                    WriteError(new ErrorRecord(new InvalidOperationException(
+                        $"The task is {outcome.Bytes:N0} bytes as JSON; the limit is {Broker.Options.MaxTaskBytes:N0} bytes. Send a reference (a path or a URL) instead of the data."),
+                        "TaskTooLarge", ErrorCategory.LimitsExceeded, task.Id));
+                    break;
+                default:
+                    WriteError(new ErrorRecord(new InvalidOperationException($"A task with id {task.Id} already exists in queue '{Queue}'."),
+                        "DuplicateTaskId", ErrorCategory.ResourceExists, task.Id));
+                    break;
             }
-            _sent++;
-            WriteObject(TaskInfo.From(batch[i], TaskState.Pending));
         }
     }
 

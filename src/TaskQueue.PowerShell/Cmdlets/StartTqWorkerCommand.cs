@@ -62,6 +62,11 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [TimeSpanTransformation]
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>A task whose worker died while running it this many times becomes a failure record (default 3).</summary>
+    [Parameter]
+    [ValidateRange(1, 1000)]
+    public int MaxRecoveries { get; set; } = 3;
+
     protected override void EndProcessing()
     {
         if (LeaseTime < TimeSpan.FromSeconds(1))
@@ -74,6 +79,8 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             LeaseTime = LeaseTime,
             DrainTimeout = DrainTimeout,
             RetryDelay = RetryDelay < TimeSpan.Zero ? TimeSpan.Zero : RetryDelay,
+            MaxRecoveries = MaxRecoveries,
+            RecoverInterval = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, LeaseTime.Ticks / 2)),
         };
         var factory = new RunspaceExecutorFactory(Module, allowScripts: !NoScriptTask);
         CheckModules(factory);
@@ -84,7 +91,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             var job = new WorkerJob(MyInvocation.Line, Name);
             var jobWorker = new TaskWorker(broker, options, factory.Create, job);
             JobRepository.Add(job);
-            job.Start(jobWorker.Run);
+            job.Start(jobWorker.Run, DrainTimeout);
             WriteObject(job);
             return;
         }
@@ -97,6 +104,14 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             try { return worker.Run(_stop.Token); }
             finally { log.Entries.CompleteAdding(); }
         });
+        // SIGTERM (systemd, docker stop, kill) ends the process through ProcessExit: drain as on Ctrl+C first.
+        EventHandler onExit = (_, _) =>
+        {
+            if (TaskWorker.IsTaskThread) return;   // a task called exit: its lease brings it back, counted as a recovery
+            _stop.Cancel();
+            running.Wait(DrainTimeout + TimeSpan.FromSeconds(15));
+        };
+        AppDomain.CurrentDomain.ProcessExit += onExit;
         foreach (var entry in log.Entries.GetConsumingEnumerable())
         {
             if (_stop.IsCancellationRequested) continue;
@@ -125,6 +140,10 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         {
             ThrowTerminatingError(RedisError(ex));
             return;
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.ProcessExit -= onExit;
         }
         if (!_stop.IsCancellationRequested) WriteObject(summary);
     }

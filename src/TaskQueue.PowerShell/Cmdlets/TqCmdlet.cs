@@ -45,7 +45,7 @@ public abstract class TqCmdlet : PSCmdlet
         {
             return call(Broker).GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException or QueueKeyTypeException)
         {
             ThrowTerminatingError(RedisError(ex));
             throw;
@@ -54,6 +54,8 @@ public abstract class TqCmdlet : PSCmdlet
 
     protected ErrorRecord RedisError(Exception ex)
     {
+        if (ex is QueueKeyTypeException wrongType)
+            return new ErrorRecord(wrongType, "QueueKeyWrongType", ErrorCategory.InvalidData, wrongType.Key);
         var endpoints = RedisConnections.Describe(RedisConfiguration);
         var message = ex is RedisServerException server && server.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal)
             ? $"Redis at {endpoints} holds a key of the wrong type where TaskQueue expects its own data: {server.Message}"

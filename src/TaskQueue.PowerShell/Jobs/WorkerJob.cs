@@ -23,8 +23,16 @@ public sealed class WorkerJob : Job, IWorkerLog
     public override string StatusMessage => "";
     public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
 
-    internal void Start(Func<CancellationToken, WorkerSummary> run)
+    internal void Start(Func<CancellationToken, WorkerSummary> run, TimeSpan drainTimeout)
     {
+        // SIGTERM ends the process through ProcessExit: stop gracefully first, as Stop-Job does.
+        EventHandler onExit = (_, _) =>
+        {
+            if (TaskWorker.IsTaskThread || _finished.IsSet) return;
+            _stop.Cancel();
+            _finished.Wait(drainTimeout + TimeSpan.FromSeconds(15));
+        };
+        AppDomain.CurrentDomain.ProcessExit += onExit;
         SetJobState(JobState.Running);
         var thread = new Thread(() =>
         {
@@ -42,6 +50,7 @@ public sealed class WorkerJob : Job, IWorkerLog
             }
             finally
             {
+                AppDomain.CurrentDomain.ProcessExit -= onExit;
                 // State first, so Stop-Job returns to a finished job; a job removed meanwhile is disposed, and that is fine.
                 try { SetJobState(state); }
                 catch (ObjectDisposedException) { }

@@ -1,28 +1,37 @@
 -- Records a failed attempt, if the worker still holds the lease: schedules a retry, or makes it a failure record.
--- KEYS[1] active   ZSET  task id -> lease deadline
--- KEYS[2] owners   HASH  task id -> worker id
--- KEYS[3] retry    ZSET  task id -> time the retry is due (unix ms)
--- KEYS[4] failed   ZSET  task id -> failure time (unix ms)
--- KEYS[5] errors   HASH  task id -> error record JSON of the last attempt
--- KEYS[6] attempts HASH  task id -> attempts started (removed when the task fails for good)
--- KEYS[7] tasks    HASH  task id -> envelope JSON (removed with evicted failure records)
+-- KEYS[1] active     ZSET  task id -> lease deadline
+-- KEYS[2] owners     HASH  task id -> worker id
+-- KEYS[3] retry      ZSET  task id -> time the retry is due (unix ms)
+-- KEYS[4] failed     ZSET  task id -> failure time (unix ms)
+-- KEYS[5] errors     HASH  task id -> error record JSON of the last attempt
+-- KEYS[6] attempts   HASH  task id -> attempts started (removed when the task fails for good)
+-- KEYS[7] tasks      HASH  task id -> envelope JSON (removed with evicted failure records)
+-- KEYS[8] unique     HASH  unique key -> task id (released when the task fails for good)
+-- KEYS[9] recoveries HASH  task id -> recoveries (removed when the task fails for good)
+-- KEYS[10] canceled  SET   ids whose cancellation was asked (removed)
 -- ARGV[1] task id
 -- ARGV[2] worker id
 -- ARGV[3] now (unix ms)
 -- ARGV[4] error record JSON
 -- ARGV[5] retry due time (unix ms), or 0 to fail the task for good
 -- ARGV[6] most failure records kept; the oldest beyond it are removed
+-- ARGV[7] the task's unique key, or ''
 -- Returns 1 when recorded, 0 when the worker no longer holds the lease (nothing written).
 local id = ARGV[1]
 if redis.call('HGET', KEYS[2], id) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], id)
 redis.call('HDEL', KEYS[2], id)
 redis.call('HSET', KEYS[5], id, ARGV[4])
+redis.call('SREM', KEYS[10], id)
 if tonumber(ARGV[5]) > 0 then
   redis.call('ZADD', KEYS[3], ARGV[5], id)
   return 1
 end
 redis.call('HDEL', KEYS[6], id)
+redis.call('HDEL', KEYS[9], id)
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[8], ARGV[7]) == id then
+  redis.call('HDEL', KEYS[8], ARGV[7])
+end
 redis.call('ZADD', KEYS[4], ARGV[3], id)
 local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[6])
 if over > 0 then

@@ -1,18 +1,23 @@
 -- Moves tasks whose lease ran out (their worker died or hung) back to the front of the pending list.
--- KEYS[1] active  ZSET  task id -> lease deadline (unix ms)
--- KEYS[2] owners  HASH  task id -> worker id
--- KEYS[3] pending LIST  task ids (pushed at the tail, so they are taken next)
+-- KEYS[1] active     ZSET  task id -> lease deadline (unix ms)
+-- KEYS[2] owners     HASH  task id -> worker id
+-- KEYS[3] pending    LIST  task ids (pushed at the tail, so they are taken next)
+-- KEYS[4] recoveries HASH  task id -> times this happened to the task (incremented)
 -- ARGV[1] wake channel
 -- ARGV[2] now (unix ms)
 -- ARGV[3] most tasks to move in this call
--- Returns the ids moved.
+-- Returns a flat array of pairs: id moved, and the worker that held it.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
 for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
   redis.call('ZREM', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
+  redis.call('HINCRBY', KEYS[4], id, 1)
   redis.call('RPUSH', KEYS[3], id)
 end
 if #ids > 0 and redis.call('LLEN', KEYS[3]) == #ids then
   redis.call('PUBLISH', ARGV[1], #ids)
 end
-return ids
+return out

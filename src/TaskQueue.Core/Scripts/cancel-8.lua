@@ -1,0 +1,29 @@
+-- Cancels a task (Stop-TqTask): a pending or retrying task becomes a failure record at once;
+-- for an active one, the cancellation is recorded and announced so the worker running it stops it.
+-- KEYS[1] pending  LIST  task ids
+-- KEYS[2] retry    ZSET  task id -> due time
+-- KEYS[3] active   ZSET  task id -> lease deadline
+-- KEYS[4] failed   ZSET  task id -> failure time
+-- KEYS[5] errors   HASH  task id -> error record JSON
+-- KEYS[6] canceled SET   ids whose cancellation was asked
+-- KEYS[7] tasks    HASH  task id -> envelope JSON
+-- KEYS[8] attempts HASH  task id -> attempts started (removed)
+-- ARGV[1] cancel channel (the message is the task id)
+-- ARGV[2] task id
+-- ARGV[3] now (unix ms)
+-- ARGV[4] error record JSON for a task canceled before it ran again
+-- Returns 1 canceled, 2 cancellation sent to the worker running it, 0 nothing to cancel (finished or unknown).
+local id = ARGV[2]
+if redis.call('ZSCORE', KEYS[3], id) then
+  redis.call('SADD', KEYS[6], id)
+  redis.call('PUBLISH', ARGV[1], id)
+  return 2
+end
+if redis.call('ZREM', KEYS[2], id) == 0 and redis.call('LREM', KEYS[1], 1, id) == 0 then
+  return 0
+end
+if redis.call('HEXISTS', KEYS[7], id) == 0 then return 0 end
+redis.call('HSET', KEYS[5], id, ARGV[4])
+redis.call('HDEL', KEYS[8], id)
+redis.call('ZADD', KEYS[4], ARGV[3], id)
+return 1
