@@ -101,9 +101,10 @@ public sealed class BrokerTests : BrokerTest
         Clock.Advance(TimeSpan.FromSeconds(11));
         Assert.Equal(new[] { (expired.Id, "dead") }, await Broker.RecoverAsync(Queue));
 
-        // The recovered task is taken before tasks that were waiting behind it.
+        // The recovered task is taken before tasks that were waiting behind it (and alone: it is a suspect now).
         var next = await Broker.FetchAsync(Queue, "w3", 2, Clock.UtcNow.AddSeconds(30));
-        Assert.Equal(new[] { expired.Id, waiting.Id }, next.Select(t => t.Id));
+        Assert.Equal(new[] { expired.Id }, next.Select(t => t.Id));
+        Assert.Equal(new[] { waiting.Id }, (await Broker.FetchAsync(Queue, "w3", 2, Clock.UtcNow.AddSeconds(30))).Select(t => t.Id));
         Assert.Equal(TaskState.Active, (await Broker.InspectAsync(Queue, live.Id)).State);
     }
 
@@ -305,6 +306,33 @@ public sealed class BrokerTests : BrokerTest
         Assert.Equal((3, 2), (leased.Attempt, leased.Recoveries));
         await Broker.CompleteAsync("w9", Result(task.Id));
         Assert.False(await Redis.Db.HashExistsAsync(Keys.Recoveries, task.Id));
+    }
+
+    [Fact]
+    public async Task A_recovered_task_is_leased_alone()
+    {
+        var suspect = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "dead", 1, Clock.UtcNow.AddSeconds(1));
+        var fresh = new[] { await EnqueueOne(), await EnqueueOne() };
+        Clock.Advance(TimeSpan.FromSeconds(2));
+        await Broker.RecoverAsync(Queue);
+
+        var first = await Broker.FetchAsync(Queue, "w1", 10, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(new[] { suspect.Id }, first.Select(t => t.Id));
+        var rest = await Broker.FetchAsync(Queue, "w1", 10, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(fresh.Select(t => t.Id), rest.Select(t => t.Id));
+    }
+
+    [Fact]
+    public async Task A_recovered_task_behind_fresh_ones_waits_for_the_next_batch()
+    {
+        var fresh = await EnqueueOne();
+        var suspect = NewTask();
+        await Redis.Db.HashSetAsync(Keys.Recoveries, suspect.Id, 1);
+        await Broker.EnqueueAsync(Queue, new[] { suspect });
+        var first = await Broker.FetchAsync(Queue, "w1", 10, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(new[] { fresh.Id }, first.Select(t => t.Id));
+        Assert.Equal(suspect.Id, (string?)await Redis.Db.ListGetByIndexAsync(Keys.Pending, -1));
     }
 
     [Fact]

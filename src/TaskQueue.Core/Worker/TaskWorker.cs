@@ -31,6 +31,7 @@ public sealed class TaskWorker
     private readonly WorkerSummary _summary = new();
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _runningTasks = new();
     private readonly ConcurrentDictionary<string, byte> _cancelRequested = new();
+    private readonly object _heldChanged = new();
 
     [ThreadStatic] private static bool _onSlotThread;
     private long _processed;
@@ -158,7 +159,8 @@ public sealed class TaskWorker
     private int LeaseTasks()
     {
         var free = Capacity - _held.Count;
-        if (free <= 0 || _stopping) return 0;
+        // A suspect (a task whose worker died under it before) runs alone: fetch nothing beside it.
+        if (free <= 0 || _stopping || _held.Keys.Any(t => t.Recoveries > 0)) return 0;
         var total = 0;
         foreach (var queue in _queues)
         {
@@ -171,7 +173,7 @@ public sealed class TaskWorker
             }
             total += leased.Count;
             free -= leased.Count;
-            if (free <= 0) break;
+            if (free <= 0 || leased.Any(t => t.Recoveries > 0)) break;
         }
         return total;
     }
@@ -225,6 +227,7 @@ public sealed class TaskWorker
                         HandBack(task);
                         continue;
                     }
+                    if (task.Recoveries > 0) WaitToRunAlone(task);
                     executor ??= _executorFactory();
                     executor = RunOne(task, executor);
                 }
@@ -237,6 +240,7 @@ public sealed class TaskWorker
                 {
                     _held.TryRemove(task, out _);
                     _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
+                    lock (_heldChanged) Monitor.PulseAll(_heldChanged);
                     Wake();
                 }
             }
@@ -244,6 +248,19 @@ public sealed class TaskWorker
         finally
         {
             executor?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Holds a suspect task until every other task of this worker finished, so that if it kills the process,
+    /// its recovery counts against it alone.
+    /// </summary>
+    private void WaitToRunAlone(LeasedTask suspect)
+    {
+        lock (_heldChanged)
+        {
+            while (!_stopping && _held.Keys.Any(t => !ReferenceEquals(t, suspect)))
+                Monitor.Wait(_heldChanged, 100);
         }
     }
 

@@ -112,6 +112,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             running.Wait(DrainTimeout + TimeSpan.FromSeconds(15));
         };
         AppDomain.CurrentDomain.ProcessExit += onExit;
+        using var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
         foreach (var entry in log.Entries.GetConsumingEnumerable())
         {
             if (_stop.IsCancellationRequested) continue;

@@ -33,6 +33,7 @@ public sealed class WorkerJob : Job, IWorkerLog
             _finished.Wait(drainTimeout + TimeSpan.FromSeconds(15));
         };
         AppDomain.CurrentDomain.ProcessExit += onExit;
+        var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
         SetJobState(JobState.Running);
         var thread = new Thread(() =>
         {
@@ -51,6 +52,7 @@ public sealed class WorkerJob : Job, IWorkerLog
             finally
             {
                 AppDomain.CurrentDomain.ProcessExit -= onExit;
+                sigterm?.Dispose();
                 // State first, so Stop-Job returns to a finished job; a job removed meanwhile is disposed, and that is fine.
                 try { SetJobState(state); }
                 catch (ObjectDisposedException) { }
