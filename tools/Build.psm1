@@ -80,9 +80,19 @@ function Install-Garnet([string] $ToolsPath) {
     return $exe
 }
 
-function Start-PrivateRedis([string] $Kind = 'auto', [string] $ToolsPath) {
+function Start-PrivateRedis {
     <# Starts a Redis (or Garnet) of our own on a free loopback port and waits until it answers PING.
-       Returns an object for Stop-PrivateRedis. Never reuses a server that was already running. #>
+       Returns an object for Stop-PrivateRedis. Never reuses a server that was already running.
+       -Persistent turns on the append-only file (fsync every second); -Port and -Directory restart a
+       server where it was (Restart-PrivateRedis); -Arguments adds server options (e.g. --requirepass). #>
+    param(
+        [string] $Kind = 'auto',
+        [string] $ToolsPath = (Join-Path $PSScriptRoot '../.tools'),
+        [switch] $Persistent,
+        [int] $Port,
+        [string] $Directory,
+        [string[]] $Arguments = @()
+    )
     $exe = $null
     if ($Kind -in 'auto', 'redis') {
         $exe = Find-RedisServer
@@ -96,19 +106,21 @@ function Start-PrivateRedis([string] $Kind = 'auto', [string] $ToolsPath) {
     }
 
     for ($try = 1; $try -le 5; $try++) {
-        $port = Get-FreeLoopbackPort
-        $dir = Join-Path ([System.IO.Path]::GetTempPath()) "taskqueue-redis-$port-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
+        $port = if ($Port) { $Port } else { Get-FreeLoopbackPort }
+        $dir = if ($Directory) { $Directory } else { Join-Path ([System.IO.Path]::GetTempPath()) "taskqueue-redis-$port-$([guid]::NewGuid().ToString('N').Substring(0, 6))" }
         New-Item -ItemType Directory -Force -Path $dir | Out-Null
         $info = [System.Diagnostics.ProcessStartInfo]::new($exe)
         $info.UseShellExecute = $false
         $info.RedirectStandardOutput = $true
         $info.RedirectStandardError = $true
         if ($Kind -eq 'redis') {
-            foreach ($a in '--port', $port, '--bind', '127.0.0.1', '--dir', $dir, '--save', '', '--appendonly', 'no',
-                '--daemonize', 'no', '--logfile', (Join-Path $dir 'redis.log')) { $info.ArgumentList.Add([string]$a) }
+            $aof = if ($Persistent) { @('--appendonly', 'yes', '--appendfsync', 'everysec') } else { @('--appendonly', 'no') }
+            foreach ($a in @('--port', $port, '--bind', '127.0.0.1', '--dir', $dir, '--save', '') + $aof +
+                @('--daemonize', 'no', '--logfile', (Join-Path $dir 'redis.log')) + $Arguments) { $info.ArgumentList.Add([string]$a) }
         }
         else {
-            foreach ($a in '--port', $port, '--bind', '127.0.0.1', '--lua', '--lua-transaction-mode', '-q') { $info.ArgumentList.Add([string]$a) }
+            $aof = if ($Persistent) { @('--aof', '--checkpointdir', $dir, '--logdir', $dir, '--recover') } else { @() }
+            foreach ($a in @('--port', $port, '--bind', '127.0.0.1', '--lua', '--lua-transaction-mode', '-q') + $aof + $Arguments) { $info.ArgumentList.Add([string]$a) }
         }
         $process = [System.Diagnostics.Process]::Start($info)
         # Drain the pipes so a chatty server never blocks on a full buffer.
@@ -116,13 +128,16 @@ function Start-PrivateRedis([string] $Kind = 'auto', [string] $ToolsPath) {
         $null = $process.StandardError.ReadToEndAsync()
         $deadline = [DateTime]::UtcNow.AddSeconds(30)
         while ([DateTime]::UtcNow -lt $deadline -and -not $process.HasExited) {
-            if ((Send-RespCommand -Port $port -Command 'PING') -like '+PONG*') {
+            $answer = Send-RespCommand -Port $port -Command 'PING'
+            if ($answer -like '+PONG*' -or $answer -like '-NOAUTH*') {
                 $server = [pscustomobject]@{
                     Kind          = $Kind
                     Port          = $port
                     Configuration = "127.0.0.1:$port"
                     Process       = $process
                     Directory     = $dir
+                    Persistent    = [bool]$Persistent
+                    Arguments     = $Arguments
                 }
                 Write-Step "Started $Kind on 127.0.0.1:$port (pid $($process.Id))"
                 return $server
@@ -130,19 +145,32 @@ function Start-PrivateRedis([string] $Kind = 'auto', [string] $ToolsPath) {
             Start-Sleep -Milliseconds 100
         }
         if (-not $process.HasExited) { $process.Kill($true) }
-        Remove-Item -Recurse -Force $dir -ErrorAction Ignore
+        if (-not $Directory) { Remove-Item -Recurse -Force $dir -ErrorAction Ignore }
+        if ($Port) { break }
     }
-    throw "Could not start $Kind on a free loopback port."
+    throw "Could not start $Kind on $(if ($Port) { "port $Port" } else { 'a free loopback port' })."
 }
 
-function Stop-PrivateRedis($Server) {
+function Stop-PrivateRedis {
+    <# Stops a server started by Start-PrivateRedis: killed, or with -Graceful shut down (the append-only
+       file is flushed). -KeepData leaves its directory for a restart. #>
+    param($Server, [switch] $Graceful, [switch] $KeepData)
     if (-not $Server) { return }
     if (-not $Server.Process.HasExited) {
-        $Server.Process.Kill($true)
+        if ($Graceful) { $null = Send-RespCommand -Port $Server.Port -Command 'SHUTDOWN' -TimeoutMs 5000 }
+        if (-not $Server.Process.WaitForExit($(if ($Graceful) { 10000 } else { 0 }))) { $Server.Process.Kill($true) }
         $null = $Server.Process.WaitForExit(10000)
     }
-    Remove-Item -Recurse -Force $Server.Directory -ErrorAction Ignore
+    if (-not $KeepData) { Remove-Item -Recurse -Force $Server.Directory -ErrorAction Ignore }
     Write-Step "Stopped $($Server.Kind) on port $($Server.Port)"
+}
+
+function Restart-PrivateRedis {
+    # Stops a server and starts it again on the same port with the same data directory (and its AOF).
+    param($Server, [switch] $Graceful, [scriptblock] $WhileDown)
+    Stop-PrivateRedis $Server -Graceful:$Graceful -KeepData
+    if ($WhileDown) { & $WhileDown }
+    return Start-PrivateRedis -Kind $Server.Kind -Persistent:$Server.Persistent -Port $Server.Port -Directory $Server.Directory -Arguments $Server.Arguments
 }
 
 function Read-TrxCounts([string] $Path) {
@@ -271,4 +299,4 @@ function Read-HelpMarkdown([string] $Path) {
     return [pscustomobject]$help
 }
 
-Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Read-TrxCounts, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand
+Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand

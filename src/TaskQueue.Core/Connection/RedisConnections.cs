@@ -91,13 +91,17 @@ public static class RedisConnections
     private static string DescribeFailure(RedisConnectionException ex, string endpoints, bool tls)
     {
         var text = ex.Message + " " + ex.InnerException?.Message;
+        var refusedCredentials = text.IndexOf("WRONGPASS", StringComparison.OrdinalIgnoreCase) >= 0
+            || text.IndexOf("NOAUTH", StringComparison.OrdinalIgnoreCase) >= 0
+            || text.IndexOf("invalid username-password", StringComparison.OrdinalIgnoreCase) >= 0;
+        // A failed TLS handshake is reported as an authentication failure too.
+        if (tls && !refusedCredentials)
+            return $"Cannot connect to Redis at {endpoints} over TLS ({ex.FailureType}). The configuration asks for TLS (ssl=true): check that the server listens for TLS on that port, that its certificate is trusted and matches sslHost, or drop ssl=true for a plain server.";
         if (ex.FailureType == ConnectionFailureType.AuthenticationFailure
             || text.IndexOf("WRONGPASS", StringComparison.OrdinalIgnoreCase) >= 0
             || text.IndexOf("NOAUTH", StringComparison.OrdinalIgnoreCase) >= 0
             || text.IndexOf("auth", StringComparison.OrdinalIgnoreCase) >= 0 && text.IndexOf("fail", StringComparison.OrdinalIgnoreCase) >= 0)
             return $"Authentication failed at Redis {endpoints}: check the user and password of the -Redis configuration.";
-        if (tls)
-            return $"Cannot connect to Redis at {endpoints} over TLS ({ex.FailureType}). The configuration asks for TLS (ssl=true): check that the server listens for TLS on that port, that its certificate is trusted and matches sslHost, or drop ssl=true for a plain server.";
         return $"Cannot connect to Redis at {endpoints} ({ex.FailureType}). Check that it runs and is reachable, or pass -Redis / set $env:{EnvironmentVariable}.";
     }
 

@@ -32,8 +32,6 @@ public sealed class TaskWorker
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _runningTasks = new();
     private readonly ConcurrentDictionary<string, byte> _cancelRequested = new();
     private readonly object _heldChanged = new();
-
-    [ThreadStatic] private static bool _onSlotThread;
     private long _processed;
     private long _succeeded;
     private long _failed;
@@ -209,12 +207,8 @@ public sealed class TaskWorker
         return thread;
     }
 
-    /// <summary>True on the threads that run tasks: a task that exits the process does so on one of them.</summary>
-    public static bool IsTaskThread => _onSlotThread;
-
     private void SlotLoop()
     {
-        _onSlotThread = true;
         ITaskExecutor? executor = null;
         try
         {

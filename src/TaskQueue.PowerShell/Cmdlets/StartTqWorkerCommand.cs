@@ -91,7 +91,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             var job = new WorkerJob(MyInvocation.Line, Name);
             var jobWorker = new TaskWorker(broker, options, factory.Create, job);
             JobRepository.Add(job);
-            job.Start(jobWorker.Run, DrainTimeout);
+            job.Start(jobWorker.Run);
             WriteObject(job);
             return;
         }
@@ -104,14 +104,8 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             try { return worker.Run(_stop.Token); }
             finally { log.Entries.CompleteAdding(); }
         });
-        // SIGTERM (systemd, docker stop, kill) ends the process through ProcessExit: drain as on Ctrl+C first.
-        EventHandler onExit = (_, _) =>
-        {
-            if (TaskWorker.IsTaskThread) return;   // a task called exit: its lease brings it back, counted as a recovery
-            _stop.Cancel();
-            running.Wait(DrainTimeout + TimeSpan.FromSeconds(15));
-        };
-        AppDomain.CurrentDomain.ProcessExit += onExit;
+        // SIGTERM (systemd, docker stop, kill) stops the worker as Ctrl+C does. A process that exits otherwise
+        // (a task calling exit, a crash) leaves its tasks to lease recovery, which counts them as recoveries.
         using var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
         foreach (var entry in log.Entries.GetConsumingEnumerable())
         {
@@ -142,10 +136,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             ThrowTerminatingError(RedisError(ex));
             return;
         }
-        finally
-        {
-            AppDomain.CurrentDomain.ProcessExit -= onExit;
-        }
+
         if (!_stop.IsCancellationRequested) WriteObject(summary);
     }
 

@@ -28,6 +28,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
 
     private readonly Runspace _runspace;
     private readonly bool _allowScripts;
+    private System.Management.Automation.PowerShell? _abandoned;
 
     public RunspaceTaskExecutor(InitialSessionState sessionState, string[] modules, bool allowScripts)
     {
@@ -57,7 +58,16 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
 
     public ExecutionOutcome Execute(TaskEnvelope task, int attempt, CancellationToken cancel)
     {
-        using var ps = System.Management.Automation.PowerShell.Create();
+        var ps = System.Management.Automation.PowerShell.Create();
+        var outcome = Execute(ps, task, cancel);
+        // Disposing a pipeline that ignored Stop blocks until it ends: leave it to Dispose of this abandoned executor.
+        if (outcome.ExecutorBroken) _abandoned = ps;
+        else ps.Dispose();
+        return outcome;
+    }
+
+    private ExecutionOutcome Execute(System.Management.Automation.PowerShell ps, TaskEnvelope task, CancellationToken cancel)
+    {
         ps.Runspace = _runspace;
         var refused = Prepare(ps, task);
         if (refused is not null) return new ExecutionOutcome { Error = refused };
@@ -222,6 +232,8 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
 
     public void Dispose()
     {
+        try { _abandoned?.Dispose(); }
+        catch (Exception) { }
         try { _runspace.Dispose(); }
         catch (Exception) { }
     }

@@ -23,16 +23,9 @@ public sealed class WorkerJob : Job, IWorkerLog
     public override string StatusMessage => "";
     public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
 
-    internal void Start(Func<CancellationToken, WorkerSummary> run, TimeSpan drainTimeout)
+    internal void Start(Func<CancellationToken, WorkerSummary> run)
     {
-        // SIGTERM ends the process through ProcessExit: stop gracefully first, as Stop-Job does.
-        EventHandler onExit = (_, _) =>
-        {
-            if (TaskWorker.IsTaskThread || _finished.IsSet) return;
-            _stop.Cancel();
-            _finished.Wait(drainTimeout + TimeSpan.FromSeconds(15));
-        };
-        AppDomain.CurrentDomain.ProcessExit += onExit;
+        // SIGTERM stops the worker gracefully, as Stop-Job does.
         var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
         SetJobState(JobState.Running);
         var thread = new Thread(() =>
@@ -51,7 +44,6 @@ public sealed class WorkerJob : Job, IWorkerLog
             }
             finally
             {
-                AppDomain.CurrentDomain.ProcessExit -= onExit;
                 sigterm?.Dispose();
                 // State first, so Stop-Job returns to a finished job; a job removed meanwhile is disposed, and that is fine.
                 try { SetJobState(state); }

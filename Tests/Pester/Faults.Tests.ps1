@@ -1,0 +1,189 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot '../../tools/Build.psm1') -Force
+    $env:TQ_REDIS = Get-TestRedis
+    $serverKind = if (Get-Command redis-server -ErrorAction Ignore) { 'redis' } else { 'garnet' }
+}
+
+Describe 'SIGTERM on a pwsh running a worker' -Skip:(-not $IsLinux) {
+    BeforeEach { $queue = New-TestQueue 'term' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'stops fetching, lets the running task finish and hands the rest back' {
+        $null = 1..4 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 2; 'done' }
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 20 -Redis '$(Get-TestRedis)'"
+        try {
+            Wait-Until { (Get-TqQueue $queue).Active -ge 1 } -Because 'the worker to start a task'
+            & kill -TERM $worker.Id
+            $worker.WaitForExit(30000) | Should -BeTrue
+        }
+        finally { if (-not $worker.HasExited) { $worker.Kill($true) } }
+        $counts = Get-TqQueue $queue
+        $counts.Active | Should -Be 0
+        $counts.Succeeded | Should -Be 1
+        $counts.Pending | Should -Be 3
+        $counts.Failed | Should -Be 0
+    }
+}
+
+Describe 'Poison tasks' {
+    BeforeEach { $queue = New-TestQueue 'poison' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'gives up on a task that kills its worker every time, after -MaxRecoveries deaths, while others keep flowing' {
+        $poison = Send-TqTask -Queue $queue -ScriptBlock { [Environment]::Exit(1) }
+        $normal = 1..10 | Send-TqTask -Queue $queue -ScriptBlock { param($x) Start-Sleep -Milliseconds 50; $x }
+        $deaths = 0
+        $worker = $null
+        $deadline = [DateTime]::UtcNow.AddSeconds(90)
+        try {
+            # A supervisor, as systemd would be: restart the worker whenever it dies.
+            while ([DateTime]::UtcNow -lt $deadline) {
+                $counts = Get-TqQueue $queue
+                if ($counts.Succeeded -eq 10 -and $counts.Failed -eq 1) { break }
+                if (-not $worker -or $worker.HasExited) {
+                    if ($worker) { $deaths++ }
+                    if ($deaths -gt 5) { break }
+                    $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 1 -MaxRecoveries 2 -Redis '$(Get-TestRedis)'"
+                }
+                Start-Sleep -Milliseconds 100
+            }
+        }
+        finally { if ($worker -and -not $worker.HasExited) { $worker.Kill($true) } }
+        $failure = Get-TqFailure -Queue $queue -Id $poison.Id
+        $failure.Reason | Should -Be 'WorkerLost'
+        $failure.Message | Should -BeLike '*died while running this task 2 time(s)*'
+        $deaths | Should -Be 2
+        (Get-TqResult -Queue $queue -First 100).Id | Sort-Object | Should -Be ($normal.Id | Sort-Object)
+        (Get-TqQueue $queue).Active | Should -Be 0
+    }
+}
+
+Describe 'Timeouts and cancellation' {
+    BeforeEach { $queue = New-TestQueue 'cancel' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'abandons and replaces the runspace of a task that ignores stopping, and keeps serving' {
+        $stubborn = Send-TqTask -Queue $queue -MaxAttempts 1 -Timeout 1 -ScriptBlock { [System.Threading.Thread]::Sleep(20000) }
+        $next = Send-TqTask -Queue $queue -ScriptBlock { 'next task ran' }
+        $summary = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -WarningVariable warnings -WarningAction SilentlyContinue
+        $summary.Processed | Should -Be 2
+        $failure = Get-TqFailure -Queue $queue -Id $stubborn.Id
+        $failure.Reason | Should -Be 'Timeout'
+        $failure.Message | Should -BeLike '*timed out after 1 s*ignored the stop request*runspace was abandoned*'
+        (Get-TqResult -Queue $queue -Id $next.Id).Output | Should -Be 'next task ran'
+        ($warnings -join "`n") | Should -Match 'abandoned'
+    }
+
+    It 'cancels a pending task: it never runs' {
+        $marker = Join-Path ([IO.Path]::GetTempPath()) "tq-cancel-$([guid]::NewGuid().ToString('N'))"
+        $task = Send-TqTask -Queue $queue -ScriptBlock { param($m) Set-Content $m 'ran' } -ArgumentList $marker
+        Stop-TqTask -Queue $queue -Id $task.Id
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        Test-Path $marker | Should -BeFalse
+        $failure = Get-TqFailure -Queue $queue -Id $task.Id
+        $failure.Reason | Should -Be 'Canceled'
+        $failure.Message | Should -BeLike 'Canceled with Stop-TqTask*'
+    }
+
+    It 'stops an active task through the worker running it' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 60 }
+        $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
+        try {
+            Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Active' } -Because 'the task to start'
+            $task | Stop-TqTask
+            Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Failed' } -TimeoutSeconds 15 -Because 'the worker to stop the task'
+        }
+        finally { Stop-Job $job; Remove-Job $job -Force }
+        (Get-TqFailure -Queue $queue -Id $task.Id).Reason | Should -Be 'Canceled'
+    }
+
+    It 'changes nothing with -WhatIf, and says when there is nothing to cancel' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock { 1 }
+        Stop-TqTask -Queue $queue -Id $task.Id -WhatIf
+        (Get-TqTask -Queue $queue -Id $task.Id).State | Should -Be 'Pending'
+        { Stop-TqTask -Queue $queue -Id 'no-such-task' -ErrorAction Stop } | Should -Throw '*finished already, or never existed*'
+    }
+}
+
+Describe 'Duplicate sends with -UniqueKey' {
+    BeforeEach { $queue = New-TestQueue 'uniq' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'stores a task once while an earlier one with the key is pending, says so and writes the existing task' {
+        $first = Send-TqTask -Queue $queue -UniqueKey 'nightly-report' -ScriptBlock { 'report' }
+        $second = Send-TqTask -Queue $queue -UniqueKey 'nightly-report' -ScriptBlock { 'report' } -WarningVariable warned -WarningAction SilentlyContinue
+        $second.Id | Should -Be $first.Id
+        $second.State | Should -Be 'Pending'
+        $warned | Should -HaveCount 1
+        "$warned" | Should -BeLike "*unique key 'nightly-report' is already in queue*$($first.Id)*"
+        (Get-TqQueue $queue).Pending | Should -Be 1
+    }
+
+    It 'stores it again once the earlier one finished' {
+        $first = Send-TqTask -Queue $queue -UniqueKey 'hourly' -ScriptBlock { 'x' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $again = Send-TqTask -Queue $queue -UniqueKey 'hourly' -ScriptBlock { 'x' }
+        $again.Id | Should -Not -Be $first.Id
+        (Get-TqQueue $queue).Pending | Should -Be 1
+    }
+}
+
+Describe 'Hostile and broken input' {
+    BeforeEach { $queue = New-TestQueue 'hostile' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'refuses a task over the size limit at Send-TqTask, naming the limit' {
+        $big = 'x' * (1100 * 1024)
+        { Send-TqTask -Queue $queue -ScriptBlock { param($s) $s.Length } -ArgumentList $big -ErrorAction Stop } |
+            Should -Throw '*bytes as JSON; the limit is 1,048,576 bytes*'
+        (Get-TqQueue $queue).Pending | Should -Be 0
+    }
+
+    It 'refuses arguments nested deeper than 32 levels' {
+        $deep = @{}; $cursor = $deep
+        1..40 | ForEach-Object { $cursor.next = @{}; $cursor = $cursor.next }
+        { Send-TqTask -Queue $queue -ScriptBlock { } -ArgumentList $deep -ErrorAction Stop } | Should -Throw '*nested more than 32 levels deep*'
+    }
+
+    It 'names the key when a queue key holds the wrong Redis type, and the worker survives it' {
+        $null = Invoke-Redis SET "tq:{$queue}:pending" 'not a list'
+        { Send-TqTask -Queue $queue -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw "*tq:{$queue}:pending*holds a string*keeps a list*"
+        { Get-TqQueue $queue -ErrorAction Stop } | Should -Throw "*tq:{$queue}:pending*"
+        $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
+        try {
+            Wait-Until { $job.Warning.Count -ge 1 } -Because 'the worker to report the bad key'
+            $job.State | Should -Be 'Running'
+            $job.Warning[0].Message | Should -Match ([regex]::Escape("tq:{$queue}:pending"))
+            $null = Invoke-Redis DEL "tq:{$queue}:pending"
+            $task = Send-TqTask -Queue $queue -ScriptBlock { 'after repair' }
+            Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Succeeded' } -Because 'the worker to resume'
+        }
+        finally { Stop-Job $job; Remove-Job $job -Force }
+    }
+
+    It 'says authentication failed, without the password, for a wrong password or ACL user' -Skip:(-not (Get-Command redis-server -ErrorAction Ignore)) {
+        $server = Start-PrivateRedis -Kind redis -Arguments '--requirepass', 'right-pass'
+        try {
+            $null = Send-RespCommand -Port $server.Port -Command 'AUTH right-pass'
+            $wrongPass = Invoke-Pwsh "Get-TqQueue -Redis '$($server.Configuration),password=Wr0ngPass'"
+            $wrongPass.ExitCode | Should -Not -Be 0
+            $wrongPass.Error | Should -Match "Authentication failed at Redis $([regex]::Escape($server.Configuration))"
+            $wrongPass.Error | Should -Not -Match 'Wr0ngPass'
+            $wrongUser = Invoke-Pwsh "Get-TqQueue -Redis '$($server.Configuration),user=nobody,password=Wr0ngPass'"
+            $wrongUser.Error | Should -Match 'Authentication failed'
+            $wrongUser.Error | Should -Not -Match 'Wr0ngPass'
+            $right = Invoke-Pwsh "Get-TqQueue -Redis '$($server.Configuration),password=right-pass' | Out-Null; 'ok'"
+            $right.Output | Should -Match 'ok'
+        }
+        finally { Stop-PrivateRedis $server }
+    }
+
+    It 'says TLS is the likely problem when ssl=true meets a plain server' {
+        $result = Invoke-Pwsh "Get-TqQueue -Redis '$(Get-TestRedis),ssl=true,connectTimeout=2000'"
+        $result.ExitCode | Should -Not -Be 0
+        $result.Error | Should -Match 'over TLS'
+        $result.Error | Should -Match 'ssl=true'
+    }
+}
