@@ -52,14 +52,20 @@ public abstract class TqCmdlet : PSCmdlet
         }
     }
 
+    private static string FirstSentence(string text)
+    {
+        var end = text.IndexOf(". ", StringComparison.Ordinal);
+        return end > 0 ? text.Substring(0, end + 1) : text;
+    }
+
     protected ErrorRecord RedisError(Exception ex)
     {
         if (ex is QueueKeyTypeException wrongType)
             return new ErrorRecord(wrongType, "QueueKeyWrongType", ErrorCategory.InvalidData, wrongType.Key);
         var endpoints = RedisConnections.Describe(RedisConfiguration);
-        var message = ex is RedisServerException server && server.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal)
-            ? $"Redis at {endpoints} holds a key of the wrong type where TaskQueue expects its own data: {server.Message}"
-            : $"Redis at {endpoints} failed: {ex.Message}";
+        var message = ex is RedisServerException
+            ? $"Redis at {endpoints} refused the command: {ex.Message}"
+            : $"Cannot reach Redis at {endpoints} ({ex.GetType().Name}): {FirstSentence(ex.Message)}";
         return new ErrorRecord(new InvalidOperationException(message, ex), ex is RedisServerException ? "RedisCommandFailed" : "RedisUnavailable",
             ex is RedisServerException ? ErrorCategory.InvalidResult : ErrorCategory.ConnectionError, endpoints);
     }

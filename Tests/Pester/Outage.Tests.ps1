@@ -1,0 +1,82 @@
+BeforeDiscovery {
+    $hasRedis = [bool](Get-Command redis-server -ErrorAction Ignore)
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot '../../tools/Build.psm1') -Force
+}
+
+# These tests stop and restart a Redis of their own (with its append-only file), never the suite's server.
+Describe 'Redis outages' -Skip:(-not $hasRedis) {
+    BeforeEach {
+        $server = Start-PrivateRedis -Kind redis -Persistent
+        $config = $server.Configuration
+        $queue = New-TestQueue 'outage'
+    }
+    AfterEach { Stop-PrivateRedis $server }
+
+    It -Tag Slow 'a worker survives 30 s without Redis, warns once per change, and resumes on its own' {
+        $job = Start-TqWorker -Redis $config -Queue $queue -Concurrency 1 -AsJob
+        try {
+            $before = Send-TqTask -Redis $config -Queue $queue -ScriptBlock { 'before' }
+            Wait-Until { (Get-TqTask -Redis $config -Queue $queue -Id $before.Id).State -eq 'Succeeded' } -Because 'the first task'
+
+            $script:duringOutage = $null
+            $server = Restart-PrivateRedis $server -Graceful -WhileDown {
+                $down = [Diagnostics.Stopwatch]::StartNew()
+                # A send from a fresh process fails within its connect wait, naming the endpoint.
+                $script:duringOutage = Invoke-Pwsh "Send-TqTask -Redis '$config,connectTimeout=2000' -Queue $queue -ScriptBlock { 1 }"
+                $script:sendSeconds = $down.Elapsed.TotalSeconds
+                # The outage lasts 30 s in all.
+                Start-Sleep -Milliseconds ([Math]::Max(0, 30000 - $down.ElapsedMilliseconds))
+            }
+            $script:duringOutage.ExitCode | Should -Not -Be 0
+            $script:duringOutage.Error | Should -Match "Cannot connect to Redis at $([regex]::Escape($config))"
+            $script:sendSeconds | Should -BeLessThan 15
+
+            $after = Send-TqTask -Redis $config -Queue $queue -ScriptBlock { 'after' }
+            Wait-Until { (Get-TqTask -Redis $config -Queue $queue -Id $after.Id).State -eq 'Succeeded' } -TimeoutSeconds 30 -Because 'the worker to resume'
+            $job.State | Should -Be 'Running'
+            $warnings = @($job.Warning | ForEach-Object Message)
+            @($warnings | Where-Object { $_ -match 'unreachable' }).Count | Should -Be 1
+            @($warnings | Where-Object { $_ -match 'resumes' }).Count | Should -Be 1
+        }
+        finally { Stop-Job $job; Remove-Job $job -Force }
+        (Get-TqQueue -Redis $config $queue).Active | Should -Be 0
+    }
+
+    It 'reports how many of 100,000 piped sends were stored when Redis goes away midway, and those are intact' {
+        $idsFile = Join-Path $server.Directory 'sent-ids.txt'
+        $producer = Start-PwshProcess @"
+`$ids = [System.Collections.Generic.List[string]]::new()
+try {
+    1..100000 | ForEach-Object { if (`$_ % 1000 -eq 0) { Start-Sleep -Milliseconds 50 }; `$_ } |
+        Send-TqTask -Redis '$config' -Queue $queue -ScriptBlock { param(`$n) `$n } | ForEach-Object { `$ids.Add(`$_.Id) }
+}
+catch { Write-Host "SEND FAILED: `$(`$_.Exception.Message)" }
+finally { [IO.File]::WriteAllLines('$idsFile', `$ids) }
+"@
+        Wait-Until { [int]((Send-RespCommand -Port $server.Port -Command "LLEN tq:{$queue}:pending") -replace '\D', '') -ge 20000 } -Because 'a good part of the sends'
+        $server = Restart-PrivateRedis $server -Graceful -WhileDown { $null = $producer.WaitForExit(60000) }
+
+        $output = $producer.OutputTask.Result
+        $output | Should -Match 'SEND FAILED: .*?(\d+) task\(s\) were stored'
+        $reported = [int]([regex]::Match($output, '(\d+) task\(s\) were stored').Groups[1].Value)
+        $reported | Should -BeGreaterOrEqual 20000
+        $reported | Should -BeLessThan 100000
+        $ids = Get-Content $idsFile
+        $ids.Count | Should -Be $reported
+
+        $pending = (Get-TqQueue -Redis $config $queue).Pending
+        $pending | Should -BeGreaterOrEqual $reported
+        $pending | Should -BeLessOrEqual ($reported + 1000)
+        # Every task reported as sent is stored, whole.
+        $db = [TaskQueue.Core.Connection.RedisConnections]::Get($config).GetDatabase()
+        $bodies = $db.HashGet("tq:{$queue}:tasks", [StackExchange.Redis.RedisValue[]]@($ids))
+        @($bodies | Where-Object { -not $_.HasValue }).Count | Should -Be 0
+        $sample = $bodies[-1].ToString() | ConvertFrom-Json
+        $sample.args[0] | Should -Be $reported
+    }
+}
