@@ -7,6 +7,8 @@
     test             builds, starts a private Redis, runs the xUnit and Pester suites,
                      prints "N passed, M failed" and exits non-zero if anything failed or nothing ran.
     demo             builds, starts a private Redis and runs tools/Demo.ps1 against it.
+    chaos            builds and runs tools/Chaos.ps1: 10,000 tasks, 3 worker processes, five kill -9,
+                     one Redis restart; exits non-zero if a task was lost or failed.
     Private Redis servers listen on a free loopback port and are stopped afterwards, also on failure.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh -NoProfile -File build.ps1 test
@@ -14,7 +16,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo')]
+    [ValidateSet('build', 'test', 'demo', 'chaos')]
     [string] $Task = 'build',
 
     # Which server to start for test and demo: redis-server when it can be found or installed, else Garnet.
@@ -94,8 +96,15 @@ function Invoke-Demo {
     exit $code
 }
 
+function Invoke-Chaos {
+    Invoke-Build
+    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')'; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or `$r.Duplicates -gt `$r.InFlightAtKills) { exit 1 }"
+    exit $LASTEXITCODE
+}
+
 switch ($Task) {
     'build' { Invoke-Build }
     'test' { Invoke-Test }
     'demo' { Invoke-Demo }
+    'chaos' { Invoke-Chaos }
 }

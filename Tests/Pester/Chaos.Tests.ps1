@@ -1,0 +1,30 @@
+BeforeDiscovery {
+    $hasRedis = [bool](Get-Command redis-server -ErrorAction Ignore)
+}
+
+# The in-suite chaos run: 1,000 tasks, 3 worker processes, 2 kill -9, one Redis restart (tools/Chaos.ps1).
+Describe 'Chaos: workers killed and Redis restarted under load' -Skip:(-not $hasRedis) {
+    BeforeAll {
+        $result = & (Join-Path $PSScriptRoot '../../tools/Chaos.ps1') -Tasks 1000 -Kills 2 -KillEverySeconds 1.5 -TimeoutSeconds 300
+        $result | Format-List | Out-Host
+    }
+
+    It 'loses no task' {
+        $result.Lost | Should -Be 0
+        $result.NeverRan | Should -Be 0
+    }
+
+    It 'ends every task as a success record' {
+        $result.Succeeded | Should -Be 1000
+        $result.Failed | Should -Be 0
+    }
+
+    It 'runs a task twice only if it was in flight at a kill' {
+        $result.Kills | Should -Be 2
+        $result.Duplicates | Should -BeLessOrEqual $result.InFlightAtKills
+    }
+
+    It 'recovers the tasks of a killed worker within the lease time plus the recovery interval and a margin' {
+        $result.WorstRecoverySec | Should -BeLessThan ($result.LeaseSeconds + 2.5 + 5)
+    }
+}

@@ -1,0 +1,125 @@
+<#
+.SYNOPSIS
+    The chaos run: enqueue tasks that count their own runs, run worker processes, kill -9 some of them
+    and restart Redis midway, then report enqueued, succeeded, failed, lost, duplicates and the worst
+    time a task of a killed worker waited to run again.
+.DESCRIPTION
+    Starts its own Redis (append-only file, fsync every second) on a free loopback port and stops it at
+    the end. build.ps1 chaos runs it with the defaults; Tests/Pester/Chaos.Tests.ps1 runs a small one.
+    Returns the figures as an object; -PassThru is implied when called from another script.
+#>
+[CmdletBinding()]
+param(
+    [int] $Tasks = 10000,
+    [int] $Workers = 3,
+    [int] $Concurrency = 2,
+    [int] $Kills = 5,
+    [double] $KillEverySeconds = 2,
+    [int] $TaskMilliseconds = 20,
+    [int] $LeaseSeconds = 5,
+    [switch] $NoRedisRestart,
+    [int] $TimeoutSeconds = 900
+)
+
+$ErrorActionPreference = 'Stop'
+$root = Split-Path $PSScriptRoot
+Import-Module (Join-Path $root 'TaskQueue.psd1')
+Import-Module (Join-Path $PSScriptRoot 'Build.psm1')
+Import-Module (Join-Path $root 'Tests/Pester/TestHelpers.psm1')
+
+$server = Start-PrivateRedis -Persistent
+$config = $server.Configuration
+$queue = 'chaos'
+$processes = [System.Collections.Generic.List[object]]::new()
+try {
+    $db = { [TaskQueue.Core.Connection.RedisConnections]::Get($config).GetDatabase() }
+    Write-Host "Enqueueing $Tasks tasks..."
+    $null = 1..$Tasks | Send-TqTask -Redis $config -Queue $queue -ScriptBlock {
+        param($n, $redis, $ms)
+        Start-Sleep -Milliseconds $ms
+        $null = [TaskQueue.Core.Connection.RedisConnections]::Get($redis).GetDatabase().HashIncrement('chaos:runs', $n)
+    } -ArgumentList $config, $TaskMilliseconds
+
+    $startWorker = {
+        Start-PwshProcess "Start-TqWorker -Redis '$config' -Queue $queue -Concurrency $Concurrency -LeaseTime $LeaseSeconds -RetryDelay 1"
+    }
+    1..$Workers | ForEach-Object { $processes.Add((& $startWorker)) }
+    $started = [Diagnostics.Stopwatch]::StartNew()
+
+    $killed = [System.Collections.Generic.List[object]]::new()
+    $restartAfter = [Math]::Ceiling($Kills / 2)
+    $redisRestartSeconds = $null
+    for ($k = 1; $k -le $Kills; $k++) {
+        Start-Sleep -Milliseconds ($KillEverySeconds * 1000)
+        $index = Get-Random -Maximum $processes.Count
+        $victim = $processes[$index]
+        # The tasks it holds at the moment of the kill: running, and leased but not started.
+        $owners = (& $db).HashGetAll("tq:{$queue}:owners")
+        $prefix = "$([Environment]::MachineName):$($victim.Id):"
+        $held = @($owners | Where-Object { ([string]$_.Value).StartsWith($prefix) } | ForEach-Object { [string]$_.Name })
+        $victim.Kill()
+        $killedAt = [DateTimeOffset]::UtcNow
+        $killed.Add([pscustomobject]@{ Pid = $victim.Id; At = $killedAt; Held = $held })
+        Write-Host ("kill -9 worker pid {0} at {1:0.0} s, holding {2} task(s)" -f $victim.Id, $started.Elapsed.TotalSeconds, $held.Count)
+        $processes[$index] = & $startWorker
+        if (-not $NoRedisRestart -and $k -eq $restartAfter) {
+            Start-Sleep -Milliseconds ($KillEverySeconds * 500)
+            Write-Host ("restarting Redis at {0:0.0} s" -f $started.Elapsed.TotalSeconds)
+            $down = [Diagnostics.Stopwatch]::StartNew()
+            $server = Restart-PrivateRedis $server -Graceful
+            $redisRestartSeconds = $down.Elapsed.TotalSeconds
+        }
+    }
+
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    do {
+        Start-Sleep -Milliseconds 250
+        $counts = Get-TqQueue -Redis $config -Name $queue
+    } until (($counts.Succeeded + $counts.Failed) -ge $Tasks -or [DateTime]::UtcNow -gt $deadline)
+    $elapsed = $started.Elapsed
+
+    $runs = @{}
+    foreach ($entry in (& $db).HashGetAll('chaos:runs')) { $runs[[int][string]$entry.Name] = [int]$entry.Value }
+    $ran = $runs.Count
+    $pendingIds = (& $db).ListLength("tq:{$queue}:pending") + (& $db).SortedSetLength("tq:{$queue}:active") + (& $db).SortedSetLength("tq:{$queue}:retry")
+    $duplicates = 0
+    foreach ($count in $runs.Values) { if ($count -gt 1) { $duplicates += $count - 1 } }
+    $inFlight = 0
+    foreach ($kill in $killed) { $inFlight += $kill.Held.Count }
+
+    # How long each task of a killed worker waited until it started again.
+    $worst = [TimeSpan]::Zero
+    foreach ($kill in $killed) {
+        if ($kill.Held.Count -eq 0) { continue }
+        foreach ($record in Get-TqResult -Redis $config -Queue $queue -Id $kill.Held -ErrorAction SilentlyContinue) {
+            $wait = $record.StartedAt - $kill.At
+            if ($wait -gt $worst) { $worst = $wait }
+        }
+    }
+
+    $result = [pscustomobject]@{
+        Enqueued            = $Tasks
+        Succeeded           = $counts.Succeeded
+        Failed              = $counts.Failed
+        Lost                = $Tasks - $ran - $pendingIds
+        NeverRan            = $Tasks - $ran
+        Duplicates          = $duplicates
+        InFlightAtKills     = $inFlight
+        Kills               = $killed.Count
+        RedisRestartSeconds = if ($null -ne $redisRestartSeconds) { [Math]::Round($redisRestartSeconds, 2) } else { $null }
+        WorstRecoverySec    = [Math]::Round($worst.TotalSeconds, 2)
+        LeaseSeconds        = $LeaseSeconds
+        ElapsedSec          = [Math]::Round($elapsed.TotalSeconds, 1)
+        TasksPerSec         = [Math]::Round($Tasks / $elapsed.TotalSeconds, 0)
+    }
+    $result
+}
+finally {
+    foreach ($worker in $processes) {
+        if (-not $worker.HasExited) { & kill -TERM $worker.Id 2>$null }
+    }
+    foreach ($worker in $processes) {
+        if (-not $worker.WaitForExit(20000)) { $worker.Kill($true) }
+    }
+    Stop-PrivateRedis $server
+}
