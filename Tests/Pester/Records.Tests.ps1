@@ -115,7 +115,7 @@ Describe 'PowerShell manners' {
         $result.Output.Trim() | Should -BeNullOrEmpty
     }
 
-    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask') {
+    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask') {
         $help = Get-Help $_ -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
         $help.Synopsis | Should -Not -Match '^\s*\S+ \['
