@@ -85,3 +85,24 @@ Describe 'Ctrl+C on a foreground worker' -Skip:(-not $IsLinux) {
         $counts.Failed | Should -Be 0
     }
 }
+
+Describe 'Stop-Job past the drain deadline' {
+    BeforeEach { $queue = New-TestQueue 'drain' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'stops a task that runs past -DrainTimeout and hands it back to pending, not to failures' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 60 }
+        $job = Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 1 -AsJob
+        try {
+            Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Active' } -Because 'the task to start'
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            Stop-Job $job
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 30
+        }
+        finally { Remove-Job $job -Force }
+        $info = Get-TqTask -Queue $queue -Id $task.Id
+        $info.State | Should -Be 'Pending'
+        $info.Attempts | Should -Be 0
+        (Get-TqQueue $queue).Failed | Should -Be 0
+    }
+}

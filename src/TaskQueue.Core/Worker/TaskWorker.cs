@@ -140,13 +140,14 @@ public sealed class TaskWorker
             catch (Exception ex)
             {
                 // One warning per change of trouble, not one per retry: an outage of hours stays readable.
-                var trouble = IsConnectionProblem(ex)
-                    ? $"Redis is unreachable ({ex.GetType().Name})"
-                    : $"Redis refused a command ({ex.Message})";
+                var unreachable = IsConnectionProblem(ex);
+                var trouble = unreachable ? "unreachable" : ex.Message;
                 if (trouble != _trouble)
                 {
                     _trouble = trouble;
-                    _log.Warning($"{trouble}; worker {WorkerId} keeps its running tasks and retries with backoff.");
+                    _log.Warning(unreachable
+                        ? $"Redis is unreachable ({ex.GetType().Name}: {Short(ex.Message)}); worker {WorkerId} keeps its running tasks and retries with backoff."
+                        : $"Redis refused a command ({Short(ex.Message)}); worker {WorkerId} retries with backoff.");
                 }
                 stop.WaitHandle.WaitOne(backoff);
                 backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
@@ -544,6 +545,14 @@ public sealed class TaskWorker
         if (string.IsNullOrEmpty(json)) return null;
         using var doc = System.Text.Json.JsonDocument.Parse(json!);
         return doc.RootElement.Clone();
+    }
+
+    /// <summary>The first clause of a client message: StackExchange.Redis appends a page of connection state.</summary>
+    private static string Short(string message)
+    {
+        var end = message.IndexOf(';');
+        var text = end > 0 ? message.Substring(0, end) : message;
+        return text.Length > 200 ? text.Substring(0, 200) + "..." : text;
     }
 
     private static List<string>? NullIfEmpty(List<string>? list) => list is { Count: > 0 } ? list : null;
