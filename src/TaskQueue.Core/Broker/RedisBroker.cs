@@ -140,15 +140,36 @@ public sealed class RedisBroker
     }
 
     /// <summary>Writes the success record. False when the worker lost the lease (nothing was written).</summary>
-    public async Task<bool> CompleteAsync(string workerId, TaskResult result, string? uniqueKey = null)
+    public async Task<bool> CompleteAsync(string workerId, TaskResult result, string? uniqueKey = null) =>
+        (await CompleteAsync(workerId, new[] { (result, uniqueKey) }).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// Writes the success records of tasks of one queue in one script call. Per task: false when the worker
+    /// lost the lease (nothing was written for it).
+    /// </summary>
+    public async Task<bool[]> CompleteAsync(string workerId, IReadOnlyList<(TaskResult Result, string? UniqueKey)> completions)
     {
-        var keys = Keys(result.Queue);
+        if (completions.Count == 0) return Array.Empty<bool>();
+        var keys = Keys(completions[0].Result.Queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
-        var done = await Eval(Scripts.Complete, new[] { keys.Active, keys.Owners, keys.Succeeded, keys.Results, keys.Tasks, keys.Attempts, keys.Unique, keys.Recoveries, keys.Canceled },
-            new RedisValue[] { result.Id, workerId, result.CompletedAt.ToUnixMs(), TqJson.Serialize(result), oldest.ToUnixMs(), Options.MaxSuccessRecords, uniqueKey ?? "" })
-            .ConfigureAwait(false);
-        return (long)done == 1;
+        var args = new RedisValue[4 + 3 * completions.Count];
+        args[0] = workerId;
+        args[1] = now.ToUnixMs();
+        args[2] = oldest.ToUnixMs();
+        args[3] = Options.MaxSuccessRecords;
+        for (var i = 0; i < completions.Count; i++)
+        {
+            var (result, uniqueKey) = completions[i];
+            if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
+            args[4 + 3 * i] = result.Id;
+            args[5 + 3 * i] = TqJson.Serialize(result);
+            args[6 + 3 * i] = uniqueKey ?? "";
+        }
+        var flags = (RedisResult[])(await Eval(Scripts.Complete,
+            new[] { keys.Active, keys.Owners, keys.Succeeded, keys.Results, keys.Tasks, keys.Attempts, keys.Unique, keys.Recoveries, keys.Canceled },
+            args).ConfigureAwait(false))!;
+        return flags.Select(f => (long)f == 1).ToArray();
     }
 
     /// <summary>Records a failed attempt: a retry at <paramref name="retryAt"/>, or a failure record when it is null.</summary>

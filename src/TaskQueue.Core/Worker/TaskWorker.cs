@@ -32,6 +32,9 @@ public sealed class TaskWorker
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _runningTasks = new();
     private readonly ConcurrentDictionary<string, byte> _cancelRequested = new();
     private readonly object _heldChanged = new();
+    private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
+    private readonly BlockingCollection<Completion> _completions = new();
+    private int _inWork;
     private long _processed;
     private long _succeeded;
     private long _failed;
@@ -76,6 +79,8 @@ public sealed class TaskWorker
         using var stopRegistration = stop.Register(() => { _stopping = true; Wake(); });
         using var heartbeatStop = new CancellationTokenSource();
         var slots = Enumerable.Range(0, _options.Concurrency).Select(StartSlot).ToList();
+        var acknowledger = new Thread(AcknowledgeLoop) { IsBackground = true, Name = "tq-ack" };
+        acknowledger.Start();
         var heartbeat = Task.Run(() => HeartbeatLoop(heartbeatStop.Token));
         _log.Verbose($"Worker {WorkerId} serving {string.Join(", ", _queues)} with {_options.Concurrency} slot(s).");
         try
@@ -85,7 +90,7 @@ public sealed class TaskWorker
         finally
         {
             _stopping = true;
-            Shutdown(slots);
+            Shutdown(slots, acknowledger);
             heartbeatStop.Cancel();
             try { heartbeat.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
             foreach (var channel in channels.Concat(cancelChannels.Select(c => c.Channel)))
@@ -157,7 +162,10 @@ public sealed class TaskWorker
 
     private int LeaseTasks()
     {
-        var free = Capacity - _held.Count;
+        // Tasks waiting for their acknowledgement do not take a place: only those buffered or running do.
+        var free = Capacity - Volatile.Read(ref _inWork);
+        // Fetch in batches rather than one task per freed slot, unless the buffer ran dry.
+        if (free < _options.Concurrency && _ready.Count > 0) return 0;
         // A suspect (a task whose worker died under it before) runs alone: fetch nothing beside it.
         if (free <= 0 || _stopping || _held.Keys.Any(t => t.Recoveries > 0)) return 0;
         var total = 0;
@@ -168,6 +176,7 @@ public sealed class TaskWorker
             foreach (var task in leased)
             {
                 _held[task] = 0;
+                Interlocked.Increment(ref _inWork);
                 _ready.Add(task);
             }
             total += leased.Count;
@@ -233,9 +242,8 @@ public sealed class TaskWorker
                 }
                 finally
                 {
-                    _held.TryRemove(task, out _);
-                    _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
-                    lock (_heldChanged) Monitor.PulseAll(_heldChanged);
+                    Interlocked.Decrement(ref _inWork);
+                    if (!_awaitingAck.ContainsKey(task)) Release(task);
                     Wake();
                 }
             }
@@ -243,6 +251,83 @@ public sealed class TaskWorker
         finally
         {
             executor?.Dispose();
+        }
+    }
+
+    /// <summary>The worker is done with a task: it no longer holds (or renews) its lease.</summary>
+    private void Release(LeasedTask task)
+    {
+        _held.TryRemove(task, out _);
+        _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
+        lock (_heldChanged) Monitor.PulseAll(_heldChanged);
+    }
+
+    private sealed class Completion
+    {
+        public Completion(LeasedTask task, TaskResult result, string? uniqueKey)
+        {
+            Task = task;
+            Result = result;
+            UniqueKey = uniqueKey;
+        }
+
+        public LeasedTask Task { get; }
+        public TaskResult Result { get; }
+        public string? UniqueKey { get; }
+    }
+
+    /// <summary>
+    /// Writes success records in batches, one script call per queue per batch: while a batch is on its way,
+    /// the next one gathers. Rides out a Redis outage for up to one lease time, as every acknowledgement does.
+    /// </summary>
+    private void AcknowledgeLoop()
+    {
+        var batch = new List<Completion>();
+        foreach (var first in _completions.GetConsumingEnumerable())
+        {
+            batch.Clear();
+            batch.Add(first);
+            while (batch.Count < 500 && _completions.TryTake(out var more)) batch.Add(more);
+            foreach (var group in batch.GroupBy(c => c.Task.Queue))
+            {
+                var items = group.ToList();
+                bool[]? written = null;
+                try
+                {
+                    written = WriteWithRetry(() => _broker.CompleteAsync(WorkerId, items.Select(c => (c.Result, c.UniqueKey)).ToList()));
+                }
+                catch (Exception ex)
+                {
+                    _log.Error($"Could not record {items.Count} completed task(s) of queue '{group.Key}' ({ex.Message}); they run again when their lease runs out.", ex);
+                }
+                for (var i = 0; i < items.Count; i++)
+                {
+                    if (written is not null && written[i]) Interlocked.Increment(ref _succeeded);
+                    else if (written is not null)
+                        _log.Warning($"Task {items[i].Task.Id} of queue '{group.Key}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
+                    _awaitingAck.TryRemove(items[i].Task, out _);
+                    Release(items[i].Task);
+                }
+                Wake();
+            }
+        }
+    }
+
+    private T WriteWithRetry<T>(Func<Task<T>> write)
+    {
+        var giveUpAt = Clock.UtcNow + _options.LeaseTime;
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return write().GetAwaiter().GetResult();
+            }
+            catch (Exception ex) when (IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
+            {
+                Thread.Sleep(backoff);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));
+            }
         }
     }
 
@@ -358,8 +443,9 @@ public sealed class TaskWorker
                 Information = NullIfEmpty(outcome.Information),
                 Errors = NullIfEmpty(outcome.Errors),
             };
-            if (Acknowledge(leased, () => _broker.CompleteAsync(WorkerId, result, envelope.UniqueKey)))
-                Interlocked.Increment(ref _succeeded);
+            // Written by the acknowledger, batched with other completions, while this slot runs the next task.
+            _awaitingAck[leased] = 0;
+            _completions.Add(new Completion(leased, result, envelope.UniqueKey));
         }
         else
         {
@@ -402,22 +488,9 @@ public sealed class TaskWorker
     /// <summary>Writes an outcome, riding out a Redis outage for up to one lease time. False when the lease was lost.</summary>
     private bool Acknowledge(LeasedTask leased, Func<Task<bool>> write)
     {
-        var giveUpAt = Clock.UtcNow + _options.LeaseTime;
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            try
-            {
-                if (write().GetAwaiter().GetResult()) return true;
-                _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
-                return false;
-            }
-            catch (Exception ex) when (IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
-            {
-                Thread.Sleep(backoff);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));
-            }
-        }
+        if (WriteWithRetry(write)) return true;
+        _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
+        return false;
     }
 
     private void HandBack(LeasedTask task)
@@ -433,7 +506,7 @@ public sealed class TaskWorker
         }
     }
 
-    private void Shutdown(List<Thread> slots)
+    private void Shutdown(List<Thread> slots, Thread acknowledger)
     {
         _ready.CompleteAdding();
         var unstarted = new List<LeasedTask>();
@@ -463,6 +536,9 @@ public sealed class TaskWorker
             _interrupt.Cancel();
             foreach (var slot in slots) slot.Join(TimeSpan.FromSeconds(10));
         }
+        // Completions of the tasks that finished are written before the worker says it stopped.
+        _completions.CompleteAdding();
+        acknowledger.Join(_options.LeaseTime + TimeSpan.FromSeconds(5));
         _summary.Processed = Interlocked.Read(ref _processed);
         _summary.Succeeded = Interlocked.Read(ref _succeeded);
         _summary.Failed = Interlocked.Read(ref _failed);

@@ -1,0 +1,57 @@
+using System;
+using System.Diagnostics;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Threading;
+
+namespace TaskQueueBench
+{
+    /// <summary>
+    /// The raw ceiling of the processing benchmark: the same script, invoked the same number of times in the
+    /// same number of reused local runspaces, with no Redis, the fastest way found (a function defined once
+    /// per runspace, called with AddCommand), or with AddScript per call.
+    /// </summary>
+    public static class RawCeiling
+    {
+        public static double Run(string script, int invocations, int runspaces, bool asFunction)
+        {
+            var perRunspace = invocations / runspaces;
+            var pools = new Runspace[runspaces];
+            for (var i = 0; i < runspaces; i++)
+            {
+                pools[i] = RunspaceFactory.CreateRunspace(InitialSessionState.CreateDefault2());
+                pools[i].ThreadOptions = PSThreadOptions.ReuseThread;
+                pools[i].Open();
+                if (asFunction)
+                {
+                    using var define = PowerShell.Create();
+                    define.Runspace = pools[i];
+                    define.AddCommand("Set-Item").AddParameter("Path", "function:global:__bench").AddParameter("Value", ScriptBlock.Create(script));
+                    define.Invoke();
+                }
+            }
+            var threads = new Thread[runspaces];
+            var watch = Stopwatch.StartNew();
+            for (var i = 0; i < runspaces; i++)
+            {
+                var runspace = pools[i];
+                threads[i] = new Thread(() =>
+                {
+                    for (var n = 0; n < perRunspace; n++)
+                    {
+                        using var ps = PowerShell.Create();
+                        ps.Runspace = runspace;
+                        if (asFunction) ps.AddCommand("__bench", true); else ps.AddScript(script, true);
+                        ps.AddArgument(n);
+                        ps.Invoke();
+                    }
+                });
+                threads[i].Start();
+            }
+            foreach (var thread in threads) thread.Join();
+            watch.Stop();
+            foreach (var runspace in pools) runspace.Dispose();
+            return perRunspace * runspaces / watch.Elapsed.TotalSeconds;
+        }
+    }
+}
