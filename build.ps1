@@ -7,6 +7,8 @@
     test             builds, starts a private Redis, runs the xUnit and Pester suites,
                      prints "N passed, M failed" and exits non-zero if anything failed or nothing ran.
     demo             builds, starts a private Redis and runs tools/Demo.ps1 against it.
+    bench            builds and runs tools/Bench.ps1: writes BENCHMARKS.md and docs/bench-processing.svg
+                     (-Quick: a smoke run on small numbers, under a minute).
     chaos            builds and runs tools/Chaos.ps1: 10,000 tasks, 3 worker processes, five kill -9,
                      one Redis restart; exits non-zero if a task was lost or failed.
     Private Redis servers listen on a free loopback port and are stopped afterwards, also on failure.
@@ -16,7 +18,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'chaos')]
+    [ValidateSet('build', 'test', 'demo', 'chaos', 'bench')]
     [string] $Task = 'build',
 
     # Which server to start for test and demo: redis-server when it can be found or installed, else Garnet.
@@ -24,7 +26,10 @@ param(
     [string] $Server = 'auto',
 
     # Name of the Pester test files to run, without .Tests.ps1, e.g. SendTqTask (default: all).
-    [string] $PesterFilter
+    [string] $PesterFilter,
+
+    # With bench: a smoke run on small numbers, without peers, written to a temporary folder.
+    [switch] $Quick
 )
 
 $ErrorActionPreference = 'Stop'
@@ -102,9 +107,16 @@ function Invoke-Chaos {
     exit $LASTEXITCODE
 }
 
+function Invoke-Bench {
+    Invoke-Build
+    & dotnet pwsh -NoProfile -File (Join-Path $Root 'tools/Bench.ps1') @(if ($Quick) { '-Quick' })
+    exit $LASTEXITCODE
+}
+
 switch ($Task) {
     'build' { Invoke-Build }
     'test' { Invoke-Test }
     'demo' { Invoke-Demo }
     'chaos' { Invoke-Chaos }
+    'bench' { Invoke-Bench }
 }

@@ -565,8 +565,10 @@ public sealed class TaskWorker
                 foreach (var group in _held.Keys.GroupBy(t => t.Queue))
                 {
                     var (lost, canceled) = await _broker.ExtendAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList(), deadline).ConfigureAwait(false);
-                    if (lost.Length > 0)
-                        _log.Warning($"This worker lost the lease of {lost.Length} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", lost.Take(5))}.");
+                    // A task that finished while the heartbeat was on its way is not lost: only those still held are.
+                    var stillHeld = lost.Where(id => _held.Keys.Any(t => t.Queue == group.Key && t.Id == id && !_awaitingAck.ContainsKey(t))).ToList();
+                    if (stillHeld.Count > 0)
+                        _log.Warning($"This worker lost the lease of {stillHeld.Count} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", stillHeld.Take(5))}.");
                     foreach (var id in canceled) RequestCancel(group.Key, id);
                 }
                 info.Running = _held.Count;

@@ -1,0 +1,221 @@
+<#
+.SYNOPSIS
+    The benchmark behind BENCHMARKS.md: Redis's own ceiling, enqueue, processing against the raw runspace
+    ceiling, idle latency, memory, scale to 1,000,000 tasks, and Celery and BullMQ on the same Redis version.
+.DESCRIPTION
+    Starts its own Redis for every TaskQueue measurement (the peers' scripts start theirs, from the same
+    redis-server), runs each case three times and reports medians, then writes BENCHMARKS.md and
+    docs/bench-processing.svg. -Quick runs every TaskQueue case once on small numbers, without peers,
+    and writes to a temporary folder: the smoke test that keeps this script from rotting.
+#>
+[CmdletBinding()]
+param(
+    [switch] $Quick,
+    [switch] $NoPeers,
+    [string] $OutputDirectory
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$root = Split-Path $PSScriptRoot
+Import-Module (Join-Path $root 'TaskQueue.psd1')
+Import-Module (Join-Path $PSScriptRoot 'Build.psm1')
+Add-Type -Path (Join-Path $PSScriptRoot 'bench/RawCeiling.cs')
+if (-not $OutputDirectory) { $OutputDirectory = if ($Quick) { Join-Path ([IO.Path]::GetTempPath()) "tq-bench-$PID" } else { $root } }
+New-Item -ItemType Directory -Force -Path $OutputDirectory | Out-Null
+
+$runs = if ($Quick) { 1 } else { 3 }
+$enqueueN = if ($Quick) { 2000 } else { 100000 }
+$processN = if ($Quick) { 2000 } else { 50000 }
+$latencyN = if ($Quick) { 50 } else { 1000 }
+$scaleSmall = if ($Quick) { 2000 } else { 100000 }
+$scaleLarge = if ($Quick) { 20000 } else { 1000000 }
+$concurrencies = 1, 2, 4
+$script = 'param($x) $x + 1'
+$results = [ordered]@{}
+
+function Get-Median([double[]] $Values) {
+    $sorted = @($Values | Sort-Object)
+    if ($sorted.Count -eq 0) { return [double]::NaN }
+    return $sorted[[int][Math]::Floor(($sorted.Count - 1) / 2)]
+}
+function Get-Percentile([double[]] $Values, [double] $P) {
+    $sorted = @($Values | Sort-Object)
+    return $sorted[[int][Math]::Min($sorted.Count - 1, [Math]::Ceiling($P * $sorted.Count) - 1)]
+}
+function Step([string] $Text) { Write-Host "--- $Text" }
+function Get-UsedMemory([string] $Config) {
+    $info = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].Info('memory')
+    foreach ($group in $info) { foreach ($pair in $group) { if ($pair.Key -eq 'used_memory') { return [long]$pair.Value } } }
+}
+function Clear-Redis([string] $Config) {
+    # Our own private server: nothing else lives on it.
+    $null = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].FlushAllDatabases()
+}
+
+$server = Start-PrivateRedis
+$config = $server.Configuration
+$redisVersion = (& (Get-Command redis-server).Source --version) -replace '^Redis server v=(\S+).*$', '$1'
+try {
+    # 1. Redis's own ceiling on this server.
+    Step 'Redis ceiling (redis-benchmark, 50 clients)'
+    $bench = (Get-Command redis-benchmark -ErrorAction Ignore).Source
+    foreach ($pipeline in 1, 64) {
+        $lpush = @(); $rpop = @()
+        for ($r = 0; $r -lt $runs; $r++) {
+            $requests = if ($Quick) { 20000 } else { 200000 }
+            $csv = & $bench -h 127.0.0.1 -p $server.Port -c 50 -n $requests -P $pipeline -t lpush,rpop --csv 2>$null
+            foreach ($line in $csv) {
+                if ($line -match '^"LPUSH","([\d.]+)"') { $lpush += [double]$Matches[1] }
+                if ($line -match '^"RPOP","([\d.]+)"') { $rpop += [double]$Matches[1] }
+            }
+        }
+        $results["ceiling.lpush.P$pipeline"] = Get-Median $lpush
+        $results["ceiling.rpop.P$pipeline"] = Get-Median $rpop
+    }
+
+    # 2. Enqueue: the Core bulk API, and Send-TqTask from the pipeline.
+    Step "Enqueue $enqueueN tasks"
+    $broker = [TaskQueue.Core.Broker.RedisBroker]::new([TaskQueue.Core.Connection.RedisConnections]::Get($config), $null, $null)
+    $bulk = @(); $piped = @()
+    for ($r = 0; $r -lt $runs; $r++) {
+        Clear-Redis $config
+        $envelopes = [System.Collections.Generic.List[TaskQueue.Core.Model.TaskEnvelope]]::new($enqueueN)
+        $argsJson = [System.Text.Json.JsonDocument]::Parse('[1]').RootElement
+        for ($i = 0; $i -lt $enqueueN; $i++) {
+            $e = [TaskQueue.Core.Model.TaskEnvelope]::new()
+            $e.Id = [guid]::NewGuid().ToString('N'); $e.Queue = 'bulk'; $e.Kind = 'script'; $e.Script = $script
+            $e.Args = $argsJson; $e.EnqueuedAt = [DateTimeOffset]::UtcNow
+            $envelopes.Add($e)
+        }
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $null = $broker.EnqueueAsync('bulk', $envelopes).GetAwaiter().GetResult()
+        $bulk += $enqueueN / $watch.Elapsed.TotalSeconds
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $null = 1..$enqueueN | Send-TqTask -Redis $config -Queue piped -ScriptBlock { param($x) $x + 1 }
+        $piped += $enqueueN / $watch.Elapsed.TotalSeconds
+    }
+    $results['enqueue.bulk'] = Get-Median $bulk
+    $results['enqueue.piped'] = Get-Median $piped
+
+    # 5a. Memory per pending task (100,000 no-op tasks, or the quick count).
+    Step 'Memory per pending task'
+    Clear-Redis $config
+    $before = Get-UsedMemory $config
+    $null = 1..$enqueueN | Send-TqTask -Redis $config -Queue memory -ScriptBlock { param($x) $x + 1 }
+    $results['memory.pending'] = ((Get-UsedMemory $config) - $before) / $enqueueN
+
+    # 3. Processing: burst workers against the raw ceiling, in this same process.
+    foreach ($c in $concurrencies) {
+        Step "Processing $processN tasks with $c runspace(s)"
+        $ours = @(); $oursIncr = @(); $raw = @(); $rawScript = @()
+        for ($r = 0; $r -lt $runs; $r++) {
+            Clear-Redis $config
+            $null = 1..$processN | Send-TqTask -Redis $config -Queue proc -ScriptBlock { param($x) $x + 1 }
+            $summary = Start-TqWorker -Redis $config -Queue proc -Concurrency $c -Burst
+            $ours += $summary.Processed / $summary.Duration.TotalSeconds
+            Clear-Redis $config
+            # The peers' body: one INCR on a separate connection, counting completions.
+            $null = 1..$processN | Send-TqTask -Redis $config -Queue incr -ScriptBlock {
+                param($x, $redis) $null = [TaskQueue.Core.Connection.RedisConnections]::Get($redis).GetDatabase().StringIncrement('bench:count')
+            } -ArgumentList $config
+            $summary = Start-TqWorker -Redis $config -Queue incr -Concurrency $c -Burst
+            $oursIncr += $summary.Processed / $summary.Duration.TotalSeconds
+            $raw += [TaskQueueBench.RawCeiling]::Run($script, $processN, $c, $true)
+            $rawScript += [TaskQueueBench.RawCeiling]::Run($script, [Math]::Min($processN, 20000), $c, $false)
+        }
+        $results["process.c$c"] = Get-Median $ours
+        $results["process.incr.c$c"] = Get-Median $oursIncr
+        $results["raw.function.c$c"] = Get-Median $raw
+        $results["raw.script.c$c"] = Get-Median $rawScript
+    }
+
+    # 5b. Memory per success record (retention keeps at most 10,000 per queue).
+    Step 'Memory per success record'
+    Clear-Redis $config
+    $before = Get-UsedMemory $config
+    $recordsN = [Math]::Min($processN, 10000)
+    $null = 1..$recordsN | Send-TqTask -Redis $config -Queue records -ScriptBlock { param($x) $x + 1 }
+    $null = Start-TqWorker -Redis $config -Queue records -Concurrency 2 -Burst
+    $results['memory.success'] = ((Get-UsedMemory $config) - $before) / $recordsN
+
+    # 4. Idle latency: Send-TqTask returning -> the task body starting, one task at a time.
+    Step "Idle latency, $latencyN sequential tasks"
+    Clear-Redis $config
+    $p50s = @(); $p99s = @()
+    $job = Start-TqWorker -Redis $config -Queue latency -Concurrency 1 -AsJob
+    try {
+        for ($r = 0; $r -lt $runs; $r++) {
+            $samples = [System.Collections.Generic.List[double]]::new()
+            for ($i = -5; $i -lt $latencyN; $i++) {
+                $task = Send-TqTask -Redis $config -Queue latency -ScriptBlock { [DateTime]::UtcNow.Ticks }
+                $sent = [DateTime]::UtcNow.Ticks
+                # Polling competes with the worker for the CPU: look only every few milliseconds.
+                do { Start-Sleep -Milliseconds 3; $done = Get-TqResult -Redis $config -Queue latency -Id $task.Id -ErrorAction SilentlyContinue } until ($done)
+                if ($i -ge 0) { $samples.Add(([long]$done.Output[0] - $sent) / 10000.0) }
+            }
+            $p50s += Get-Percentile $samples 0.5
+            $p99s += Get-Percentile $samples 0.99
+        }
+    }
+    finally { Stop-Job $job; Remove-Job $job -Force }
+    $results['latency.p50'] = Get-Median $p50s
+    $results['latency.p99'] = Get-Median $p99s
+
+    # 6. Scale: enqueue and drain 100k, then 1M, with one worker process; its memory after each.
+    foreach ($n in $scaleSmall, $scaleLarge) {
+        Step "Scale: enqueue and drain $n tasks"
+        Clear-Redis $config
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $null = 1..$n | Send-TqTask -Redis $config -Queue scale -ScriptBlock { param($x) $x + 1 }
+        $info = [System.Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
+        if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') { $info.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+        foreach ($a in '-NoProfile', '-Command', "Import-Module '$(Join-Path $root 'TaskQueue.psd1')'; `$null = Start-TqWorker -Redis '$config' -Queue scale -Concurrency 2 -Burst") { $info.ArgumentList.Add($a) }
+        $info.UseShellExecute = $false
+        $worker = [System.Diagnostics.Process]::Start($info)
+        $peak = 0L
+        $atSmall = $null
+        while (-not $worker.HasExited) {
+            try { $worker.Refresh(); $rss = $worker.WorkingSet64 } catch { $rss = 0 }
+            if ($rss -gt $peak) { $peak = $rss }
+            $left = (Get-TqQueue -Redis $config scale).Pending
+            if ($null -eq $atSmall -and ($n - $left) -ge $scaleSmall) { $atSmall = $rss }
+            Start-Sleep -Milliseconds 200
+        }
+        $results["scale.$n.perTaskUs"] = $watch.Elapsed.TotalMilliseconds * 1000 / $n
+        $results["scale.$n.rssMB"] = $peak / 1MB
+        if ($n -eq $scaleLarge -and $atSmall) { $results["scale.rssAtSmallMB"] = $atSmall / 1MB }
+    }
+}
+finally {
+    Stop-PrivateRedis $server
+}
+
+# 7. Peers, on the same redis-server, with their own scripts from ../shared/peers.
+$peers = [ordered]@{}
+$peersDir = Join-Path (Split-Path $root) 'shared/peers'
+if (-not $Quick -and -not $NoPeers -and (Test-Path $peersDir)) {
+    $copy = Join-Path ([IO.Path]::GetTempPath()) "tq-peers-$PID"
+    Copy-Item -Recurse -Force $peersDir $copy
+    & /usr/bin/python3 -c 'import celery' 2>$null
+    if ($LASTEXITCODE -ne 0 -and (& id -u) -eq '0') {
+        Step 'Installing Celery from Debian packages'
+        & apt-get install -y -qq python3-celery python3-redis | Out-Null
+    }
+    Step 'Celery (peers/celery/run.sh)'
+    $env:N = '5000'; $env:RUNS = "$runs"; $env:POOLS = 'prefork solo'; $env:LATENCY = '1'
+    $peers['celery'] = (& bash (Join-Path $copy 'celery/run.sh') (Get-FreeLoopbackPort) 2>$null | Select-Object -Last 1)
+    Step 'BullMQ (peers/bullmq/run.sh)'
+    $env:N = '20000'; $env:CONCS = '1 50'; $env:BODIES = 'incr noop'
+    $peers['bullmq'] = (& bash (Join-Path $copy 'bullmq/run.sh') (Get-FreeLoopbackPort) 2>$null | Select-Object -Last 1)
+    Remove-Item Env:N, Env:RUNS, Env:POOLS, Env:LATENCY, Env:CONCS, Env:BODIES -ErrorAction Ignore
+    Remove-Item -Recurse -Force $copy -ErrorAction Ignore
+}
+function Get-PeerRate([string] $Line, [string] $Name) {
+    if ($Line -and $Line -match "(?<![\w-])$([regex]::Escape($Name))=([\d.]+)") { return [double]$Matches[1] }
+    return $null
+}
+
+& (Join-Path $PSScriptRoot 'bench/Write-BenchReport.ps1') -Results $results -Peers $peers -OutputDirectory $OutputDirectory `
+    -Quick:$Quick -RedisVersion $redisVersion -Runs $runs -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Small = $scaleSmall; Large = $scaleLarge }
+[pscustomobject]$results

@@ -1,0 +1,150 @@
+<#
+.SYNOPSIS
+    Writes BENCHMARKS.md and the processing chart (SVG) from the figures tools/Bench.ps1 measured.
+#>
+param(
+    [System.Collections.IDictionary] $Results,
+    [System.Collections.IDictionary] $Peers,
+    [string] $OutputDirectory,
+    [switch] $Quick,
+    [string] $RedisVersion,
+    [int] $Runs,
+    [hashtable] $Sizes
+)
+$ErrorActionPreference = 'Stop'
+$r = $Results
+function N([object] $Value, [string] $Format = '{0:N0}') { if ($null -eq $Value) { return 'n/a' } return ($Format -f $Value) }
+function Rate([string] $Line, [string] $Name) {
+    if ($Line -and $Line -match "(?<![\w-])$([regex]::Escape($Name))=([\d.]+)") { return [double]$Matches[1] }
+    return $null
+}
+function Verdict([bool] $Met) { if ($Met) { 'met' } else { '**missed**' } }
+
+$celery = $Peers['celery']; $bull = $Peers['bullmq']
+$celeryBest = @((Rate $celery 'prefork-c2'), (Rate $celery 'solo-c1')) | Where-Object { $_ } | Measure-Object -Maximum | ForEach-Object Maximum
+$bullBest = @((Rate $bull 'noop-c1'), (Rate $bull 'noop-c50'), (Rate $bull 'incr-c1'), (Rate $bull 'incr-c50')) | Where-Object { $_ } | Measure-Object -Maximum | ForEach-Object Maximum
+$oursBest = @(1, 2, 4 | ForEach-Object { $r["process.c$_"] }) | Measure-Object -Maximum | ForEach-Object Maximum
+$oursIncrBest = @(1, 2, 4 | ForEach-Object { $r["process.incr.c$_"] }) | Measure-Object -Maximum | ForEach-Object Maximum
+
+$memoryKb = [double]((Get-Content /proc/meminfo -TotalCount 1) -replace '\D', '')
+$os = (Get-Content /etc/os-release | Where-Object { $_ -like 'PRETTY_NAME=*' }) -replace 'PRETTY_NAME=|"', ''
+$machine = "$([Environment]::ProcessorCount) cores, $([Math]::Round($memoryKb / 1MB)) GiB, $os"
+$lines = [System.Collections.Generic.List[string]]::new()
+$add = { param($text) $lines.Add($text) }
+& $add '# Benchmarks'
+& $add ''
+& $add "Measured by ``build.ps1 bench``$(if ($Quick) { ' -Quick (smoke run: small numbers, one run, no peers; not the published figures)' }) on $(Get-Date -Format 'yyyy-MM-dd'): $machine; Redis $RedisVersion; PowerShell $($PSVersionTable.PSVersion); .NET $([Environment]::Version); TaskQueue $((Import-PowerShellDataFile (Join-Path (Split-Path (Split-Path $PSScriptRoot)) 'TaskQueue.psd1')).ModuleVersion)."
+& $add "Every figure is the median of $Runs run(s) in one session; the machine is shared and noisy, so compare the ratios within this page, not the absolute numbers with another day's."
+& $add ''
+& $add '## Targets'
+& $add ''
+& $add '| Target | Measured | |'
+& $add '|---|---|---|'
+foreach ($c in 1, 2, 4) {
+    $ratio = $r["process.c$c"] / $r["raw.function.c$c"]
+    & $add "| processing with $c runspace(s) >= 70% of the raw ceiling | $(N $r["process.c$c"]) vs $(N $r["raw.function.c$c"]) tasks/s = $(N ($ratio * 100) '{0:0}')% | $(Verdict ($ratio -ge 0.7)) |"
+}
+if ($celeryBest) { & $add "| best processing >= 5x Celery's best pool | $(N $oursBest) vs $(N $celeryBest) = $(N ($oursBest / $celeryBest) '{0:0.0}')x | $(Verdict ($oursBest -ge 5 * $celeryBest)) |" }
+if ($bullBest) { & $add "| best processing ahead of BullMQ's best | $(N $oursBest) vs $(N $bullBest) | $(Verdict ($oursBest -gt $bullBest)) |" }
+$bulkRatio = $r['enqueue.bulk'] / $r['ceiling.lpush.P64']
+& $add "| Core bulk enqueue >= 25% of pipelined LPUSH | $(N $r['enqueue.bulk']) vs $(N $r['ceiling.lpush.P64']) = $(N ($bulkRatio * 100) '{0:0}')% | $(Verdict ($bulkRatio -ge 0.25)) |"
+& $add "| Send-TqTask from the pipeline >= 20,000 tasks/s | $(N $r['enqueue.piped']) | $(Verdict ($r['enqueue.piped'] -ge 20000)) |"
+& $add "| idle latency p50 <= 1 ms, p99 <= 5 ms | $(N $r['latency.p50'] '{0:0.00}') ms, $(N $r['latency.p99'] '{0:0.00}') ms | $(Verdict ($r['latency.p50'] -le 1 -and $r['latency.p99'] -le 5)) |"
+& $add "| Redis memory per pending no-op task <= 400 bytes | $(N $r['memory.pending'] '{0:0}') bytes | $(Verdict ($r['memory.pending'] -le 400)) |"
+$scaleRatio = $r["scale.$($Sizes.Large).perTaskUs"] / $r["scale.$($Sizes.Small).perTaskUs"]
+& $add "| per-task cost at $(N $Sizes.Large) / at $(N $Sizes.Small) <= 1.2 | $(N $r["scale.$($Sizes.Large).perTaskUs"] '{0:0.0}') / $(N $r["scale.$($Sizes.Small).perTaskUs"] '{0:0.0}') us = $(N $scaleRatio '{0:0.00}') | $(Verdict ($scaleRatio -le 1.2)) |"
+if ($r.Contains('scale.rssAtSmallMB')) {
+    $growth = $r["scale.$($Sizes.Large).rssMB"] / $r['scale.rssAtSmallMB'] - 1
+    & $add "| worker RSS grows < 10% from $(N $Sizes.Small) to $(N $Sizes.Large) tasks | $(N $r['scale.rssAtSmallMB'] '{0:0}') MB -> $(N $r["scale.$($Sizes.Large).rssMB"] '{0:0}') MB peak = $(N ($growth * 100) '{0:+0;-0}')% | $(Verdict ($growth -lt 0.1)) |"
+}
+& $add ''
+& $add '## Processing (tasks/s)'
+& $add ''
+& $add "$(N $Sizes.Process) queued tasks ``{ param(`$x) `$x + 1 }``, a burst worker from first fetch to last acknowledgement. The raw ceiling runs the same script the same number of times in the same number of reused runspaces in the same process, with no Redis: as a function defined once per runspace and called with AddCommand (the fastest way found), and with AddScript per call. The INCR column runs the peers' task body (one Redis INCR on a separate connection)."
+& $add ''
+& $add '| Runspaces | TaskQueue no-op | TaskQueue INCR | raw ceiling, function | raw ceiling, AddScript | TaskQueue / raw |'
+& $add '|---|---|---|---|---|---|'
+foreach ($c in 1, 2, 4) {
+    & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.incr.c$c"]) | $(N $r["raw.function.c$c"]) | $(N $r["raw.script.c$c"]) | $(N ($r["process.c$c"] / $r["raw.function.c$c"] * 100) '{0:0}')% |"
+}
+& $add ''
+& $add '## Enqueue, latency, memory, scale'
+& $add ''
+& $add '| Case | Result |'
+& $add '|---|---|'
+& $add "| redis-benchmark LPUSH / RPOP, 50 clients, unpipelined | $(N $r['ceiling.lpush.P1']) / $(N $r['ceiling.rpop.P1']) ops/s |"
+& $add "| redis-benchmark LPUSH / RPOP, 50 clients, -P 64 | $(N $r['ceiling.lpush.P64']) / $(N $r['ceiling.rpop.P64']) ops/s |"
+& $add "| enqueue $(N $Sizes.Enqueue) tasks, Core bulk API (RedisBroker.EnqueueAsync) | $(N $r['enqueue.bulk']) tasks/s |"
+& $add "| enqueue $(N $Sizes.Enqueue) tasks, ``1..$($Sizes.Enqueue) \| Send-TqTask`` | $(N $r['enqueue.piped']) tasks/s |"
+& $add "| idle latency, Send-TqTask returned -> task started, $(N $Sizes.Latency) sequential tasks | p50 $(N $r['latency.p50'] '{0:0.00}') ms, p99 $(N $r['latency.p99'] '{0:0.00}') ms |"
+& $add "| Redis used_memory per pending no-op task | $(N $r['memory.pending'] '{0:0}') bytes |"
+& $add "| Redis used_memory per success record | $(N $r['memory.success'] '{0:0}') bytes (at most 10,000 per queue and 7 days are kept) |"
+& $add "| enqueue + drain $(N $Sizes.Small) tasks, one worker process, 2 runspaces | $(N $r["scale.$($Sizes.Small).perTaskUs"] '{0:0.0}') us per task, worker peak RSS $(N $r["scale.$($Sizes.Small).rssMB"] '{0:0}') MB |"
+& $add "| enqueue + drain $(N $Sizes.Large) tasks, one worker process, 2 runspaces | $(N $r["scale.$($Sizes.Large).perTaskUs"] '{0:0.0}') us per task, worker peak RSS $(N $r["scale.$($Sizes.Large).rssMB"] '{0:0}') MB |"
+& $add ''
+& $add '## Peers, same run, same Redis version'
+& $add ''
+if ($Peers.Count -eq 0) {
+    & $add 'Not run here (-Quick or -NoPeers).'
+}
+else {
+    & $add '| System | Enqueue tasks/s | Processing tasks/s | Idle latency |'
+    & $add '|---|---|---|---|'
+    & $add "| TaskQueue | bulk $(N $r['enqueue.bulk']), Send-TqTask $(N $r['enqueue.piped']) | no-op c1/c2/c4: $(N $r['process.c1']) / $(N $r['process.c2']) / $(N $r['process.c4']); INCR body: $(N $r['process.incr.c1']) / $(N $r['process.incr.c2']) / $(N $r['process.incr.c4']) | p50 $(N $r['latency.p50'] '{0:0.00}') ms |"
+    if ($celery) { & $add "| Celery | $(N (Rate $celery 'enqueue')) | prefork c2: $(N (Rate $celery 'prefork-c2')); solo: $(N (Rate $celery 'solo-c1')) | $(N (Rate $celery 'latency-ms') '{0:0.00}') ms |" }
+    if ($bull) { & $add "| BullMQ | add $(N (Rate $bull 'add')), addBulk $(N (Rate $bull 'addBulk1000')) | INCR c1/c50: $(N (Rate $bull 'incr-c1')) / $(N (Rate $bull 'incr-c50')); empty c1/c50: $(N (Rate $bull 'noop-c1')) / $(N (Rate $bull 'noop-c50')) | $(N (Rate $bull 'latency-ms') '{0:0.00}') ms |" }
+    & $add ''
+    & $add 'Raw summary lines of the peer scripts:'
+    & $add ''
+    foreach ($name in $Peers.Keys) { & $add "    $($Peers[$name])" }
+}
+& $add ''
+& $add '![Processing throughput against concurrency](docs/bench-processing.svg)'
+& $add ''
+& $add '## Reproduce'
+& $add ''
+& $add '    dotnet tool restore && dotnet pwsh -NoProfile -File build.ps1 bench'
+& $add ''
+& $add 'It builds the module, starts a private redis-server per measurement, runs every case, then the peers by invoking ``../shared/peers/celery/run.sh`` and ``../shared/peers/bullmq/run.sh`` (copied to a temporary folder; Celery is installed from Debian''s packages, BullMQ by ``npm ci``), and rewrites this file and the chart. ``build.ps1 bench -Quick`` is the smoke run the test suite uses.'
+Set-Content -Path (Join-Path $OutputDirectory 'BENCHMARKS.md') -Value $lines
+
+# The chart: tasks/s against concurrency (categorical axis), one line per system.
+$series = [ordered]@{
+    'TaskQueue no-op' = @{ Color = '#1f77b4'; Points = @{ 1 = $r['process.c1']; 2 = $r['process.c2']; 4 = $r['process.c4'] } }
+    'TaskQueue INCR' = @{ Color = '#17becf'; Points = @{ 1 = $r['process.incr.c1']; 2 = $r['process.incr.c2']; 4 = $r['process.incr.c4'] } }
+    'raw runspace ceiling' = @{ Color = '#7f7f7f'; Dash = '6,4'; Points = @{ 1 = $r['raw.function.c1']; 2 = $r['raw.function.c2']; 4 = $r['raw.function.c4'] } }
+}
+if ($bull) { $series['BullMQ empty body'] = @{ Color = '#d62728'; Points = @{ 1 = (Rate $bull 'noop-c1'); 50 = (Rate $bull 'noop-c50') } } }
+if ($bull) { $series['BullMQ INCR'] = @{ Color = '#ff9896'; Points = @{ 1 = (Rate $bull 'incr-c1'); 50 = (Rate $bull 'incr-c50') } } }
+if ($celery) { $series['Celery prefork'] = @{ Color = '#2ca02c'; Points = @{ 2 = (Rate $celery 'prefork-c2') } } }
+$xs = @(1, 2, 4, 50)
+$max = ($series.Values | ForEach-Object { $_.Points.Values } | Where-Object { $_ } | Measure-Object -Maximum).Maximum * 1.1
+$w = 720; $h = 420; $left = 70; $right = 200; $top = 30; $bottom = 50
+$px = { param($x) $left + ([array]::IndexOf($xs, $x)) * ($w - $left - $right) / ($xs.Count - 1) }
+$py = { param($y) $h - $bottom - $y / $max * ($h - $top - $bottom) }
+$svg = [System.Text.StringBuilder]::new()
+[void]$svg.AppendLine("<svg xmlns='http://www.w3.org/2000/svg' width='$w' height='$h' font-family='sans-serif' font-size='12'>")
+[void]$svg.AppendLine("<rect width='$w' height='$h' fill='white'/><text x='$left' y='18' font-size='14'>Processing throughput (tasks/s) against concurrency</text>")
+for ($i = 0; $i -le 5; $i++) {
+    $v = $max * $i / 5; $y = & $py $v
+    [void]$svg.AppendLine("<line x1='$left' x2='$($w - $right)' y1='$y' y2='$y' stroke='#eee'/><text x='$($left - 6)' y='$($y + 4)' text-anchor='end'>$('{0:N0}' -f $v)</text>")
+}
+foreach ($x in $xs) { [void]$svg.AppendLine("<text x='$(& $px $x)' y='$($h - $bottom + 18)' text-anchor='middle'>$x</text>") }
+[void]$svg.AppendLine("<text x='$(($left + $w - $right) / 2)' y='$($h - 10)' text-anchor='middle'>runspaces / concurrency / pool size</text>")
+$legend = 0
+foreach ($name in $series.Keys) {
+    $s = $series[$name]
+    $points = @($xs | Where-Object { $s.Points.Contains($_) -and $s.Points[$_] } | ForEach-Object { "$(& $px $_),$(& $py $s.Points[$_])" })
+    if ($points.Count -eq 0) { continue }
+    $dash = if ($s.Contains('Dash')) { " stroke-dasharray='$($s.Dash)'" } else { '' }
+    [void]$svg.AppendLine("<polyline fill='none' stroke='$($s.Color)' stroke-width='2'$dash points='$($points -join ' ')'/>")
+    foreach ($p in $points) { $xy = $p -split ','; [void]$svg.AppendLine("<circle cx='$($xy[0])' cy='$($xy[1])' r='3' fill='$($s.Color)'/>") }
+    $ly = $top + 20 + $legend * 18
+    [void]$svg.AppendLine("<line x1='$($w - $right + 15)' x2='$($w - $right + 40)' y1='$ly' y2='$ly' stroke='$($s.Color)' stroke-width='2'$dash/><text x='$($w - $right + 45)' y='$($ly + 4)'>$name</text>")
+    $legend++
+}
+[void]$svg.AppendLine('</svg>')
+$chartDir = Join-Path $OutputDirectory 'docs'
+New-Item -ItemType Directory -Force -Path $chartDir | Out-Null
+Set-Content -Path (Join-Path $chartDir 'bench-processing.svg') -Value $svg.ToString()
+Write-Host "Wrote $(Join-Path $OutputDirectory 'BENCHMARKS.md') and $(Join-Path $chartDir 'bench-processing.svg')"
