@@ -26,7 +26,9 @@ public sealed class TaskError
     public DateTimeOffset FailedAt { get; set; }
     /// <summary>When the next attempt is due; null once the task failed for good.</summary>
     public DateTimeOffset? RetryAt { get; set; }
-    public JsonElement? Output { get; set; }
+    /// <summary>The output objects as a JSON array (raw JSON text).</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(RawJsonConverter))]
+    public string? Output { get; set; }
     public List<string>? Warnings { get; set; }
     public List<string>? Information { get; set; }
     /// <summary>Non-terminating errors written before the failure.</summary>

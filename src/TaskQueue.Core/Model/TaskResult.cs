@@ -16,7 +16,9 @@ public sealed class TaskResult
     public DateTimeOffset EnqueuedAt { get; set; }
     public DateTimeOffset StartedAt { get; set; }
     public DateTimeOffset CompletedAt { get; set; }
-    public JsonElement? Output { get; set; }
+    /// <summary>The output objects as a JSON array (raw JSON text).</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(RawJsonConverter))]
+    public string? Output { get; set; }
     public List<string>? Warnings { get; set; }
     public List<string>? Information { get; set; }
     /// <summary>Non-terminating errors of a task sent with ContinueOnError.</summary>

@@ -35,6 +35,7 @@ public sealed class TaskWorker
     private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
     private readonly BlockingCollection<Completion> _completions = new();
     private int _inWork;
+    private int _suspectsHeld;
     private long _processed;
     private long _succeeded;
     private long _failed;
@@ -63,7 +64,8 @@ public sealed class TaskWorker
     public event Action? Idle;
 
     private IClock Clock => _broker.Clock;
-    private int Capacity => _options.Concurrency * 2;
+    // Running tasks plus a small buffer, so a slot rarely waits for a fetch round trip.
+    private int Capacity => _options.Concurrency * 2 + 8;
 
     /// <summary>Runs until <paramref name="stop"/> fires (or, in burst mode, until the queues are drained).</summary>
     public WorkerSummary Run(CancellationToken stop)
@@ -164,10 +166,10 @@ public sealed class TaskWorker
     {
         // Tasks waiting for their acknowledgement do not take a place: only those buffered or running do.
         var free = Capacity - Volatile.Read(ref _inWork);
-        // Fetch in batches rather than one task per freed slot, unless the buffer ran dry.
-        if (free < _options.Concurrency && _ready.Count > 0) return 0;
+        // Fetch in batches rather than one task per freed slot: only once the buffer runs low.
+        if (_ready.Count > _options.Concurrency) return 0;
         // A suspect (a task whose worker died under it before) runs alone: fetch nothing beside it.
-        if (free <= 0 || _stopping || _held.Keys.Any(t => t.Recoveries > 0)) return 0;
+        if (free <= 0 || _stopping || Volatile.Read(ref _suspectsHeld) > 0) return 0;
         var total = 0;
         foreach (var queue in _queues)
         {
@@ -176,6 +178,7 @@ public sealed class TaskWorker
             foreach (var task in leased)
             {
                 _held[task] = 0;
+                if (task.Recoveries > 0) Interlocked.Increment(ref _suspectsHeld);
                 Interlocked.Increment(ref _inWork);
                 _ready.Add(task);
             }
@@ -257,7 +260,7 @@ public sealed class TaskWorker
     /// <summary>The worker is done with a task: it no longer holds (or renews) its lease.</summary>
     private void Release(LeasedTask task)
     {
-        _held.TryRemove(task, out _);
+        if (_held.TryRemove(task, out _) && task.Recoveries > 0) Interlocked.Decrement(ref _suspectsHeld);
         _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
         lock (_heldChanged) Monitor.PulseAll(_heldChanged);
     }
@@ -438,7 +441,7 @@ public sealed class TaskWorker
                 EnqueuedAt = envelope.EnqueuedAt,
                 StartedAt = startedAt,
                 CompletedAt = Clock.UtcNow,
-                Output = ParseJson(outcome.OutputJson),
+                Output = outcome.OutputJson,
                 Warnings = NullIfEmpty(outcome.Warnings),
                 Information = NullIfEmpty(outcome.Information),
                 Errors = NullIfEmpty(outcome.Errors),
@@ -450,7 +453,7 @@ public sealed class TaskWorker
         else
         {
             var error = outcome.Error ?? new TaskError { Message = "The task failed without an error message." };
-            error.Output ??= ParseJson(outcome.OutputJson);
+            error.Output ??= outcome.OutputJson;
             error.Warnings ??= NullIfEmpty(outcome.Warnings);
             error.Information ??= NullIfEmpty(outcome.Information);
             error.Errors ??= NullIfEmpty(outcome.Errors);
@@ -618,12 +621,6 @@ public sealed class TaskWorker
         || (ex is RedisServerException server && (server.Message.StartsWith("LOADING") || server.Message.StartsWith("MASTERDOWN") || server.Message.StartsWith("READONLY")))
         || (ex is AggregateException agg && agg.InnerExceptions.Any(IsConnectionProblem));
 
-    private static System.Text.Json.JsonElement? ParseJson(string? json)
-    {
-        if (string.IsNullOrEmpty(json)) return null;
-        using var doc = System.Text.Json.JsonDocument.Parse(json!);
-        return doc.RootElement.Clone();
-    }
 
     /// <summary>The first clause of a client message: StackExchange.Redis appends a page of connection state.</summary>
     private static string Short(string message)

@@ -53,7 +53,7 @@ public sealed class FailureRecord
             Worker = e.Worker,
             StartedAt = e.StartedAt,
             FailedAt = e.FailedAt,
-            Output = e.Output is { } output && PSJsonReader.ToOutput(output) is object?[] items ? items : Array.Empty<object?>(),
+            Output = PSJsonReader.OutputFromJson(e.Output),
             Warnings = e.Warnings?.ToArray() ?? Array.Empty<string>(),
             Information = e.Information?.ToArray() ?? Array.Empty<string>(),
             Errors = e.Errors?.ToArray() ?? Array.Empty<string>(),

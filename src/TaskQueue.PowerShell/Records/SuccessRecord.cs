@@ -27,7 +27,7 @@ public sealed class SuccessRecord
         Id = result.Id,
         Queue = result.Queue,
         Name = result.Label,
-        Output = result.Output is { } output && PSJsonReader.ToOutput(output) is object?[] items ? items : Array.Empty<object?>(),
+        Output = PSJsonReader.OutputFromJson(result.Output),
         Attempts = result.Attempts,
         Worker = result.Worker,
         EnqueuedAt = result.EnqueuedAt,

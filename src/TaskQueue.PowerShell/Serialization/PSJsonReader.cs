@@ -22,6 +22,14 @@ internal static class PSJsonReader
 
     public static object? ToOutput(JsonElement element) => Read(element, asHashtable: false);
 
+    /// <summary>The output objects of a record, from its JSON array text.</summary>
+    public static object?[] OutputFromJson(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) return Array.Empty<object?>();
+        using var document = JsonDocument.Parse(json!);
+        return Read(document.RootElement, asHashtable: false) as object?[] ?? Array.Empty<object?>();
+    }
+
     private static object? Read(JsonElement element, bool asHashtable)
     {
         switch (element.ValueKind)
