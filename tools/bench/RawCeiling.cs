@@ -9,18 +9,21 @@ namespace TaskQueueBench
     /// <summary>
     /// The raw ceiling of the processing benchmark: the same script, invoked the same number of times in the
     /// same number of reused local runspaces, with no Redis, the fastest way found (a function defined once
-    /// per runspace, called with AddCommand), or with AddScript per call.
+    /// per runspace, called with AddCommand on the runspace's own thread), or with AddScript per call.
     /// </summary>
     public static class RawCeiling
     {
-        public static double Run(string script, int invocations, int runspaces, bool asFunction)
+        public static double Run(string script, int invocations, int runspaces, bool asFunction) =>
+            Run(script, invocations, runspaces, asFunction, PSThreadOptions.UseCurrentThread);
+
+        public static double Run(string script, int invocations, int runspaces, bool asFunction, PSThreadOptions threadOptions)
         {
             var perRunspace = invocations / runspaces;
             var pools = new Runspace[runspaces];
             for (var i = 0; i < runspaces; i++)
             {
                 pools[i] = RunspaceFactory.CreateRunspace(InitialSessionState.CreateDefault2());
-                pools[i].ThreadOptions = PSThreadOptions.ReuseThread;
+                pools[i].ThreadOptions = threadOptions;
                 pools[i].Open();
                 if (asFunction)
                 {

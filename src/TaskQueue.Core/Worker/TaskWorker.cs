@@ -247,7 +247,8 @@ public sealed class TaskWorker
                 {
                     Interlocked.Decrement(ref _inWork);
                     if (!_awaitingAck.ContainsKey(task)) Release(task);
-                    Wake();
+                    // The dispatcher refills the buffer in batches: wake it only when the buffer runs low.
+                    if (_ready.Count <= _options.Concurrency) Wake();
                 }
             }
         }

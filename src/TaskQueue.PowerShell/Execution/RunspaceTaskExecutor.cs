@@ -39,7 +39,8 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
     {
         _allowScripts = allowScripts;
         _runspace = RunspaceFactory.CreateRunspace(sessionState);
-        _runspace.ThreadOptions = PSThreadOptions.ReuseThread;
+        // Tasks run on the calling slot thread: no hand-off to a pipeline thread per task.
+        _runspace.ThreadOptions = PSThreadOptions.UseCurrentThread;
         _runspace.Open();
         if (modules.Length > 0) ImportModules(modules);
     }
@@ -79,38 +80,31 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
 
         if (task.TimeoutMs <= 0) return InvokeUntilDone(ps, task, cancel);
 
+        // A task with a timeout runs on a helper thread, so that one which ignores Stop can be abandoned.
         var timeout = TimeSpan.FromMilliseconds(task.TimeoutMs);
-        var async = ps.BeginInvoke();
-        var signalled = WaitHandle.WaitAny(new[] { async.AsyncWaitHandle, cancel.WaitHandle }, timeout);
-        if (signalled != 0)
+        ExecutionOutcome? result = null;
+        using var done = new ManualResetEventSlim(false);
+        var runner = new Thread(() =>
         {
-            var interrupted = signalled == 1;
-            var stopped = Stop(ps, async);
-            var outcome = new ExecutionOutcome { Interrupted = interrupted, ExecutorBroken = !stopped };
-            if (!interrupted)
-            {
-                outcome.Error = new TaskError
-                {
-                    Reason = FailureReasons.Timeout,
-                    Message = $"The task timed out after {FormatTime(timeout)}" + (stopped ? " and was stopped." : "; it ignored the stop request, so its runspace was abandoned."),
-                };
-                Collect(ps, null, outcome);
-            }
-            return outcome;
-        }
+            try { result = InvokeUntilDone(ps, task, cancel); }
+            finally { done.Set(); }
+        }) { IsBackground = true, Name = "tq-timed-task" };
+        runner.Start();
+        if (done.Wait(timeout)) return result!;
 
-        IList<PSObject> output;
-        try
+        try { ps.BeginStop(null, null); } catch (Exception) { }
+        var stopped = done.Wait(StopGrace);
+        var outcome = new ExecutionOutcome
         {
-            output = ps.EndInvoke(async);
-        }
-        catch (Exception ex)
-        {
-            var failed = new ExecutionOutcome { Error = Describe(ex) };
-            Collect(ps, null, failed);
-            return failed;
-        }
-        return Finish(ps, task, output);
+            ExecutorBroken = !stopped,
+            Error = new TaskError
+            {
+                Reason = FailureReasons.Timeout,
+                Message = $"The task timed out after {FormatTime(timeout)}" + (stopped ? " and was stopped." : "; it ignored the stop request, so its runspace was abandoned."),
+            },
+        };
+        if (stopped) Collect(ps, null, outcome);
+        return outcome;
     }
 
     /// <summary>The common case, a task without a timeout: invoke on this thread; a shutdown past its drain deadline stops it.</summary>
@@ -225,21 +219,6 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         remove.AddCommand("Remove-Item").AddParameter("Path", "function:global:__TqTask*").AddParameter("ErrorAction", ActionPreference.SilentlyContinue);
         remove.Invoke();
         _scriptFunctions.Clear();
-    }
-
-    private static bool Stop(System.Management.Automation.PowerShell ps, IAsyncResult running)
-    {
-        try
-        {
-            var stopping = ps.BeginStop(null, null);
-            if (!stopping.AsyncWaitHandle.WaitOne(StopGrace)) return false;
-            ps.EndStop(stopping);
-            return running.AsyncWaitHandle.WaitOne(StopGrace);
-        }
-        catch (Exception)
-        {
-            return false;
-        }
     }
 
     private static void Collect(System.Management.Automation.PowerShell ps, IList<PSObject>? output, ExecutionOutcome outcome)
