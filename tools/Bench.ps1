@@ -48,6 +48,13 @@ function Get-UsedMemory([string] $Config) {
     $info = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].Info('memory')
     foreach ($group in $info) { foreach ($pair in $group) { if ($pair.Key -eq 'used_memory') { return [long]$pair.Value } } }
 }
+function Get-RedisCpuSeconds([string] $Config) {
+    $info = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].Info('cpu')
+    $total = 0.0
+    foreach ($group in $info) { foreach ($pair in $group) { if ($pair.Key -in 'used_cpu_user', 'used_cpu_sys') { $total += [double]$pair.Value } } }
+    return $total
+}
+function Get-ProcessCpuSeconds { [Diagnostics.Process]::GetCurrentProcess().TotalProcessorTime.TotalSeconds }
 function Clear-Redis([string] $Config) {
     # Our own private server: nothing else lives on it.
     $null = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].FlushAllDatabases()
@@ -77,7 +84,7 @@ try {
     # 2. Enqueue: the Core bulk API, and Send-TqTask from the pipeline.
     Step "Enqueue $enqueueN tasks"
     $broker = [TaskQueue.Core.Broker.RedisBroker]::new([TaskQueue.Core.Connection.RedisConnections]::Get($config), $null, $null)
-    $bulk = @(); $piped = @()
+    $bulk = @(); $piped = @(); $bulkClientCpu = @(); $bulkRedisCpu = @()
     for ($r = 0; $r -lt $runs; $r++) {
         Clear-Redis $config
         $envelopes = [System.Collections.Generic.List[TaskQueue.Core.Model.TaskEnvelope]]::new($enqueueN)
@@ -88,15 +95,20 @@ try {
             $e.Args = $argsJson; $e.EnqueuedAt = [DateTimeOffset]::UtcNow
             $envelopes.Add($e)
         }
+        $cpu0 = Get-ProcessCpuSeconds; $redis0 = Get-RedisCpuSeconds $config
         $watch = [Diagnostics.Stopwatch]::StartNew()
         $null = $broker.EnqueueAsync('bulk', $envelopes).GetAwaiter().GetResult()
         $bulk += $enqueueN / $watch.Elapsed.TotalSeconds
+        $bulkClientCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $enqueueN
+        $bulkRedisCpu += ((Get-RedisCpuSeconds $config) - $redis0) * 1e6 / $enqueueN
         $watch = [Diagnostics.Stopwatch]::StartNew()
         $null = 1..$enqueueN | Send-TqTask -Redis $config -Queue piped -ScriptBlock { param($x) $x + 1 }
         $piped += $enqueueN / $watch.Elapsed.TotalSeconds
     }
     $results['enqueue.bulk'] = Get-Median $bulk
     $results['enqueue.piped'] = Get-Median $piped
+    $results['cpu.bulk.client'] = Get-Median $bulkClientCpu
+    $results['cpu.bulk.redis'] = Get-Median $bulkRedisCpu
 
     # 5a. Memory per pending task (100,000 no-op tasks, or the quick count).
     Step 'Memory per pending task'
@@ -105,14 +117,24 @@ try {
     $null = 1..$enqueueN | Send-TqTask -Redis $config -Queue memory -ScriptBlock { param($x) $x + 1 }
     $results['memory.pending'] = ((Get-UsedMemory $config) - $before) / $enqueueN
 
-    # 3. Processing: burst workers against the raw ceiling, in this same process.
+    # 3. Processing: burst workers against the raw ceiling, in this same process. Both warm up first:
+    # the runtime recompiles hot code (tiered JIT) during the first seconds, which a long-running worker pays once.
+    Step 'Warm-up'
+    Clear-Redis $config
+    $null = 1..([Math]::Min($processN, 20000)) | Send-TqTask -Redis $config -Queue warm -ScriptBlock { param($x) $x + 1 }
+    $null = Start-TqWorker -Redis $config -Queue warm -Concurrency 2 -Burst
+    $null = [TaskQueueBench.RawCeiling]::Run($script, [Math]::Min($processN, 20000), 2, $true)
     foreach ($c in $concurrencies) {
         Step "Processing $processN tasks with $c runspace(s)"
-        $ours = @(); $oursIncr = @(); $raw = @(); $rawScript = @()
+        $ours = @(); $oursIncr = @(); $raw = @(); $rawScript = @(); $workerCpu = @(); $redisCpu = @(); $rawCpu = @()
         for ($r = 0; $r -lt $runs; $r++) {
             Clear-Redis $config
             $null = 1..$processN | Send-TqTask -Redis $config -Queue proc -ScriptBlock { param($x) $x + 1 }
+            # CPU per task, of this process (the worker) and of Redis: what bounds throughput on 2 shared cores.
+            $cpu0 = Get-ProcessCpuSeconds; $redis0 = Get-RedisCpuSeconds $config
             $summary = Start-TqWorker -Redis $config -Queue proc -Concurrency $c -Burst
+            $workerCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN
+            $redisCpu += ((Get-RedisCpuSeconds $config) - $redis0) * 1e6 / $processN
             $ours += $summary.Processed / $summary.Duration.TotalSeconds
             Clear-Redis $config
             # The peers' body: one INCR on a separate connection, counting completions.
@@ -121,13 +143,18 @@ try {
             } -ArgumentList $config
             $summary = Start-TqWorker -Redis $config -Queue incr -Concurrency $c -Burst
             $oursIncr += $summary.Processed / $summary.Duration.TotalSeconds
+            $cpu0 = Get-ProcessCpuSeconds
             $raw += [TaskQueueBench.RawCeiling]::Run($script, $processN, $c, $true)
+            $rawCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN
             $rawScript += [TaskQueueBench.RawCeiling]::Run($script, [Math]::Min($processN, 20000), $c, $false)
         }
         $results["process.c$c"] = Get-Median $ours
         $results["process.incr.c$c"] = Get-Median $oursIncr
         $results["raw.function.c$c"] = Get-Median $raw
         $results["raw.script.c$c"] = Get-Median $rawScript
+        $results["cpu.worker.c$c"] = Get-Median $workerCpu
+        $results["cpu.redis.c$c"] = Get-Median $redisCpu
+        $results["cpu.raw.c$c"] = Get-Median $rawCpu
     }
 
     # 5b. Memory per success record (retention keeps at most 10,000 per queue).

@@ -60,12 +60,31 @@ if ($r.Contains('scale.rssAtSmallMB')) {
 & $add ''
 & $add '## Processing (tasks/s)'
 & $add ''
-& $add "$(N $Sizes.Process) queued tasks ``{ param(`$x) `$x + 1 }``, a burst worker from first fetch to last acknowledgement. The raw ceiling runs the same script the same number of times in the same number of reused runspaces in the same process, with no Redis: as a function defined once per runspace and called with AddCommand (the fastest way found), and with AddScript per call. The INCR column runs the peers' task body (one Redis INCR on a separate connection)."
+& $add "$(N $Sizes.Process) queued tasks ``{ param(`$x) `$x + 1 }``, a burst worker from first fetch to last acknowledgement, after a warm-up of both sides (20,000 tasks and invocations: the runtime's tiered JIT recompiles hot code during the first seconds, which a long-running worker pays once). The raw ceiling runs the same script the same number of times in the same number of reused runspaces in the same process, with no Redis: as a function defined once per runspace and called with AddCommand on the runspace's own thread (``PSThreadOptions.UseCurrentThread``, the fastest way found; TaskQueue runs tasks the same way), and with AddScript per call. The INCR column runs the peers' task body (one Redis INCR on a separate connection)."
 & $add ''
 & $add '| Runspaces | TaskQueue no-op | TaskQueue INCR | raw ceiling, function | raw ceiling, AddScript | TaskQueue / raw |'
 & $add '|---|---|---|---|---|---|'
 foreach ($c in 1, 2, 4) {
     & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.incr.c$c"]) | $(N $r["raw.function.c$c"]) | $(N $r["raw.script.c$c"]) | $(N ($r["process.c$c"] / $r["raw.function.c$c"] * 100) '{0:0}')% |"
+}
+if ($r.Contains('cpu.worker.c2')) {
+    & $add ''
+    & $add '### What bounds processing'
+    & $add ''
+    & $add 'CPU time per task in the same runs (microseconds; the worker is this process, Redis is the server process). On 2 cores, throughput is bounded by about 2,000,000 / (worker + Redis) tasks/s when both saturate the cores:'
+    & $add ''
+    & $add '| Runspaces | worker CPU / task | Redis CPU / task | raw ceiling CPU / task | bound from CPU (tasks/s) | measured |'
+    & $add '|---|---|---|---|---|---|'
+    foreach ($c in 1, 2, 4) {
+        $bound = 2e6 / ($r["cpu.worker.c$c"] + $r["cpu.redis.c$c"])
+        & $add "| $c | $(N $r["cpu.worker.c$c"] '{0:0}') | $(N $r["cpu.redis.c$c"] '{0:0}') | $(N $r["cpu.raw.c$c"] '{0:0}') | $(N $bound) | $(N $r["process.c$c"]) |"
+    }
+    & $add ''
+    & $add 'Per task, a worker does everything the raw ceiling does (create a pipeline, call the function, collect output) plus: parse the JSON envelope and arguments, write the output and the success record as JSON, hand the task between the dispatcher, the slot and the acknowledger threads, and its share of the fetch and complete script calls (Redis CPU above). A profile (dotnet-trace, sampled thread time, and ``top -H`` per thread) showed no single hot spot in TaskQueue code: the difference is spread over thread hand-offs (wait and wake of the slot, dispatcher and acknowledger threads, each of which spins before it blocks), JSON, and allocation (GC), with the tiered JIT busy for the first seconds of a run. The raw ceiling spends no time waiting: its threads never block between calls. At 1 runspace the worker uses the second core for Redis and its own bookkeeping, so it reaches the raw ceiling; at 2 and 4 runspaces the runspaces already fill both cores in the raw case, so every microsecond of queue work comes out of PowerShell''s share. Closing that gap means fewer thread hand-offs per task (a slot that acknowledges and fetches for itself in batches) and fewer allocations per task; both are the next steps.'
+}
+if ($r.Contains('cpu.bulk.redis')) {
+    & $add ''
+    & $add "**What bounds bulk enqueue:** Redis spends $(N $r['cpu.bulk.redis'] '{0:0.0}') us of CPU per task in the enqueue script (HSETNX of the ~250-byte envelope and LPUSH of the id, inside Lua) and the client $(N $r['cpu.bulk.client'] '{0:0.0}') us (serialising the envelope to JSON, then the protocol), against about $(N (1e6 / $r['ceiling.lpush.P64']) '{0:0.0}') us per pipelined LPUSH of a 3-byte value. Storing a task is two writes of real data plus a script call per 200 tasks, so a quarter of raw LPUSH speed is out of reach without dropping the per-task hash.$(if (Rate $bull 'addBulk1000') { " It is $(N ($r['enqueue.bulk'] / (Rate $bull 'addBulk1000')) '{0:0.0}')x BullMQ's addBulk in the same run." })"
 }
 & $add ''
 & $add '## Enqueue, latency, memory, scale'
