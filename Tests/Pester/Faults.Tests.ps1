@@ -6,27 +6,6 @@ BeforeAll {
     $serverKind = if (Get-Command redis-server -ErrorAction Ignore) { 'redis' } else { 'garnet' }
 }
 
-Describe 'SIGTERM on a pwsh running a worker' -Skip:(-not $IsLinux) {
-    BeforeEach { $queue = New-TestQueue 'term' }
-    AfterEach { Remove-TestQueue $queue }
-
-    It 'stops fetching, lets the running task finish and hands the rest back' {
-        $null = 1..4 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 2; 'done' }
-        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 20 -Redis '$(Get-TestRedis)'"
-        try {
-            Wait-Until { (Get-TqQueue $queue).Active -ge 1 } -Because 'the worker to start a task'
-            & kill -TERM $worker.Id
-            $worker.WaitForExit(30000) | Should -BeTrue
-        }
-        finally { if (-not $worker.HasExited) { $worker.Kill($true) } }
-        $counts = Get-TqQueue $queue
-        $counts.Active | Should -Be 0
-        $counts.Succeeded | Should -Be 1
-        $counts.Pending | Should -Be 3
-        $counts.Failed | Should -Be 0
-    }
-}
-
 Describe 'Poison tasks' {
     BeforeEach { $queue = New-TestQueue 'poison' }
     AfterEach { Remove-TestQueue $queue }

@@ -65,16 +65,19 @@ Describe 'Graceful stop' {
     }
 }
 
-Describe 'Ctrl+C on a foreground worker' -Skip:(-not $IsLinux) {
-    BeforeEach { $queue = New-TestQueue 'ctrlc' }
+Describe 'Ctrl+C and SIGTERM on a pwsh running a foreground worker' -Skip:(-not $IsLinux) {
+    BeforeEach { $queue = New-TestQueue 'signal' }
     AfterEach { Remove-TestQueue $queue }
 
-    It 'lets the running task finish and hands the others back' {
+    It 'on <Name>, lets the running task finish and hands the others back' -ForEach @(
+        @{ Name = 'Ctrl+C (SIGINT)'; Signal = 'INT' }
+        @{ Name = 'SIGTERM'; Signal = 'TERM' }
+    ) {
         $null = 1..4 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 2; 'done' }
         $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 20 -Redis '$(Get-TestRedis)'"
         try {
             Wait-Until { (Get-TqQueue $queue).Active -ge 1 } -Because 'the worker to start a task'
-            & kill -INT $worker.Id    # what Ctrl+C sends
+            & kill "-$Signal" $worker.Id
             $worker.WaitForExit(30000) | Should -BeTrue
         }
         finally { if (-not $worker.HasExited) { $worker.Kill($true) } }
