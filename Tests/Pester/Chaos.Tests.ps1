@@ -24,7 +24,7 @@ Describe 'Chaos: workers killed and Redis restarted under load' -Skip:(-not $has
         $result.Duplicates | Should -BeLessOrEqual $result.InFlightAtKills
     }
 
-    It 'recovers the tasks of a killed worker within the lease time plus the recovery interval and a margin' {
-        $result.WorstRecoverySec | Should -BeLessThan ($result.LeaseSeconds + 2.5 + 5)
+    It 'recovers the tasks of a killed worker within the lease time, the recovery interval and a margin for the queue ahead of them' {
+        $result.WorstRecoverySec | Should -BeLessThan ($result.LeaseSeconds + 2.5 + 10)
     }
 }
