@@ -17,6 +17,7 @@
         'Get-TqFailure'
         'Restart-TqTask'
         'Stop-TqTask'
+        'Wait-TqTask'
     )
     AliasesToExport      = @('Retry-TqTask')
     FunctionsToExport    = @()

@@ -309,6 +309,49 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task A_delayed_task_waits_in_the_schedule_and_becomes_pending_when_due()
+    {
+        var task = NewTask();
+        task.NotBefore = Clock.UtcNow.AddMinutes(10);
+        Assert.Equal(EnqueueStatus.Stored, (await Broker.EnqueueAsync(Queue, new[] { task }))[0].Status);
+        Assert.Equal(TaskState.Scheduled, (await Broker.InspectAsync(Queue, task.Id)).State);
+        Assert.Equal(1, (await Broker.CountAsync(Queue)).Scheduled);
+        Assert.Empty(await Broker.FetchAsync(Queue, "w1", 10, Clock.UtcNow.AddSeconds(30)));
+
+        var (moved, next) = await Broker.PromoteAsync(Queue);
+        Assert.Equal(0, moved);
+        Assert.Equal(task.NotBefore!.Value.ToUnixTimeMilliseconds(), next!.Value.ToUnixTimeMilliseconds());
+        Clock.Advance(TimeSpan.FromMinutes(10));
+        (moved, _) = await Broker.PromoteAsync(Queue);
+        Assert.Equal(1, moved);
+        Assert.Equal(task.Id, Assert.Single(await Broker.FetchAsync(Queue, "w1", 10, Clock.UtcNow.AddSeconds(30))).Id);
+    }
+
+    [Fact]
+    public async Task A_scheduled_task_can_be_canceled_and_holds_its_unique_key()
+    {
+        var task = NewTask();
+        task.NotBefore = Clock.UtcNow.AddHours(1);
+        task.UniqueKey = "later";
+        await Broker.EnqueueAsync(Queue, new[] { task });
+        Assert.Equal(EnqueueStatus.Duplicate, (await Broker.EnqueueAsync(Queue, new[] { Unique("later") }))[0].Status);
+        Assert.Equal(CancelOutcome.Canceled, await Broker.CancelAsync(Queue, task.Id, "no longer needed"));
+        Assert.Equal(TaskState.Failed, (await Broker.InspectAsync(Queue, task.Id)).State);
+        Assert.Equal(0, (await Broker.CountAsync(Queue)).Scheduled);
+    }
+
+    [Fact]
+    public async Task Outcomes_tell_finished_from_unfinished_and_unknown_tasks()
+    {
+        var done = await EnqueueOne();
+        var waiting = await EnqueueOne();
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        await Broker.CompleteAsync("w1", Result(done.Id));
+        var states = await Broker.GetOutcomesAsync(Queue, new[] { done.Id, waiting.Id, "nope" });
+        Assert.Equal(new[] { TaskState.Succeeded, TaskState.Pending, TaskState.Unknown }, states);
+    }
+
+    [Fact]
     public async Task A_recovered_task_is_leased_alone()
     {
         var suspect = await EnqueueOne();

@@ -29,6 +29,7 @@ public sealed class QueueKeys
         Pending = p + "pending";
         Active = p + "active";
         Retry = p + "retry";
+        Scheduled = p + "scheduled";
         Succeeded = p + "succeeded";
         Failed = p + "failed";
         Tasks = p + "tasks";
@@ -51,6 +52,7 @@ public sealed class QueueKeys
         yield return (Pending, RedisType.List);
         yield return (Active, RedisType.SortedSet);
         yield return (Retry, RedisType.SortedSet);
+        yield return (Scheduled, RedisType.SortedSet);
         yield return (Succeeded, RedisType.SortedSet);
         yield return (Failed, RedisType.SortedSet);
         yield return (Tasks, RedisType.Hash);
@@ -69,6 +71,8 @@ public sealed class QueueKeys
     public RedisKey Active { get; }
     /// <summary>ZSET task id -> due time (unix ms) of failed attempts waiting to be retried.</summary>
     public RedisKey Retry { get; }
+    /// <summary>ZSET task id -> time (unix ms) a task sent with a delay becomes pending.</summary>
+    public RedisKey Scheduled { get; }
     /// <summary>ZSET task id -> completion time (unix ms) of success records.</summary>
     public RedisKey Succeeded { get; }
     /// <summary>ZSET task id -> failure time (unix ms) of failure records.</summary>

@@ -84,16 +84,19 @@ public sealed class RedisBroker
         for (var start = 0; start < sendable.Count; start += size)
         {
             var count = Math.Min(size, sendable.Count - start);
-            var args = new RedisValue[1 + 3 * count];
+            var args = new RedisValue[1 + 4 * count];
             args[0] = keys.WakeChannel;
+            var now = Clock.UtcNow;
             for (var j = 0; j < count; j++)
             {
                 var (index, json) = sendable[start + j];
-                args[1 + 3 * j] = tasks[index].Id;
-                args[2 + 3 * j] = json;
-                args[3 + 3 * j] = tasks[index].UniqueKey ?? "";
+                var task = tasks[index];
+                args[1 + 4 * j] = task.Id;
+                args[2 + 4 * j] = json;
+                args[3 + 4 * j] = task.UniqueKey ?? "";
+                args[4 + 4 * j] = task.NotBefore is { } due && due > now ? due.ToUnixMs() : 0;
             }
-            batches.Add((start, count, Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed }, args)));
+            batches.Add((start, count, Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed, keys.Scheduled }, args)));
         }
         await registered.ConfigureAwait(false);
         Exception? failure = null;
@@ -153,7 +156,7 @@ public sealed class RedisBroker
         var keys = Keys(completions[0].Result.Queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
-        var args = new RedisValue[4 + 3 * completions.Count];
+        var args = new RedisValue[4 + 4 * completions.Count];
         args[0] = workerId;
         args[1] = now.ToUnixMs();
         args[2] = oldest.ToUnixMs();
@@ -162,9 +165,10 @@ public sealed class RedisBroker
         {
             var (result, uniqueKey) = completions[i];
             if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
-            args[4 + 3 * i] = result.Id;
-            args[5 + 3 * i] = TqJson.Serialize(result);
-            args[6 + 3 * i] = uniqueKey ?? "";
+            args[4 + 4 * i] = result.Id;
+            args[5 + 4 * i] = TqJson.Serialize(result);
+            args[6 + 4 * i] = uniqueKey ?? "";
+            args[7 + 4 * i] = result.CompletedAt.ToUnixMs();
         }
         var flags = (RedisResult[])(await Eval(Scripts.Complete,
             new[] { keys.Active, keys.Owners, keys.Succeeded, keys.Results, keys.Tasks, keys.Attempts, keys.Unique, keys.Recoveries, keys.Canceled },
@@ -219,11 +223,11 @@ public sealed class RedisBroker
         return moved;
     }
 
-    /// <summary>Moves due retries to pending; returns how many moved and when the next one is due.</summary>
+    /// <summary>Moves due retries and scheduled tasks to pending; returns how many moved and when the next one is due.</summary>
     public async Task<(long Moved, DateTimeOffset? NextDue)> PromoteAsync(string queue, int limit = 500)
     {
         var keys = Keys(queue);
-        var result = (RedisResult[])(await Eval(Scripts.Promote, new[] { keys.Retry, keys.Pending },
+        var result = (RedisResult[])(await Eval(Scripts.Promote, new[] { keys.Retry, keys.Pending, keys.Scheduled },
             new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
         var nextDue = (long)result[1];
         return ((long)result[0], nextDue < 0 ? null : ClockExtensions.FromUnixMs(nextDue));
@@ -250,7 +254,7 @@ public sealed class RedisBroker
         var now = Clock.UtcNow;
         var error = new TaskError { Id = id, Queue = queue, Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
         var result = (long)await Eval(Scripts.Cancel,
-            new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts },
+            new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts, k.Scheduled },
             new RedisValue[] { k.CancelChannel, id, now.ToUnixMs(), TqJson.Serialize(error) }).ConfigureAwait(false);
         return result switch
         {
@@ -260,10 +264,33 @@ public sealed class RedisBroker
         };
     }
 
+    /// <summary>
+    /// For each id: Succeeded or Failed once the task finished, Unknown when Redis has no such task
+    /// (never sent, or its record expired), Pending for any state in between. Pipelined: three reads per id.
+    /// </summary>
+    public async Task<TaskState[]> GetOutcomesAsync(string queue, IReadOnlyList<string> ids)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        var succeeded = ids.Select(id => db.SortedSetScoreAsync(k.Succeeded, id)).ToArray();
+        var failed = ids.Select(id => db.SortedSetScoreAsync(k.Failed, id)).ToArray();
+        var exists = ids.Select(id => db.HashExistsAsync(k.Tasks, id)).ToArray();
+        await Task.WhenAll(succeeded.Cast<Task>().Concat(failed).Concat(exists)).ConfigureAwait(false);
+        var states = new TaskState[ids.Count];
+        for (var i = 0; i < ids.Count; i++)
+        {
+            states[i] = succeeded[i].Result is not null ? TaskState.Succeeded
+                : failed[i].Result is not null ? TaskState.Failed
+                : exists[i].Result ? TaskState.Pending
+                : TaskState.Unknown;
+        }
+        return states;
+    }
+
     public async Task<TaskSnapshot> InspectAsync(string queue, string id)
     {
         var k = Keys(queue);
-        var r = (RedisResult[])(await Eval(Scripts.Inspect, new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors },
+        var r = (RedisResult[])(await Eval(Scripts.Inspect, new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled },
             new RedisValue[] { id }).ConfigureAwait(false))!;
         var state = (string)r[0]! switch
         {
@@ -272,6 +299,7 @@ public sealed class RedisBroker
             "active" => TaskState.Active,
             "retrying" => TaskState.Retrying,
             "pending" => TaskState.Pending,
+            "scheduled" => TaskState.Scheduled,
             _ => TaskState.Unknown,
         };
         var snapshot = new TaskSnapshot { Id = id, Queue = queue, State = state };
@@ -311,18 +339,20 @@ public sealed class RedisBroker
         var retrying = db.SortedSetLengthAsync(k.Retry);
         var succeeded = db.SortedSetLengthAsync(k.Succeeded);
         var failed = db.SortedSetLengthAsync(k.Failed);
+        var scheduled = db.SortedSetLengthAsync(k.Scheduled);
         try
         {
-            await Task.WhenAll(pending, active, retrying, succeeded, failed).ConfigureAwait(false);
+            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
         {
-            throw await DiagnoseWrongTypeAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed }, ex).ConfigureAwait(false);
+            throw await DiagnoseWrongTypeAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled }, ex).ConfigureAwait(false);
         }
         return new QueueCounts
         {
             Name = queue,
             Pending = await pending.ConfigureAwait(false),
+            Scheduled = await scheduled.ConfigureAwait(false),
             Active = await active.ConfigureAwait(false),
             Retrying = await retrying.ConfigureAwait(false),
             Succeeded = await succeeded.ConfigureAwait(false),

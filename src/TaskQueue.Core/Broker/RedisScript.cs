@@ -51,15 +51,15 @@ public sealed class RedisScript
 /// <summary>All scripts of the broker, loaded once per process.</summary>
 internal static class Scripts
 {
-    public static readonly RedisScript Enqueue = RedisScript.Load("enqueue-4.lua");
+    public static readonly RedisScript Enqueue = RedisScript.Load("enqueue-5.lua");
     public static readonly RedisScript Fetch = RedisScript.Load("fetch-6.lua");
     public static readonly RedisScript Complete = RedisScript.Load("complete-9.lua");
     public static readonly RedisScript Fail = RedisScript.Load("fail-10.lua");
     public static readonly RedisScript Release = RedisScript.Load("release-4.lua");
     public static readonly RedisScript Extend = RedisScript.Load("extend-3.lua");
     public static readonly RedisScript Recover = RedisScript.Load("recover-4.lua");
-    public static readonly RedisScript Promote = RedisScript.Load("promote-2.lua");
+    public static readonly RedisScript Promote = RedisScript.Load("promote-3.lua");
     public static readonly RedisScript Requeue = RedisScript.Load("requeue-7.lua");
-    public static readonly RedisScript Cancel = RedisScript.Load("cancel-8.lua");
-    public static readonly RedisScript Inspect = RedisScript.Load("inspect-9.lua");
+    public static readonly RedisScript Cancel = RedisScript.Load("cancel-9.lua");
+    public static readonly RedisScript Inspect = RedisScript.Load("inspect-10.lua");
 }

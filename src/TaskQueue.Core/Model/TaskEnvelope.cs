@@ -30,7 +30,9 @@ public sealed class TaskEnvelope
     /// <summary>When true, non-terminating errors are kept on the record but do not fail the task.</summary>
     public bool ContinueOnError { get; set; }
     public DateTimeOffset EnqueuedAt { get; set; }
-    /// <summary>While a task with this key is pending, active or retrying, another one with it is not stored.</summary>
+    /// <summary>When the task becomes pending; null or past means at once. Kept in the schedule until then.</summary>
+    public DateTimeOffset? NotBefore { get; set; }
+    /// <summary>While a task with this key is pending, scheduled, active or retrying, another one with it is not stored.</summary>
     public string? UniqueKey { get; set; }
 
     public static class Kinds

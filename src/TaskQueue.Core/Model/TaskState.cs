@@ -4,6 +4,7 @@ public enum TaskState
 {
     Unknown,
     Pending,
+    Scheduled,
     Active,
     Retrying,
     Succeeded,

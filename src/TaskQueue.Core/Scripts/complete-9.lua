@@ -9,15 +9,16 @@
 -- KEYS[8] recoveries HASH  task id -> recoveries (removed)
 -- KEYS[9] canceled   SET   ids whose cancellation was asked (removed)
 -- ARGV[1] worker id
--- ARGV[2] now (unix ms)
+-- ARGV[2] (unused, kept for the layout of ARGV)
 -- ARGV[3] records completed before this time (unix ms) are removed
 -- ARGV[4] most success records kept
--- ARGV[5], ARGV[6], ARGV[7], ... triples of task id, success record JSON, the task's unique key ('' for none)
+-- ARGV[5], ARGV[6], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
+--         and its completion time (unix ms), the score that orders success records
 -- Returns one integer per task: 1 recorded, 0 the worker no longer holds the lease (nothing written for it).
 local out = {}
 local recorded = 0
-for i = 5, #ARGV, 3 do
-  local id, record, unique = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for i = 5, #ARGV, 4 do
+  local id, record, unique, completed = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if redis.call('HGET', KEYS[2], id) == ARGV[1] then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
@@ -28,7 +29,7 @@ for i = 5, #ARGV, 3 do
     if unique ~= '' and redis.call('HGET', KEYS[7], unique) == id then
       redis.call('HDEL', KEYS[7], unique)
     end
-    redis.call('ZADD', KEYS[3], ARGV[2], id)
+    redis.call('ZADD', KEYS[3], completed, id)
     redis.call('HSET', KEYS[4], id, record)
     recorded = recorded + 1
     out[#out + 1] = 1

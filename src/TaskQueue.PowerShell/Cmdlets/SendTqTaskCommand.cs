@@ -58,6 +58,15 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [TimeSpanTransformation]
     public TimeSpan Timeout { get; set; }
 
+    /// <summary>Keep the task in the schedule for this long before it becomes pending (a TimeSpan, or seconds).</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan? Delay { get; set; }
+
+    /// <summary>Keep the task in the schedule until this time before it becomes pending.</summary>
+    [Parameter]
+    public DateTime? At { get; set; }
+
     /// <summary>Stores the task only if no task with this key is pending, active or retrying; otherwise writes that task.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -70,6 +79,10 @@ public sealed class SendTqTaskCommand : TqCmdlet
 
     protected override void BeginProcessing()
     {
+        if (Delay is not null && At is not null)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give -Delay or -At, not both."), "DelayAndAt", ErrorCategory.InvalidArgument, null));
+        if (Delay < TimeSpan.Zero)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Delay cannot be negative."), "NegativeDelay", ErrorCategory.InvalidArgument, Delay));
         if (Timeout < TimeSpan.Zero)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Timeout cannot be negative."), "NegativeTimeout", ErrorCategory.InvalidArgument, Timeout));
         try
@@ -131,6 +144,9 @@ public sealed class SendTqTaskCommand : TqCmdlet
             EnqueuedAt = DateTimeOffset.UtcNow,
             UniqueKey = UniqueKey,
         };
+        if (Delay is { } delay && delay > TimeSpan.Zero) envelope.NotBefore = envelope.EnqueuedAt + delay;
+        // A DateTime without a kind is local time, as Get-Date gives it.
+        if (At is { } at) envelope.NotBefore = new DateTimeOffset(at.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(at, DateTimeKind.Local) : at);
         if (ParameterSetName == CommandSet)
         {
             envelope.Kind = TaskEnvelope.Kinds.Command;
@@ -189,7 +205,8 @@ public sealed class SendTqTaskCommand : TqCmdlet
                     break;
                 case EnqueueStatus.Stored:
                     _sent++;
-                    WriteObject(TaskInfo.From(task, TaskState.Pending));
+                    var scheduled = task.NotBefore is { } due && due > task.EnqueuedAt;
+                    WriteObject(TaskInfo.From(task, scheduled ? TaskState.Scheduled : TaskState.Pending));
                     break;
                 case EnqueueStatus.Duplicate:
                     WriteWarning($"A task with unique key '{task.UniqueKey}' is already in queue '{Queue}' (id {outcome.ExistingId}); it was not sent again.");

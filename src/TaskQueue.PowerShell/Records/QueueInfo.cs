@@ -7,6 +7,7 @@ public sealed class QueueInfo
 {
     public string Name { get; set; } = "";
     public long Pending { get; set; }
+    public long Scheduled { get; set; }
     public long Active { get; set; }
     public long Retrying { get; set; }
     public long Succeeded { get; set; }
@@ -16,6 +17,7 @@ public sealed class QueueInfo
     {
         Name = counts.Name,
         Pending = counts.Pending,
+        Scheduled = counts.Scheduled,
         Active = counts.Active,
         Retrying = counts.Retrying,
         Succeeded = counts.Succeeded,

@@ -20,7 +20,7 @@ public sealed class TaskInfo
     public TimeSpan? Timeout { get; set; }
     /// <summary>The worker holding the task (active) or the last one that ran it.</summary>
     public string? Worker { get; set; }
-    /// <summary>Lease deadline (active), retry time (retrying) or completion time (succeeded, failed).</summary>
+    /// <summary>Lease deadline (active), due time (scheduled, retrying) or completion time (succeeded, failed).</summary>
     public DateTimeOffset? StateSince { get; set; }
     public string? ScriptBlock { get; set; }
     public string? Command { get; set; }
@@ -44,6 +44,7 @@ public sealed class TaskInfo
             ScriptBlock = envelope.Script,
             Command = envelope.Command,
         };
+        if (state == TaskState.Scheduled) info.StateSince = envelope.NotBefore;
         if (envelope.Args is { } args && PSJsonReader.ToArgument(args) is object?[] list) info.ArgumentList = list;
         if (envelope.Params is { } ps && PSJsonReader.ToArgument(ps) is System.Collections.Hashtable table) info.Parameters = table;
         return info;

@@ -1,4 +1,4 @@
--- Cancels a task (Stop-TqTask): a pending or retrying task becomes a failure record at once;
+-- Cancels a task (Stop-TqTask): a pending, scheduled or retrying task becomes a failure record at once;
 -- for an active one, the cancellation is recorded and announced so the worker running it stops it.
 -- KEYS[1] pending  LIST  task ids
 -- KEYS[2] retry    ZSET  task id -> due time
@@ -8,6 +8,7 @@
 -- KEYS[6] canceled SET   ids whose cancellation was asked
 -- KEYS[7] tasks    HASH  task id -> envelope JSON
 -- KEYS[8] attempts HASH  task id -> attempts started (removed)
+-- KEYS[9] scheduled ZSET task id -> time it becomes pending
 -- ARGV[1] cancel channel (the message is the task id)
 -- ARGV[2] task id
 -- ARGV[3] now (unix ms)
@@ -19,7 +20,7 @@ if redis.call('ZSCORE', KEYS[3], id) then
   redis.call('PUBLISH', ARGV[1], id)
   return 2
 end
-if redis.call('ZREM', KEYS[2], id) == 0 and redis.call('LREM', KEYS[1], 1, id) == 0 then
+if redis.call('ZREM', KEYS[2], id) == 0 and redis.call('ZREM', KEYS[9], id) == 0 and redis.call('LREM', KEYS[1], 1, id) == 0 then
   return 0
 end
 if redis.call('HEXISTS', KEYS[7], id) == 0 then return 0 end

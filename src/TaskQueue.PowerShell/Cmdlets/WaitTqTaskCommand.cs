@@ -1,0 +1,106 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading;
+using TaskQueue.Core.Model;
+using TaskQueue.PowerShell.Completion;
+using TaskQueue.PowerShell.Records;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>
+/// Waits for tasks to finish: writes the success record of each, and for each failed one a non-terminating
+/// error carrying its failure record. One wait covers all the tasks piped in.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Wait, "TqTask")]
+[OutputType(typeof(SuccessRecord))]
+public sealed class WaitTqTaskCommand : TqCmdlet
+{
+    private static readonly TimeSpan MaxPollInterval = TimeSpan.FromMilliseconds(500);
+
+    private readonly List<(string Queue, string Id)> _tasks = new();
+    private readonly CancellationTokenSource _stop = new();
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Id { get; set; } = null!;
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateQueueName]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string Queue { get; set; } = "default";
+
+    /// <summary>How long to wait in all (a TimeSpan, or seconds); by default, until every task finished.</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan? Timeout { get; set; }
+
+    /// <summary>Return as soon as one of the tasks finished.</summary>
+    [Parameter]
+    public SwitchParameter Any { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var id in Id) _tasks.Add((Queue, id));
+    }
+
+    protected override void EndProcessing()
+    {
+        var waiting = _tasks.Distinct().ToList();
+        var total = waiting.Count;
+        var deadline = Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
+        var interval = TimeSpan.FromMilliseconds(10);
+        while (waiting.Count > 0 && !_stop.IsCancellationRequested)
+        {
+            var finishedAny = false;
+            foreach (var group in waiting.GroupBy(w => w.Queue).ToList())
+            {
+                var ids = group.Select(g => g.Id).ToList();
+                var states = Run(b => b.GetOutcomesAsync(group.Key, ids));
+                var succeeded = ids.Where((_, i) => states[i] == TaskState.Succeeded).ToList();
+                var failed = ids.Where((_, i) => states[i] == TaskState.Failed).ToList();
+                var unknown = ids.Where((_, i) => states[i] == TaskState.Unknown).ToList();
+                if (succeeded.Count > 0)
+                    foreach (var result in Run(b => b.GetResultsAsync(group.Key, succeeded.Count, succeeded))) WriteObject(SuccessRecord.From(result));
+                if (failed.Count > 0)
+                {
+                    foreach (var failure in Run(b => b.GetFailuresAsync(group.Key, failed.Count, failed)))
+                    {
+                        var record = FailureRecord.From(failure);
+                        WriteError(new ErrorRecord(new InvalidOperationException($"Task {record.Id} of queue '{record.Queue}' failed: {record.Message}"),
+                            "TaskFailed", ErrorCategory.OperationStopped, record));
+                    }
+                }
+                foreach (var id in unknown)
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"Queue '{group.Key}' has no task with id {id} (it never existed, or its record expired)."),
+                        "TaskNotFound", ErrorCategory.ObjectNotFound, id));
+                var done = new HashSet<string>(succeeded.Concat(failed).Concat(unknown));
+                if (done.Count > 0)
+                {
+                    finishedAny = true;
+                    waiting.RemoveAll(w => w.Queue == group.Key && done.Contains(w.Id));
+                }
+            }
+            if (total > 1)
+                WriteProgress(new ProgressRecord(1, "Waiting for tasks", $"{total - waiting.Count} of {total} finished")
+                    { PercentComplete = (total - waiting.Count) * 100 / total });
+            if (Any && finishedAny) break;
+            if (waiting.Count == 0) break;
+            if (DateTime.UtcNow >= deadline)
+            {
+                foreach (var (queue, id) in waiting)
+                    WriteError(new ErrorRecord(new TimeoutException($"Task {id} of queue '{queue}' did not finish within {Timeout!.Value.TotalSeconds:0.###} s."),
+                        "WaitTimedOut", ErrorCategory.OperationTimeout, id));
+                break;
+            }
+            // Finished tasks are looked up in one batch per round; the round slows down while nothing finishes.
+            interval = finishedAny ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(MaxPollInterval.Ticks, interval.Ticks * 2));
+            var left = deadline - DateTime.UtcNow;
+            _stop.Token.WaitHandle.WaitOne(left < interval ? left : interval);
+        }
+        if (total > 1) WriteProgress(new ProgressRecord(1, "Waiting for tasks", "Done") { RecordType = ProgressRecordType.Completed });
+    }
+
+    protected override void StopProcessing() => _stop.Cancel();
+}
