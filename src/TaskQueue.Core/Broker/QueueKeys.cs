@@ -30,6 +30,9 @@ public sealed class QueueKeys
         Active = p + "active";
         Retry = p + "retry";
         Scheduled = p + "scheduled";
+        Schedules = p + "schedules";
+        ScheduleDue = p + "schedule-due";
+        ScheduleRuns = p + "schedule-runs";
         Succeeded = p + "succeeded";
         Failed = p + "failed";
         Tasks = p + "tasks";
@@ -53,6 +56,9 @@ public sealed class QueueKeys
         yield return (Active, RedisType.SortedSet);
         yield return (Retry, RedisType.SortedSet);
         yield return (Scheduled, RedisType.SortedSet);
+        yield return (Schedules, RedisType.Hash);
+        yield return (ScheduleDue, RedisType.SortedSet);
+        yield return (ScheduleRuns, RedisType.Hash);
         yield return (Succeeded, RedisType.SortedSet);
         yield return (Failed, RedisType.SortedSet);
         yield return (Tasks, RedisType.Hash);
@@ -73,6 +79,12 @@ public sealed class QueueKeys
     public RedisKey Retry { get; }
     /// <summary>ZSET task id -> time (unix ms) a task sent with a delay becomes pending.</summary>
     public RedisKey Scheduled { get; }
+    /// <summary>HASH schedule name -> recurring schedule JSON.</summary>
+    public RedisKey Schedules { get; }
+    /// <summary>ZSET schedule name -> due time (unix ms) of its next occurrence; absent while disabled.</summary>
+    public RedisKey ScheduleDue { get; }
+    /// <summary>HASH schedule name -> JSON of its last run.</summary>
+    public RedisKey ScheduleRuns { get; }
     /// <summary>ZSET task id -> completion time (unix ms) of success records.</summary>
     public RedisKey Succeeded { get; }
     /// <summary>ZSET task id -> failure time (unix ms) of failure records.</summary>

@@ -390,6 +390,75 @@ public sealed class RedisBroker
         await Task.WhenAll(db.KeyDeleteAsync(QueueKeys.Worker(workerId)), db.SortedSetRemoveAsync(QueueKeys.Workers, workerId)).ConfigureAwait(false);
     }
 
+    /// <summary>Stores a recurring schedule and its next due time (none while disabled), atomically.</summary>
+    public async Task SaveScheduleAsync(ScheduleDefinition schedule, DateTimeOffset? nextDue)
+    {
+        var k = Keys(schedule.Queue);
+        var transaction = Db.CreateTransaction();
+        var saved = transaction.HashSetAsync(k.Schedules, schedule.Name, TqJson.Serialize(schedule));
+        var due = schedule.Enabled && nextDue is { } next
+            ? transaction.SortedSetAddAsync(k.ScheduleDue, schedule.Name, next.ToUnixMs())
+            : transaction.SortedSetRemoveAsync(k.ScheduleDue, schedule.Name);
+        var registered = transaction.SetAddAsync(QueueKeys.Queues, schedule.Queue);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+        await Task.WhenAll(saved, due, registered).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes a schedule; false when there was none of that name.</summary>
+    public async Task<bool> RemoveScheduleAsync(string queue, string name)
+    {
+        var k = Keys(queue);
+        var transaction = Db.CreateTransaction();
+        var removed = transaction.HashDeleteAsync(k.Schedules, name);
+        var due = transaction.SortedSetRemoveAsync(k.ScheduleDue, name);
+        var runs = transaction.HashDeleteAsync(k.ScheduleRuns, name);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+        await Task.WhenAll(due, runs).ConfigureAwait(false);
+        return await removed.ConfigureAwait(false);
+    }
+
+    public async Task<ScheduleDefinition?> GetScheduleAsync(string queue, string name) =>
+        TqJson.ReadSchedule(await Db.HashGetAsync(Keys(queue).Schedules, name).ConfigureAwait(false));
+
+    /// <summary>The schedules of a queue with their next due time and last run.</summary>
+    public async Task<IReadOnlyList<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> GetSchedulesAsync(string queue)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        var definitions = db.HashGetAllAsync(k.Schedules);
+        var due = db.SortedSetRangeByRankWithScoresAsync(k.ScheduleDue);
+        var runs = db.HashGetAllAsync(k.ScheduleRuns);
+        var dueByName = (await due.ConfigureAwait(false)).ToDictionary(e => (string)e.Element!, e => (long)e.Score);
+        var runByName = (await runs.ConfigureAwait(false)).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
+        var list = new List<(ScheduleDefinition, DateTimeOffset?, ScheduleRun?)>();
+        foreach (var entry in await definitions.ConfigureAwait(false))
+        {
+            var schedule = TqJson.ReadSchedule(entry.Value);
+            if (schedule is null) continue;
+            DateTimeOffset? next = dueByName.TryGetValue(schedule.Name, out var ms) ? ClockExtensions.FromUnixMs(ms) : null;
+            runByName.TryGetValue(schedule.Name, out var run);
+            list.Add((schedule, next, TqJson.ReadScheduleRun(run)));
+        }
+        return list.OrderBy(s => s.Item1.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Schedules whose next occurrence is due, with the due time each was seen with.</summary>
+    public async Task<(string Name, long DueMs)[]> DueSchedulesAsync(string queue, int limit = 20)
+    {
+        var entries = await Db.SortedSetRangeByScoreWithScoresAsync(Keys(queue).ScheduleDue, double.NegativeInfinity, Clock.UtcNow.ToUnixMs(), take: limit).ConfigureAwait(false);
+        return entries.Select(e => ((string)e.Element!, (long)e.Score)).ToArray();
+    }
+
+    /// <summary>Fires one occurrence, if no other worker did: moves the due time on and enqueues the task (null: skip it).</summary>
+    public async Task<bool> FireAsync(string queue, string name, long dueMs, DateTimeOffset? next, ScheduleRun run, TaskEnvelope? task)
+    {
+        var k = Keys(queue);
+        var result = await Eval(Scripts.Fire, new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending },
+            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, TqJson.Serialize(run), task?.Id ?? "", task is null ? "" : TqJson.Serialize(task) })
+            .ConfigureAwait(false);
+        return (long)result == 1;
+    }
+
     /// <summary>Names of the queues that ever received a task, sorted.</summary>
     public async Task<string[]> ListQueuesAsync()
     {

@@ -61,5 +61,6 @@ internal static class Scripts
     public static readonly RedisScript Promote = RedisScript.Load("promote-3.lua");
     public static readonly RedisScript Requeue = RedisScript.Load("requeue-7.lua");
     public static readonly RedisScript Cancel = RedisScript.Load("cancel-9.lua");
+    public static readonly RedisScript Fire = RedisScript.Load("fire-4.lua");
     public static readonly RedisScript Inspect = RedisScript.Load("inspect-10.lua");
 }

@@ -10,6 +10,8 @@ namespace TaskQueue.Core.Model;
 [JsonSerializable(typeof(TaskEnvelope))]
 [JsonSerializable(typeof(TaskResult))]
 [JsonSerializable(typeof(TaskError))]
+[JsonSerializable(typeof(ScheduleDefinition))]
+[JsonSerializable(typeof(ScheduleRun))]
 internal partial class TqJsonContext : JsonSerializerContext
 {
 }
@@ -26,6 +28,12 @@ public static class TqJson
     public static string Serialize(TaskEnvelope envelope) => JsonSerializer.Serialize(envelope, Context.TaskEnvelope);
     public static string Serialize(TaskResult result) => JsonSerializer.Serialize(result, Context.TaskResult);
     public static string Serialize(TaskError error) => JsonSerializer.Serialize(error, Context.TaskError);
+    public static string Serialize(ScheduleDefinition schedule) => JsonSerializer.Serialize(schedule, Context.ScheduleDefinition);
+    public static string Serialize(ScheduleRun run) => JsonSerializer.Serialize(run, Context.ScheduleRun);
+    public static ScheduleDefinition? ReadSchedule(string? json) =>
+        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.ScheduleDefinition);
+    public static ScheduleRun? ReadScheduleRun(string? json) =>
+        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.ScheduleRun);
 
     public static TaskResult? ReadResult(string? json) =>
         string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.TaskResult);

@@ -32,6 +32,7 @@ public sealed class TaskWorker
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _runningTasks = new();
     private readonly ConcurrentDictionary<string, byte> _cancelRequested = new();
     private readonly object _heldChanged = new();
+    private readonly Scheduling.ScheduleFirer _schedules;
     private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
     private readonly BlockingCollection<Completion> _completions = new();
     private int _inWork;
@@ -55,6 +56,7 @@ public sealed class TaskWorker
         _log = log ?? NullWorkerLog.Instance;
         _retryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
         _queues = options.Queues.Distinct(StringComparer.Ordinal).ToArray();
+        _schedules = new Scheduling.ScheduleFirer(broker);
         WorkerId = options.WorkerId ?? $"{Environment.MachineName}:{Process.GetCurrentProcess().Id}:{Guid.NewGuid().ToString("N").Substring(0, 8)}";
     }
 
@@ -206,6 +208,7 @@ public sealed class TaskWorker
         var movedAny = false;
         foreach (var queue in _queues)
         {
+            _schedules.FireDueAsync(queue).GetAwaiter().GetResult();
             var (moved, due) = _broker.PromoteAsync(queue).GetAwaiter().GetResult();
             movedAny |= moved > 0;
             if (due is { } d && d < next) next = d;
