@@ -18,6 +18,12 @@
         'Restart-TqTask'
         'Stop-TqTask'
         'Wait-TqTask'
+        'Register-TqSchedule'
+        'Get-TqSchedule'
+        'Set-TqSchedule'
+        'Unregister-TqSchedule'
+        'Enable-TqSchedule'
+        'Disable-TqSchedule'
     )
     AliasesToExport      = @('Retry-TqTask')
     FunctionsToExport    = @()

@@ -29,7 +29,8 @@ Describe 'Records and their cmdlets' {
     It 'lists success records newest first with -First and finds them by -Id' {
         $all = Get-TqResult -Queue $queue
         $all | Should -HaveCount 3
-        $all[0].CompletedAt | Should -BeGreaterOrEqual $all[-1].CompletedAt
+        # Newest first, to the millisecond the records are ordered by.
+        $all[0].CompletedAt.ToUnixTimeMilliseconds() | Should -BeGreaterOrEqual $all[-1].CompletedAt.ToUnixTimeMilliseconds()
         Get-TqResult -Queue $queue -First 2 | Should -HaveCount 2
         $one = Get-TqResult -Queue $queue -Id $ok[1].Id
         $one.Output | Should -Be 'ok 2'
@@ -115,7 +116,7 @@ Describe 'PowerShell manners' {
         $result.Output.Trim() | Should -BeNullOrEmpty
     }
 
-    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask') {
+    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule') {
         $help = Get-Help $_ -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
         $help.Synopsis | Should -Not -Match '^\s*\S+ \['

@@ -70,3 +70,58 @@ Describe 'Wait-TqTask' {
         $first.Output | Should -Be 'fast'
     }
 }
+
+Describe 'Recurring schedules' {
+    BeforeEach { $queue = New-TestQueue 'sched' }
+    AfterEach {
+        Get-TqSchedule -Queue $queue -ErrorAction SilentlyContinue | Unregister-TqSchedule -Confirm:$false -ErrorAction SilentlyContinue
+        $null = Invoke-Redis DEL "tq:{$queue}:schedules" "tq:{$queue}:schedule-due" "tq:{$queue}:schedule-runs"
+        Remove-TestQueue $queue
+    }
+
+    It 'registers, lists, changes, disables, enables and unregisters a schedule' {
+        $registered = Register-TqSchedule -Name nightly-report -Cron '0 2 * * *' -TimeZone 'Europe/Berlin' -Queue $queue -ScriptBlock { 'report' }
+        $registered.PSObject.TypeNames | Should -Contain 'TaskQueue.PowerShell.Records.ScheduleInfo'
+        $registered.NextRun.ToOffset([TimeSpan]::FromHours(1)).Hour | Should -BeIn 1, 2   # 02:00 Berlin, CET or CEST
+        { Register-TqSchedule -Name nightly-report -Cron '0 3 * * *' -Queue $queue -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw '*already has a schedule*'
+        (Get-TqSchedule -Queue $queue).Name | Should -Be 'nightly-report'
+        (Get-TqSchedule -Name 'nightly*').Queue | Should -Contain $queue
+
+        $changed = Set-TqSchedule -Name nightly-report -Queue $queue -Cron '30 3 * * *'
+        $changed.Cron | Should -Be '30 3 * * *'
+        Disable-TqSchedule -Name nightly-report -Queue $queue
+        $disabled = Get-TqSchedule -Name nightly-report -Queue $queue
+        $disabled.Enabled | Should -BeFalse
+        $disabled.NextRun | Should -BeNullOrEmpty
+        Enable-TqSchedule -Name nightly-report -Queue $queue
+        (Get-TqSchedule -Name nightly-report -Queue $queue).NextRun | Should -Not -BeNullOrEmpty
+
+        Unregister-TqSchedule -Name nightly-report -Queue $queue -WhatIf
+        Get-TqSchedule -Queue $queue | Should -HaveCount 1
+        Unregister-TqSchedule -Name nightly-report -Queue $queue -Confirm:$false
+        Get-TqSchedule -Queue $queue -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a cron expression or time zone it cannot read' {
+        { Register-TqSchedule -Name bad -Cron '61 * * * *' -Queue $queue -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw '*is not a cron expression*'
+        { Register-TqSchedule -Name bad -Cron '* * * * *' -TimeZone 'Mars/Base' -Queue $queue -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw '*time zone*not known*'
+    }
+
+    It 'three worker processes send one task per occurrence' {
+        $null = Register-TqSchedule -Name every-second -Cron '* * * * * *' -Queue $queue -ScriptBlock { 'tick' }
+        $window = [Diagnostics.Stopwatch]::StartNew()
+        $workers = 1..3 | ForEach-Object { Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -Redis '$(Get-TestRedis)'" }
+        try {
+            Wait-Until { (Get-TqQueue $queue).Succeeded -ge 5 } -TimeoutSeconds 60 -Because 'a few occurrences to run'
+            Disable-TqSchedule -Name every-second -Queue $queue
+            $window.Stop()
+        }
+        finally { $workers | ForEach-Object { & kill -TERM $_.Id 2>$null; $null = $_.WaitForExit(20000); if (-not $_.HasExited) { $_.Kill($true) } } }
+        # One occurrence per second: three workers firing each would send up to three tasks a second.
+        $sent = (Get-TqQueue $queue)
+        $total = $sent.Succeeded + $sent.Pending + $sent.Active
+        $total | Should -BeGreaterOrEqual 5
+        $total | Should -BeLessOrEqual ([Math]::Ceiling($window.Elapsed.TotalSeconds) + 1)
+        (Get-TqSchedule -Name every-second -Queue $queue).LastOutcome | Should -BeIn 'Pending', 'Active', 'Succeeded'
+    }
+}

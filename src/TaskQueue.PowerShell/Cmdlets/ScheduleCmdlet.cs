@@ -1,0 +1,95 @@
+using System;
+using System.Collections;
+using System.Management.Automation;
+using System.Text.Json;
+using TaskQueue.Core.Model;
+using TaskQueue.Core.Scheduling;
+using TaskQueue.PowerShell.Completion;
+using TaskQueue.PowerShell.Records;
+using TaskQueue.PowerShell.Serialization;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>What the schedule cmdlets share: -Name and -Queue, reading a schedule and writing it back.</summary>
+public abstract class ScheduleCmdlet : TqCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidatePattern(@"^[A-Za-z0-9_.\-]{1,100}$")]
+    public string Name { get; set; } = "";
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateQueueName]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string Queue { get; set; } = "default";
+
+    protected ScheduleDefinition? Load()
+    {
+        var schedule = Run(b => b.GetScheduleAsync(Queue, Name));
+        if (schedule is null)
+            WriteError(new ErrorRecord(new ItemNotFoundException($"Queue '{Queue}' has no schedule named '{Name}'."),
+                "ScheduleNotFound", ErrorCategory.ObjectNotFound, Name));
+        return schedule;
+    }
+
+    /// <summary>Stores the schedule with its next due time from now, and writes it out.</summary>
+    protected void Save(ScheduleDefinition schedule, bool passThru = true)
+    {
+        var cron = Parse(schedule.Cron, schedule.TimeZone);
+        if (cron is null) return;
+        var next = cron.NextAfter(DateTimeOffset.UtcNow);
+        Run(async b => { await b.SaveScheduleAsync(schedule, next).ConfigureAwait(false); return true; });
+        if (passThru) WriteObject(ScheduleInfo.From(schedule, schedule.Enabled ? next : null, null, null));
+    }
+
+    protected CronSchedule? Parse(string cron, string? timeZone)
+    {
+        try
+        {
+            return CronSchedule.Parse(cron, timeZone);
+        }
+        catch (ArgumentException ex)
+        {
+            WriteError(new ErrorRecord(ex, "InvalidSchedule", ErrorCategory.InvalidArgument, cron));
+            return null;
+        }
+    }
+
+    /// <summary>Fills the task of a schedule from -ScriptBlock or -Command with their arguments; false after writing an error.</summary>
+    protected bool FillTask(TaskEnvelope task, ScriptBlock? script, string? command, object?[]? argumentList, Hashtable? parameters)
+    {
+        if (script is not null)
+        {
+            task.Kind = TaskEnvelope.Kinds.Script;
+            task.Script = script.ToString();
+            task.Command = null;
+        }
+        else if (command is not null)
+        {
+            task.Kind = TaskEnvelope.Kinds.Command;
+            task.Command = command;
+            task.Script = null;
+        }
+        try
+        {
+            if (argumentList is not null)
+            {
+                var names = new string[argumentList.Length];
+                for (var i = 0; i < names.Length; i++) names[i] = $"-ArgumentList item {i + 1}";
+                task.Args = ParseJson(PSJsonWriter.ArgumentsToJson(argumentList, names));
+            }
+            if (parameters is not null) task.Params = ParseJson(PSJsonWriter.ParametersToJson(parameters));
+        }
+        catch (ArgumentNotSerializableException ex)
+        {
+            WriteError(new ErrorRecord(ex, "ArgumentNotSerializable", ErrorCategory.InvalidArgument, ex.ArgumentName));
+            return false;
+        }
+        return true;
+    }
+
+    private static JsonElement ParseJson(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
+    }
+}

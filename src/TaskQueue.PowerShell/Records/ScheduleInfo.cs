@@ -1,0 +1,39 @@
+using System;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.PowerShell.Records;
+
+/// <summary>A recurring schedule with its last and next run (Get-TqSchedule).</summary>
+public sealed class ScheduleInfo
+{
+    public string Name { get; set; } = "";
+    public string Queue { get; set; } = "";
+    public string Cron { get; set; } = "";
+    public string TimeZone { get; set; } = "UTC";
+    public bool Enabled { get; set; }
+    public string MissedRuns { get; set; } = "";
+    /// <summary>The command name or the script's first line.</summary>
+    public string Task { get; set; } = "";
+    public DateTimeOffset? NextRun { get; set; }
+    public DateTimeOffset? LastRun { get; set; }
+    public string? LastTaskId { get; set; }
+    /// <summary>State of the task the last run sent (Pending, Active, Succeeded, Failed, ...), Skipped, or empty.</summary>
+    public string? LastOutcome { get; set; }
+    public ScheduleDefinition? Definition { get; set; }
+
+    internal static ScheduleInfo From(ScheduleDefinition schedule, DateTimeOffset? next, ScheduleRun? run, string? lastOutcome) => new()
+    {
+        Name = schedule.Name,
+        Queue = schedule.Queue,
+        Cron = schedule.Cron,
+        TimeZone = string.IsNullOrEmpty(schedule.TimeZone) ? "UTC" : schedule.TimeZone!,
+        Enabled = schedule.Enabled,
+        MissedRuns = schedule.MissedRuns,
+        Task = schedule.Task.Label,
+        NextRun = next,
+        LastRun = run?.FiredAt,
+        LastTaskId = run?.TaskId,
+        LastOutcome = run is null ? null : run.Skipped ? "Skipped" : lastOutcome,
+        Definition = schedule,
+    };
+}
