@@ -125,3 +125,18 @@ Describe 'Recurring schedules' {
         (Get-TqSchedule -Name every-second -Queue $queue).LastOutcome | Should -BeIn 'Pending', 'Active', 'Succeeded'
     }
 }
+
+Describe 'Workers under schedulers: exit codes' {
+    BeforeEach { $queue = New-TestQueue 'exit' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'a burst run with -ErrorOnTaskFailure in pwsh -Command exits 0 when every task succeeded and 1 when one failed' {
+        $null = Send-TqTask -Queue $queue -ScriptBlock { 'fine' }
+        $ok = Invoke-Pwsh "Start-TqWorker -Queue $queue -Burst -ErrorOnTaskFailure -Redis '$(Get-TestRedis)' | Out-Null"
+        $ok.ExitCode | Should -Be 0
+        $null = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'broken' }
+        $bad = Invoke-Pwsh "`$ErrorActionPreference = 'Continue'; Start-TqWorker -Queue $queue -Burst -ErrorOnTaskFailure -Redis '$(Get-TestRedis)' | Out-Null"
+        $bad.ExitCode | Should -Be 1
+        $bad.Error | Should -Match '1 task\(s\) failed for good'
+    }
+}

@@ -62,6 +62,13 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [TimeSpanTransformation]
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// After a run in which a task failed for good, write a non-terminating error (TasksFailed), so that
+    /// `pwsh -Command "Start-TqWorker -Burst -ErrorOnTaskFailure"` exits with 1.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter ErrorOnTaskFailure { get; set; }
+
     /// <summary>A task whose worker died while running it this many times becomes a failure record (default 3).</summary>
     [Parameter]
     [ValidateRange(1, 1000)]
@@ -137,7 +144,13 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             return;
         }
 
-        if (!_stop.IsCancellationRequested) WriteObject(summary);
+        if (_stop.IsCancellationRequested) return;
+        WriteObject(summary);
+        // With -ErrorOnTaskFailure, failures make the run fail: a scheduled `pwsh -Command "... -Burst"` then exits non-zero.
+        if (ErrorOnTaskFailure && summary.Failed > 0)
+            WriteError(new ErrorRecord(
+                new InvalidOperationException($"{summary.Failed} task(s) failed for good in this run; Get-TqFailure -Queue {string.Join(", ", Queue)} shows them."),
+                "TasksFailed", ErrorCategory.OperationStopped, summary));
     }
 
     protected override void StopProcessing() => _stop.Cancel();
