@@ -1,0 +1,90 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Worker;
+
+/// <summary>The acknowledger: writes success records in batches, and rides out Redis outages for one lease time.</summary>
+public sealed partial class TaskWorker
+{
+    private sealed class Completion
+    {
+        public Completion(LeasedTask task, TaskResult result, string? uniqueKey)
+        {
+            Task = task;
+            Result = result;
+            UniqueKey = uniqueKey;
+        }
+
+        public LeasedTask Task { get; }
+        public TaskResult Result { get; }
+        public string? UniqueKey { get; }
+    }
+
+    /// <summary>
+    /// Writes success records in batches, one script call per queue per batch: while a batch is on its way,
+    /// the next one gathers. Rides out a Redis outage for up to one lease time, as every acknowledgement does.
+    /// </summary>
+    private void AcknowledgeLoop()
+    {
+        var batch = new List<Completion>();
+        foreach (var first in _completions.GetConsumingEnumerable())
+        {
+            batch.Clear();
+            batch.Add(first);
+            while (batch.Count < 500 && _completions.TryTake(out var more)) batch.Add(more);
+            foreach (var group in batch.GroupBy(c => c.Task.Queue))
+            {
+                var items = group.ToList();
+                bool[]? written = null;
+                try
+                {
+                    written = WriteWithRetry(() => _broker.CompleteAsync(WorkerId, items.Select(c => (c.Result, c.UniqueKey)).ToList()));
+                }
+                catch (Exception ex)
+                {
+                    _log.Error($"Could not record {items.Count} completed task(s) of queue '{group.Key}' ({ex.Message}); they run again when their lease runs out.", ex);
+                }
+                for (var i = 0; i < items.Count; i++)
+                {
+                    if (written is not null && written[i]) Interlocked.Increment(ref _succeeded);
+                    else if (written is not null)
+                        _log.Warning($"Task {items[i].Task.Id} of queue '{group.Key}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
+                    _awaitingAck.TryRemove(items[i].Task, out _);
+                    Release(items[i].Task);
+                }
+                Wake();
+            }
+        }
+    }
+
+    private T WriteWithRetry<T>(Func<Task<T>> write)
+    {
+        var giveUpAt = Clock.UtcNow + _options.LeaseTime;
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return write().GetAwaiter().GetResult();
+            }
+            catch (Exception ex) when (IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
+            {
+                Thread.Sleep(backoff);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));
+            }
+        }
+    }
+
+    /// <summary>Writes an outcome, riding out a Redis outage for up to one lease time. False when the lease was lost.</summary>
+    private bool Acknowledge(LeasedTask leased, Func<Task<bool>> write)
+    {
+        if (WriteWithRetry(write)) return true;
+        _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
+        return false;
+    }
+}

@@ -1,0 +1,240 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Worker;
+
+/// <summary>The slots: threads that run tasks with their executor and record failures; suspects run alone.</summary>
+public sealed partial class TaskWorker
+{
+    private Thread StartSlot(int index)
+    {
+        var thread = new Thread(SlotLoop) { IsBackground = true, Name = $"tq-slot-{index}" };
+        thread.Start();
+        return thread;
+    }
+
+    private void SlotLoop()
+    {
+        ITaskExecutor? executor = null;
+        try
+        {
+            foreach (var task in _ready.GetConsumingEnumerable())
+            {
+                try
+                {
+                    if (_stopping)
+                    {
+                        HandBack(task);
+                        continue;
+                    }
+                    if (task.Recoveries > 0) WaitToRunAlone(task);
+                    executor ??= _executorFactory();
+                    executor = RunOne(task, executor);
+                }
+                catch (Exception ex)
+                {
+                    // The task stays leased and comes back through recovery; the slot keeps serving.
+                    _log.Error($"Task {task.Id} of queue '{task.Queue}' could not be recorded: {ex.Message}", ex);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _inWork);
+                    if (!_awaitingAck.ContainsKey(task)) Release(task);
+                    // The dispatcher refills the buffer in batches: wake it only when the buffer runs low.
+                    if (_ready.Count <= _options.Concurrency) Wake();
+                }
+            }
+        }
+        finally
+        {
+            executor?.Dispose();
+        }
+    }
+
+    /// <summary>The worker is done with a task: it no longer holds (or renews) its lease.</summary>
+    private void Release(LeasedTask task)
+    {
+        if (_held.TryRemove(task, out _) && task.Recoveries > 0) Interlocked.Decrement(ref _suspectsHeld);
+        _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
+        lock (_heldChanged) Monitor.PulseAll(_heldChanged);
+    }
+
+    /// <summary>
+    /// Holds a suspect task until every other task of this worker finished, so that if it kills the process,
+    /// its recovery counts against it alone.
+    /// </summary>
+    private void WaitToRunAlone(LeasedTask suspect)
+    {
+        lock (_heldChanged)
+        {
+            while (!_stopping && _held.Keys.Any(t => !ReferenceEquals(t, suspect)))
+                Monitor.Wait(_heldChanged, 100);
+        }
+    }
+
+    private ITaskExecutor RunOne(LeasedTask leased, ITaskExecutor executor)
+    {
+        var startedAt = Clock.UtcNow;
+        TaskEnvelope envelope;
+        try
+        {
+            envelope = TqJson.ReadEnvelope(leased.EnvelopeJson);
+        }
+        catch (MalformedTaskException ex)
+        {
+            RecordFailure(leased, null, startedAt, new TaskError { Reason = FailureReasons.MalformedTask, Permanent = true, Message = ex.Message });
+            return executor;
+        }
+        envelope.Id = leased.Id;
+        envelope.Queue = leased.Queue;
+        if (leased.Recoveries >= _options.MaxRecoveries)
+        {
+            RecordFailure(leased, envelope, startedAt, new TaskError
+            {
+                Reason = FailureReasons.WorkerLost,
+                Permanent = true,
+                Message = $"The worker died while running this task {leased.Recoveries} time(s) (its process exited, crashed or was killed, and the lease ran out), so it is not run again. A task that exits or crashes its worker process does this; Retry-TqTask runs it again.",
+            });
+            return executor;
+        }
+        var key = TaskKey(leased.Queue, leased.Id);
+        if (_cancelRequested.TryRemove(key, out _))
+        {
+            RecordFailure(leased, envelope, startedAt, Canceled());
+            return executor;
+        }
+        if (leased.Attempt > envelope.MaxAttempts)
+        {
+            RecordFailure(leased, envelope, startedAt, new TaskError
+            {
+                Reason = FailureReasons.WorkerLost,
+                Permanent = true,
+                Message = $"Gave up before attempt {leased.Attempt}: the task allows {envelope.MaxAttempts} attempt(s), and the last ones ended without a result because the worker running them stopped or lost its lease.",
+            });
+            return executor;
+        }
+
+        ExecutionOutcome outcome;
+        using var taskCancel = CancellationTokenSource.CreateLinkedTokenSource(_interrupt.Token);
+        _runningTasks[key] = taskCancel;
+        // A cancellation that arrived while the task was being set up.
+        if (_cancelRequested.ContainsKey(key)) taskCancel.Cancel();
+        try
+        {
+            outcome = executor.Execute(envelope, leased.Attempt, taskCancel.Token);
+        }
+        catch (Exception ex)
+        {
+            outcome = new ExecutionOutcome
+            {
+                ExecutorBroken = true,
+                Error = new TaskError { Reason = FailureReasons.Exception, Message = "The executor failed: " + ex.Message, ExceptionType = ex.GetType().FullName },
+            };
+        }
+        finally
+        {
+            _runningTasks.TryRemove(key, out _);
+        }
+        if (outcome.ExecutorBroken)
+        {
+            _log.Warning($"Replacing the runspace of a slot after task {leased.Id}: the task did not stop when asked, so its runspace is abandoned.");
+            var broken = executor;
+            // Disposing a runspace whose pipeline ignores Stop can block; never on a slot or pool thread.
+            new Thread(() => { try { broken.Dispose(); } catch (Exception) { } }) { IsBackground = true, Name = "tq-abandoned" }.Start();
+            executor = _executorFactory();
+        }
+        if (_cancelRequested.TryRemove(key, out _))
+        {
+            RecordFailure(leased, envelope, startedAt, Canceled());
+            return executor;
+        }
+        if (outcome.Interrupted)
+        {
+            HandBack(leased);
+            return executor;
+        }
+        Interlocked.Increment(ref _processed);
+        if (outcome.Succeeded)
+        {
+            var result = new TaskResult
+            {
+                Id = leased.Id,
+                Queue = leased.Queue,
+                Label = envelope.Label,
+                Worker = WorkerId,
+                Attempts = leased.Attempt,
+                EnqueuedAt = envelope.EnqueuedAt,
+                StartedAt = startedAt,
+                CompletedAt = Clock.UtcNow,
+                Output = outcome.OutputJson,
+                Warnings = NullIfEmpty(outcome.Warnings),
+                Information = NullIfEmpty(outcome.Information),
+                Errors = NullIfEmpty(outcome.Errors),
+            };
+            // Written by the acknowledger, batched with other completions, while this slot runs the next task.
+            _awaitingAck[leased] = 0;
+            _completions.Add(new Completion(leased, result, envelope.UniqueKey));
+        }
+        else
+        {
+            var error = outcome.Error ?? new TaskError { Message = "The task failed without an error message." };
+            error.Output ??= outcome.OutputJson;
+            error.Warnings ??= NullIfEmpty(outcome.Warnings);
+            error.Information ??= NullIfEmpty(outcome.Information);
+            error.Errors ??= NullIfEmpty(outcome.Errors);
+            RecordFailure(leased, envelope, startedAt, error);
+        }
+        return executor;
+    }
+
+    private void RecordFailure(LeasedTask leased, TaskEnvelope? envelope, DateTimeOffset startedAt, TaskError error)
+    {
+        error.Id = leased.Id;
+        error.Queue = leased.Queue;
+        error.Worker = WorkerId;
+        error.Attempts = leased.Attempt;
+        error.StartedAt = startedAt;
+        error.FailedAt = Clock.UtcNow;
+        var maxAttempts = envelope?.MaxAttempts ?? 1;
+        DateTimeOffset? retryAt = null;
+        if (!error.Permanent && leased.Attempt < maxAttempts)
+            retryAt = error.FailedAt + _retryPolicy.DelayAfter(leased.Attempt);
+        if (envelope is null) Interlocked.Increment(ref _processed);
+        if (!Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt, envelope?.UniqueKey))) return;
+        if (retryAt is null)
+        {
+            Interlocked.Increment(ref _failed);
+            _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' failed for good after {leased.Attempt} attempt(s): {error.Message}");
+        }
+        else
+        {
+            Interlocked.Increment(ref _retried);
+            _log.Verbose($"Task {leased.Id} of queue '{leased.Queue}' failed attempt {leased.Attempt} of {maxAttempts}; retry at {retryAt:u}: {error.Message}");
+        }
+    }
+
+    private void HandBack(LeasedTask task)
+    {
+        try
+        {
+            var moved = _broker.ReleaseAsync(task.Queue, WorkerId, new[] { task.Id }).GetAwaiter().GetResult();
+            Interlocked.Add(ref _handedBack, moved);
+        }
+        catch (Exception ex) when (IsConnectionProblem(ex))
+        {
+            _log.Warning($"Could not hand task {task.Id} back ({ex.Message}); it returns to the queue when its lease runs out.");
+        }
+    }
+
+    private static TaskError Canceled() => new()
+    {
+        Reason = FailureReasons.Canceled,
+        Permanent = true,
+        Message = "The task was canceled with Stop-TqTask.",
+    };
+}
