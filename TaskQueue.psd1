@@ -24,6 +24,7 @@
         'Unregister-TqSchedule'
         'Enable-TqSchedule'
         'Disable-TqSchedule'
+        'Start-TqDashboard'
     )
     AliasesToExport      = @('Retry-TqTask')
     FunctionsToExport    = @()

@@ -459,6 +459,23 @@ public sealed class RedisBroker
         return (long)result == 1;
     }
 
+    /// <summary>Live workers (those whose description has not expired), with what they publish about themselves.</summary>
+    public async Task<IReadOnlyList<Dictionary<string, string>>> ListWorkersAsync()
+    {
+        var db = Db;
+        var ids = await db.SortedSetRangeByRankAsync(QueueKeys.Workers).ConfigureAwait(false);
+        var hashes = await Task.WhenAll(ids.Select(id => db.HashGetAllAsync(QueueKeys.Worker(id!)))).ConfigureAwait(false);
+        var workers = new List<Dictionary<string, string>>();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (hashes[i].Length == 0) continue;
+            var worker = hashes[i].ToDictionary(e => (string)e.Name!, e => (string?)e.Value ?? "");
+            worker["id"] = ids[i]!;
+            workers.Add(worker);
+        }
+        return workers;
+    }
+
     /// <summary>Names of the queues that ever received a task, sorted.</summary>
     public async Task<string[]> ListQueuesAsync()
     {

@@ -11,7 +11,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 
 /// <summary>Runs tasks from one or more queues in PowerShell runspaces, until Ctrl+C, Stop-Job, or (with -Burst) until the queues are empty.</summary>
 [Cmdlet(VerbsLifecycle.Start, "TqWorker")]
-[OutputType(typeof(WorkerSummary), typeof(WorkerJob))]
+[OutputType(typeof(WorkerSummary), typeof(TaskQueueJob))]
 public sealed class StartTqWorkerCommand : TqCmdlet
 {
     private readonly CancellationTokenSource _stop = new();
@@ -95,10 +95,10 @@ public sealed class StartTqWorkerCommand : TqCmdlet
 
         if (AsJob)
         {
-            var job = new WorkerJob(MyInvocation.Line, Name);
+            var job = new TaskQueueJob(MyInvocation.Line, Name);
             var jobWorker = new TaskWorker(broker, options, factory.Create, job);
             JobRepository.Add(job);
-            job.Start(jobWorker.Run);
+            job.Start(token => jobWorker.Run(token));
             WriteObject(job);
             return;
         }

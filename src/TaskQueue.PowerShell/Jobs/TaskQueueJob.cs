@@ -6,24 +6,24 @@ using TaskQueue.Core.Worker;
 namespace TaskQueue.PowerShell.Jobs;
 
 /// <summary>
-/// A worker running on a background thread of this session, as a job that Get-Job, Wait-Job,
-/// Receive-Job and Stop-Job understand. Stop-Job stops it gracefully (running tasks drain or go back).
+/// A worker or a dashboard running on a background thread of this session, as a job that Get-Job, Wait-Job,
+/// Receive-Job and Stop-Job understand. Stop-Job stops it gracefully (a worker's running tasks drain or go back).
 /// </summary>
-public sealed class WorkerJob : Job, IWorkerLog
+public sealed class TaskQueueJob : Job, IWorkerLog
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly ManualResetEventSlim _finished = new(false);
 
-    internal WorkerJob(string command, string? name) : base(command, name)
+    internal TaskQueueJob(string command, string? name, string jobTypeName = "TaskQueueWorker") : base(command, name)
     {
-        PSJobTypeName = "TaskQueueWorker";
+        PSJobTypeName = jobTypeName;
     }
 
     public override string Location => Environment.MachineName;
     public override string StatusMessage => "";
     public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
 
-    internal void Start(Func<CancellationToken, WorkerSummary> run)
+    internal void Start(Func<CancellationToken, object?> run)
     {
         // SIGTERM stops the worker gracefully, as Stop-Job does.
         var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
@@ -33,8 +33,8 @@ public sealed class WorkerJob : Job, IWorkerLog
             var state = JobState.Completed;
             try
             {
-                var summary = run(_stop.Token);
-                Output.Add(PSObject.AsPSObject(summary));
+                var result = run(_stop.Token);
+                if (result is not null) Output.Add(PSObject.AsPSObject(result));
                 if (_stop.IsCancellationRequested) state = JobState.Stopped;
             }
             catch (Exception ex)
@@ -50,7 +50,7 @@ public sealed class WorkerJob : Job, IWorkerLog
                 catch (ObjectDisposedException) { }
                 _finished.Set();
             }
-        }) { IsBackground = true, Name = "tq-worker-job" };
+        }) { IsBackground = true, Name = "tq-job" };
         thread.Start();
     }
 

@@ -1,0 +1,65 @@
+using System;
+using System.Management.Automation;
+using System.Net;
+using System.Threading;
+using TaskQueue.Core.Dashboard;
+using TaskQueue.PowerShell.Jobs;
+
+namespace TaskQueue.PowerShell.Cmdlets;
+
+/// <summary>Serves the web dashboard (queues, workers, failures with Retry) and its JSON and Prometheus endpoints.</summary>
+[Cmdlet(VerbsLifecycle.Start, "TqDashboard")]
+[OutputType(typeof(TaskQueueJob))]
+public sealed class StartTqDashboardCommand : TqCmdlet
+{
+    private readonly CancellationTokenSource _stop = new();
+
+    [Parameter]
+    [ValidateRange(1, 65535)]
+    public int Port { get; set; } = 5555;
+
+    /// <summary>The address to listen on; loopback only by default. Any other address requires -Token.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ListenAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>A secret every request must carry (Authorization: Bearer, or ?token=).</summary>
+    [Parameter]
+    public string? Token { get; set; }
+
+    /// <summary>Hide and refuse everything that changes state (Retry).</summary>
+    [Parameter]
+    public SwitchParameter ReadOnly { get; set; }
+
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    protected override void EndProcessing()
+    {
+        var loopback = ListenAddress is "127.0.0.1" or "localhost" or "::1" or "[::1]";
+        if (!loopback && string.IsNullOrEmpty(Token))
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"Listening on {ListenAddress} exposes the queues beyond this machine: pass -Token, which every request must then carry."),
+                "TokenRequired", ErrorCategory.SecurityError, ListenAddress));
+        var server = new DashboardServer(Broker, ListenAddress, Port, Token, ReadOnly);
+        if (AsJob)
+        {
+            var job = new TaskQueueJob(MyInvocation.Line, null, "TaskQueueDashboard");
+            JobRepository.Add(job);
+            job.Start(token => { server.Run(token); return null; });
+            WriteObject(job);
+            return;
+        }
+        Host.UI.WriteLine($"TaskQueue dashboard at {server.Address} (Ctrl+C stops it).");
+        try
+        {
+            server.Run(_stop.Token);
+        }
+        catch (HttpListenerException ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(new InvalidOperationException($"Cannot listen on {server.Address}: {ex.Message}", ex),
+                "ListenFailed", ErrorCategory.ResourceUnavailable, server.Address));
+        }
+    }
+
+    protected override void StopProcessing() => _stop.Cancel();
+}
