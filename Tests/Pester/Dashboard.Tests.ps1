@@ -39,6 +39,15 @@ Describe 'Start-TqDashboard' {
         { Invoke-RestMethod "$base/api/tasks/$queue/no-such-id" } | Should -Throw '*404*'
     }
 
+    It 'keeps succeeded and failed counts per minute for the throughput chart' {
+        Wait-Until {
+            $series = Invoke-RestMethod "$base/api/throughput/$($queue)?minutes=5"
+            ($series | Measure-Object succeeded -Sum).Sum -ge 3 -and ($series | Measure-Object failed -Sum).Sum -ge 1
+        } -TimeoutSeconds 10 -Because 'the counters of the burst run'
+        (Invoke-RestMethod "$base/api/throughput/$($queue)?minutes=5").Count | Should -Be 5
+        (Invoke-WebRequest "$base/").Content | Should -Match "id='throughput'"
+    }
+
     It 'retries a failure with POST, and the task runs again' {
         $answer = Invoke-RestMethod -Method Post "$base/api/failures/$queue/$($bad.Id)/retry"
         $answer.outcome | Should -Be 'Requeued'
@@ -48,7 +57,7 @@ Describe 'Start-TqDashboard' {
     It 'lists live workers and exposes Prometheus metrics' {
         $worker = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
         try {
-            Wait-Until { @(Invoke-RestMethod "$base/api/workers").Count -ge 1 } -Because 'the worker to register'
+            Wait-Until { (Invoke-RestMethod "$base/api/workers").Count -ge 1 } -Because 'the worker to register'
             $metrics = (Invoke-WebRequest "$base/metrics").Content
             $metrics | Should -Match "tq_queue_tasks\{queue=""$queue"",state=""succeeded""\} \d+"
             $metrics | Should -Match 'tq_workers [1-9]'

@@ -49,6 +49,9 @@ public sealed class QueueKeys
 
     public string Queue { get; }
 
+    /// <summary>HASH minute-of-hour -> "s" (succeeded) and "f" (failed) counts, one key per hour; expires after 48 hours.</summary>
+    public RedisKey Throughput(DateTimeOffset hour) => Prefix + "{" + Queue + "}:throughput:" + hour.ToUnixTimeSeconds() / 3600;
+
     /// <summary>Each key of the queue with the Redis type it must have (for diagnosing a key someone else wrote).</summary>
     public IEnumerable<(RedisKey Key, RedisType Type)> Expected()
     {

@@ -459,6 +459,45 @@ public sealed class RedisBroker
         return (long)result == 1;
     }
 
+    /// <summary>How long per-minute throughput counters are kept.</summary>
+    public static readonly TimeSpan ThroughputRetention = TimeSpan.FromHours(48);
+
+    /// <summary>Counts finished tasks of the current minute (the dashboard's history); fire and forget.</summary>
+    public void CountFinished(string queue, long succeeded, long failed)
+    {
+        var now = Clock.UtcNow;
+        var key = Keys(queue).Throughput(now);
+        var minute = (now.ToUnixTimeSeconds() / 60 % 60).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var db = Db;
+        if (succeeded > 0) db.HashIncrement(key, minute + "s", succeeded, CommandFlags.FireAndForget);
+        if (failed > 0) db.HashIncrement(key, minute + "f", failed, CommandFlags.FireAndForget);
+        db.KeyExpire(key, ThroughputRetention, CommandFlags.FireAndForget);
+    }
+
+    /// <summary>Tasks succeeded and failed per minute over the last <paramref name="minutes"/> minutes, oldest first.</summary>
+    public async Task<IReadOnlyList<(DateTimeOffset Minute, long Succeeded, long Failed)>> GetThroughputAsync(string queue, int minutes)
+    {
+        var k = Keys(queue);
+        var now = Clock.UtcNow;
+        var firstMinute = now.ToUnixTimeSeconds() / 60 - minutes + 1;
+        var hours = new Dictionary<long, Task<HashEntry[]>>();
+        for (var m = firstMinute; m <= now.ToUnixTimeSeconds() / 60; m++)
+        {
+            var hour = m / 60;
+            if (!hours.ContainsKey(hour)) hours[hour] = Db.HashGetAllAsync(k.Throughput(DateTimeOffset.FromUnixTimeSeconds(hour * 3600)));
+        }
+        await Task.WhenAll(hours.Values).ConfigureAwait(false);
+        var series = new List<(DateTimeOffset, long, long)>(minutes);
+        for (var m = firstMinute; m <= now.ToUnixTimeSeconds() / 60; m++)
+        {
+            var fields = hours[m / 60].Result;
+            var name = (m % 60).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            long Count(string suffix) => (long)(fields.FirstOrDefault(f => f.Name == name + suffix).Value is { HasValue: true } v ? v : 0);
+            series.Add((DateTimeOffset.FromUnixTimeSeconds(m * 60), Count("s"), Count("f")));
+        }
+        return series;
+    }
+
     /// <summary>Live workers (those whose description has not expired), with what they publish about themselves.</summary>
     public async Task<IReadOnlyList<Dictionary<string, string>>> ListWorkersAsync()
     {

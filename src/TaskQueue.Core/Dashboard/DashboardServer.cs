@@ -75,6 +75,25 @@ public sealed class DashboardServer
                 await Write(response, 200, "text/plain; version=0.0.4", await Metrics());
             else if (get && parts.Length == 2 && Part(0) == "api" && Part(1) == "queues")
                 await WriteJson(response, 200, Queues);
+            else if (get && parts.Length == 3 && Part(0) == "api" && Part(1) == "throughput" && QueueName.IsValid(Part(2)))
+            {
+                var minutes = int.TryParse(context.Request.QueryString["minutes"], out var mins) ? Math.Max(1, Math.Min(mins, 48 * 60)) : 180;
+                var series = await _broker.GetThroughputAsync(Part(2), minutes);
+                await WriteJson(response, 200, w =>
+                {
+                    w.WriteStartArray();
+                    foreach (var (minute, succeeded, failed) in series)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("minute", minute);
+                        w.WriteNumber("succeeded", succeeded);
+                        w.WriteNumber("failed", failed);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    return Task.CompletedTask;
+                });
+            }
             else if (get && parts.Length == 2 && Part(0) == "api" && Part(1) == "workers")
                 await WriteJson(response, 200, Workers);
             else if (get && parts.Length == 4 && Part(0) == "api" && Part(1) == "tasks" && QueueName.IsValid(Part(2)))

@@ -49,6 +49,7 @@ public sealed partial class TaskWorker
                 {
                     _log.Error($"Could not record {items.Count} completed task(s) of queue '{group.Key}' ({ex.Message}); they run again when their lease runs out.", ex);
                 }
+                if (written is not null) _broker.CountFinished(group.Key, written.Count(w => w), 0);
                 for (var i = 0; i < items.Count; i++)
                 {
                     if (written is not null && written[i]) Interlocked.Increment(ref _succeeded);

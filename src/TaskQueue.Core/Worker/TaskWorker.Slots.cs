@@ -209,6 +209,7 @@ public sealed partial class TaskWorker
         if (retryAt is null)
         {
             Interlocked.Increment(ref _failed);
+            _broker.CountFinished(leased.Queue, 0, 1);
             _log.Warning($"Task {leased.Id} of queue '{leased.Queue}' failed for good after {leased.Attempt} attempt(s): {error.Message}");
         }
         else
