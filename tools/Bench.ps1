@@ -238,10 +238,6 @@ if (-not $Quick -and -not $NoPeers -and (Test-Path $peersDir)) {
     Remove-Item Env:N, Env:RUNS, Env:POOLS, Env:LATENCY, Env:CONCS, Env:BODIES -ErrorAction Ignore
     Remove-Item -Recurse -Force $copy -ErrorAction Ignore
 }
-function Get-PeerRate([string] $Line, [string] $Name) {
-    if ($Line -and $Line -match "(?<![\w-])$([regex]::Escape($Name))=([\d.]+)") { return [double]$Matches[1] }
-    return $null
-}
 
 & (Join-Path $PSScriptRoot 'bench/Write-BenchReport.ps1') -Results $results -Peers $peers -OutputDirectory $OutputDirectory `
     -Quick:$Quick -RedisVersion $redisVersion -Runs $runs -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Small = $scaleSmall; Large = $scaleLarge }

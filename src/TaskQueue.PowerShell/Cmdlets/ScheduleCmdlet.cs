@@ -71,13 +71,8 @@ public abstract class ScheduleCmdlet : TqCmdlet
         }
         try
         {
-            if (argumentList is not null)
-            {
-                var names = new string[argumentList.Length];
-                for (var i = 0; i < names.Length; i++) names[i] = $"-ArgumentList item {i + 1}";
-                task.Args = ParseJson(PSJsonWriter.ArgumentsToJson(argumentList, names));
-            }
-            if (parameters is not null) task.Params = ParseJson(PSJsonWriter.ParametersToJson(parameters));
+            if (argumentList is not null) task.Args = PSJsonWriter.ToElement(PSJsonWriter.ArgumentListToJson(argumentList));
+            if (parameters is not null) task.Params = PSJsonWriter.ToElement(PSJsonWriter.ParametersToJson(parameters));
         }
         catch (ArgumentNotSerializableException ex)
         {
@@ -85,11 +80,5 @@ public abstract class ScheduleCmdlet : TqCmdlet
             return false;
         }
         return true;
-    }
-
-    private static JsonElement ParseJson(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.Clone();
     }
 }

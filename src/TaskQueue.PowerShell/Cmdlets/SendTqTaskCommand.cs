@@ -87,10 +87,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Timeout cannot be negative."), "NegativeTimeout", ErrorCategory.InvalidArgument, Timeout));
         try
         {
-            var list = ArgumentList ?? Array.Empty<object?>();
-            var names = new string[list.Length];
-            for (var i = 0; i < names.Length; i++) names[i] = $"-ArgumentList item {i + 1}";
-            var json = PSJsonWriter.ArgumentsToJson(list, names);
+            var json = PSJsonWriter.ArgumentListToJson(ArgumentList ?? Array.Empty<object?>());
             _argumentListJson = json.Substring(1, json.Length - 2);
             if (Parameters is not null) _parametersJson = PSJsonWriter.ParametersToJson(Parameters);
         }
@@ -157,8 +154,8 @@ public sealed class SendTqTaskCommand : TqCmdlet
             envelope.Kind = TaskEnvelope.Kinds.Script;
             envelope.Script = ScriptBlock.ToString();
         }
-        if (argsJson != "[]") envelope.Args = Parse(argsJson);
-        if (_parametersJson is not null) envelope.Params = Parse(_parametersJson);
+        if (argsJson != "[]") envelope.Args = PSJsonWriter.ToElement(argsJson);
+        if (_parametersJson is not null) envelope.Params = PSJsonWriter.ToElement(_parametersJson);
         return envelope;
     }
 
@@ -224,11 +221,5 @@ public sealed class SendTqTaskCommand : TqCmdlet
                     break;
             }
         }
-    }
-
-    private static JsonElement Parse(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.Clone();
     }
 }

@@ -33,6 +33,21 @@ internal sealed class PSJsonWriter
     public static string ArgumentsToJson(IReadOnlyList<object?> values, IReadOnlyList<string> names) =>
         Write(values, names, strict: true);
 
+    /// <summary>Writes the -ArgumentList of a cmdlet as a JSON array, naming a bad item by its position.</summary>
+    public static string ArgumentListToJson(IReadOnlyList<object?> argumentList)
+    {
+        var names = new string[argumentList.Count];
+        for (var i = 0; i < names.Length; i++) names[i] = $"-ArgumentList item {i + 1}";
+        return ArgumentsToJson(argumentList, names);
+    }
+
+    /// <summary>A JSON text as an element that outlives its document (for envelope fields).</summary>
+    public static JsonElement ToElement(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
+    }
+
     /// <summary>Writes a hashtable of parameters as a JSON object; throws <see cref="ArgumentNotSerializableException"/>.</summary>
     public static string ParametersToJson(IDictionary parameters)
     {
