@@ -17,6 +17,7 @@
         'Get-TqFailure'
         'Restart-TqTask'
         'Stop-TqTask'
+        'Remove-TqTask'
         'Wait-TqTask'
         'Register-TqSchedule'
         'Get-TqSchedule'

@@ -99,6 +99,45 @@ Describe 'Get-TqFailure | Retry-TqTask' {
     }
 }
 
+Describe 'Remove-TqTask' {
+    BeforeAll { $queue = New-TestQueue 'remove' }
+    AfterAll { Remove-TestQueue $queue }
+
+    It 'deletes failure records, success records and pending tasks, and asks first' {
+        (Get-Command Remove-TqTask).Parameters.Keys | Should -Contain 'WhatIf'
+        $bad = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'to be deleted' }
+        $good = Send-TqTask -Queue $queue -ScriptBlock { 'kept apart' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -WarningAction SilentlyContinue
+        $waiting = Send-TqTask -Queue $queue -ScriptBlock { 'never runs' } -UniqueKey 'remove-me'
+
+        Get-TqFailure -Queue $queue | Remove-TqTask -WhatIf
+        (Get-TqQueue $queue).Failed | Should -Be 1
+
+        Get-TqFailure -Queue $queue | Remove-TqTask -Confirm:$false
+        $good, $waiting | Remove-TqTask -Confirm:$false
+        $counts = Get-TqQueue $queue
+        $counts.Failed, $counts.Succeeded, $counts.Pending | Should -Be 0, 0, 0
+        { Get-TqTask -Queue $queue -Id $bad.Id -ErrorAction Stop } | Should -Throw '*never existed*'
+        # The unique key is free again.
+        (Send-TqTask -Queue $queue -ScriptBlock { 'again' } -UniqueKey 'remove-me').Id | Should -Not -Be $waiting.Id
+    }
+
+    It 'refuses a running task and names unknown ids' {
+        { Remove-TqTask -Queue $queue -Id 'no-such-task' -Confirm:$false -ErrorAction Stop } | Should -Throw '*no task with id no-such-task*'
+        $slow = Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 30 }
+        $worker = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
+        try {
+            Wait-Until { (Get-TqTask -Queue $queue -Id $slow.Id).State -eq 'Active' } -Because 'the slow task to start'
+            { $slow | Remove-TqTask -Confirm:$false -ErrorAction Stop } | Should -Throw '*is running*Stop-TqTask*'
+            $slow | Stop-TqTask -Confirm:$false
+            Wait-Until { (Get-TqTask -Queue $queue -Id $slow.Id).State -eq 'Failed' } -Because 'the canceled task to stop'
+            $slow | Remove-TqTask -Confirm:$false
+            (Get-TqQueue $queue).Failed | Should -Be 0
+        }
+        finally { Stop-Job $worker; Remove-Job $worker -Force }
+    }
+}
+
 Describe 'PowerShell manners' {
     BeforeAll { $commands = Get-Command -Module TaskQueue -CommandType Cmdlet }
 
@@ -116,7 +155,7 @@ Describe 'PowerShell manners' {
         $result.Output.Trim() | Should -BeNullOrEmpty
     }
 
-    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard') {
+    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard') {
         $help = Get-Help $_ -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
         $help.Synopsis | Should -Not -Match '^\s*\S+ \['

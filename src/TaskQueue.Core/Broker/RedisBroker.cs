@@ -247,6 +247,47 @@ public sealed class RedisBroker
         };
     }
 
+    /// <summary>Puts every failure record of a queue back in its pending list, oldest first; returns how many went back.</summary>
+    public async Task<long> RequeueAllAsync(string queue, int limit = 100_000)
+    {
+        var k = Keys(queue);
+        var requeued = 0L;
+        while (requeued < limit)
+        {
+            // Pages of the oldest failures: each one requeued leaves the set, so the next page starts at 0 again.
+            var ids = await Db.SortedSetRangeByRankAsync(k.Failed, 0, Math.Min(500, limit - requeued) - 1).ConfigureAwait(false);
+            if (ids.Length == 0) break;
+            var outcomes = await Task.WhenAll(ids.Select(id => RequeueAsync(queue, id.ToString()))).ConfigureAwait(false);
+            var moved = outcomes.Count(o => o == RequeueOutcome.Requeued);
+            requeued += moved;
+            // Failures whose envelope is gone cannot go back; stop rather than read them again forever.
+            if (moved < ids.Length) break;
+        }
+        return requeued;
+    }
+
+    /// <summary>Deletes a task that is not running, with its records, whatever state it waits or ended in.</summary>
+    public async Task<DeleteOutcome> DeleteAsync(string queue, string id)
+    {
+        var k = Keys(queue);
+        var envelope = (string?)await Db.HashGetAsync(k.Tasks, id).ConfigureAwait(false);
+        string? uniqueKey = null;
+        if (!string.IsNullOrEmpty(envelope))
+        {
+            try { uniqueKey = TqJson.ReadEnvelope(envelope!).UniqueKey; }
+            catch (MalformedTaskException) { }
+        }
+        var result = (long)await Eval(Scripts.Delete,
+            new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique },
+            new RedisValue[] { id, uniqueKey ?? "" }).ConfigureAwait(false);
+        return result switch
+        {
+            1 => DeleteOutcome.Deleted,
+            -1 => DeleteOutcome.Running,
+            _ => DeleteOutcome.NotFound,
+        };
+    }
+
     /// <summary>Cancels a task: pending or retrying ones become failure records; active ones are stopped by their worker.</summary>
     public async Task<CancelOutcome> CancelAsync(string queue, string id, string reason)
     {
@@ -523,26 +564,26 @@ public sealed class RedisBroker
     }
 
     /// <summary>Success records, newest first, or those with the given ids.</summary>
-    public async Task<IReadOnlyList<TaskResult>> GetResultsAsync(string queue, int first, IReadOnlyList<string>? ids = null)
+    public async Task<IReadOnlyList<TaskResult>> GetResultsAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0)
     {
         var k = Keys(queue);
         var db = Db;
         var wanted = ids?.Select(i => (RedisValue)i).ToArray()
-            ?? await db.SortedSetRangeByRankAsync(k.Succeeded, 0, first - 1, Order.Descending).ConfigureAwait(false);
+            ?? await db.SortedSetRangeByRankAsync(k.Succeeded, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
         if (wanted.Length == 0) return Array.Empty<TaskResult>();
         var json = await db.HashGetAsync(k.Results, wanted).ConfigureAwait(false);
         return json.Where(j => j.HasValue).Select(j => TqJson.ReadResult(j)!).ToList();
     }
 
     /// <summary>Failure records with their tasks, newest first, or those with the given ids.</summary>
-    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null)
+    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0)
     {
         var k = Keys(queue);
         var db = Db;
         RedisValue[] wanted;
         if (ids is null)
         {
-            wanted = await db.SortedSetRangeByRankAsync(k.Failed, 0, first - 1, Order.Descending).ConfigureAwait(false);
+            wanted = await db.SortedSetRangeByRankAsync(k.Failed, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
         }
         else
         {
@@ -576,6 +617,15 @@ public enum CancelOutcome
     StopRequested,
     /// <summary>The task already finished, or does not exist.</summary>
     NotCancelable,
+}
+
+public enum DeleteOutcome
+{
+    Deleted,
+    /// <summary>No task with this id in the queue.</summary>
+    NotFound,
+    /// <summary>A worker is running the task; nothing was deleted (stop it first).</summary>
+    Running,
 }
 
 public enum RequeueOutcome

@@ -63,4 +63,5 @@ internal static class Scripts
     public static readonly RedisScript Cancel = RedisScript.Load("cancel-9.lua");
     public static readonly RedisScript Fire = RedisScript.Load("fire-4.lua");
     public static readonly RedisScript Inspect = RedisScript.Load("inspect-10.lua");
+    public static readonly RedisScript Delete = RedisScript.Load("delete-12.lua");
 }

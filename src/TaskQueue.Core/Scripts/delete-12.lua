@@ -1,0 +1,35 @@
+-- Deletes a task that is not running, in whatever state it waits or ended: pending, scheduled, retrying,
+-- failed or succeeded (Remove-TqTask, and Delete on the dashboard). A running task is left alone: stop it first.
+-- KEYS[1]  pending    LIST  task ids
+-- KEYS[2]  scheduled  ZSET  task id -> due time
+-- KEYS[3]  retry      ZSET  task id -> due time
+-- KEYS[4]  active     ZSET  task id -> lease deadline (only read)
+-- KEYS[5]  failed     ZSET  task id -> failure time
+-- KEYS[6]  succeeded  ZSET  task id -> completion time
+-- KEYS[7]  tasks      HASH  task id -> envelope JSON
+-- KEYS[8]  attempts   HASH  task id -> attempts started
+-- KEYS[9]  errors     HASH  task id -> error record JSON
+-- KEYS[10] results    HASH  task id -> success record JSON
+-- KEYS[11] recoveries HASH  task id -> recoveries
+-- KEYS[12] unique     HASH  unique key -> task id (released only when this task holds it)
+-- ARGV[1] task id
+-- ARGV[2] the task's unique key ('' for none)
+-- Returns 1 when deleted, 0 when there is no such task, -1 when it is running (nothing is changed).
+local id = ARGV[1]
+if redis.call('ZSCORE', KEYS[4], id) then return -1 end
+local found = 0
+found = found + redis.call('LREM', KEYS[1], 0, id)
+found = found + redis.call('ZREM', KEYS[2], id)
+found = found + redis.call('ZREM', KEYS[3], id)
+found = found + redis.call('ZREM', KEYS[5], id)
+found = found + redis.call('ZREM', KEYS[6], id)
+found = found + redis.call('HDEL', KEYS[7], id)
+redis.call('HDEL', KEYS[8], id)
+found = found + redis.call('HDEL', KEYS[9], id)
+found = found + redis.call('HDEL', KEYS[10], id)
+redis.call('HDEL', KEYS[11], id)
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[12], ARGV[2]) == id then
+  redis.call('HDEL', KEYS[12], ARGV[2])
+end
+if found > 0 then return 1 end
+return 0
