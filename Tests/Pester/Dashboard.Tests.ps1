@@ -45,7 +45,7 @@ Describe 'Start-TqDashboard' {
             ($series | Measure-Object succeeded -Sum).Sum -ge 3 -and ($series | Measure-Object failed -Sum).Sum -ge 1
         } -TimeoutSeconds 10 -Because 'the counters of the burst run'
         (Invoke-RestMethod "$base/api/throughput/$($queue)?minutes=5").Count | Should -Be 5
-        (Invoke-WebRequest "$base/").Content | Should -Match "id='throughput'"
+        (Invoke-WebRequest "$base/").Content | Should -Match 'id="throughput"'
     }
 
     It 'retries a failure with POST, and the task runs again' {
@@ -76,5 +76,106 @@ Describe 'Start-TqDashboard' {
         }
         finally { Stop-Job $readOnly; Remove-Job $readOnly -Force }
         { Start-TqDashboard -ListenAddress 0.0.0.0 -Port (Get-FreeLoopbackPort) } | Should -Throw '*pass -Token*'
+    }
+}
+
+Describe 'Dashboard API for the page' {
+    BeforeAll {
+        $queue = New-TestQueue 'dashapi'
+        $null = 1..7 | Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { param($x) throw "failure $x" }
+        $null = 1..5 | Send-TqTask -Queue $queue -ScriptBlock { param($x) @{ n = $x } }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -WarningAction SilentlyContinue
+        $null = Register-TqSchedule -Queue $queue -Name 'nightly-report' -Cron '0 2 * * *' -TimeZone 'Europe/Berlin' -ScriptBlock { 'report' }
+        $port = Get-FreeLoopbackPort
+        $base = "http://127.0.0.1:$port"
+        $job = Start-TqDashboard -Port $port -AsJob
+        Wait-Until { try { $null = Invoke-RestMethod "$base/api/queues"; $true } catch { $false } } -Because 'the dashboard to listen'
+    }
+    AfterAll {
+        Stop-Job $job; Remove-Job $job -Force
+        Unregister-TqSchedule -Queue $queue -Name 'nightly-report' -Confirm:$false
+        Remove-TestQueue $queue
+    }
+
+    It 'gives one refresh in one request: counts, workers, schedules, chart and a page of each record kind' {
+        $o = Invoke-RestMethod "$base/api/overview?queue=$queue&first=3"
+        $o.queue | Should -Be $queue
+        ($o.queues | Where-Object name -eq $queue).failed | Should -Be 7
+        $o.failures.total | Should -Be 7
+        $o.failures.items.Count | Should -Be 3
+        $o.results.total | Should -Be 5
+        $o.results.items.Count | Should -Be 3
+        $o.results.items[0].output.n | Should -BeIn (1..5)
+        $o.throughput.Count | Should -Be 180
+        $schedule = $o.schedules | Where-Object { $_.queue -eq $queue }
+        $schedule.name | Should -Be 'nightly-report'
+        $schedule.cron | Should -Be '0 2 * * *'
+        $schedule.timeZone | Should -Be 'Europe/Berlin'
+        [datetimeoffset]$schedule.nextRun | Should -BeGreaterThan ([datetimeoffset]::UtcNow)
+    }
+
+    It 'pages failures and successes with skip and first' {
+        $pages = 0, 3, 6 | ForEach-Object { Invoke-RestMethod "$base/api/failures/$($queue)?first=3&skip=$_" }
+        $ids = $pages | ForEach-Object { $_.id }
+        $ids.Count | Should -Be 7
+        ($ids | Sort-Object -Unique).Count | Should -Be 7
+        (Invoke-RestMethod "$base/api/results/$($queue)?first=2&skip=4").Count | Should -Be 1
+        (Invoke-RestMethod "$base/api/failures/$($queue)?first=3&skip=3")[0].scriptStackTrace | Should -Not -BeNullOrEmpty
+    }
+
+    It 'deletes a failure and a success record with POST, and says when there is nothing to delete' {
+        $failure = (Invoke-RestMethod "$base/api/failures/$($queue)?first=1")[0]
+        $result = (Invoke-RestMethod "$base/api/results/$($queue)?first=1")[0]
+        (Invoke-RestMethod -Method Post "$base/api/tasks/$queue/$($failure.id)/delete").outcome | Should -Be 'Deleted'
+        (Invoke-RestMethod -Method Post "$base/api/tasks/$queue/$($result.id)/delete").outcome | Should -Be 'Deleted'
+        { Invoke-RestMethod -Method Post "$base/api/tasks/$queue/$($result.id)/delete" } | Should -Throw '*404*'
+        $counts = Get-TqQueue $queue
+        $counts.Failed, $counts.Succeeded | Should -Be 6, 4
+    }
+
+    It 'retries every failure of a queue with one POST' {
+        $answer = Invoke-RestMethod -Method Post "$base/api/failures/$queue/retry"
+        $answer.requeued | Should -Be 6
+        $counts = Get-TqQueue $queue
+        $counts.Failed, $counts.Pending | Should -Be 0, 6
+    }
+}
+
+Describe 'Dashboard cost' {
+    It 'costs Redis a bounded number of commands per refresh, whatever the number of failures (10 queues, 1,000 failures)' {
+        $server = Start-PrivateRedis -Kind redis
+        $saved = $env:TQ_REDIS
+        try {
+            $env:TQ_REDIS = $server.Configuration
+            $queues = 1..10 | ForEach-Object { "cost-$_" }
+            $null = 1..1000 | Send-TqTask -Queue $queues[0] -MaxAttempts 1 -ScriptBlock { param($x) throw "failure $x" }
+            foreach ($q in $queues) { $null = 1..20 | Send-TqTask -Queue $q -ScriptBlock { param($x) $x } }
+            $null = Start-TqWorker -Queue $queues -Concurrency 2 -Burst -WarningAction SilentlyContinue
+            (Get-TqQueue $queues[0]).Failed | Should -Be 1000
+            $port = Get-FreeLoopbackPort
+            $job = Start-TqDashboard -Port $port -AsJob
+            try {
+                $url = "http://127.0.0.1:$port/api/overview?queue=$($queues[0])"
+                Wait-Until { try { $null = Invoke-RestMethod $url; $true } catch { $false } } -Because 'the dashboard to listen'
+                function Get-Calls { ([regex]::Matches((Send-RespCommand -Port $server.Port -Command 'INFO commandstats'), 'calls=(\d+)') | ForEach-Object { [long]$_.Groups[1].Value } | Measure-Object -Sum).Sum }
+                $costs = 1..3 | ForEach-Object {
+                    $idle = (Get-Calls) ; $idle = (Get-Calls) - $idle
+                    $before = Get-Calls
+                    $o = Invoke-RestMethod $url
+                    (Get-Calls) - $before - $idle
+                }
+                $o.failures.total | Should -Be 1000
+                $o.failures.items.Count | Should -Be 50
+                $cost = ($costs | Measure-Object -Minimum).Minimum
+                Write-Host "One dashboard refresh with 10 queues, 1,000 failures and no live worker: $cost Redis commands."
+                # 1 SMEMBERS + 6 counts and 3 schedule reads per queue + 1 worker list + 4 chart hours + 3 for a page of failures + 2 for a page of successes.
+                $cost | Should -BeLessOrEqual (1 + 9 * 10 + 1 + 4 + 3 + 2)
+            }
+            finally { Stop-Job $job; Remove-Job $job -Force }
+        }
+        finally {
+            $env:TQ_REDIS = $saved
+            Stop-PrivateRedis $server
+        }
     }
 }

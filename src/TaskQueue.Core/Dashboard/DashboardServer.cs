@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Collections.Specialized;
 using System.IO;
 using System.Linq;
 using System.Net;
@@ -12,11 +14,18 @@ using TaskQueue.Core.Model;
 namespace TaskQueue.Core.Dashboard;
 
 /// <summary>
-/// The web view: a page and the JSON API behind it (queues, workers, tasks, failures, retry) and a Prometheus
-/// endpoint, all read from Redis on each request, so nothing is lost when it restarts.
+/// The web view: a page and the JSON API behind it (queues, workers, schedules, tasks, failures and successes,
+/// retry and delete) and a Prometheus endpoint, all read from Redis on each request, so nothing is lost when it
+/// restarts. Lists are paged, so one request costs Redis a number of commands bounded by the number of queues
+/// and workers, never by the number of tasks or records.
 /// </summary>
 public sealed class DashboardServer
 {
+    /// <summary>Records per page of failures or successes, unless the request asks for fewer (at most <see cref="MaxPage"/>).</summary>
+    public const int DefaultPage = 50;
+    public const int MaxPage = 500;
+    private const int ChartMinutes = 180;
+
     private readonly RedisBroker _broker;
     private readonly string _prefix;
     private readonly string? _token;
@@ -59,64 +68,16 @@ public sealed class DashboardServer
                 await Write(response, 401, "text/plain", "A token is required: Authorization: Bearer <token>, or ?token=<token>.");
                 return;
             }
-            var path = context.Request.Url!.AbsolutePath.TrimEnd('/');
-            var parts = path.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
             var method = context.Request.HttpMethod;
-            if (method == "POST" && _readOnly)
+            var changes = method is "POST" or "DELETE";
+            if (changes && _readOnly)
             {
                 await Write(response, 403, "text/plain", "This dashboard is read-only.");
                 return;
             }
-            string Part(int i) => parts.Length > i ? parts[i] : "";
-            var get = method == "GET";
-            if (get && parts.Length == 0)
-                await Write(response, 200, "text/html; charset=utf-8", DashboardPage.Html(_readOnly));
-            else if (get && parts.Length == 1 && Part(0) == "metrics")
-                await Write(response, 200, "text/plain; version=0.0.4", await Metrics());
-            else if (get && parts.Length == 2 && Part(0) == "api" && Part(1) == "queues")
-                await WriteJson(response, 200, Queues);
-            else if (get && parts.Length == 3 && Part(0) == "api" && Part(1) == "throughput" && QueueName.IsValid(Part(2)))
-            {
-                var minutes = int.TryParse(context.Request.QueryString["minutes"], out var mins) ? Math.Max(1, Math.Min(mins, 48 * 60)) : 180;
-                var series = await _broker.GetThroughputAsync(Part(2), minutes);
-                await WriteJson(response, 200, w =>
-                {
-                    w.WriteStartArray();
-                    foreach (var (minute, succeeded, failed) in series)
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("minute", minute);
-                        w.WriteNumber("succeeded", succeeded);
-                        w.WriteNumber("failed", failed);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
-                    return Task.CompletedTask;
-                });
-            }
-            else if (get && parts.Length == 2 && Part(0) == "api" && Part(1) == "workers")
-                await WriteJson(response, 200, Workers);
-            else if (get && parts.Length == 4 && Part(0) == "api" && Part(1) == "tasks" && QueueName.IsValid(Part(2)))
-            {
-                var snapshot = await _broker.InspectAsync(Part(2), Part(3));
-                await WriteJson(response, snapshot.State == TaskState.Unknown ? 404 : 200, w => { WriteTask(w, snapshot); return Task.CompletedTask; });
-            }
-            else if (get && parts.Length == 3 && Part(0) == "api" && Part(1) == "failures" && QueueName.IsValid(Part(2)))
-            {
-                var first = int.TryParse(context.Request.QueryString["first"], out var n) ? Math.Max(1, Math.Min(n, 1000)) : 50;
-                var failures = await _broker.GetFailuresAsync(Part(2), first);
-                await WriteJson(response, 200, w => { WriteFailures(w, failures); return Task.CompletedTask; });
-            }
-            else if (method == "POST" && parts.Length == 5 && Part(0) == "api" && Part(1) == "failures" && Part(4) == "retry" && QueueName.IsValid(Part(2)))
-            {
-                var outcome = await _broker.RequeueAsync(Part(2), Part(3));
-                await WriteJson(response, outcome == RequeueOutcome.Requeued ? 200 : 404, w =>
-                {
-                    w.WriteStartObject(); w.WriteString("id", Part(3)); w.WriteString("outcome", outcome.ToString()); w.WriteEndObject();
-                    return Task.CompletedTask;
-                });
-            }
-            else
+            var parts = context.Request.Url!.AbsolutePath.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
+            var query = context.Request.QueryString;
+            if (!await Route(response, method, parts, query))
                 await Write(response, 404, "text/plain", "Not found.");
         }
         catch (Exception ex)
@@ -126,6 +87,116 @@ public sealed class DashboardServer
         }
     }
 
+    /// <summary>Answers a request; false when no route matches. Every route is listed in docs/DASHBOARD.md.</summary>
+    private async Task<bool> Route(HttpListenerResponse response, string method, string[] p, NameValueCollection query)
+    {
+        var get = method == "GET";
+        var post = method == "POST";
+        bool Is(params string[] pattern) =>
+            p.Length == pattern.Length && pattern.Select((s, i) => s == "*" || s == p[i]).All(x => x);
+        // Every route that names a queue needs a valid queue name; the queue is always the third part.
+        if (p.Length >= 3 && p[0] == "api" && p[1] != "queues" && !QueueName.IsValid(p[2])) return false;
+
+        if (get && p.Length == 0)
+            await Write(response, 200, "text/html; charset=utf-8", DashboardPage.Html(_readOnly));
+        else if (get && Is("metrics"))
+            await Write(response, 200, "text/plain; version=0.0.4", await Metrics());
+        else if (get && Is("api", "overview"))
+            await WriteJson(response, 200, w => Overview(w, query));
+        else if (get && Is("api", "queues"))
+            await WriteJson(response, 200, async w => WriteQueues(w, await QueueCountsAsync()));
+        else if (get && Is("api", "workers"))
+            await WriteJson(response, 200, async w => WriteWorkers(w, await _broker.ListWorkersAsync()));
+        else if (get && Is("api", "schedules"))
+            await WriteJson(response, 200, async w => WriteSchedules(w, await SchedulesAsync(await _broker.ListQueuesAsync())));
+        else if (get && Is("api", "throughput", "*"))
+        {
+            var minutes = Number(query, "minutes", ChartMinutes, 1, 48 * 60);
+            await WriteJson(response, 200, async w => WriteThroughput(w, await _broker.GetThroughputAsync(p[2], minutes)));
+        }
+        else if (get && Is("api", "tasks", "*", "*"))
+        {
+            var snapshot = await _broker.InspectAsync(p[2], p[3]);
+            await WriteJson(response, snapshot.State == TaskState.Unknown ? 404 : 200, w => { WriteTask(w, snapshot); return Task.CompletedTask; });
+        }
+        else if (get && Is("api", "failures", "*"))
+            await WriteJson(response, 200, async w => WriteFailures(w, await _broker.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
+        else if (get && Is("api", "results", "*"))
+            await WriteJson(response, 200, async w => WriteResults(w, await _broker.GetResultsAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
+        else if (post && Is("api", "failures", "*", "*", "retry"))
+        {
+            var outcome = await _broker.RequeueAsync(p[2], p[3]);
+            await WriteOutcome(response, outcome == RequeueOutcome.Requeued ? 200 : 404, p[3], outcome.ToString());
+        }
+        else if (post && Is("api", "failures", "*", "retry"))
+        {
+            var requeued = await _broker.RequeueAllAsync(p[2]);
+            await WriteJson(response, 200, w =>
+            {
+                w.WriteStartObject(); w.WriteString("queue", p[2]); w.WriteNumber("requeued", requeued); w.WriteEndObject();
+                return Task.CompletedTask;
+            });
+        }
+        else if ((post && (Is("api", "tasks", "*", "*", "delete") || Is("api", "failures", "*", "*", "delete"))) || (method == "DELETE" && Is("api", "tasks", "*", "*")))
+        {
+            var outcome = await _broker.DeleteAsync(p[2], p[3]);
+            await WriteOutcome(response, outcome switch { DeleteOutcome.Deleted => 200, DeleteOutcome.Running => 409, _ => 404 }, p[3], outcome.ToString());
+        }
+        else
+            return false;
+        return true;
+    }
+
+    /// <summary>
+    /// Everything one refresh of the page shows, in one request: every queue's counts, the workers, the schedules,
+    /// and for the selected queue its chart and one page each of failures and successes.
+    /// </summary>
+    private async Task Overview(Utf8JsonWriter w, NameValueCollection query)
+    {
+        var names = await _broker.ListQueuesAsync();
+        var countsTask = QueueCountsAsync(names);
+        var workersTask = _broker.ListWorkersAsync();
+        var schedulesTask = SchedulesAsync(names);
+        var selected = query["queue"] is { } q && names.Contains(q) ? q : names.FirstOrDefault();
+        var page = Number(query, "first", DefaultPage, 1, MaxPage);
+        var failuresSkip = Number(query, "failures", 0, 0, int.MaxValue - MaxPage);
+        var resultsSkip = Number(query, "results", 0, 0, int.MaxValue - MaxPage);
+        var throughputTask = selected is null ? null : _broker.GetThroughputAsync(selected, ChartMinutes);
+        var failuresTask = selected is null ? null : _broker.GetFailuresAsync(selected, page, skip: failuresSkip);
+        var resultsTask = selected is null ? null : _broker.GetResultsAsync(selected, page, skip: resultsSkip);
+        var counts = await countsTask;
+
+        w.WriteStartObject();
+        w.WriteBoolean("readOnly", _readOnly);
+        w.WriteString("now", DateTimeOffset.UtcNow);
+        w.WritePropertyName("queues");
+        WriteQueues(w, counts);
+        w.WritePropertyName("workers");
+        WriteWorkers(w, await workersTask);
+        w.WritePropertyName("schedules");
+        WriteSchedules(w, await schedulesTask);
+        if (selected is not null)
+        {
+            var selectedCounts = counts.First(c => c.Name == selected);
+            w.WriteString("queue", selected);
+            w.WritePropertyName("throughput");
+            WriteThroughput(w, await throughputTask!);
+            w.WriteStartObject("failures");
+            w.WriteNumber("skip", failuresSkip);
+            w.WriteNumber("total", selectedCounts.Failed);
+            w.WritePropertyName("items");
+            WriteFailures(w, await failuresTask!);
+            w.WriteEndObject();
+            w.WriteStartObject("results");
+            w.WriteNumber("skip", resultsSkip);
+            w.WriteNumber("total", selectedCounts.Succeeded);
+            w.WritePropertyName("items");
+            WriteResults(w, await resultsTask!);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+
     private bool Authorized(HttpListenerRequest request)
     {
         var header = request.Headers["Authorization"];
@@ -133,10 +204,17 @@ public sealed class DashboardServer
         return request.QueryString["token"] == _token;
     }
 
-    private async Task Queues(Utf8JsonWriter w)
+    private static int Number(NameValueCollection query, string name, int fallback, int min, int max) =>
+        int.TryParse(query[name], out var n) ? Math.Max(min, Math.Min(n, max)) : fallback;
+
+    private async Task<QueueCounts[]> QueueCountsAsync(string[]? names = null) =>
+        await Task.WhenAll((names ?? await _broker.ListQueuesAsync()).Select(_broker.CountAsync));
+
+    private async Task<List<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> SchedulesAsync(string[] names) =>
+        (await Task.WhenAll(names.Select(_broker.GetSchedulesAsync))).SelectMany(s => s).ToList();
+
+    private static void WriteQueues(Utf8JsonWriter w, IEnumerable<QueueCounts> counts)
     {
-        var names = await _broker.ListQueuesAsync();
-        var counts = await Task.WhenAll(names.Select(_broker.CountAsync));
         w.WriteStartArray();
         foreach (var c in counts)
         {
@@ -153,13 +231,51 @@ public sealed class DashboardServer
         w.WriteEndArray();
     }
 
-    private async Task Workers(Utf8JsonWriter w)
+    private static void WriteWorkers(Utf8JsonWriter w, IEnumerable<Dictionary<string, string>> workers)
     {
         w.WriteStartArray();
-        foreach (var worker in await _broker.ListWorkersAsync())
+        foreach (var worker in workers)
         {
             w.WriteStartObject();
             foreach (var pair in worker) w.WriteString(pair.Key, pair.Value);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteSchedules(Utf8JsonWriter w, IEnumerable<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)> schedules)
+    {
+        w.WriteStartArray();
+        foreach (var (s, next, last) in schedules.OrderBy(s => s.Schedule.Queue, StringComparer.Ordinal).ThenBy(s => s.Schedule.Name, StringComparer.Ordinal))
+        {
+            w.WriteStartObject();
+            w.WriteString("queue", s.Queue);
+            w.WriteString("name", s.Name);
+            w.WriteString("cron", s.Cron);
+            w.WriteString("timeZone", string.IsNullOrEmpty(s.TimeZone) ? "UTC" : s.TimeZone);
+            w.WriteBoolean("enabled", s.Enabled);
+            w.WriteString("task", s.Task.Label);
+            if (next is { } n) w.WriteString("nextRun", n);
+            if (last is { } l)
+            {
+                w.WriteString("lastRun", l.FiredAt);
+                if (l.TaskId is not null) w.WriteString("lastTaskId", l.TaskId);
+                w.WriteBoolean("lastSkipped", l.Skipped);
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteThroughput(Utf8JsonWriter w, IEnumerable<(DateTimeOffset Minute, long Succeeded, long Failed)> series)
+    {
+        w.WriteStartArray();
+        foreach (var (minute, succeeded, failed) in series)
+        {
+            w.WriteStartObject();
+            w.WriteString("minute", minute);
+            w.WriteNumber("succeeded", succeeded);
+            w.WriteNumber("failed", failed);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -173,26 +289,66 @@ public sealed class DashboardServer
         w.WriteString("state", s.State.ToString());
         w.WriteNumber("attempts", s.Attempts);
         if (s.Worker is not null) w.WriteString("worker", s.Worker);
-        if (s.Envelope is not null) w.WriteString("name", s.Envelope.Label);
-        if (s.Result is not null) w.WriteString("name", s.Result.Label);
-        if (s.Result?.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
-        if (s.Error is not null) w.WriteString("error", s.Error.Message);
+        var name = s.Result?.Label ?? s.Envelope?.Label;
+        if (name is not null) w.WriteString("name", name);
+        if (s.Envelope?.EnqueuedAt is { } enqueued && enqueued != default) w.WriteString("enqueuedAt", enqueued);
+        if (s.StateSince is { } since) w.WriteString("stateSince", since);
+        if (s.Result is { } r)
+        {
+            w.WriteString("completedAt", r.CompletedAt);
+            if (r.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
+        }
+        if (s.Error is { } e)
+        {
+            w.WriteString("error", e.Message);
+            WriteErrorDetails(w, e);
+        }
         w.WriteEndObject();
     }
 
-    private static void WriteFailures(Utf8JsonWriter w, System.Collections.Generic.IReadOnlyList<FailureEntry> failures)
+    private static void WriteErrorDetails(Utf8JsonWriter w, TaskError e)
+    {
+        w.WriteString("reason", e.Reason);
+        if (e.ErrorId is not null) w.WriteString("errorId", e.ErrorId);
+        if (e.ExceptionType is not null) w.WriteString("exceptionType", e.ExceptionType);
+        if (e.ScriptStackTrace is not null) w.WriteString("scriptStackTrace", e.ScriptStackTrace);
+        if (e.Position is not null) w.WriteString("position", e.Position);
+        if (e.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
+    }
+
+    private static void WriteFailures(Utf8JsonWriter w, IEnumerable<FailureEntry> failures)
     {
         w.WriteStartArray();
         foreach (var f in failures)
         {
             w.WriteStartObject();
             w.WriteString("id", f.Error.Id);
+            w.WriteString("queue", f.Error.Queue);
             w.WriteString("name", f.Task?.Label ?? "");
-            w.WriteString("reason", f.Error.Reason);
             w.WriteString("message", f.Error.Message);
             w.WriteNumber("attempts", f.Error.Attempts);
             w.WriteString("failedAt", f.Error.FailedAt);
-            if (f.Error.ScriptStackTrace is not null) w.WriteString("scriptStackTrace", f.Error.ScriptStackTrace);
+            if (f.Error.Worker is not null) w.WriteString("worker", f.Error.Worker);
+            WriteErrorDetails(w, f.Error);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteResults(Utf8JsonWriter w, IEnumerable<TaskResult> results)
+    {
+        w.WriteStartArray();
+        foreach (var r in results)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", r.Id);
+            w.WriteString("queue", r.Queue);
+            w.WriteString("name", r.Label);
+            w.WriteNumber("attempts", r.Attempts);
+            w.WriteString("worker", r.Worker);
+            w.WriteString("startedAt", r.StartedAt);
+            w.WriteString("completedAt", r.CompletedAt);
+            if (r.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -201,12 +357,12 @@ public sealed class DashboardServer
     private async Task<string> Metrics()
     {
         var text = new StringBuilder();
+        var counts = await QueueCountsAsync();
         text.Append("# HELP tq_queue_tasks Tasks of a queue by state.\n# TYPE tq_queue_tasks gauge\n");
-        foreach (var name in await _broker.ListQueuesAsync())
+        foreach (var c in counts)
         {
-            var c = await _broker.CountAsync(name);
             foreach (var (state, value) in new[] { ("pending", c.Pending), ("scheduled", c.Scheduled), ("active", c.Active), ("retrying", c.Retrying), ("succeeded", c.Succeeded), ("failed", c.Failed) })
-                text.Append($"tq_queue_tasks{{queue=\"{name}\",state=\"{state}\"}} {value}\n");
+                text.Append($"tq_queue_tasks{{queue=\"{c.Name}\",state=\"{state}\"}} {value}\n");
         }
         var workers = await _broker.ListWorkersAsync();
         text.Append("# HELP tq_workers Live workers.\n# TYPE tq_workers gauge\n");
@@ -214,8 +370,18 @@ public sealed class DashboardServer
         text.Append("# HELP tq_worker_processed_total Tasks processed by a live worker since it started.\n# TYPE tq_worker_processed_total counter\n");
         foreach (var worker in workers)
             text.Append($"tq_worker_processed_total{{worker=\"{worker["id"]}\"}} {(worker.TryGetValue("processed", out var p) ? p : "0")}\n");
+        text.Append("# HELP tq_worker_running Tasks a live worker runs now.\n# TYPE tq_worker_running gauge\n");
+        foreach (var worker in workers)
+            text.Append($"tq_worker_running{{worker=\"{worker["id"]}\"}} {(worker.TryGetValue("running", out var r) ? r : "0")}\n");
         return text.ToString();
     }
+
+    private static Task WriteOutcome(HttpListenerResponse response, int status, string id, string outcome) =>
+        WriteJson(response, status, w =>
+        {
+            w.WriteStartObject(); w.WriteString("id", id); w.WriteString("outcome", outcome); w.WriteEndObject();
+            return Task.CompletedTask;
+        });
 
     private static async Task WriteJson(HttpListenerResponse response, int status, Func<Utf8JsonWriter, Task> write)
     {
@@ -233,6 +399,7 @@ public sealed class DashboardServer
         response.StatusCode = status;
         response.ContentType = contentType;
         response.ContentLength64 = bytes.Length;
+        response.Headers["Cache-Control"] = "no-store";
         await response.OutputStream.WriteAsync(bytes, 0, bytes.Length);
         response.Close();
     }
