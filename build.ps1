@@ -6,7 +6,8 @@
     build (default)  compiles the module into out/TaskQueue and writes its help.
     test             builds, starts a private Redis, runs the xUnit and Pester suites,
                      prints "N passed, M failed" and exits non-zero if anything failed or nothing ran.
-    demo             builds, starts a private Redis and runs tools/Demo.ps1 against it.
+    demo             builds, starts a private Redis and runs tools/Demo.ps1 against it, with the dashboard
+                     (its address is printed; in a terminal it stays up until Enter).
     bench            builds and runs tools/Bench.ps1: writes BENCHMARKS.md and docs/bench-processing.svg
                      (-Quick: a smoke run on small numbers, under a minute).
     chaos            builds and runs tools/Chaos.ps1: 10,000 tasks, 3 worker processes, five kill -9,
@@ -57,11 +58,15 @@ function Invoke-Build {
 function Invoke-Test {
     Invoke-Build
     $pester = Install-Pester -ToolsPath $Tools
+    $browser = Install-BrowserTools -Root $Root
     $redis = Start-PrivateRedis -Kind $Server -ToolsPath $Tools
     $results = Join-Path $Root 'Tests/artifacts'
     New-Item -ItemType Directory -Force -Path $results | Out-Null
     try {
         $env:TQ_TEST_REDIS = $redis.Configuration
+        # For Browser.Tests.ps1, which fails (never skips) with the problem when a tool is missing.
+        if ($browser.Problem) { $env:TQ_TEST_BROWSER_PROBLEM = $browser.Problem }
+        else { $env:TQ_TEST_CHROMIUM = $browser.Chromium; $env:TQ_TEST_NODE = $browser.Node }
         Write-Step "Running xUnit tests against $($redis.Kind) at $($redis.Configuration)"
         $trx = Join-Path $results 'core.trx'
         Remove-Item $trx -ErrorAction Ignore
@@ -92,7 +97,7 @@ function Invoke-Demo {
     Invoke-Build
     $redis = Start-PrivateRedis -Kind $Server -ToolsPath $Tools
     try {
-        & dotnet pwsh -NoProfile -File (Join-Path $Root 'tools/Demo.ps1') -Redis $redis.Configuration
+        & dotnet pwsh -NoProfile -File (Join-Path $Root 'tools/Demo.ps1') -Redis $redis.Configuration -DashboardPort (Get-FreeLoopbackPort -Preferred 5555)
         $code = $LASTEXITCODE
     }
     finally {

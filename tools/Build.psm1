@@ -30,10 +30,14 @@ function Install-Pester([string] $ToolsPath, [string] $Version = '5.7.1') {
     return $module
 }
 
-function Get-FreeLoopbackPort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start()
-    try { return $listener.LocalEndpoint.Port } finally { $listener.Stop() }
+function Get-FreeLoopbackPort([int] $Preferred = 0) {
+    # $Preferred when it is free, else any free port.
+    foreach ($port in @($Preferred, 0) | Select-Object -Unique) {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, $port)
+        try { $listener.Start(); return $listener.LocalEndpoint.Port }
+        catch [System.Net.Sockets.SocketException] { }
+        finally { $listener.Stop() }
+    }
 }
 
 function Send-RespCommand([int] $Port, [string] $Command, [int] $TimeoutMs = 1000) {
@@ -59,15 +63,40 @@ function Find-RedisServer {
     return $null
 }
 
-function Install-RedisServer {
-    # Debian's redis-server, when we may install packages (CI runs as root); otherwise the caller falls back to Garnet.
+function Install-DebianPackage([string[]] $Name) {
+    # Debian's packages, when we may install them (CI runs as root); false otherwise.
     $isRoot = $IsLinux -and ((& id -u) -eq '0')
-    if (-not $isRoot -or -not (Get-Command apt-get -ErrorAction Ignore)) { return $null }
-    Write-Step "Installing redis-server from Debian's packages"
+    if (-not $isRoot -or -not (Get-Command apt-get -ErrorAction Ignore)) { return $false }
+    Write-Step "Installing $($Name -join ', ') from Debian's packages"
     $env:DEBIAN_FRONTEND = 'noninteractive'
-    & apt-get update -qq | Out-Null
-    & apt-get install -y -qq --no-install-recommends redis-server | Out-Null
+    if (-not $script:AptUpdated) { & apt-get update -qq | Out-Null; $script:AptUpdated = $true }
+    & apt-get install -y -qq --no-install-recommends @Name | Out-Null
+    return $LASTEXITCODE -eq 0
+}
+
+function Install-RedisServer {
+    # Debian's redis-server, when we may install packages; otherwise the caller falls back to Garnet.
+    if (-not (Install-DebianPackage redis-server)) { return $null }
     return Find-RedisServer
+}
+
+function Install-BrowserTools([string] $Root) {
+    <# What the dashboard's browser test needs: Debian's Chromium (never a downloaded browser), Node.js and
+       playwright-core from npm (tools/browser/package-lock.json). Returns the paths, or a Problem to report. #>
+    $chromium = Get-Command chromium -CommandType Application -ErrorAction Ignore | Select-Object -First 1
+    if (-not $chromium -and (Install-DebianPackage chromium)) { $chromium = Get-Command chromium -CommandType Application -ErrorAction Ignore | Select-Object -First 1 }
+    if (-not $chromium) { return [pscustomobject]@{ Problem = "Chromium is not installed: apt-get install chromium (as root)." } }
+    $node = Get-Command node -CommandType Application -ErrorAction Ignore | Select-Object -First 1
+    if (-not $node -and (Install-DebianPackage nodejs, npm)) { $node = Get-Command node -CommandType Application -ErrorAction Ignore | Select-Object -First 1 }
+    if (-not $node) { return [pscustomobject]@{ Problem = "Node.js is not installed: apt-get install nodejs npm (as root)." } }
+    $folder = Join-Path $Root 'tools/browser'
+    if (-not (Test-Path (Join-Path $folder 'node_modules/playwright-core/package.json'))) {
+        Write-Step 'Installing playwright-core from npm (tools/browser)'
+        Push-Location $folder
+        try { & npm ci --no-audit --no-fund --loglevel=error | Out-Host } finally { Pop-Location }
+        if ($LASTEXITCODE -ne 0) { return [pscustomobject]@{ Problem = "npm ci in tools/browser failed (exit $LASTEXITCODE)." } }
+    }
+    return [pscustomobject]@{ Problem = $null; Chromium = $chromium.Source; Node = $node.Source; Script = Join-Path $folder 'dashboard-check.mjs' }
 }
 
 function Install-Garnet([string] $ToolsPath) {
@@ -299,4 +328,4 @@ function Read-HelpMarkdown([string] $Path) {
     return [pscustomobject]$help
 }
 
-Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand
+Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools

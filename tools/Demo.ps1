@@ -2,8 +2,10 @@
 .SYNOPSIS
     TaskQueue in two minutes: send tasks, run a worker, look at successes and failures, fix the cause, retry.
     build.ps1 demo runs it against a private Redis; run it yourself with -Redis host:port.
+    The dashboard (Start-TqDashboard) runs beside it on -DashboardPort; its address is printed first. In a
+    terminal the demo waits for Enter at the end, so the page can be looked at; otherwise it ends at once.
 #>
-param([string] $Redis = $env:TQ_REDIS)
+param([string] $Redis = $env:TQ_REDIS, [int] $DashboardPort = 5555)
 
 $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path $PSScriptRoot '../TaskQueue.psd1')
@@ -15,6 +17,15 @@ New-Item -ItemType Directory -Force -Path (Join-Path $work 'logs') | Out-Null
 $config = Join-Path $work 'maintenance.json'
 
 function Show([string] $Title) { Write-Host "`n### $Title" -ForegroundColor Cyan }
+
+$dashboard = Start-TqDashboard -Port $DashboardPort -AsJob
+$address = "http://127.0.0.1:$DashboardPort/"
+$deadline = [DateTime]::UtcNow.AddSeconds(15)
+while ([DateTime]::UtcNow -lt $deadline -and $dashboard.State -eq 'Running') {
+    try { $null = Invoke-WebRequest "$($address)api/queues" -TimeoutSec 2; break } catch { Start-Sleep -Milliseconds 100 }
+}
+if ($dashboard.State -eq 'Running') { Write-Host "Dashboard: $address  (queues, workers, failures with Retry; it follows the demo live)" -ForegroundColor Green }
+else { Write-Warning "The dashboard did not start on port $($DashboardPort): $($dashboard.ChildJobs.JobStateInfo.Reason.Message, $dashboard.JobStateInfo.Reason.Message -join ' ')" }
 
 try {
     Show "Sending tasks to queue '$queue'"
@@ -58,7 +69,16 @@ try {
     Get-TqResult -Queue $queue -First 1 | Format-List Name, Attempts, Output
     Get-TqQueue $queue | Format-Table -AutoSize
     if ((Get-TqQueue $queue).Failed -ne 0) { throw 'The demo expected no failure left.' }
+
+    if ($dashboard.State -eq 'Running' -and -not [Console]::IsInputRedirected -and -not $env:CI) {
+        Show "The dashboard is at $address"
+        Write-Host 'Press Enter to stop it (and the demo''s Redis); it stops by itself in 10 minutes.'
+        $until = [DateTime]::UtcNow.AddMinutes(10)
+        while ([DateTime]::UtcNow -lt $until -and -not ([Console]::KeyAvailable -and [Console]::ReadKey($true).Key -eq 'Enter')) { Start-Sleep -Milliseconds 200 }
+    }
 }
 finally {
+    Stop-Job $dashboard -ErrorAction Ignore
+    Remove-Job $dashboard -Force -ErrorAction Ignore
     Remove-Item -Recurse -Force $work -ErrorAction Ignore
 }

@@ -421,8 +421,11 @@ public sealed class RedisBroker
         });
         var expire = batch.KeyExpireAsync(key, TimeSpan.FromTicks(leaseTime.Ticks * 3));
         var seen = batch.SortedSetAddAsync(QueueKeys.Workers, info.Id, now);
+        // Ids of workers that died without unregistering: their descriptions expired long ago.
+        var forgetBefore = now - (long)Math.Max(TimeSpan.FromHours(1).TotalMilliseconds, leaseTime.TotalMilliseconds * 3);
+        var pruned = batch.SortedSetRemoveRangeByScoreAsync(QueueKeys.Workers, double.NegativeInfinity, forgetBefore);
         batch.Execute();
-        await Task.WhenAll(set, expire, seen).ConfigureAwait(false);
+        await Task.WhenAll(set, expire, seen, pruned).ConfigureAwait(false);
     }
 
     public async Task UnregisterWorkerAsync(string workerId)

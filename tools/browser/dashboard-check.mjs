@@ -1,0 +1,90 @@
+// Drives the dashboard in Debian's headless Chromium for Tests/Pester/Browser.Tests.ps1.
+//
+//   node dashboard-check.mjs <dashboard url> <queue> <expected pending> <artifacts folder>
+//
+// The test and this script take turns over stdin/stdout, one line at a time:
+//   this script prints "STEP <name> [data]" when the page shows what a step waits for, and for the steps
+//   marked (waits) it waits for a line "go" from the test before it goes on; it prints "PASS" at the end,
+//   or "FAIL <reason>" and exits 1.
+//   STEP pending <n>          the queue's row shows <n> pending tasks (the test then starts a worker)
+//   STEP failed <id>  (waits) the failures table shows the failed task (the test then fixes its cause)
+//   STEP retried <id>         Retry was clicked, the task ran again and succeeded
+//   STEP deleted <id>         Delete was clicked, confirmed, and the success record is gone
+// Every wait has a deadline; screenshots go to the artifacts folder.
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+
+const [url, queue, expectedPending, artifacts] = process.argv.slice(2);
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const say = text => process.stdout.write(text + "\n");
+const waitForGo = async () => {
+  const { value, done } = await lines.next();
+  if (done || value.trim() !== "go") throw new Error(`expected "go" from the test, got ${done ? "end of input" : JSON.stringify(value)}`);
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+const problems = [];
+page.on("pageerror", e => problems.push("page error: " + e.message));
+page.on("console", m => { if (m.type() === "error") problems.push("console error: " + m.text()); });
+page.on("response", r => { if (r.status() >= 400) problems.push(`${r.request().method()} ${new URL(r.url()).pathname} answered ${r.status()}`); });
+page.on("dialog", d => d.accept());
+
+const row = page.locator(`#queues tr[data-queue="${queue}"]`);
+const count = state => row.locator(`td.${state}`);
+// Waits until the element's whole text is `text`: the page refreshes itself every 2 s.
+const expectText = (locator, text, timeout = 60_000) =>
+  within(`text ${text}`, locator.filter({ hasText: new RegExp(`^${text}$`) }).waitFor({ timeout }));
+// Names what was awaited when a wait fails.
+const within = (what, promise) => promise.catch(e => { throw new Error(`waiting for ${what}: ${String(e.message).split("\n")[0]}`); });
+
+try {
+  await page.goto(url);
+  await row.click();
+  await page.locator(`#queues tr.selected[data-queue="${queue}"]`).waitFor({ timeout: 10_000 });
+  await expectText(count("pending"), expectedPending, 15_000);
+  say(`STEP pending ${expectedPending}`);
+
+  // A worker starts now: the counts move as tasks run, live, without a reload.
+  await expectText(count("failed"), "1");
+  await expectText(count("pending"), "0");
+  const failure = page.locator("#failures tbody tr").first();
+  await failure.waitFor({ timeout: 10_000 });
+  const id = await failure.getAttribute("data-id");
+  const workers = await page.locator("#workers tbody tr").count();
+  if (workers < 1) throw new Error("the workers table is empty while a worker runs");
+  await page.screenshot({ path: join(artifacts, "dashboard-failure.png"), fullPage: true });
+  say(`STEP failed ${id}`);
+  await waitForGo();
+
+  // Retry from the page; the fixed task comes back and succeeds.
+  await failure.locator("button.retry").click();
+  await expectText(count("failed"), "0", 30_000);
+  await page.locator(`#results tbody tr[data-id="${id}"]`).waitFor({ timeout: 30_000 });
+  await page.locator("#failures tbody tr").first().waitFor({ state: "detached", timeout: 10_000 });
+  const succeededBefore = Number(await count("succeeded").innerText());
+  say(`STEP retried ${id}`);
+
+  // Delete asks first (the dialog is accepted above), then the record is gone.
+  await page.locator(`#results tbody tr[data-id="${id}"] button.delete`).click();
+  await within("the deleted row to go", page.locator(`#results tbody tr[data-id="${id}"]`).waitFor({ state: "detached", timeout: 10_000 }));
+  await expectText(count("succeeded"), String(succeededBefore - 1), 10_000);
+  say(`STEP deleted ${id}`);
+
+  await page.screenshot({ path: join(artifacts, "dashboard.png"), fullPage: true });
+  if (problems.length) throw new Error(problems.join("; "));
+  say("PASS");
+  await browser.close();
+  process.exit(0);
+} catch (e) {
+  try { await page.screenshot({ path: join(artifacts, "dashboard-error.png"), fullPage: true }); } catch { }
+  say("FAIL " + String(e.message ?? e).split("\n")[0] + (problems.length ? " | " + problems.join("; ") : ""));
+  await browser.close();
+  process.exit(1);
+}
