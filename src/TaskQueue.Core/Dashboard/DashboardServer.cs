@@ -24,7 +24,8 @@ public sealed class DashboardServer
     /// <summary>Records per page of failures or successes, unless the request asks for fewer (at most <see cref="MaxPage"/>).</summary>
     public const int DefaultPage = 50;
     public const int MaxPage = 500;
-    private const int ChartMinutes = 180;
+    private const int ChartMinutes = 60;
+    private const int MaxChartMinutes = 48 * 60;
 
     private readonly RedisBroker _broker;
     private readonly string _prefix;
@@ -111,7 +112,7 @@ public sealed class DashboardServer
             await WriteJson(response, 200, async w => WriteSchedules(w, await SchedulesAsync(await _broker.ListQueuesAsync())));
         else if (get && Is("api", "throughput", "*"))
         {
-            var minutes = Number(query, "minutes", ChartMinutes, 1, 48 * 60);
+            var minutes = Number(query, "minutes", ChartMinutes, 1, MaxChartMinutes);
             await WriteJson(response, 200, async w => WriteThroughput(w, await _broker.GetThroughputAsync(p[2], minutes)));
         }
         else if (get && Is("api", "tasks", "*", "*"))
@@ -161,7 +162,8 @@ public sealed class DashboardServer
         var page = Number(query, "first", DefaultPage, 1, MaxPage);
         var failuresSkip = Number(query, "failures", 0, 0, int.MaxValue - MaxPage);
         var resultsSkip = Number(query, "results", 0, 0, int.MaxValue - MaxPage);
-        var throughputTask = selected is null ? null : _broker.GetThroughputAsync(selected, ChartMinutes);
+        var minutes = Number(query, "minutes", ChartMinutes, 1, MaxChartMinutes);
+        var throughputTask = selected is null ? null : _broker.GetThroughputAsync(selected, minutes);
         var failuresTask = selected is null ? null : _broker.GetFailuresAsync(selected, page, skip: failuresSkip);
         var resultsTask = selected is null ? null : _broker.GetResultsAsync(selected, page, skip: resultsSkip);
         var counts = await countsTask;
