@@ -166,6 +166,9 @@ public sealed class WorkerTests : BrokerTest
         using var stop = new CancellationTokenSource();
         var running = Task.Run(() => worker.Run(stop.Token));
         Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
+        // Two running, and a buffer of leased tasks that have not started.
+        var leased = (await Broker.CountAsync(Queue)).Active;
+        Assert.True(leased > 2, $"the worker leased {leased} task(s); a buffer beyond the running ones was expected");
         stop.Cancel();
         gate.Set();
         var summary = await running;
@@ -173,8 +176,43 @@ public sealed class WorkerTests : BrokerTest
         Assert.Equal(0, counts.Active);
         Assert.Equal(2, counts.Succeeded);
         Assert.Equal(8, counts.Pending);
-        Assert.Equal(8, summary.HandedBack);   // all it had leased but not started
+        Assert.Equal(leased - 2, summary.HandedBack);   // all it had leased but not started
         Assert.Null(await Redis.Db.SortedSetScoreAsync(QueueKeys.Workers, worker.WorkerId));
+    }
+
+    /// <summary>Runs a burst worker over the queue and returns the most tasks it held leased at once, sampled from Redis.</summary>
+    private async Task<long> MostLeasedAtOnce(int concurrency, Func<ExecutionOutcome> run)
+    {
+        var options = Options();
+        options.Concurrency = concurrency;
+        var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((_, _, _) => run()));
+        var running = Task.Run(() => worker.Run(CancellationToken.None));
+        long most = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!running.IsCompleted && DateTime.UtcNow < deadline)
+            most = Math.Max(most, await Redis.Db.SortedSetLengthAsync(Keys.Active));
+        var summary = await running;
+        Assert.Equal(0, (await Broker.CountAsync(Queue)).Pending);
+        Assert.Equal(summary.Processed, summary.Succeeded);
+        return most;
+    }
+
+    [Fact]
+    public async Task Slow_tasks_are_not_hoarded_one_buffered_per_slot_at_most()
+    {
+        await Send(12);
+        var most = await MostLeasedAtOnce(2, () => { Thread.Sleep(40); return Ok(); });
+        // Per slot: the running task, one buffered, and at most one finished whose record is on its way.
+        Assert.InRange(most, 1, 6);
+    }
+
+    [Fact]
+    public async Task Short_tasks_are_leased_in_deep_batches()
+    {
+        await Send(2000);
+        var most = await MostLeasedAtOnce(1, () => Ok());
+        // One slot, and far more than one buffered task: fetches serve dozens of tasks per round trip.
+        Assert.True(most > 16, $"at most {most} task(s) were leased at once");
     }
 
     [Fact]

@@ -35,8 +35,8 @@ public sealed partial class TaskWorker
         foreach (var first in _completions.GetConsumingEnumerable())
         {
             batch.Clear();
-            batch.Add(first);
-            while (batch.Count < 500 && _completions.TryTake(out var more)) batch.Add(more);
+            batch.AddRange(first);
+            while (batch.Count < 500 && _completions.TryTake(out var more)) batch.AddRange(more);
             foreach (var group in batch.GroupBy(c => c.Task.Queue))
             {
                 var items = group.ToList();

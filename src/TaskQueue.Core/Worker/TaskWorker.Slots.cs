@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -21,10 +22,19 @@ public sealed partial class TaskWorker
     private void SlotLoop()
     {
         ITaskExecutor? executor = null;
+        // Success records of this slot not yet handed to the acknowledger: handed over in one go, so that the
+        // acknowledger wakes once per batch rather than once per task.
+        var unacknowledged = new List<Completion>();
         try
         {
-            foreach (var task in _ready.GetConsumingEnumerable())
+            while (true)
             {
+                if (!_ready.TryTake(out var task))
+                {
+                    // Nothing buffered: hand over what is done before waiting for more.
+                    HandOver(unacknowledged);
+                    if (!_ready.TryTake(out task, Timeout.Infinite)) break;
+                }
                 try
                 {
                     if (_stopping)
@@ -34,7 +44,12 @@ public sealed partial class TaskWorker
                     }
                     if (task.Recoveries > 0) WaitToRunAlone(task);
                     executor ??= _executorFactory();
-                    executor = RunOne(task, executor);
+                    var started = Stopwatch.GetTimestamp();
+                    executor = RunOne(task, executor, unacknowledged);
+                    RecordTaskTime(TimeSpan.FromTicks((long)((Stopwatch.GetTimestamp() - started) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                    // Short tasks hand over in batches; after a longer one, at once, so its record is not held back.
+                    if (unacknowledged.Count >= MaxHandOver || Interlocked.Read(ref _averageTaskTicks) > HandOverAtOnceAfter.Ticks)
+                        HandOver(unacknowledged);
                 }
                 catch (Exception ex)
                 {
@@ -46,14 +61,27 @@ public sealed partial class TaskWorker
                     Interlocked.Decrement(ref _inWork);
                     if (!_awaitingAck.ContainsKey(task)) Release(task);
                     // The dispatcher refills the buffer in batches: wake it only when the buffer runs low.
-                    if (_ready.Count <= _options.Concurrency) Wake();
+                    if (BufferLow) Wake();
                 }
             }
         }
         finally
         {
+            HandOver(unacknowledged);
             executor?.Dispose();
         }
+    }
+
+    /// <summary>Most success records a slot keeps before it hands them to the acknowledger.</summary>
+    private const int MaxHandOver = 32;
+    /// <summary>When tasks take longer than this on average, each success record is handed over at once.</summary>
+    private static readonly TimeSpan HandOverAtOnceAfter = TimeSpan.FromMilliseconds(1);
+
+    private void HandOver(List<Completion> unacknowledged)
+    {
+        if (unacknowledged.Count == 0) return;
+        _completions.Add(unacknowledged.ToArray());
+        unacknowledged.Clear();
     }
 
     /// <summary>The worker is done with a task: it no longer holds (or renews) its lease.</summary>
@@ -77,7 +105,7 @@ public sealed partial class TaskWorker
         }
     }
 
-    private ITaskExecutor RunOne(LeasedTask leased, ITaskExecutor executor)
+    private ITaskExecutor RunOne(LeasedTask leased, ITaskExecutor executor, List<Completion> unacknowledged)
     {
         var startedAt = Clock.UtcNow;
         TaskEnvelope envelope;
@@ -178,7 +206,7 @@ public sealed partial class TaskWorker
             };
             // Written by the acknowledger, batched with other completions, while this slot runs the next task.
             _awaitingAck[leased] = 0;
-            _completions.Add(new Completion(leased, result, envelope.UniqueKey));
+            unacknowledged.Add(new Completion(leased, result, envelope.UniqueKey));
         }
         else
         {

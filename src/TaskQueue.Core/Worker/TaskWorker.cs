@@ -35,8 +35,9 @@ public sealed partial class TaskWorker
     private readonly object _heldChanged = new();
     private readonly Scheduling.ScheduleFirer _schedules;
     private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
-    private readonly BlockingCollection<Completion> _completions = new();
+    private readonly BlockingCollection<Completion[]> _completions = new();
     private int _inWork;
+    private long _averageTaskTicks;
     private int _suspectsHeld;
     private long _processed;
     private long _succeeded;
@@ -67,8 +68,46 @@ public sealed partial class TaskWorker
     public event Action? Idle;
 
     private IClock Clock => _broker.Clock;
-    // Running tasks plus a small buffer, so a slot rarely waits for a fetch round trip.
-    private int Capacity => _options.Concurrency * 2 + 8;
+    /// <summary>How much work, at the recent task duration, the buffer of leased but unstarted tasks holds per slot.</summary>
+    private static readonly TimeSpan BufferTime = TimeSpan.FromMilliseconds(10);
+    private const int MaxBufferPerSlot = 128;
+
+    /// <summary>
+    /// Tasks this worker leases at most: those running plus a buffer sized to about <see cref="BufferTime"/> of
+    /// work per slot at the recent task duration. Short tasks get a deep buffer, so one fetch and one
+    /// acknowledgement round trip (and the thread wake-ups around them) serve dozens of tasks; long tasks get one
+    /// buffered task per slot, so a busy worker does not sit on tasks that an idle worker could run.
+    /// </summary>
+    private int Capacity
+    {
+        get
+        {
+            var concurrency = _options.Concurrency;
+            var average = Interlocked.Read(ref _averageTaskTicks);
+            if (average <= 0) return concurrency * 2;
+            var perSlot = (int)Math.Max(1, Math.Min(MaxBufferPerSlot, BufferTime.Ticks / average));
+            return concurrency * (1 + perSlot);
+        }
+    }
+
+    /// <summary>The buffer of leased, unstarted tasks is down to half of what it holds at most (or one per slot).</summary>
+    private bool BufferLow
+    {
+        get
+        {
+            var concurrency = _options.Concurrency;
+            return _ready.Count <= Math.Max(concurrency, (Capacity - concurrency) / 2);
+        }
+    }
+
+    /// <summary>Folds one task's time on its slot into the moving average (weight 1/16) that sizes the buffer.</summary>
+    private void RecordTaskTime(TimeSpan elapsed)
+    {
+        var average = Interlocked.Read(ref _averageTaskTicks);
+        var next = average <= 0 ? elapsed.Ticks : average + (elapsed.Ticks - average) / 16;
+        // Slots race here; losing an update now and then only makes the average a little less smooth.
+        Interlocked.Exchange(ref _averageTaskTicks, Math.Max(1, next));
+    }
 
     /// <summary>Runs until <paramref name="stop"/> fires (or, in burst mode, until the queues are drained).</summary>
     public WorkerSummary Run(CancellationToken stop)
@@ -169,8 +208,9 @@ public sealed partial class TaskWorker
     {
         // Tasks waiting for their acknowledgement do not take a place: only those buffered or running do.
         var free = Capacity - Volatile.Read(ref _inWork);
-        // Fetch in batches rather than one task per freed slot: only once the buffer runs low.
-        if (_ready.Count > _options.Concurrency) return 0;
+        // Fetch in batches rather than one task per freed slot: once the buffer is half empty, so that the
+        // next batch arrives while the slots still have work.
+        if (!BufferLow) return 0;
         // A suspect (a task whose worker died under it before) runs alone: fetch nothing beside it.
         if (free <= 0 || _stopping || Volatile.Read(ref _suspectsHeld) > 0) return 0;
         var total = 0;
