@@ -15,36 +15,60 @@
 -- ARGV[5], ARGV[6], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
 --         and its completion time (unix ms), the score that orders success records
 -- Returns one integer per task: 1 recorded, 0 the worker no longer holds the lease (nothing written for it).
-local out = {}
-local recorded = 0
-for i = 5, #ARGV, 4 do
-  local id, record, unique, completed = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if redis.call('HGET', KEYS[2], id) == ARGV[1] then
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('HDEL', KEYS[5], id)
-    redis.call('HDEL', KEYS[6], id)
-    redis.call('HDEL', KEYS[8], id)
-    redis.call('SREM', KEYS[9], id)
-    if unique ~= '' and redis.call('HGET', KEYS[7], unique) == id then
-      redis.call('HDEL', KEYS[7], unique)
-    end
-    redis.call('ZADD', KEYS[3], completed, id)
-    redis.call('HSET', KEYS[4], id, record)
-    recorded = recorded + 1
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
+-- Every write is one batch command for all the tasks (in chunks), so the cost per task is a few list entries.
+local CHUNK = 1000
+
+local function variadic(command, key, items)
+  for from = 1, #items, CHUNK do
+    redis.call(command, key, unpack(items, from, math.min(from + CHUNK - 1, #items)))
   end
 end
 
-local function evict(ids)
-  for _, old in ipairs(ids) do
-    redis.call('ZREM', KEYS[3], old)
-    redis.call('HDEL', KEYS[4], old)
+local ids = {}
+for i = 5, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return {} end
+local owners = {}
+for from = 1, #ids, CHUNK do
+  local part = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + CHUNK - 1, #ids)))
+  for _, owner in ipairs(part) do owners[#owners + 1] = owner end
+end
+
+local out, mine, scored, records = {}, {}, {}, {}
+for n, id in ipairs(ids) do
+  local i = 5 + (n - 1) * 4
+  if owners[n] == ARGV[1] then
+    mine[#mine + 1] = id
+    scored[#scored + 1] = ARGV[i + 3]
+    scored[#scored + 1] = id
+    records[#records + 1] = id
+    records[#records + 1] = ARGV[i + 1]
+    local unique = ARGV[i + 2]
+    if unique ~= '' and redis.call('HGET', KEYS[7], unique) == id then
+      redis.call('HDEL', KEYS[7], unique)
+    end
+    out[n] = 1
+  else
+    out[n] = 0
   end
 end
-local budget = recorded + 100
+
+if #mine > 0 then
+  variadic('ZREM', KEYS[1], mine)
+  variadic('HDEL', KEYS[2], mine)
+  variadic('HDEL', KEYS[5], mine)
+  variadic('HDEL', KEYS[6], mine)
+  variadic('HDEL', KEYS[8], mine)
+  variadic('SREM', KEYS[9], mine)
+  variadic('ZADD', KEYS[3], scored)
+  variadic('HSET', KEYS[4], records)
+end
+
+local function evict(old)
+  if #old == 0 then return end
+  variadic('ZREM', KEYS[3], old)
+  variadic('HDEL', KEYS[4], old)
+end
+local budget = #mine + 100
 evict(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3], 'LIMIT', 0, budget))
 local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
 if over > 0 then

@@ -7,27 +7,57 @@
 -- KEYS[6] recoveries HASH  task id -> times its lease ran out while a worker held it
 -- ARGV[1] worker id
 -- ARGV[2] lease deadline (unix ms)
--- ARGV[3] most tasks to lease
+-- ARGV[3] most tasks to lease (at most 1,000 per call)
 -- Returns a flat array of quadruples: task id, envelope JSON ('' when the task body is missing),
 -- attempt number, recoveries so far.
 -- A task that was recovered before (its worker died while holding it) is leased alone, so that if it kills
 -- its worker again, no other task is counted with it: it ends a batch, and is left for the next one if others came first.
-local out = {}
-for _ = 1, tonumber(ARGV[3]) do
-  local id = redis.call('RPOP', KEYS[1])
-  if not id then break end
-  local recoveries = tonumber(redis.call('HGET', KEYS[6], id) or '0')
-  if recoveries > 0 and #out > 0 then
-    redis.call('RPUSH', KEYS[1], id)
+-- Batch commands (one call for all ids, in chunks) keep the cost per task to about one HINCRBY.
+local CHUNK = 1000
+
+-- Calls a variadic command on a key with the items of a list, in chunks that stay within Lua's stack.
+local function variadic(command, key, items)
+  for from = 1, #items, CHUNK do
+    redis.call(command, key, unpack(items, from, math.min(from + CHUNK - 1, #items)))
+  end
+end
+
+local ids = redis.call('RPOP', KEYS[1], math.min(tonumber(ARGV[3]), CHUNK))
+if not ids then return {} end
+local recoveries = redis.call('HMGET', KEYS[6], unpack(ids))
+
+-- Where the batch ends: before the first suspect, or with it when it comes first.
+local take = #ids
+for i = 1, #ids do
+  if tonumber(recoveries[i] or '0') > 0 then
+    take = (i == 1) and 1 or (i - 1)
     break
   end
-  redis.call('ZADD', KEYS[2], ARGV[2], id)
-  redis.call('HSET', KEYS[5], id, ARGV[1])
-  local attempt = redis.call('HINCRBY', KEYS[4], id, 1)
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
-  out[#out + 1] = attempt
-  out[#out + 1] = recoveries
-  if recoveries > 0 then break end
+end
+if take < #ids then
+  -- Back on the tail in their order: the first popped ends up last on the tail again.
+  local back = {}
+  for i = #ids, take + 1, -1 do back[#back + 1] = ids[i] end
+  variadic('RPUSH', KEYS[1], back)
+  for i = #ids, take + 1, -1 do ids[i] = nil end
+end
+
+local deadlines, owners = {}, {}
+for i = 1, take do
+  deadlines[#deadlines + 1] = ARGV[2]
+  deadlines[#deadlines + 1] = ids[i]
+  owners[#owners + 1] = ids[i]
+  owners[#owners + 1] = ARGV[1]
+end
+variadic('ZADD', KEYS[2], deadlines)
+variadic('HSET', KEYS[5], owners)
+local envelopes = redis.call('HMGET', KEYS[3], unpack(ids))
+
+local out = {}
+for i = 1, take do
+  out[#out + 1] = ids[i]
+  out[#out + 1] = envelopes[i] or ''
+  out[#out + 1] = redis.call('HINCRBY', KEYS[4], ids[i], 1)
+  out[#out + 1] = tonumber(recoveries[i] or '0')
 end
 return out
