@@ -22,8 +22,13 @@ local function variadic(command, key, items)
   end
 end
 
-local ids = redis.call('RPOP', KEYS[1], math.min(tonumber(ARGV[3]), CHUNK))
-if not ids then return {} end
+-- The tail of the list, tail first (as RPOP with a count would give; LRANGE and LTRIM because RPOP with a
+-- count is not implemented alike by every Redis-compatible server).
+local tail = redis.call('LRANGE', KEYS[1], -math.min(tonumber(ARGV[3]), CHUNK), -1)
+if #tail == 0 then return {} end
+redis.call('LTRIM', KEYS[1], 0, -(#tail + 1))
+local ids = {}
+for i = #tail, 1, -1 do ids[#ids + 1] = tail[i] end
 local recoveries = redis.call('HMGET', KEYS[6], unpack(ids))
 
 -- Where the batch ends: before the first suspect, or with it when it comes first.
