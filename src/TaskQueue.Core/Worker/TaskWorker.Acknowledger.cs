@@ -55,8 +55,10 @@ public sealed partial class TaskWorker
                     if (written is not null && written[i]) Interlocked.Increment(ref _succeeded);
                     else if (written is not null)
                         _log.Warning($"Task {items[i].Task.Id} of queue '{group.Key}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
-                    _awaitingAck.TryRemove(items[i].Task, out _);
+                    // Released before it stops awaiting its acknowledgement: the heartbeat, which may have renewed
+                    // the lease just as the record was written, must never see it held and not awaiting (lost).
                     Release(items[i].Task);
+                    _awaitingAck.TryRemove(items[i].Task, out _);
                 }
                 Wake();
             }
