@@ -61,6 +61,8 @@ Describe 'Start-TqDashboard' {
             $metrics = (Invoke-WebRequest "$base/metrics").Content
             $metrics | Should -Match "tq_queue_tasks\{queue=""$queue"",state=""succeeded""\} \d+"
             $metrics | Should -Match 'tq_workers [1-9]'
+            $metrics | Should -Match "tq_tasks_succeeded_total\{queue=""$queue""\} [3-9]"
+            $metrics | Should -Match "tq_tasks_failed_total\{queue=""$queue""\} [1-9]"
         }
         finally { Stop-Job $worker; Remove-Job $worker -Force }
     }

@@ -105,7 +105,7 @@ function Send-RawTask([string] $Queue, [hashtable] $Envelope, [string] $Id = [gu
 
 function Remove-TestQueue([string] $Queue) {
     $db = Get-RedisDatabase
-    foreach ($suffix in 'pending', 'active', 'retry', 'succeeded', 'failed', 'tasks', 'attempts', 'owners', 'results', 'errors') {
+    foreach ($suffix in 'pending', 'active', 'retry', 'succeeded', 'failed', 'tasks', 'attempts', 'owners', 'results', 'errors', 'totals') {
         $null = $db.KeyDelete("tq:{$Queue}:$suffix")
     }
     $null = $db.SetRemove('tq:queues', $Queue)

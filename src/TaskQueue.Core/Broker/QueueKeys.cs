@@ -43,6 +43,7 @@ public sealed class QueueKeys
         Unique = p + "unique";
         Recoveries = p + "recoveries";
         Canceled = p + "canceled";
+        Totals = p + "totals";
         WakeChannel = p + "wake";
         CancelChannel = p + "cancel";
     }
@@ -72,6 +73,7 @@ public sealed class QueueKeys
         yield return (Unique, RedisType.Hash);
         yield return (Recoveries, RedisType.Hash);
         yield return (Canceled, RedisType.Set);
+        yield return (Totals, RedisType.Hash);
     }
 
     /// <summary>LIST of pending task ids: enqueued at the head, leased from the tail.</summary>
@@ -108,6 +110,8 @@ public sealed class QueueKeys
     public RedisKey Recoveries { get; }
     /// <summary>SET of active task ids whose cancellation was asked (Stop-TqTask).</summary>
     public RedisKey Canceled { get; }
+    /// <summary>HASH "succeeded" / "failed" -> tasks that ever ended so in this queue (Prometheus counters; never expires).</summary>
+    public RedisKey Totals { get; }
     /// <summary>Pub/sub channel published to when the pending list goes from empty to non-empty.</summary>
     public string WakeChannel { get; }
     /// <summary>Pub/sub channel carrying the id of an active task to stop.</summary>

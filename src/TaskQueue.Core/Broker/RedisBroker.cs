@@ -516,6 +516,16 @@ public sealed class RedisBroker
         if (succeeded > 0) db.HashIncrement(key, minute + "s", succeeded, CommandFlags.FireAndForget);
         if (failed > 0) db.HashIncrement(key, minute + "f", failed, CommandFlags.FireAndForget);
         db.KeyExpire(key, ThroughputRetention, CommandFlags.FireAndForget);
+        var totals = Keys(queue).Totals;
+        if (succeeded > 0) db.HashIncrement(totals, "succeeded", succeeded, CommandFlags.FireAndForget);
+        if (failed > 0) db.HashIncrement(totals, "failed", failed, CommandFlags.FireAndForget);
+    }
+
+    /// <summary>Tasks that ever succeeded and failed for good in a queue, as counted by its workers.</summary>
+    public async Task<(long Succeeded, long Failed)> GetTotalsAsync(string queue)
+    {
+        var values = await Db.HashGetAsync(Keys(queue).Totals, new RedisValue[] { "succeeded", "failed" }).ConfigureAwait(false);
+        return ((long?)values[0] ?? 0, (long?)values[1] ?? 0);
     }
 
     /// <summary>Tasks succeeded and failed per minute over the last <paramref name="minutes"/> minutes, oldest first.</summary>

@@ -366,6 +366,11 @@ public sealed class DashboardServer
             foreach (var (state, value) in new[] { ("pending", c.Pending), ("scheduled", c.Scheduled), ("active", c.Active), ("retrying", c.Retrying), ("succeeded", c.Succeeded), ("failed", c.Failed) })
                 text.Append($"tq_queue_tasks{{queue=\"{c.Name}\",state=\"{state}\"}} {value}\n");
         }
+        var totals = await Task.WhenAll(counts.Select(c => _broker.GetTotalsAsync(c.Name)));
+        text.Append("# HELP tq_tasks_succeeded_total Tasks of a queue that succeeded, counted by its workers.\n# TYPE tq_tasks_succeeded_total counter\n");
+        for (var i = 0; i < counts.Length; i++) text.Append($"tq_tasks_succeeded_total{{queue=\"{counts[i].Name}\"}} {totals[i].Succeeded}\n");
+        text.Append("# HELP tq_tasks_failed_total Tasks of a queue that failed for good, counted by its workers.\n# TYPE tq_tasks_failed_total counter\n");
+        for (var i = 0; i < counts.Length; i++) text.Append($"tq_tasks_failed_total{{queue=\"{counts[i].Name}\"}} {totals[i].Failed}\n");
         var workers = await _broker.ListWorkersAsync();
         text.Append("# HELP tq_workers Live workers.\n# TYPE tq_workers gauge\n");
         text.Append($"tq_workers {workers.Count}\n");
