@@ -244,6 +244,17 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task An_id_sent_twice_in_one_batch_is_stored_once()
+    {
+        var task = NewTask();
+        var again = NewTask();
+        again.Id = task.Id;
+        var outcomes = await Broker.EnqueueAsync(Queue, new[] { task, again, NewTask() });
+        Assert.Equal(new[] { EnqueueStatus.Stored, EnqueueStatus.IdExists, EnqueueStatus.Stored }, outcomes.Select(o => o.Status));
+        Assert.Equal(2, await Redis.Db.ListLengthAsync(Keys.Pending));
+    }
+
+    [Fact]
     public async Task A_unique_key_is_held_while_its_task_is_live_and_released_when_it_ends()
     {
         var first = NewTask();

@@ -66,14 +66,13 @@ public sealed class RedisBroker
     {
         var keys = Keys(queue);
         var outcomes = new EnqueueOutcome[tasks.Count];
-        var sendable = new List<(int Index, string Json)>(tasks.Count);
+        var sendable = new List<(int Index, byte[] Json)>(tasks.Count);
         for (var i = 0; i < tasks.Count; i++)
         {
             var task = tasks[i];
             if (task.Queue != queue) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{queue}'.");
-            var json = TqJson.Serialize(task);
-            var bytes = System.Text.Encoding.UTF8.GetByteCount(json);
-            if (bytes > Options.MaxTaskBytes) outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: bytes);
+            var json = TqJson.SerializeToUtf8(task);
+            if (json.Length > Options.MaxTaskBytes) outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: json.Length);
             else sendable.Add((i, json));
         }
         if (sendable.Count == 0) return outcomes;

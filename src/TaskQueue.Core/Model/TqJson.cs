@@ -26,6 +26,8 @@ public static class TqJson
     });
 
     public static string Serialize(TaskEnvelope envelope) => JsonSerializer.Serialize(envelope, Context.TaskEnvelope);
+    /// <summary>The envelope as UTF-8 JSON, ready for the wire without another encoding pass.</summary>
+    public static byte[] SerializeToUtf8(TaskEnvelope envelope) => JsonSerializer.SerializeToUtf8Bytes(envelope, Context.TaskEnvelope);
     public static string Serialize(TaskResult result) => JsonSerializer.Serialize(result, Context.TaskResult);
     public static string Serialize(TaskError error) => JsonSerializer.Serialize(error, Context.TaskError);
     public static string Serialize(ScheduleDefinition schedule) => JsonSerializer.Serialize(schedule, Context.ScheduleDefinition);
