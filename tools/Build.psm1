@@ -57,11 +57,14 @@ function Send-RespCommand([int] $Port, [string] $Command, [int] $TimeoutMs = 100
     finally { $client.Dispose() }
 }
 
-function Find-RedisServer {
-    $command = Get-Command redis-server -CommandType Application -ErrorAction Ignore | Select-Object -First 1
+function Find-Application([string] $Name) {
+    # The path of a program on PATH, or $null.
+    $command = Get-Command $Name -CommandType Application -ErrorAction Ignore | Select-Object -First 1
     if ($command) { return $command.Source }
     return $null
 }
+
+function Find-RedisServer { Find-Application redis-server }
 
 function Install-DebianPackage([string[]] $Name) {
     # Debian's packages, when we may install them (CI runs as root); false otherwise.
@@ -83,11 +86,11 @@ function Install-RedisServer {
 function Install-BrowserTools([string] $Root) {
     <# What the dashboard's browser test needs: Debian's Chromium (never a downloaded browser), Node.js and
        playwright-core from npm (tools/browser/package-lock.json). Returns the paths, or a Problem to report. #>
-    $chromium = Get-Command chromium -CommandType Application -ErrorAction Ignore | Select-Object -First 1
-    if (-not $chromium -and (Install-DebianPackage chromium)) { $chromium = Get-Command chromium -CommandType Application -ErrorAction Ignore | Select-Object -First 1 }
+    $chromium = Find-Application chromium
+    if (-not $chromium -and (Install-DebianPackage chromium)) { $chromium = Find-Application chromium }
     if (-not $chromium) { return [pscustomobject]@{ Problem = "Chromium is not installed: apt-get install chromium (as root)." } }
-    $node = Get-Command node -CommandType Application -ErrorAction Ignore | Select-Object -First 1
-    if (-not $node -and (Install-DebianPackage nodejs, npm)) { $node = Get-Command node -CommandType Application -ErrorAction Ignore | Select-Object -First 1 }
+    $node = Find-Application node
+    if (-not $node -and (Install-DebianPackage nodejs, npm)) { $node = Find-Application node }
     if (-not $node) { return [pscustomobject]@{ Problem = "Node.js is not installed: apt-get install nodejs npm (as root)." } }
     $folder = Join-Path $Root 'tools/browser'
     if (-not (Test-Path (Join-Path $folder 'node_modules/playwright-core/package.json'))) {
@@ -96,7 +99,7 @@ function Install-BrowserTools([string] $Root) {
         try { & npm ci --no-audit --no-fund --loglevel=error | Out-Host } finally { Pop-Location }
         if ($LASTEXITCODE -ne 0) { return [pscustomobject]@{ Problem = "npm ci in tools/browser failed (exit $LASTEXITCODE)." } }
     }
-    return [pscustomobject]@{ Problem = $null; Chromium = $chromium.Source; Node = $node.Source; Script = Join-Path $folder 'dashboard-check.mjs' }
+    return [pscustomobject]@{ Problem = $null; Chromium = $chromium; Node = $node }
 }
 
 function Install-Garnet([string] $ToolsPath) {

@@ -215,42 +215,36 @@ public sealed class DashboardServer
     private async Task<List<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> SchedulesAsync(string[] names) =>
         (await Task.WhenAll(names.Select(_broker.GetSchedulesAsync))).SelectMany(s => s).ToList();
 
-    private static void WriteQueues(Utf8JsonWriter w, IEnumerable<QueueCounts> counts)
+    /// <summary>Writes a JSON array with one object per item; <paramref name="writeFields"/> writes the item's fields.</summary>
+    private static void WriteObjects<T>(Utf8JsonWriter w, IEnumerable<T> items, Action<Utf8JsonWriter, T> writeFields)
     {
         w.WriteStartArray();
-        foreach (var c in counts)
+        foreach (var item in items)
         {
             w.WriteStartObject();
+            writeFields(w, item);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteQueues(Utf8JsonWriter w, IEnumerable<QueueCounts> counts) =>
+        WriteObjects(w, counts, (w, c) =>
+        {
             w.WriteString("name", c.Name);
-            w.WriteNumber("pending", c.Pending);
-            w.WriteNumber("scheduled", c.Scheduled);
-            w.WriteNumber("active", c.Active);
-            w.WriteNumber("retrying", c.Retrying);
-            w.WriteNumber("succeeded", c.Succeeded);
-            w.WriteNumber("failed", c.Failed);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+            foreach (var (state, count) in c.ByState()) w.WriteNumber(state, count);
+        });
 
-    private static void WriteWorkers(Utf8JsonWriter w, IEnumerable<Dictionary<string, string>> workers)
-    {
-        w.WriteStartArray();
-        foreach (var worker in workers)
+    private static void WriteWorkers(Utf8JsonWriter w, IEnumerable<Dictionary<string, string>> workers) =>
+        WriteObjects(w, workers, (w, worker) =>
         {
-            w.WriteStartObject();
             foreach (var pair in worker) w.WriteString(pair.Key, pair.Value);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+        });
 
-    private static void WriteSchedules(Utf8JsonWriter w, IEnumerable<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)> schedules)
-    {
-        w.WriteStartArray();
-        foreach (var (s, next, last) in schedules.OrderBy(s => s.Schedule.Queue, StringComparer.Ordinal).ThenBy(s => s.Schedule.Name, StringComparer.Ordinal))
+    private static void WriteSchedules(Utf8JsonWriter w, IEnumerable<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)> schedules) =>
+        WriteObjects(w, schedules.OrderBy(s => s.Schedule.Queue, StringComparer.Ordinal).ThenBy(s => s.Schedule.Name, StringComparer.Ordinal), (w, entry) =>
         {
-            w.WriteStartObject();
+            var (s, next, last) = entry;
             w.WriteString("queue", s.Queue);
             w.WriteString("name", s.Name);
             w.WriteString("cron", s.Cron);
@@ -264,24 +258,15 @@ public sealed class DashboardServer
                 if (l.TaskId is not null) w.WriteString("lastTaskId", l.TaskId);
                 w.WriteBoolean("lastSkipped", l.Skipped);
             }
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+        });
 
-    private static void WriteThroughput(Utf8JsonWriter w, IEnumerable<(DateTimeOffset Minute, long Succeeded, long Failed)> series)
-    {
-        w.WriteStartArray();
-        foreach (var (minute, succeeded, failed) in series)
+    private static void WriteThroughput(Utf8JsonWriter w, IEnumerable<(DateTimeOffset Minute, long Succeeded, long Failed)> series) =>
+        WriteObjects(w, series, (w, point) =>
         {
-            w.WriteStartObject();
-            w.WriteString("minute", minute);
-            w.WriteNumber("succeeded", succeeded);
-            w.WriteNumber("failed", failed);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+            w.WriteString("minute", point.Minute);
+            w.WriteNumber("succeeded", point.Succeeded);
+            w.WriteNumber("failed", point.Failed);
+        });
 
     private static void WriteTask(Utf8JsonWriter w, TaskSnapshot s)
     {
@@ -318,12 +303,9 @@ public sealed class DashboardServer
         if (e.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
     }
 
-    private static void WriteFailures(Utf8JsonWriter w, IEnumerable<FailureEntry> failures)
-    {
-        w.WriteStartArray();
-        foreach (var f in failures)
+    private static void WriteFailures(Utf8JsonWriter w, IEnumerable<FailureEntry> failures) =>
+        WriteObjects(w, failures, (w, f) =>
         {
-            w.WriteStartObject();
             w.WriteString("id", f.Error.Id);
             w.WriteString("queue", f.Error.Queue);
             w.WriteString("name", f.Task?.Label ?? "");
@@ -332,17 +314,11 @@ public sealed class DashboardServer
             w.WriteString("failedAt", f.Error.FailedAt);
             if (f.Error.Worker is not null) w.WriteString("worker", f.Error.Worker);
             WriteErrorDetails(w, f.Error);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+        });
 
-    private static void WriteResults(Utf8JsonWriter w, IEnumerable<TaskResult> results)
-    {
-        w.WriteStartArray();
-        foreach (var r in results)
+    private static void WriteResults(Utf8JsonWriter w, IEnumerable<TaskResult> results) =>
+        WriteObjects(w, results, (w, r) =>
         {
-            w.WriteStartObject();
             w.WriteString("id", r.Id);
             w.WriteString("queue", r.Queue);
             w.WriteString("name", r.Label);
@@ -351,35 +327,37 @@ public sealed class DashboardServer
             w.WriteString("startedAt", r.StartedAt);
             w.WriteString("completedAt", r.CompletedAt);
             if (r.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+        });
 
     private async Task<string> Metrics()
     {
-        var text = new StringBuilder();
-        var counts = await QueueCountsAsync();
-        text.Append("# HELP tq_queue_tasks Tasks of a queue by state.\n# TYPE tq_queue_tasks gauge\n");
-        foreach (var c in counts)
-        {
-            foreach (var (state, value) in new[] { ("pending", c.Pending), ("scheduled", c.Scheduled), ("active", c.Active), ("retrying", c.Retrying), ("succeeded", c.Succeeded), ("failed", c.Failed) })
-                text.Append($"tq_queue_tasks{{queue=\"{c.Name}\",state=\"{state}\"}} {value}\n");
-        }
+        var countsTask = QueueCountsAsync();
+        var workersTask = _broker.ListWorkersAsync();
+        var counts = await countsTask;
         var totals = await Task.WhenAll(counts.Select(c => _broker.GetTotalsAsync(c.Name)));
-        text.Append("# HELP tq_tasks_succeeded_total Tasks of a queue that succeeded, counted by its workers.\n# TYPE tq_tasks_succeeded_total counter\n");
-        for (var i = 0; i < counts.Length; i++) text.Append($"tq_tasks_succeeded_total{{queue=\"{counts[i].Name}\"}} {totals[i].Succeeded}\n");
-        text.Append("# HELP tq_tasks_failed_total Tasks of a queue that failed for good, counted by its workers.\n# TYPE tq_tasks_failed_total counter\n");
-        for (var i = 0; i < counts.Length; i++) text.Append($"tq_tasks_failed_total{{queue=\"{counts[i].Name}\"}} {totals[i].Failed}\n");
-        var workers = await _broker.ListWorkersAsync();
-        text.Append("# HELP tq_workers Live workers.\n# TYPE tq_workers gauge\n");
-        text.Append($"tq_workers {workers.Count}\n");
-        text.Append("# HELP tq_worker_processed_total Tasks processed by a live worker since it started.\n# TYPE tq_worker_processed_total counter\n");
-        foreach (var worker in workers)
-            text.Append($"tq_worker_processed_total{{worker=\"{worker["id"]}\"}} {(worker.TryGetValue("processed", out var p) ? p : "0")}\n");
-        text.Append("# HELP tq_worker_running Tasks a live worker runs now.\n# TYPE tq_worker_running gauge\n");
-        foreach (var worker in workers)
-            text.Append($"tq_worker_running{{worker=\"{worker["id"]}\"}} {(worker.TryGetValue("running", out var r) ? r : "0")}\n");
+        var workers = await workersTask;
+
+        var text = new StringBuilder();
+        // One metric family: its HELP and TYPE lines, then one sample per (labels, value).
+        void Family(string name, string type, string help, IEnumerable<(string Labels, object Value)> samples)
+        {
+            text.Append($"# HELP {name} {help}\n# TYPE {name} {type}\n");
+            foreach (var (labels, value) in samples) text.Append($"{name}{labels} {value}\n");
+        }
+        string Worker(Dictionary<string, string> w) => $"{{worker=\"{w["id"]}\"}}";
+        string Field(Dictionary<string, string> w, string field) => w.TryGetValue(field, out var v) ? v : "0";
+
+        Family("tq_queue_tasks", "gauge", "Tasks of a queue by state.",
+            counts.SelectMany(c => c.ByState().Select(s => ($"{{queue=\"{c.Name}\",state=\"{s.State}\"}}", (object)s.Count))));
+        Family("tq_tasks_succeeded_total", "counter", "Tasks of a queue that succeeded, counted by its workers.",
+            counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].Succeeded)));
+        Family("tq_tasks_failed_total", "counter", "Tasks of a queue that failed for good, counted by its workers.",
+            counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].Failed)));
+        Family("tq_workers", "gauge", "Live workers.", new[] { ("", (object)workers.Count) });
+        Family("tq_worker_processed_total", "counter", "Tasks processed by a live worker since it started.",
+            workers.Select(w => (Worker(w), (object)Field(w, "processed"))));
+        Family("tq_worker_running", "gauge", "Tasks a live worker runs now.",
+            workers.Select(w => (Worker(w), (object)Field(w, "running"))));
         return text.ToString();
     }
 

@@ -1,3 +1,5 @@
+using System.Collections.Generic;
+
 namespace TaskQueue.Core.Model;
 
 public sealed class QueueCounts
@@ -9,4 +11,15 @@ public sealed class QueueCounts
     public long Retrying { get; set; }
     public long Succeeded { get; set; }
     public long Failed { get; set; }
+
+    /// <summary>The counts by state name, in the order the dashboard and the metrics show them.</summary>
+    public IEnumerable<(string State, long Count)> ByState()
+    {
+        yield return ("pending", Pending);
+        yield return ("scheduled", Scheduled);
+        yield return ("active", Active);
+        yield return ("retrying", Retrying);
+        yield return ("succeeded", Succeeded);
+        yield return ("failed", Failed);
+    }
 }
