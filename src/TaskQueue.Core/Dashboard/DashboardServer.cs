@@ -96,7 +96,7 @@ public sealed class DashboardServer
         bool Is(params string[] pattern) =>
             p.Length == pattern.Length && pattern.Select((s, i) => s == "*" || s == p[i]).All(x => x);
         // Every route that names a queue needs a valid queue name; the queue is always the third part.
-        if (p.Length >= 3 && p[0] == "api" && p[1] != "queues" && !QueueName.IsValid(p[2])) return false;
+        if (p.Length >= 3 && p[0] == "api" && !QueueName.IsValid(p[2])) return false;
 
         if (get && p.Length == 0)
             await Write(response, 200, "text/html; charset=utf-8", DashboardPage.Html(_readOnly));
