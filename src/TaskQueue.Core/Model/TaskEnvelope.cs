@@ -45,9 +45,22 @@ public sealed class TaskEnvelope
     [JsonIgnore]
     public string Label => Kind == Kinds.Command ? Command ?? "" : FirstLine(Script);
 
+    // A worker labels every success record, and most tasks of a queue carry the same script: keep the last label.
+    [ThreadStatic] private static string? _lastScript;
+    [ThreadStatic] private static string? _lastLabel;
+
     private static string FirstLine(string? script)
     {
         if (string.IsNullOrWhiteSpace(script)) return "";
+        if (_lastLabel is not null && string.Equals(script, _lastScript, StringComparison.Ordinal)) return _lastLabel;
+        var label = ComputeFirstLine(script!);
+        _lastScript = script;
+        _lastLabel = label;
+        return label;
+    }
+
+    private static string ComputeFirstLine(string script)
+    {
         var lines = script!.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Trim())
             .Where(l => l.Length > 0 && !l.StartsWith("#", StringComparison.Ordinal))

@@ -32,7 +32,7 @@ public sealed partial class TaskWorker
     private void AcknowledgeLoop()
     {
         var batch = new List<Completion>();
-        foreach (var first in _completions.GetConsumingEnumerable())
+        while (_completions.TryTakeOrWait(out var first))
         {
             batch.Clear();
             batch.AddRange(first);
@@ -73,13 +73,32 @@ public sealed partial class TaskWorker
         {
             try
             {
-                return write().GetAwaiter().GetResult();
+                return QuietTask.Result(write());
             }
             catch (Exception ex) when (IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
             {
                 Thread.Sleep(backoff);
                 backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));
             }
+        }
+    }
+
+    /// <summary>
+    /// Writes a task's outcome (or hands it back), then lets the task go. While the write is on its way the task
+    /// counts as awaiting its acknowledgement, so a heartbeat that finds its lease already gone does not call it lost.
+    /// </summary>
+    private T Finishing<T>(LeasedTask task, Func<T> write)
+    {
+        _awaitingAck[task] = 0;
+        try
+        {
+            return write();
+        }
+        finally
+        {
+            // Released first, as the acknowledger does (see the heartbeat).
+            Release(task);
+            _awaitingAck.TryRemove(task, out _);
         }
     }
 

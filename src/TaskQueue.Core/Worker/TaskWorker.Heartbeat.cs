@@ -31,8 +31,9 @@ public sealed partial class TaskWorker
                 foreach (var group in _held.Keys.GroupBy(t => t.Queue))
                 {
                     var (lost, canceled) = await _broker.ExtendAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList(), deadline).ConfigureAwait(false);
-                    // A task that finished while the heartbeat was on its way is not lost: only those still held are.
-                    var stillHeld = lost.Where(id => _held.Keys.Any(t => t.Queue == group.Key && t.Id == id && !_awaitingAck.ContainsKey(t))).ToList();
+                    // A task whose outcome was written while the heartbeat was on its way is not lost: only one still held
+                    // and not being finished is. Read in this order: a finished task leaves _held before _awaitingAck.
+                    var stillHeld = lost.Where(id => _held.Keys.Any(t => t.Queue == group.Key && t.Id == id && !_awaitingAck.ContainsKey(t) && _held.ContainsKey(t))).ToList();
                     if (stillHeld.Count > 0)
                         _log.Warning($"This worker lost the lease of {stillHeld.Count} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", stillHeld.Take(5))}.");
                     foreach (var id in canceled) RequestCancel(group.Key, id);

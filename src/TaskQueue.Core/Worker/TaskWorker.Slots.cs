@@ -33,7 +33,7 @@ public sealed partial class TaskWorker
                 {
                     // Nothing buffered: hand over what is done before waiting for more.
                     HandOver(unacknowledged);
-                    if (!_ready.TryTake(out task, Timeout.Infinite)) break;
+                    if (!_ready.TryTakeOrWait(out task)) break;
                 }
                 try
                 {
@@ -89,7 +89,11 @@ public sealed partial class TaskWorker
     {
         if (_held.TryRemove(task, out _) && task.Recoveries > 0) Interlocked.Decrement(ref _suspectsHeld);
         _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
-        lock (_heldChanged) Monitor.PulseAll(_heldChanged);
+        // Only a suspect waits for the others to finish (WaitToRunAlone).
+        if (Volatile.Read(ref _suspectsHeld) > 0)
+        {
+            lock (_heldChanged) Monitor.PulseAll(_heldChanged);
+        }
     }
 
     /// <summary>
@@ -233,7 +237,7 @@ public sealed partial class TaskWorker
         if (!error.Permanent && leased.Attempt < maxAttempts)
             retryAt = error.FailedAt + _retryPolicy.DelayAfter(leased.Attempt);
         if (envelope is null) Interlocked.Increment(ref _processed);
-        if (!Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt, envelope?.UniqueKey))) return;
+        if (!Finishing(leased, () => Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt, envelope?.UniqueKey)))) return;
         if (retryAt is null)
         {
             Interlocked.Increment(ref _failed);
@@ -251,7 +255,7 @@ public sealed partial class TaskWorker
     {
         try
         {
-            var moved = _broker.ReleaseAsync(task.Queue, WorkerId, new[] { task.Id }).GetAwaiter().GetResult();
+            var moved = Finishing(task, () => QuietTask.Result(_broker.ReleaseAsync(task.Queue, WorkerId, new[] { task.Id })));
             Interlocked.Add(ref _handedBack, moved);
         }
         catch (Exception ex) when (IsConnectionProblem(ex))

@@ -25,9 +25,9 @@ public sealed partial class TaskWorker
     private readonly IWorkerLog _log;
     private readonly RetryPolicy _retryPolicy;
     private readonly string[] _queues;
-    private readonly BlockingCollection<LeasedTask> _ready = new();
+    private readonly QuietQueue<LeasedTask> _ready = new();
     private readonly ConcurrentDictionary<LeasedTask, byte> _held = new();
-    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly QuietSignal _wake = new();
     private readonly CancellationTokenSource _interrupt = new();
     private readonly WorkerSummary _summary = new();
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _runningTasks = new();
@@ -35,7 +35,7 @@ public sealed partial class TaskWorker
     private readonly object _heldChanged = new();
     private readonly Scheduling.ScheduleFirer _schedules;
     private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
-    private readonly BlockingCollection<Completion[]> _completions = new();
+    private readonly QuietQueue<Completion[]> _completions = new();
     private int _inWork;
     private long _averageTaskTicks;
     private int _suspectsHeld;
@@ -180,7 +180,7 @@ public sealed partial class TaskWorker
                 var wait = until - Clock.UtcNow;
                 if (wait > _options.PollInterval) wait = _options.PollInterval;
                 if (_held.IsEmpty) Idle?.Invoke();
-                if (wait > TimeSpan.Zero) _wake.Wait(wait, stop);
+                if (wait > TimeSpan.Zero) _wake.Wait(wait);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -217,7 +217,7 @@ public sealed partial class TaskWorker
         foreach (var queue in _queues)
         {
             var deadline = Clock.UtcNow + _options.LeaseTime;
-            var leased = _broker.FetchAsync(queue, WorkerId, free, deadline).GetAwaiter().GetResult();
+            var leased = QuietTask.Result(_broker.FetchAsync(queue, WorkerId, free, deadline));
             foreach (var task in leased)
             {
                 _held[task] = 0;
@@ -266,6 +266,7 @@ public sealed partial class TaskWorker
         {
             try
             {
+                foreach (var task in group) _awaitingAck[task] = 0;
                 var moved = _broker.ReleaseAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList()).GetAwaiter().GetResult();
                 Interlocked.Add(ref _handedBack, moved);
             }
@@ -273,7 +274,11 @@ public sealed partial class TaskWorker
             {
                 _log.Warning($"Could not hand back {group.Count()} unstarted task(s) of queue '{group.Key}'; they return when their lease runs out.");
             }
-            foreach (var task in group) _held.TryRemove(task, out _);
+            foreach (var task in group)
+            {
+                Release(task);
+                _awaitingAck.TryRemove(task, out _);
+            }
         }
         var drainUntil = DateTime.UtcNow + _options.DrainTimeout;
         foreach (var slot in slots)
@@ -299,12 +304,7 @@ public sealed partial class TaskWorker
 
     private static string TaskKey(string queue, string id) => queue + "\n" + id;
 
-    private void Wake()
-    {
-        if (_wake.CurrentCount > 0) return;
-        try { _wake.Release(); }
-        catch (SemaphoreFullException) { }
-    }
+    private void Wake() => _wake.Set();
 
     internal static bool IsConnectionProblem(Exception ex) =>
         ex is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException
