@@ -71,6 +71,9 @@ public static class RedisConnections
         options.AbortOnConnectFail = true;
         options.ClientName ??= "taskqueue";
         if (!configuration.Contains("connectTimeout")) options.ConnectTimeout = 5000;
+        // After an outage, reconnect within about 2 s of Redis coming back. The client's default backoff grows to
+        // 10 s, longer than a command waits for a connection (5 s): the first sends after a long outage then failed.
+        options.ReconnectRetryPolicy = new ExponentialRetry(500, 2000);
         var endpoints = Describe(configuration);
         try
         {
