@@ -66,41 +66,48 @@ public sealed class RedisBroker
     {
         var keys = Keys(queue);
         var outcomes = new EnqueueOutcome[tasks.Count];
-        var sendable = new List<(int Index, byte[] Json)>(tasks.Count);
+        foreach (var task in tasks)
+        {
+            if (task.Queue != queue) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{queue}'.");
+        }
+
+        Task<bool>? registered = null;
+        var size = Math.Max(1, Options.EnqueueBatchSize);
+        // Each batch is serialised and sent before the next is serialised, so Redis stores one batch while
+        // this thread encodes the next.
+        var batches = new List<(List<int> Indexes, Task<RedisResult> Call)>();
+        var sendable = 0;
+        var indexes = new List<int>(size);
+        var args = new List<RedisValue>(1 + 4 * size);
         for (var i = 0; i < tasks.Count; i++)
         {
             var task = tasks[i];
-            if (task.Queue != queue) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{queue}'.");
             var json = TqJson.SerializeToUtf8(task);
             if (json.Length > Options.MaxTaskBytes) outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: json.Length);
-            else sendable.Add((i, json));
-        }
-        if (sendable.Count == 0) return outcomes;
-
-        var registered = Db.SetAddAsync(QueueKeys.Queues, queue);
-        var size = Math.Max(1, Options.EnqueueBatchSize);
-        var batches = new List<(int Start, int Count, Task<RedisResult> Call)>();
-        for (var start = 0; start < sendable.Count; start += size)
-        {
-            var count = Math.Min(size, sendable.Count - start);
-            var args = new RedisValue[1 + 4 * count];
-            args[0] = keys.WakeChannel;
-            var now = Clock.UtcNow;
-            for (var j = 0; j < count; j++)
+            else
             {
-                var (index, json) = sendable[start + j];
-                var task = tasks[index];
-                args[1 + 4 * j] = task.Id;
-                args[2 + 4 * j] = json;
-                args[3 + 4 * j] = task.UniqueKey ?? "";
-                args[4 + 4 * j] = task.NotBefore is { } due && due > now ? due.ToUnixMs() : 0;
+                if (args.Count == 0) args.Add(keys.WakeChannel);
+                indexes.Add(i);
+                args.Add(task.Id);
+                args.Add(json);
+                args.Add(task.UniqueKey ?? "");
+                args.Add(task.NotBefore is { } due && due > Clock.UtcNow ? due.ToUnixMs() : 0);
             }
-            batches.Add((start, count, Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed, keys.Scheduled }, args)));
+            if (indexes.Count == size || (i == tasks.Count - 1 && indexes.Count > 0))
+            {
+                registered ??= Db.SetAddAsync(QueueKeys.Queues, queue);
+                batches.Add((indexes, Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed, keys.Scheduled }, args.ToArray())));
+                sendable += indexes.Count;
+                indexes = new List<int>(size);
+                args.Clear();
+            }
         }
+        if (registered is null) return outcomes;
+
         await registered.ConfigureAwait(false);
         Exception? failure = null;
         var confirmed = 0;
-        foreach (var (start, count, call) in batches)
+        foreach (var (batch, call) in batches)
         {
             RedisResult[] flags;
             try
@@ -112,10 +119,10 @@ public sealed class RedisBroker
                 failure ??= ex;
                 continue;
             }
-            for (var j = 0; j < count; j++)
+            for (var j = 0; j < batch.Count; j++)
             {
                 var flag = flags[j];
-                outcomes[sendable[start + j].Index] = flag.Resp2Type == ResultType.BulkString
+                outcomes[batch[j]] = flag.Resp2Type == ResultType.BulkString
                     ? new EnqueueOutcome(EnqueueStatus.Duplicate, (string?)flag)
                     : new EnqueueOutcome((long)flag == 1 ? EnqueueStatus.Stored : EnqueueStatus.IdExists);
                 confirmed++;
@@ -124,7 +131,7 @@ public sealed class RedisBroker
         if (failure is not null && confirmed == 0)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         if (failure is not null)
-            throw new EnqueueInterruptedException(outcomes, confirmed, sendable.Count - confirmed, failure);
+            throw new EnqueueInterruptedException(outcomes, confirmed, sendable - confirmed, failure);
         return outcomes;
     }
 

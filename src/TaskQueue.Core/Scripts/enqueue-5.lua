@@ -19,20 +19,26 @@ local function variadic(command, key, items)
   end
 end
 
-local ids = {}
-for i = 2, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
-if #ids == 0 then return {} end
+local ids, n = {}, 0
+for i = 2, #ARGV, 4 do
+  n = n + 1
+  ids[n] = ARGV[i]
+end
+if n == 0 then return {} end
 local existing = {}
-for from = 1, #ids, CHUNK do
-  local part = redis.call('HMGET', KEYS[1], unpack(ids, from, math.min(from + CHUNK - 1, #ids)))
-  for j = 1, math.min(CHUNK, #ids - from + 1) do existing[from + j - 1] = part[j] end
+for from = 1, n, CHUNK do
+  local part = redis.call('HMGET', KEYS[1], unpack(ids, from, math.min(from + CHUNK - 1, n)))
+  for j = 1, math.min(CHUNK, n - from + 1) do existing[from + j - 1] = part[j] end
 end
 
+-- Counters rather than the length operator: # costs a search per call, and this loop runs per task.
 local out, stored, claimed = {}, {}, {}
 local bodies, pending, scheduled, uniques = {}, {}, {}, {}
-for n, id in ipairs(ids) do
-  local i = 2 + (n - 1) * 4
-  local body, unique, due = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+local nb, np, ns, nu = 0, 0, 0, 0
+for k = 1, n do
+  local id = ids[k]
+  local i = 2 + (k - 1) * 4
+  local unique = ARGV[i + 2]
   local holder = false
   if unique ~= '' then
     -- A task of this call that took the key holds it; else the one recorded, if it is still live.
@@ -45,25 +51,30 @@ for n, id in ipairs(ids) do
     end
   end
   if holder then
-    out[n] = holder
-  elseif existing[n] or stored[id] then
-    out[n] = 0
+    out[k] = holder
+  elseif existing[k] or stored[id] then
+    out[k] = 0
   else
     stored[id] = true
-    bodies[#bodies + 1] = id
-    bodies[#bodies + 1] = body
+    bodies[nb + 1] = id
+    bodies[nb + 2] = ARGV[i + 1]
+    nb = nb + 2
+    local due = tonumber(ARGV[i + 3])
     if due > 0 then
-      scheduled[#scheduled + 1] = due
-      scheduled[#scheduled + 1] = id
+      scheduled[ns + 1] = due
+      scheduled[ns + 2] = id
+      ns = ns + 2
     else
-      pending[#pending + 1] = id
+      np = np + 1
+      pending[np] = id
     end
     if unique ~= '' then
       claimed[unique] = id
-      uniques[#uniques + 1] = unique
-      uniques[#uniques + 1] = id
+      uniques[nu + 1] = unique
+      uniques[nu + 2] = id
+      nu = nu + 2
     end
-    out[n] = 1
+    out[k] = 1
   end
 end
 
@@ -71,7 +82,7 @@ variadic('HSET', KEYS[1], bodies)
 variadic('LPUSH', KEYS[2], pending)
 variadic('ZADD', KEYS[5], scheduled)
 variadic('HSET', KEYS[3], uniques)
-if #pending > 0 and redis.call('LLEN', KEYS[2]) == #pending then
-  redis.call('PUBLISH', ARGV[1], #pending)
+if np > 0 and redis.call('LLEN', KEYS[2]) == np then
+  redis.call('PUBLISH', ARGV[1], np)
 end
 return out
