@@ -233,6 +233,40 @@ public sealed class WorkerTests : BrokerTest
     }
 
     [Fact]
+    public async Task Success_records_of_short_tasks_are_written_in_batches_without_being_held_back_long()
+    {
+        // Tasks of about 0.3 ms on one slot: records go to Redis in batches (of up to 128), but none waits for a
+        // full batch. Probes: the tasks run as calls 60, 160, 260 and 360 (the buffer is deep by then); each
+        // record must be in Redis within 64 calls, some 20 ms, rather than when a batch of 128 is full.
+        await Send(500);
+        var broker = RealTimeBroker;
+        var calls = 0;
+        var probes = new Dictionary<int, (string Id, int SeenAt)>();
+        var options = Options();
+        options.Concurrency = 1;
+        var worker = new TaskWorker(broker, options, () => new DelegateExecutor((task, _, _) =>
+        {
+            var call = ++calls;
+            var spin = Stopwatch.StartNew();
+            while (spin.Elapsed < TimeSpan.FromMilliseconds(0.3)) { }
+            if (call % 100 == 60 && call < 400) probes[call] = (task.Id, -1);
+            if (call % 4 == 0)
+            {
+                foreach (var (at, probe) in probes.Where(p => p.Value.SeenAt < 0 && p.Key < call).ToList())
+                {
+                    if (broker.GetOutcomesAsync(Queue, new[] { probe.Id }).GetAwaiter().GetResult()[0] == TaskState.Succeeded)
+                        probes[at] = (probe.Id, call);
+                }
+            }
+            return Ok();
+        }));
+        worker.Run(CancellationToken.None);
+        Assert.Equal(4, probes.Count);
+        foreach (var (at, probe) in probes)
+            Assert.True(probe.SeenAt > at && probe.SeenAt <= at + 64, $"the record of call {at} was seen at call {probe.SeenAt}");
+    }
+
+    [Fact]
     public async Task Short_tasks_are_leased_in_deep_batches()
     {
         await Send(2000);

@@ -25,6 +25,8 @@ public sealed partial class TaskWorker
         // Success records of this slot not yet handed to the acknowledger: handed over in one go, so that the
         // acknowledger wakes once per batch rather than once per task.
         var unacknowledged = new List<Completion>();
+        // When the oldest of them was done (Stopwatch timestamp).
+        long oldestDone = 0;
         try
         {
             while (true)
@@ -46,9 +48,14 @@ public sealed partial class TaskWorker
                     executor ??= _executorFactory();
                     var started = Stopwatch.GetTimestamp();
                     executor = RunOne(task, executor, unacknowledged);
-                    RecordTaskTime(TimeSpan.FromTicks((long)((Stopwatch.GetTimestamp() - started) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
-                    // Short tasks hand over in batches; after a longer one, at once, so its record is not held back.
-                    if (unacknowledged.Count >= MaxHandOver || Interlocked.Read(ref _averageTaskTicks) > HandOverAtOnceAfter.Ticks)
+                    var finished = Stopwatch.GetTimestamp();
+                    RecordTaskTime(TimeSpan.FromTicks((long)((finished - started) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                    if (unacknowledged.Count == 1) oldestDone = finished;
+                    // Short tasks hand over in batches, none held back longer than a few milliseconds; after a
+                    // longer task, at once, so its record is not held back by the next one.
+                    if (unacknowledged.Count >= MaxHandOver
+                        || finished - oldestDone >= HandOverWithin.TotalSeconds * Stopwatch.Frequency
+                        || Interlocked.Read(ref _averageTaskTicks) > HandOverAtOnceAfter.Ticks)
                         HandOver(unacknowledged);
                 }
                 catch (Exception ex)
@@ -72,8 +79,14 @@ public sealed partial class TaskWorker
         }
     }
 
-    /// <summary>Most success records a slot keeps before it hands them to the acknowledger.</summary>
-    private const int MaxHandOver = 32;
+    /// <summary>
+    /// Most success records a slot keeps before it hands them to the acknowledger. Each hand-over wakes the
+    /// acknowledger and costs a script call whose reply the thread pool handles: on two cores shared with Redis,
+    /// batches of 128 rather than 32 raised the one-runspace rate by about a quarter.
+    /// </summary>
+    private const int MaxHandOver = 128;
+    /// <summary>The longest a success record waits in a slot for others to join its batch.</summary>
+    private static readonly TimeSpan HandOverWithin = TimeSpan.FromMilliseconds(5);
     /// <summary>When tasks take longer than this on average, each success record is handed over at once.</summary>
     private static readonly TimeSpan HandOverAtOnceAfter = TimeSpan.FromMilliseconds(1);
 
