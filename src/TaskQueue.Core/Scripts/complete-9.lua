@@ -24,35 +24,42 @@ local function variadic(command, key, items)
   end
 end
 
-local ids = {}
-for i = 5, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
-if #ids == 0 then return {} end
+local ids, n = {}, 0
+for i = 5, #ARGV, 4 do
+  n = n + 1
+  ids[n] = ARGV[i]
+end
+if n == 0 then return {} end
 local owners = {}
-for from = 1, #ids, CHUNK do
-  local part = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + CHUNK - 1, #ids)))
-  for _, owner in ipairs(part) do owners[#owners + 1] = owner end
+for from = 1, n, CHUNK do
+  local part = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + CHUNK - 1, n)))
+  for j = 1, #part do owners[from + j - 1] = part[j] end
 end
 
+-- Counters rather than the length operator (a search per call) in the loop that runs per task.
 local out, mine, scored, records = {}, {}, {}, {}
-for n, id in ipairs(ids) do
-  local i = 5 + (n - 1) * 4
-  if owners[n] == ARGV[1] then
-    mine[#mine + 1] = id
-    scored[#scored + 1] = ARGV[i + 3]
-    scored[#scored + 1] = id
-    records[#records + 1] = id
-    records[#records + 1] = ARGV[i + 1]
+local m = 0
+for k = 1, n do
+  local id = ids[k]
+  local i = 5 + (k - 1) * 4
+  if owners[k] == ARGV[1] then
+    m = m + 1
+    mine[m] = id
+    scored[2 * m - 1] = ARGV[i + 3]
+    scored[2 * m] = id
+    records[2 * m - 1] = id
+    records[2 * m] = ARGV[i + 1]
     local unique = ARGV[i + 2]
     if unique ~= '' and redis.call('HGET', KEYS[7], unique) == id then
       redis.call('HDEL', KEYS[7], unique)
     end
-    out[n] = 1
+    out[k] = 1
   else
-    out[n] = 0
+    out[k] = 0
   end
 end
 
-if #mine > 0 then
+if m > 0 then
   variadic('ZREM', KEYS[1], mine)
   variadic('HDEL', KEYS[2], mine)
   variadic('HDEL', KEYS[5], mine)
@@ -68,7 +75,7 @@ local function evict(old)
   variadic('ZREM', KEYS[3], old)
   variadic('HDEL', KEYS[4], old)
 end
-local budget = #mine + 100
+local budget = m + 100
 evict(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3], 'LIMIT', 0, budget))
 local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
 if over > 0 then
