@@ -128,7 +128,7 @@ public sealed partial class TaskWorker
         TaskEnvelope envelope;
         try
         {
-            envelope = TqJson.ReadEnvelope(leased.EnvelopeJson);
+            envelope = leased.ReadEnvelope();
         }
         catch (MalformedTaskException ex)
         {

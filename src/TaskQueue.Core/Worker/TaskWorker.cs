@@ -220,6 +220,7 @@ public sealed partial class TaskWorker
             var leased = QuietTask.Result(_broker.FetchAsync(queue, WorkerId, free, deadline));
             foreach (var task in leased)
             {
+                task.ReadAhead();
                 _held[task] = 0;
                 if (task.Recoveries > 0) Interlocked.Increment(ref _suspectsHeld);
                 Interlocked.Increment(ref _inWork);
