@@ -73,14 +73,23 @@ Describe 'Ctrl+C and SIGTERM on a pwsh running a foreground worker' -Skip:(-not 
         @{ Name = 'Ctrl+C (SIGINT)'; Signal = 'INT' }
         @{ Name = 'SIGTERM'; Signal = 'TERM' }
     ) {
-        $null = 1..4 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 2; 'done' }
+        # Each task marks that it started: a leased task may still wait in the worker's buffer, and a task that
+        # has not started when the signal comes is handed back rather than run.
+        $started = Join-Path ([IO.Path]::GetTempPath()) "tq-started-$queue"
+        Remove-Item $started -ErrorAction Ignore
+        foreach ($n in 1..4) {
+            $null = Send-TqTask -Queue $queue -ScriptBlock { param($marker) New-Item -ItemType File -Path $marker -Force | Out-Null; Start-Sleep -Seconds 2; 'done' } -ArgumentList $started
+        }
         $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 20 -Redis '$(Get-TestRedis)'"
         try {
-            Wait-Until { (Get-TqQueue $queue).Active -ge 1 } -Because 'the worker to start a task'
+            Wait-Until { Test-Path $started } -Because 'the worker to start a task'
             & kill "-$Signal" $worker.Id
             $worker.WaitForExit(30000) | Should -BeTrue
         }
-        finally { if (-not $worker.HasExited) { $worker.Kill($true) } }
+        finally {
+            if (-not $worker.HasExited) { $worker.Kill($true) }
+            Remove-Item $started -ErrorAction Ignore
+        }
         $counts = Get-TqQueue $queue
         $counts.Active | Should -Be 0
         $counts.Succeeded | Should -Be 1
