@@ -300,6 +300,35 @@ public sealed class WorkerTests : BrokerTest
     }
 
     [Fact]
+    public async Task A_task_that_outlives_the_shutdown_is_left_to_its_lease_and_does_not_crash_the_worker()
+    {
+        // The task ignores every stop: the worker gives up on it (drain deadline, then 10 s) and returns.
+        // When it finally finishes, there is no acknowledger any more: a warning, not an unhandled exception.
+        var ids = await Send(1);
+        var log = new RecordingLog();
+        var started = new ManualResetEventSlim(false);
+        var release = new ManualResetEventSlim(false);
+        var options = Options(burst: false);
+        options.Concurrency = 1;
+        options.DrainTimeout = TimeSpan.FromMilliseconds(100);
+        var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((_, _, _) =>
+        {
+            started.Set();
+            release.Wait();
+            return Ok();
+        }), log);
+        using var stop = new CancellationTokenSource();
+        var running = Task.Run(() => worker.Run(stop.Token));
+        Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
+        stop.Cancel();
+        var summary = await running.WaitAsync(TimeSpan.FromSeconds(30));
+        release.Set();
+        await WaitUntil(() => Task.FromResult(log.Warnings.Any(w => w.Contains("finished after the worker stopped"))));
+        Assert.Equal(0, summary.Succeeded);
+        Assert.Equal(TaskState.Active, (await Broker.InspectAsync(Queue, ids[0])).State);
+    }
+
+    [Fact]
     public async Task Tasks_of_a_dead_worker_are_recovered_and_run_by_another_without_counting_as_poison()
     {
         var ids = await Send(3);

@@ -25,12 +25,19 @@ internal sealed class QuietQueue<T>
 
     public void Add(T item)
     {
+        if (!TryAdd(item)) throw new InvalidOperationException("The queue takes no more items.");
+    }
+
+    /// <summary>Adds an item unless <see cref="CompleteAdding"/> was called; false then.</summary>
+    public bool TryAdd(T item)
+    {
         lock (_gate)
         {
-            if (_completed) throw new InvalidOperationException("The queue takes no more items.");
+            if (_completed) return false;
             _items.Enqueue(item);
             _count = _items.Count;
             if (_waiting > 0) Monitor.Pulse(_gate);
+            return true;
         }
     }
 

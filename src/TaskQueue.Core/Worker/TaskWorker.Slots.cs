@@ -93,7 +93,9 @@ public sealed partial class TaskWorker
     private void HandOver(List<Completion> unacknowledged)
     {
         if (unacknowledged.Count == 0) return;
-        _completions.Add(unacknowledged.ToArray());
+        // Only a slot that outlived the shutdown (its task ignored every stop) finds the acknowledger gone.
+        if (!_completions.TryAdd(unacknowledged.ToArray()))
+            _log.Warning($"{unacknowledged.Count} task(s) finished after the worker stopped; they were not recorded and run again when their lease runs out.");
         unacknowledged.Clear();
     }
 
