@@ -12,7 +12,7 @@ using TaskQueue.Core.Model;
 namespace TaskQueue.Core.Worker;
 
 /// <summary>
-/// A worker process's engine: one dispatcher (this thread) leases tasks into a small buffer,
+/// A worker process's engine: one dispatcher (this thread) leases tasks into a buffer and reads their envelopes,
 /// <see cref="WorkerOptions.Concurrency"/> slot threads run them with their own executor and
 /// acknowledge them, a heartbeat keeps the leases alive, and every worker recovers tasks of dead ones.
 /// This file holds the dispatcher and shutdown; the slots, the acknowledger and the heartbeat have a file each.
