@@ -34,9 +34,7 @@ Describe 'The dashboard in headless Chromium' {
             if (-not (Test-Path $path)) { throw "The settings file $path is missing." }
             'settings applied'
         } -ArgumentList $flag
-        $port = Get-FreeLoopbackPort
-        $dashboard = Start-TqDashboard -Port $port -AsJob
-        Wait-Until { try { $null = Invoke-RestMethod "http://127.0.0.1:$port/api/queues"; $true } catch { $false } } -Because 'the dashboard to listen'
+        $dashboard = Start-TestDashboard
         # What the test starts, kept where AfterAll sees it (a variable set in It is local to It).
         $started = @{ Worker = $null; Browser = $null }
     }
@@ -50,7 +48,7 @@ Describe 'The dashboard in headless Chromium' {
 
     It 'shows counts change as tasks run, retries a failure from the page until it succeeds, and deletes a record' {
         $info = [System.Diagnostics.ProcessStartInfo]::new($node)
-        foreach ($a in $script, "http://127.0.0.1:$port/", $queue, '31', $artifacts) { $info.ArgumentList.Add($a) }
+        foreach ($a in $script, "$($dashboard.BaseUrl)/", $queue, '31', $artifacts) { $info.ArgumentList.Add($a) }
         $info.UseShellExecute = $false
         $info.RedirectStandardInput = $true
         $info.RedirectStandardOutput = $true

@@ -11,10 +11,8 @@ Describe 'Start-TqDashboard' {
         $null = 1..3 | Send-TqTask -Queue $queue -ScriptBlock { param($x) $x }
         $bad = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'dashboard test failure' }
         $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
-        $port = Get-FreeLoopbackPort
-        $base = "http://127.0.0.1:$port"
-        $job = Start-TqDashboard -Port $port -AsJob
-        Wait-Until { try { $null = Invoke-RestMethod "$base/api/queues"; $true } catch { $false } } -Because 'the dashboard to listen'
+        $job = Start-TestDashboard
+        $base = $job.BaseUrl
     }
     AfterAll {
         Stop-Job $job; Remove-Job $job -Force
@@ -68,13 +66,12 @@ Describe 'Start-TqDashboard' {
     }
 
     It 'refuses changes when read-only, and requires a token beyond loopback' {
-        $readOnlyPort = Get-FreeLoopbackPort
-        $readOnly = Start-TqDashboard -Port $readOnlyPort -ReadOnly -Token 's3cret' -AsJob
+        $readOnly = Start-TestDashboard @{ ReadOnly = $true; Token = 's3cret' }
+        $readOnlyBase = $readOnly.BaseUrl
         try {
-            Wait-Until { try { $null = Invoke-RestMethod "http://127.0.0.1:$readOnlyPort/api/queues?token=s3cret"; $true } catch { $false } } -Because 'the second dashboard'
-            { Invoke-RestMethod "http://127.0.0.1:$readOnlyPort/api/queues" } | Should -Throw '*401*'
-            { Invoke-RestMethod -Method Post "http://127.0.0.1:$readOnlyPort/api/failures/$queue/x/retry" -Headers @{ Authorization = 'Bearer s3cret' } } | Should -Throw '*403*'
-            (Invoke-WebRequest "http://127.0.0.1:$readOnlyPort/?token=s3cret").Content | Should -Match 'const readOnly = true'
+            { Invoke-RestMethod "$readOnlyBase/api/queues" } | Should -Throw '*401*'
+            { Invoke-RestMethod -Method Post "$readOnlyBase/api/failures/$queue/x/retry" -Headers @{ Authorization = 'Bearer s3cret' } } | Should -Throw '*403*'
+            (Invoke-WebRequest "$readOnlyBase/?token=s3cret").Content | Should -Match 'const readOnly = true'
         }
         finally { Stop-Job $readOnly; Remove-Job $readOnly -Force }
         { Start-TqDashboard -ListenAddress 0.0.0.0 -Port (Get-FreeLoopbackPort) } | Should -Throw '*pass -Token*'
@@ -88,10 +85,8 @@ Describe 'Dashboard API for the page' {
         $null = 1..5 | Send-TqTask -Queue $queue -ScriptBlock { param($x) @{ n = $x } }
         $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -WarningAction SilentlyContinue
         $null = Register-TqSchedule -Queue $queue -Name 'nightly-report' -Cron '0 2 * * *' -TimeZone 'Europe/Berlin' -ScriptBlock { 'report' }
-        $port = Get-FreeLoopbackPort
-        $base = "http://127.0.0.1:$port"
-        $job = Start-TqDashboard -Port $port -AsJob
-        Wait-Until { try { $null = Invoke-RestMethod "$base/api/queues"; $true } catch { $false } } -Because 'the dashboard to listen'
+        $job = Start-TestDashboard
+        $base = $job.BaseUrl
     }
     AfterAll {
         Stop-Job $job; Remove-Job $job -Force
@@ -155,11 +150,9 @@ Describe 'Dashboard cost' {
             foreach ($q in $queues) { $null = 1..20 | Send-TqTask -Queue $q -ScriptBlock { param($x) $x } }
             $null = Start-TqWorker -Queue $queues -Concurrency 2 -Burst -WarningAction SilentlyContinue
             (Get-TqQueue $queues[0]).Failed | Should -Be 1000
-            $port = Get-FreeLoopbackPort
-            $job = Start-TqDashboard -Port $port -AsJob
+            $job = Start-TestDashboard
             try {
-                $url = "http://127.0.0.1:$port/api/overview?queue=$($queues[0])&minutes=180"
-                Wait-Until { try { $null = Invoke-RestMethod $url; $true } catch { $false } } -Because 'the dashboard to listen'
+                $url = "$($job.BaseUrl)/api/overview?queue=$($queues[0])&minutes=180"
                 function Get-Calls { ([regex]::Matches((Send-RespCommand -Port $server.Port -Command 'INFO commandstats'), 'calls=(\d+)') | ForEach-Object { [long]$_.Groups[1].Value } | Measure-Object -Sum).Sum }
                 $costs = 1..3 | ForEach-Object {
                     $idle = (Get-Calls) ; $idle = (Get-Calls) - $idle

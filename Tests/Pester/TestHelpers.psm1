@@ -111,4 +111,21 @@ function Remove-TestQueue([string] $Queue) {
     $null = $db.SetRemove('tq:queues', $Queue)
 }
 
+function Start-TestDashboard([hashtable] $Parameters = @{}) {
+    <# Starts Start-TqDashboard -AsJob (with $Parameters) on a free loopback port and waits until it answers.
+       Returns the job, with the dashboard's address in BaseUrl. #>
+    $port = Get-FreeLoopbackPort
+    $job = Start-TqDashboard -Port $port -AsJob @Parameters
+    $base = "http://127.0.0.1:$port"
+    $probe = if ($Parameters["Token"]) { "$base/api/queues?token=$($Parameters["Token"])" } else { "$base/api/queues" }
+    try {
+        Wait-Until { try { $null = Invoke-RestMethod $probe; $true } catch { $false } } -Because "the dashboard on port $port to listen"
+    }
+    catch {
+        Stop-Job $job; Remove-Job $job -Force
+        throw
+    }
+    $job | Add-Member -NotePropertyName BaseUrl -NotePropertyValue $base -PassThru
+}
+
 Export-ModuleMember -Function *

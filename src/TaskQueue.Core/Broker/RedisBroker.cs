@@ -76,32 +76,33 @@ public sealed class RedisBroker
         // Each batch is serialised and sent before the next is serialised, so Redis stores one batch while
         // this thread encodes the next.
         var batches = new List<(List<int> Indexes, Task<RedisResult> Call)>();
-        var sendable = 0;
         var indexes = new List<int>(size);
-        var args = new List<RedisValue>(1 + 4 * size);
+        var args = new List<RedisValue>(1 + 4 * size) { keys.WakeChannel };
+        void Send()
+        {
+            if (indexes.Count == 0) return;
+            registered ??= Db.SetAddAsync(QueueKeys.Queues, queue);
+            batches.Add((indexes, Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed, keys.Scheduled }, args.ToArray())));
+            indexes = new List<int>(size);
+            args.RemoveRange(1, args.Count - 1);
+        }
         for (var i = 0; i < tasks.Count; i++)
         {
             var task = tasks[i];
             var json = TqJson.SerializeToUtf8(task);
-            if (json.Length > Options.MaxTaskBytes) outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: json.Length);
-            else
+            if (json.Length > Options.MaxTaskBytes)
             {
-                if (args.Count == 0) args.Add(keys.WakeChannel);
-                indexes.Add(i);
-                args.Add(task.Id);
-                args.Add(json);
-                args.Add(task.UniqueKey ?? "");
-                args.Add(task.NotBefore is { } due && due > Clock.UtcNow ? due.ToUnixMs() : 0);
+                outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: json.Length);
+                continue;
             }
-            if (indexes.Count == size || (i == tasks.Count - 1 && indexes.Count > 0))
-            {
-                registered ??= Db.SetAddAsync(QueueKeys.Queues, queue);
-                batches.Add((indexes, Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed, keys.Scheduled }, args.ToArray())));
-                sendable += indexes.Count;
-                indexes = new List<int>(size);
-                args.Clear();
-            }
+            indexes.Add(i);
+            args.Add(task.Id);
+            args.Add(json);
+            args.Add(task.UniqueKey ?? "");
+            args.Add(task.NotBefore is { } due && due > Clock.UtcNow ? due.ToUnixMs() : 0);
+            if (indexes.Count == size) Send();
         }
+        Send();
         if (registered is null) return outcomes;
 
         await registered.ConfigureAwait(false);
@@ -131,7 +132,7 @@ public sealed class RedisBroker
         if (failure is not null && confirmed == 0)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         if (failure is not null)
-            throw new EnqueueInterruptedException(outcomes, confirmed, sendable - confirmed, failure);
+            throw new EnqueueInterruptedException(outcomes, confirmed, batches.Sum(b => b.Indexes.Count) - confirmed, failure);
         return outcomes;
     }
 

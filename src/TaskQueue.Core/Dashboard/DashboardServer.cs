@@ -183,18 +183,10 @@ public sealed class DashboardServer
             w.WriteString("queue", selected);
             w.WritePropertyName("throughput");
             WriteThroughput(w, await throughputTask!);
-            w.WriteStartObject("failures");
-            w.WriteNumber("skip", failuresSkip);
-            w.WriteNumber("total", selectedCounts.Failed);
-            w.WritePropertyName("items");
-            WriteFailures(w, await failuresTask!);
-            w.WriteEndObject();
-            w.WriteStartObject("results");
-            w.WriteNumber("skip", resultsSkip);
-            w.WriteNumber("total", selectedCounts.Succeeded);
-            w.WritePropertyName("items");
-            WriteResults(w, await resultsTask!);
-            w.WriteEndObject();
+            var failures = await failuresTask!;
+            WritePage(w, "failures", failuresSkip, selectedCounts.Failed, () => WriteFailures(w, failures));
+            var results = await resultsTask!;
+            WritePage(w, "results", resultsSkip, selectedCounts.Succeeded, () => WriteResults(w, results));
         }
         w.WriteEndObject();
     }
@@ -214,6 +206,17 @@ public sealed class DashboardServer
 
     private async Task<List<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> SchedulesAsync(string[] names) =>
         (await Task.WhenAll(names.Select(_broker.GetSchedulesAsync))).SelectMany(s => s).ToList();
+
+    /// <summary>One page of a list: where it starts, how long the whole list is, and its items.</summary>
+    private static void WritePage(Utf8JsonWriter w, string name, int skip, long total, Action writeItems)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("skip", skip);
+        w.WriteNumber("total", total);
+        w.WritePropertyName("items");
+        writeItems();
+        w.WriteEndObject();
+    }
 
     /// <summary>Writes a JSON array with one object per item; <paramref name="writeFields"/> writes the item's fields.</summary>
     private static void WriteObjects<T>(Utf8JsonWriter w, IEnumerable<T> items, Action<Utf8JsonWriter, T> writeFields)

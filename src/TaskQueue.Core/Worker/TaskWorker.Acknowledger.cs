@@ -55,10 +55,7 @@ public sealed partial class TaskWorker
                     if (written is not null && written[i]) Interlocked.Increment(ref _succeeded);
                     else if (written is not null)
                         _log.Warning($"Task {items[i].Task.Id} of queue '{group.Key}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
-                    // Released before it stops awaiting its acknowledgement: the heartbeat, which may have renewed
-                    // the lease just as the record was written, must never see it held and not awaiting (lost).
-                    Release(items[i].Task);
-                    _awaitingAck.TryRemove(items[i].Task, out _);
+                    LetGo(items[i].Task);
                 }
                 Wake();
             }
@@ -84,22 +81,31 @@ public sealed partial class TaskWorker
     }
 
     /// <summary>
-    /// Writes a task's outcome (or hands it back), then lets the task go. While the write is on its way the task
-    /// counts as awaiting its acknowledgement, so a heartbeat that finds its lease already gone does not call it lost.
+    /// Writes the outcome of tasks (or hands them back), then lets them go. While the write is on its way they count
+    /// as awaiting their acknowledgement, so a heartbeat that finds their leases already gone does not call them lost.
     /// </summary>
-    private T Finishing<T>(LeasedTask task, Func<T> write)
+    private T Finishing<T>(IReadOnlyCollection<LeasedTask> tasks, Func<T> write)
     {
-        _awaitingAck[task] = 0;
+        foreach (var task in tasks) _awaitingAck[task] = 0;
         try
         {
             return write();
         }
         finally
         {
-            // Released first, as the acknowledger does (see the heartbeat).
-            Release(task);
-            _awaitingAck.TryRemove(task, out _);
+            foreach (var task in tasks) LetGo(task);
         }
+    }
+
+    /// <summary>
+    /// The worker is done with a task whose outcome was written. Released before it stops awaiting its
+    /// acknowledgement: the heartbeat, which may have renewed the lease just as the outcome was written, must never
+    /// see it held and not awaiting (lost).
+    /// </summary>
+    private void LetGo(LeasedTask task)
+    {
+        Release(task);
+        _awaitingAck.TryRemove(task, out _);
     }
 
     /// <summary>Writes an outcome, riding out a Redis outage for up to one lease time. False when the lease was lost.</summary>

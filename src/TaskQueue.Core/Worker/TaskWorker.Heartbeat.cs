@@ -30,10 +30,12 @@ public sealed partial class TaskWorker
                 var deadline = Clock.UtcNow + _options.LeaseTime;
                 foreach (var group in _held.Keys.GroupBy(t => t.Queue))
                 {
-                    var (lost, canceled) = await _broker.ExtendAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList(), deadline).ConfigureAwait(false);
+                    // By id: the same id may be held twice for a moment (handed back, or recovered, and leased again).
+                    var asked = group.ToLookup(t => t.Id);
+                    var (lost, canceled) = await _broker.ExtendAsync(group.Key, WorkerId, asked.Select(g => g.Key).ToList(), deadline).ConfigureAwait(false);
                     // A task whose outcome was written while the heartbeat was on its way is not lost: only one still held
-                    // and not being finished is. Read in this order: a finished task leaves _held before _awaitingAck.
-                    var stillHeld = lost.Where(id => _held.Keys.Any(t => t.Queue == group.Key && t.Id == id && !_awaitingAck.ContainsKey(t) && _held.ContainsKey(t))).ToList();
+                    // and not being finished is. Read in this order: a finished task leaves _held before _awaitingAck (LetGo).
+                    var stillHeld = lost.Where(id => asked[id].Any(t => !_awaitingAck.ContainsKey(t) && _held.ContainsKey(t))).ToList();
                     if (stillHeld.Count > 0)
                         _log.Warning($"This worker lost the lease of {stillHeld.Count} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", stillHeld.Take(5))}.");
                     foreach (var id in canceled) RequestCancel(group.Key, id);

@@ -252,7 +252,7 @@ public sealed partial class TaskWorker
         if (!error.Permanent && leased.Attempt < maxAttempts)
             retryAt = error.FailedAt + _retryPolicy.DelayAfter(leased.Attempt);
         if (envelope is null) Interlocked.Increment(ref _processed);
-        if (!Finishing(leased, () => Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt, envelope?.UniqueKey)))) return;
+        if (!Finishing(new[] { leased }, () => Acknowledge(leased, () => _broker.FailAsync(WorkerId, error, retryAt, envelope?.UniqueKey)))) return;
         if (retryAt is null)
         {
             Interlocked.Increment(ref _failed);
@@ -270,7 +270,7 @@ public sealed partial class TaskWorker
     {
         try
         {
-            var moved = Finishing(task, () => QuietTask.Result(_broker.ReleaseAsync(task.Queue, WorkerId, new[] { task.Id })));
+            var moved = Finishing(new[] { task }, () => QuietTask.Result(_broker.ReleaseAsync(task.Queue, WorkerId, new[] { task.Id })));
             Interlocked.Add(ref _handedBack, moved);
         }
         catch (Exception ex) when (IsConnectionProblem(ex))

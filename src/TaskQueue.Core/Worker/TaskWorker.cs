@@ -265,20 +265,15 @@ public sealed partial class TaskWorker
         while (_ready.TryTake(out var task)) unstarted.Add(task);
         foreach (var group in unstarted.GroupBy(t => t.Queue))
         {
+            var tasks = group.ToList();
             try
             {
-                foreach (var task in group) _awaitingAck[task] = 0;
-                var moved = _broker.ReleaseAsync(group.Key, WorkerId, group.Select(t => t.Id).ToList()).GetAwaiter().GetResult();
+                var moved = Finishing(tasks, () => QuietTask.Result(_broker.ReleaseAsync(group.Key, WorkerId, tasks.Select(t => t.Id).ToList())));
                 Interlocked.Add(ref _handedBack, moved);
             }
             catch (Exception ex) when (IsConnectionProblem(ex))
             {
-                _log.Warning($"Could not hand back {group.Count()} unstarted task(s) of queue '{group.Key}'; they return when their lease runs out.");
-            }
-            foreach (var task in group)
-            {
-                Release(task);
-                _awaitingAck.TryRemove(task, out _);
+                _log.Warning($"Could not hand back {tasks.Count} unstarted task(s) of queue '{group.Key}'; they return when their lease runs out.");
             }
         }
         var drainUntil = DateTime.UtcNow + _options.DrainTimeout;
