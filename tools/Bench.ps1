@@ -84,35 +84,50 @@ try {
     # 2. Enqueue: the Core bulk API, and Send-TqTask from the pipeline.
     Step "Enqueue $enqueueN tasks"
     $broker = [TaskQueue.Core.Broker.RedisBroker]::new([TaskQueue.Core.Connection.RedisConnections]::Get($config), $null, $null)
-    $bulk = @(); $piped = @(); $bulkClientCpu = @(); $bulkRedisCpu = @()
+    $bulk = @(); $checked = @(); $piped = @(); $bulkClientCpu = @(); $bulkRedisCpu = @(); $checkedRedisCpu = @()
     $envelopes = [System.Collections.Generic.List[TaskQueue.Core.Model.TaskEnvelope]]::new($enqueueN)
     $argsJson = [System.Text.Json.JsonDocument]::Parse('[1]').RootElement
     for ($i = 0; $i -lt $enqueueN; $i++) {
         $e = [TaskQueue.Core.Model.TaskEnvelope]::new()
-        $e.Id = [guid]::NewGuid().ToString('N'); $e.Queue = 'bulk'; $e.Kind = 'script'; $e.Script = $script
+        $e.Queue = 'bulk'; $e.Kind = 'script'; $e.Script = $script
         $e.Args = $argsJson; $e.EnqueuedAt = [DateTimeOffset]::UtcNow
         $envelopes.Add($e)
     }
-    # Warm-up, untimed: the runtime's tiered JIT recompiles the serialiser and the Redis client's hot code during
-    # the first seconds (about 8 rounds of 100,000 here, at half speed), which a long-running producer pays once.
-    $warmUntil = [DateTime]::UtcNow.AddSeconds($(if ($Quick) { 0 } else { 6 }))
-    do {
-        Clear-Redis $config
-        $null = $broker.EnqueueAsync('bulk', $envelopes).GetAwaiter().GetResult()
-    } while ([DateTime]::UtcNow -lt $warmUntil)
-    for ($r = 0; $r -lt $runs; $r++) {
-        # The same envelopes every run: the server is emptied in between, so their ids are new to it.
+    # Two ways in: tasks without an id, which the broker gives new ones and stores with plain commands (as
+    # Send-TqTask does), and ids chosen by the caller, which the enqueue script checks are new.
+    function Set-Ids([bool] $ByCaller) {
+        foreach ($e in $envelopes) { $e.Id = if ($ByCaller) { [TaskQueue.Core.Model.TaskIds]::New() } else { '' } }
+    }
+    function Measure-Bulk([bool] $ByCaller) {
+        Set-Ids $ByCaller
         Clear-Redis $config
         $cpu0 = Get-ProcessCpuSeconds; $redis0 = Get-RedisCpuSeconds $config
         $watch = [Diagnostics.Stopwatch]::StartNew()
         $null = $broker.EnqueueAsync('bulk', $envelopes).GetAwaiter().GetResult()
-        $bulk += $enqueueN / $watch.Elapsed.TotalSeconds
-        $bulkClientCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $enqueueN
-        $bulkRedisCpu += ((Get-RedisCpuSeconds $config) - $redis0) * 1e6 / $enqueueN
+        [pscustomobject]@{
+            Rate = $enqueueN / $watch.Elapsed.TotalSeconds
+            ClientCpu = ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $enqueueN
+            RedisCpu = ((Get-RedisCpuSeconds $config) - $redis0) * 1e6 / $enqueueN
+        }
+    }
+    # Warm-up, untimed: the runtime's tiered JIT recompiles the serialiser and the Redis client's hot code during
+    # the first seconds (about 8 rounds of 100,000 here, at half speed), which a long-running producer pays once.
+    $warmUntil = [DateTime]::UtcNow.AddSeconds($(if ($Quick) { 0 } else { 8 }))
+    do {
+        $null = Measure-Bulk $false
+        $null = Measure-Bulk $true
+    } while ([DateTime]::UtcNow -lt $warmUntil)
+    for ($r = 0; $r -lt $runs; $r++) {
+        $minted = Measure-Bulk $false
+        $bulk += $minted.Rate; $bulkClientCpu += $minted.ClientCpu; $bulkRedisCpu += $minted.RedisCpu
+        $byCaller = Measure-Bulk $true
+        $checked += $byCaller.Rate; $checkedRedisCpu += $byCaller.RedisCpu
         $watch = [Diagnostics.Stopwatch]::StartNew()
         $null = 1..$enqueueN | Send-TqTask -Redis $config -Queue piped -ScriptBlock { param($x) $x + 1 }
         $piped += $enqueueN / $watch.Elapsed.TotalSeconds
     }
+    $results['enqueue.bulk.checked'] = Get-Median $checked
+    $results['cpu.bulk.checked.redis'] = Get-Median $checkedRedisCpu
     $results['enqueue.bulk'] = Get-Median $bulk
     $results['enqueue.piped'] = Get-Median $piped
     $results['cpu.bulk.client'] = Get-Median $bulkClientCpu
@@ -125,13 +140,18 @@ try {
     $null = 1..$enqueueN | Send-TqTask -Redis $config -Queue memory -ScriptBlock { param($x) $x + 1 }
     $results['memory.pending'] = ((Get-UsedMemory $config) - $before) / $enqueueN
 
-    # 3. Processing: burst workers against the raw ceiling, in this same process. Both warm up first:
-    # the runtime recompiles hot code (tiered JIT) during the first seconds, which a long-running worker pays once.
+    # 3. Processing: burst workers against the raw ceiling, in this same process. Both warm up first, for a time
+    # rather than a count: the runtime's tiered JIT keeps recompiling hot code (its background thread busy) for
+    # about 7 seconds of processing, which a long-running worker pays once. A warm-up of 20,000 tasks (about a
+    # second) left the first measured runs at 30-80% of the warm rate.
     Step 'Warm-up'
-    Clear-Redis $config
-    $null = 1..([Math]::Min($processN, 20000)) | Send-TqTask -Redis $config -Queue warm -ScriptBlock { param($x) $x + 1 }
-    $null = Start-TqWorker -Redis $config -Queue warm -Concurrency 2 -Burst
-    $null = [TaskQueueBench.RawCeiling]::Run($script, [Math]::Min($processN, 20000), 2, $true)
+    $warmUntil = [DateTime]::UtcNow.AddSeconds($(if ($Quick) { 0 } else { 15 }))
+    do {
+        Clear-Redis $config
+        $null = 1..([Math]::Min($processN, 20000)) | Send-TqTask -Redis $config -Queue warm -ScriptBlock { param($x) $x + 1 }
+        $null = Start-TqWorker -Redis $config -Queue warm -Concurrency 2 -Burst
+        $null = [TaskQueueBench.RawCeiling]::Run($script, [Math]::Min($processN, 20000), 2, $true)
+    } while ([DateTime]::UtcNow -lt $warmUntil)
     foreach ($c in $concurrencies) {
         Step "Processing $processN tasks with $c runspace(s)"
         $ours = @(); $oursIncr = @(); $raw = @(); $rawScript = @(); $workerCpu = @(); $redisCpu = @(); $rawCpu = @()

@@ -41,6 +41,75 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task Tasks_without_an_id_get_new_ids_and_are_stored_in_order_in_transactions_without_the_script()
+    {
+        var tasks = Enumerable.Range(0, 450).Select(_ => NewTask()).ToList();
+        foreach (var task in tasks) task.Id = "";
+        var server = Redis.Connection.GetServers()[0];
+        var execs = CommandCalls(await server.InfoAsync("commandstats"), "exec");
+        var wake = await Redis.Connection.GetSubscriber().SubscribeAsync(RedisChannel.Literal(Keys.WakeChannel));
+
+        var stored = await Broker.EnqueueAsync(Queue, tasks);
+
+        Assert.All(stored, s => Assert.Equal(EnqueueStatus.Stored, s.Status));
+        Assert.All(tasks, t => Assert.Matches("^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$", t.Id));
+        Assert.Equal(450, tasks.Select(t => t.Id).Distinct().Count());
+        // Three batches of at most 200, each one MULTI/EXEC.
+        Assert.Equal(execs + 3, CommandCalls(await server.InfoAsync("commandstats"), "exec"));
+        var envelope = TqJson.ReadEnvelope(await Redis.Db.HashGetAsync(Keys.Tasks, tasks[449].Id));
+        Assert.Equal((tasks[449].Id, Queue, tasks[449].Script), (envelope.Id, envelope.Queue, envelope.Script));
+        // The first batch found the list empty: idle workers are woken once, not per batch.
+        var message = await wake.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("200", (string?)message.Message);
+        var leased = await Broker.FetchAsync(Queue, "w1", 450, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(tasks.Select(t => t.Id), leased.Select(l => l.Id));
+        Assert.False(wake.TryRead(out _));
+        await wake.UnsubscribeAsync();
+    }
+
+    [Fact]
+    public async Task A_batch_mixing_new_tasks_with_a_caller_id_or_a_unique_key_is_checked_by_the_script()
+    {
+        var existing = await EnqueueOne();
+        var fresh = NewTask();
+        fresh.Id = "";
+        var keyed = NewTask();
+        keyed.Id = "";
+        keyed.UniqueKey = "k";
+        var outcomes = await Broker.EnqueueAsync(Queue, new[] { fresh, existing, keyed });
+        Assert.Equal(new[] { EnqueueStatus.Stored, EnqueueStatus.IdExists, EnqueueStatus.Stored }, outcomes.Select(o => o.Status));
+        Assert.NotEqual("", fresh.Id);
+        Assert.Equal(keyed.Id, (string?)await Redis.Db.HashGetAsync(Keys.Unique, "k"));
+        var again = NewTask();
+        again.Id = "";
+        again.UniqueKey = "k";
+        var refused = Assert.Single(await Broker.EnqueueAsync(Queue, new[] { again }));
+        Assert.Equal((EnqueueStatus.Duplicate, keyed.Id), (refused.Status, refused.ExistingId));
+    }
+
+    [Fact]
+    public void New_task_ids_are_random_version_4_guids()
+    {
+        var ids = Enumerable.Range(0, 10_000).Select(_ => TaskIds.New()).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.All(ids, id => Assert.Equal(4, Guid.ParseExact(id, "N").ToByteArray()[7] >> 4));
+        // Every hex digit shows up in every free position: the bits are random, not a counter.
+        for (var position = 0; position < 32; position++)
+        {
+            if (position is 12 or 16) continue;
+            Assert.Equal(16, ids.Select(id => id[position]).Distinct().Count());
+        }
+    }
+
+    private static long CommandCalls(IGrouping<string, KeyValuePair<string, string>>[] info, string command)
+    {
+        var line = info.SelectMany(g => g).FirstOrDefault(p => p.Key == "cmdstat_" + command).Value;
+        if (line is null) return 0;
+        var calls = line.Split(',')[0];
+        return long.Parse(calls.Substring(calls.IndexOf('=') + 1));
+    }
+
+    [Fact]
     public async Task Fetch_moves_tasks_atomically_from_pending_to_active_with_a_lease()
     {
         var task = await EnqueueOne();
@@ -414,6 +483,11 @@ public sealed class BrokerTests : BrokerTest
         var ex = await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.EnqueueAsync(Queue, new[] { NewTask() }));
         Assert.Equal((string)Keys.Pending!, ex.Key);
         Assert.Contains("holds a string, where TaskQueue keeps a list", ex.Message);
+        // Also when the batch is stored with plain commands (a new id).
+        var fresh = NewTask();
+        fresh.Id = "";
+        ex = await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.EnqueueAsync(Queue, new[] { fresh }));
+        Assert.Equal((string)Keys.Pending!, ex.Key);
         await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.CountAsync(Queue));
     }
 

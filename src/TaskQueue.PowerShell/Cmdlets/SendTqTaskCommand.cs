@@ -131,9 +131,9 @@ public sealed class SendTqTaskCommand : TqCmdlet
 
     private TaskEnvelope NewEnvelope(string argsJson)
     {
+        // No id: the broker gives the task a new one, and stores a batch of such tasks without checking their ids.
         var envelope = new TaskEnvelope
         {
-            Id = Guid.NewGuid().ToString("N"),
             Queue = Queue,
             MaxAttempts = MaxAttempts,
             TimeoutMs = (long)Timeout.TotalMilliseconds,
