@@ -96,7 +96,7 @@ try {
     # Two ways in: tasks without an id, which the broker gives new ones and stores with plain commands (as
     # Send-TqTask does), and ids chosen by the caller, which the enqueue script checks are new.
     function Set-Ids([bool] $ByCaller) {
-        foreach ($e in $envelopes) { $e.Id = if ($ByCaller) { [TaskQueue.Core.Model.TaskIds]::New() } else { '' } }
+        foreach ($e in $envelopes) { $e.Id = if ($ByCaller) { [TaskQueue.Core.Model.TaskIds]::NewId() } else { '' } }
     }
     function Measure-Bulk([bool] $ByCaller) {
         Set-Ids $ByCaller

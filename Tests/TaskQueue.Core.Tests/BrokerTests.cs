@@ -90,7 +90,7 @@ public sealed class BrokerTests : BrokerTest
     [Fact]
     public void New_task_ids_are_random_version_4_guids()
     {
-        var ids = Enumerable.Range(0, 10_000).Select(_ => TaskIds.New()).ToList();
+        var ids = Enumerable.Range(0, 10_000).Select(_ => TaskIds.NewId()).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count());
         Assert.All(ids, id => Assert.Equal(4, Guid.ParseExact(id, "N").ToByteArray()[7] >> 4));
         // Every hex digit shows up in every free position: the bits are random, not a counter.

@@ -98,7 +98,7 @@ public sealed class RedisBroker
         {
             var task = tasks[i];
             var minted = task.Id.Length == 0;
-            if (minted) task.Id = TaskIds.New();
+            if (minted) task.Id = TaskIds.NewId();
             var json = TqJson.SerializeToUtf8(task);
             if (json.Length > Options.MaxTaskBytes)
             {

@@ -16,7 +16,7 @@ public static class TaskIds
     [ThreadStatic] private static byte[]? _bits;
     [ThreadStatic] private static int _next;
 
-    public static string New()
+    public static string NewId()
     {
         var bits = _bits ??= new byte[16 * IdsPerDraw];
         if (_next == 0) Random.GetBytes(bits);

@@ -47,7 +47,7 @@ public sealed class ScheduleFirer
     private static TaskEnvelope Occurrence(ScheduleDefinition schedule, DateTimeOffset now)
     {
         var task = TqJson.ReadEnvelope(TqJson.Serialize(schedule.Task));
-        task.Id = TaskIds.New();
+        task.Id = TaskIds.NewId();
         task.Queue = schedule.Queue;
         task.EnqueuedAt = now;
         task.NotBefore = null;
