@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -106,6 +107,7 @@ public sealed partial class TaskWorker
     {
         Release(task);
         _awaitingAck.TryRemove(task, out _);
+        Interlocked.Exchange(ref _lastOutcome, Stopwatch.GetTimestamp());
     }
 
     /// <summary>Writes an outcome, riding out a Redis outage for up to one lease time. False when the lease was lost.</summary>

@@ -29,6 +29,20 @@ public sealed partial class TaskWorker
         long oldestDone = 0;
         try
         {
+            // Open the runspace before the first fetch, so that leased tasks do not wait for it. Should it fail, the
+            // slot tries again with each task, and reports the problem against the task.
+            try
+            {
+                executor = _executorFactory();
+            }
+            catch (Exception ex)
+            {
+                _log.Warning($"A slot could not open its runspace ({ex.Message}); it tries again with its first task.");
+            }
+            finally
+            {
+                _slotsOpening.Signal();
+            }
             while (true)
             {
                 if (!_ready.TryTake(out var task))

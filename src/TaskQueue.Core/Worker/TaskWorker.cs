@@ -36,6 +36,7 @@ public sealed partial class TaskWorker
     private readonly Scheduling.ScheduleFirer _schedules;
     private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
     private readonly QuietQueue<Completion[]> _completions = new();
+    private readonly CountdownEvent _slotsOpening;
     private int _inWork;
     private long _averageTaskTicks;
     private int _suspectsHeld;
@@ -44,6 +45,9 @@ public sealed partial class TaskWorker
     private long _failed;
     private long _retried;
     private long _handedBack;
+    // Stopwatch timestamps of the first fetch that leased a task (0: none yet) and of the last outcome written.
+    private long _firstFetch;
+    private long _lastOutcome;
     private volatile bool _stopping;
     private string? _trouble;
 
@@ -55,6 +59,7 @@ public sealed partial class TaskWorker
         _broker = broker;
         _options = options;
         _executorFactory = executorFactory;
+        _slotsOpening = new CountdownEvent(options.Concurrency);
         _log = log ?? NullWorkerLog.Instance;
         _retryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
         _queues = options.Queues.Distinct(StringComparer.Ordinal).ToArray();
@@ -129,6 +134,8 @@ public sealed partial class TaskWorker
         _log.Verbose($"Worker {WorkerId} serving {string.Join(", ", _queues)} with {_options.Concurrency} slot(s).");
         try
         {
+            // Lease nothing before the slots have their runspaces: leases would run down while tasks wait.
+            WaitHandle.WaitAny(new[] { _slotsOpening.WaitHandle, stop.WaitHandle });
             Dispatch(stop);
         }
         finally
@@ -217,7 +224,9 @@ public sealed partial class TaskWorker
         foreach (var queue in _queues)
         {
             var deadline = Clock.UtcNow + _options.LeaseTime;
+            var asked = Stopwatch.GetTimestamp();
             var leased = QuietTask.Result(_broker.FetchAsync(queue, WorkerId, free, deadline));
+            if (leased.Count > 0) Interlocked.CompareExchange(ref _firstFetch, asked, 0);
             foreach (var task in leased)
             {
                 task.ReadAhead();
@@ -296,6 +305,10 @@ public sealed partial class TaskWorker
         _summary.Failed = Interlocked.Read(ref _failed);
         _summary.Retried = Interlocked.Read(ref _retried);
         _summary.HandedBack = Interlocked.Read(ref _handedBack);
+        var first = Interlocked.Read(ref _firstFetch);
+        var last = Interlocked.Read(ref _lastOutcome);
+        if (first != 0 && last > first)
+            _summary.ProcessingTime = TimeSpan.FromTicks((long)((last - first) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
     }
 
     private static string TaskKey(string queue, string id) => queue + "\n" + id;

@@ -13,5 +13,11 @@ public sealed class WorkerSummary
     public long Retried { get; set; }
     /// <summary>Tasks given back to the queue at shutdown.</summary>
     public long HandedBack { get; set; }
+    /// <summary>From start to stop, including opening the runspaces and the shutdown.</summary>
     public TimeSpan Duration { get; set; }
+    /// <summary>
+    /// From the first fetch that leased a task to the last outcome written (success or failure record, or hand-back);
+    /// zero when no task was leased. Processed / ProcessingTime is the worker's throughput.
+    /// </summary>
+    public TimeSpan ProcessingTime { get; set; }
 }
