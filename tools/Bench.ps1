@@ -163,14 +163,14 @@ try {
             $summary = Start-TqWorker -Redis $config -Queue proc -Concurrency $c -Burst
             $workerCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN
             $redisCpu += ((Get-RedisCpuSeconds $config) - $redis0) * 1e6 / $processN
-            $ours += $summary.Processed / $summary.Duration.TotalSeconds
+            $ours += $summary.Processed / $summary.ProcessingTime.TotalSeconds
             Clear-Redis $config
             # The peers' body: one INCR on a separate connection, counting completions.
             $null = 1..$processN | Send-TqTask -Redis $config -Queue incr -ScriptBlock {
                 param($x, $redis) $null = [TaskQueue.Core.Connection.RedisConnections]::Get($redis).GetDatabase().StringIncrement('bench:count')
             } -ArgumentList $config
             $summary = Start-TqWorker -Redis $config -Queue incr -Concurrency $c -Burst
-            $oursIncr += $summary.Processed / $summary.Duration.TotalSeconds
+            $oursIncr += $summary.Processed / $summary.ProcessingTime.TotalSeconds
             $cpu0 = Get-ProcessCpuSeconds
             $raw += [TaskQueueBench.RawCeiling]::Run($script, $processN, $c, $true)
             $rawCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN

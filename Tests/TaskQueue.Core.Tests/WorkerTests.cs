@@ -235,9 +235,9 @@ public sealed class WorkerTests : BrokerTest
     [Fact]
     public async Task Success_records_of_short_tasks_are_written_in_batches_without_being_held_back_long()
     {
-        // Tasks of about 0.3 ms on one slot: records go to Redis in batches (of up to 128), but none waits for a
+        // Tasks of about 0.3 ms on one slot: records go to Redis in batches (of up to 256), but none waits for a
         // full batch. Probes: the tasks run as calls 60, 160, 260 and 360 (the buffer is deep by then); each
-        // record must be in Redis within 64 calls, some 20 ms, rather than when a batch of 128 is full.
+        // record must be in Redis within 64 calls, some 20 ms, rather than when a batch of 256 is full.
         await Send(500);
         var broker = RealTimeBroker;
         var calls = 0;
@@ -264,6 +264,27 @@ public sealed class WorkerTests : BrokerTest
         Assert.Equal(4, probes.Count);
         foreach (var (at, probe) in probes)
             Assert.True(probe.SeenAt > at && probe.SeenAt <= at + 64, $"the record of call {at} was seen at call {probe.SeenAt}");
+    }
+
+    [Fact]
+    public async Task Slots_open_their_runspaces_before_the_first_fetch_and_the_summary_times_the_processing()
+    {
+        await Send(200);
+        var broker = RealTimeBroker;
+        var activeWhenOpening = new List<long>();
+        var options = Options();
+        options.Concurrency = 2;
+        var worker = new TaskWorker(broker, options, () =>
+        {
+            // Nothing may be leased yet: a lease would run down while the runspace opens.
+            var active = broker.CountAsync(Queue).GetAwaiter().GetResult().Active;
+            lock (activeWhenOpening) activeWhenOpening.Add(active);
+            return new DelegateExecutor((_, _, _) => Ok());
+        });
+        var summary = worker.Run(CancellationToken.None);
+        Assert.Equal(new long[] { 0, 0 }, activeWhenOpening);
+        Assert.Equal(200, summary.Succeeded);
+        Assert.InRange(summary.ProcessingTime, TimeSpan.FromTicks(1), summary.Duration);
     }
 
     [Fact]

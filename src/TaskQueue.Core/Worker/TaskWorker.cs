@@ -74,8 +74,8 @@ public sealed partial class TaskWorker
 
     private IClock Clock => _broker.Clock;
     /// <summary>How much work, at the recent task duration, the buffer of leased but unstarted tasks holds per slot.</summary>
-    private static readonly TimeSpan BufferTime = TimeSpan.FromMilliseconds(10);
-    private const int MaxBufferPerSlot = 256;
+    private static readonly TimeSpan BufferTime = TimeSpan.FromMilliseconds(20);
+    private const int MaxBufferPerSlot = 512;
 
     /// <summary>
     /// Tasks this worker leases at most: those running plus a buffer sized to about <see cref="BufferTime"/> of
