@@ -9,8 +9,8 @@ using TaskQueue.Core.Model;
 namespace TaskQueue.Core.Broker;
 
 /// <summary>
-/// Every read and write of task state. Each state change is one Lua script (docs/PROTOCOL.md);
-/// nothing else in the code base talks to Redis about tasks.
+/// Every read and write of task state. Each state change is one atomic call: a Lua script (docs/PROTOCOL.md), or,
+/// for a batch of new tasks that needs no checks, one MULTI/EXEC. Nothing else in the code base talks to Redis about tasks.
 /// </summary>
 public sealed class RedisBroker
 {
