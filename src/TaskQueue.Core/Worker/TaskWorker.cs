@@ -48,6 +48,7 @@ public sealed partial class TaskWorker
     // Stopwatch timestamps of the first fetch that leased a task (0: none yet) and of the last outcome written.
     private long _firstFetch;
     private long _lastOutcome;
+    private int _ran;
     private volatile bool _stopping;
     private string? _trouble;
 
@@ -114,9 +115,13 @@ public sealed partial class TaskWorker
         Interlocked.Exchange(ref _averageTaskTicks, Math.Max(1, next));
     }
 
-    /// <summary>Runs until <paramref name="stop"/> fires (or, in burst mode, until the queues are drained).</summary>
+    /// <summary>
+    /// Runs until <paramref name="stop"/> fires (or, in burst mode, until the queues are drained). A worker runs once:
+    /// its slots, counters and summary are its own.
+    /// </summary>
     public WorkerSummary Run(CancellationToken stop)
     {
+        if (Interlocked.Exchange(ref _ran, 1) == 1) throw new InvalidOperationException("This worker has run already; create a new one to run again.");
         var watch = Stopwatch.StartNew();
         _summary.WorkerId = WorkerId;
         _summary.Queues = _queues;
