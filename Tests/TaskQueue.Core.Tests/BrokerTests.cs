@@ -410,6 +410,19 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task A_delayed_task_never_becomes_pending_before_its_time_even_within_a_millisecond()
+    {
+        // Due times are kept in whole milliseconds: rounded up, never down, or the task could start up to 1 ms early.
+        var task = NewTask();
+        task.NotBefore = Clock.UtcNow.AddMinutes(10).AddTicks(TimeSpan.TicksPerMillisecond / 2);
+        await Broker.EnqueueAsync(Queue, new[] { task });
+        Clock.Advance(TimeSpan.FromMinutes(10));
+        Assert.Equal(0, (await Broker.PromoteAsync(Queue)).Moved);
+        Clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, (await Broker.PromoteAsync(Queue)).Moved);
+    }
+
+    [Fact]
     public async Task A_scheduled_task_can_be_canceled_and_holds_its_unique_key()
     {
         var task = NewTask();

@@ -105,7 +105,8 @@ public sealed class RedisBroker
                 outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: json.Length);
                 continue;
             }
-            var due = task.NotBefore is { } notBefore && notBefore > Clock.UtcNow ? notBefore.ToUnixMs() : 0;
+            // Rounded up to the millisecond: the task must not start before the time it was given.
+            var due = task.NotBefore is { } notBefore && notBefore > Clock.UtcNow ? notBefore.ToUnixMsNotBefore() : 0;
             plain &= minted && task.UniqueKey is null && due == 0;
             indexes.Add(i);
             args.Add(task.Id);
