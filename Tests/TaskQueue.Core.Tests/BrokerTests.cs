@@ -78,6 +78,29 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task A_lone_new_task_goes_through_the_script_which_wakes_workers_within_the_same_call()
+    {
+        var task = NewTask();
+        task.Id = "";
+        var session = new StackExchange.Redis.Profiling.ProfilingSession();
+        Redis.Connection.RegisterProfiler(() => session);
+        try
+        {
+            Assert.Equal(EnqueueStatus.Stored, (await Broker.EnqueueAsync(Queue, new[] { task }))[0].Status);
+        }
+        finally
+        {
+            Redis.Connection.RegisterProfiler(null!);
+        }
+        var commands = session.FinishProfiling().Select(c => c.Command).ToList();
+        // No PUBLISH after the reply: the script published before answering (a round trip sooner for an idle worker).
+        Assert.Contains("EVALSHA", commands);
+        Assert.DoesNotContain("EXEC", commands);
+        Assert.DoesNotContain("PUBLISH", commands);
+        Assert.Equal(task.Id, (string?)await Redis.Db.ListGetByIndexAsync(Keys.Pending, 0));
+    }
+
+    [Fact]
     public async Task A_batch_mixing_new_tasks_with_a_caller_id_or_a_unique_key_is_checked_by_the_script()
     {
         var existing = await EnqueueOne();
@@ -498,10 +521,10 @@ public sealed class BrokerTests : BrokerTest
         var ex = await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.EnqueueAsync(Queue, new[] { NewTask() }));
         Assert.Equal((string)Keys.Pending!, ex.Key);
         Assert.Contains("holds a string, where TaskQueue keeps a list", ex.Message);
-        // Also when the batch is stored with plain commands (a new id).
-        var fresh = NewTask();
-        fresh.Id = "";
-        ex = await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.EnqueueAsync(Queue, new[] { fresh }));
+        // Also when the batch is stored with plain commands (new ids, more than one task).
+        var fresh = new[] { NewTask(), NewTask() };
+        foreach (var task in fresh) task.Id = "";
+        ex = await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.EnqueueAsync(Queue, fresh));
         Assert.Equal((string)Keys.Pending!, ex.Key);
         await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.CountAsync(Queue));
     }
