@@ -143,7 +143,7 @@ try {
     # 3. Processing: burst workers against the raw ceiling, in this same process. Both warm up first, for a time
     # rather than a count: the runtime's tiered JIT keeps recompiling hot code (its background thread busy) for
     # about 7 seconds of processing, which a long-running worker pays once. A warm-up of 20,000 tasks (about a
-    # second) left the first measured runs at 30-80% of the warm rate.
+    # second) left the first measured run about a fifth slower than later ones.
     Step 'Warm-up'
     $warmUntil = [DateTime]::UtcNow.AddSeconds($(if ($Quick) { 0 } else { 15 }))
     do {

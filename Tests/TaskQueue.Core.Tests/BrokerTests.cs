@@ -46,19 +46,8 @@ public sealed class BrokerTests : BrokerTest
         var tasks = Enumerable.Range(0, 450).Select(_ => NewTask()).ToList();
         foreach (var task in tasks) task.Id = "";
         var wake = await Redis.Connection.GetSubscriber().SubscribeAsync(RedisChannel.Literal(Keys.WakeChannel));
-        // The commands the client sends, as its profiler records them (any server).
-        var session = new StackExchange.Redis.Profiling.ProfilingSession();
-        Redis.Connection.RegisterProfiler(() => session);
-        EnqueueOutcome[] stored;
-        try
-        {
-            stored = await Broker.EnqueueAsync(Queue, tasks);
-        }
-        finally
-        {
-            Redis.Connection.RegisterProfiler(null!);
-        }
-        var commands = session.FinishProfiling().Select(c => c.Command).ToList();
+        EnqueueOutcome[] stored = [];
+        var commands = await CommandsSentDuring(async () => stored = await Broker.EnqueueAsync(Queue, tasks));
 
         Assert.All(stored, s => Assert.Equal(EnqueueStatus.Stored, s.Status));
         Assert.All(tasks, t => Assert.Matches("^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$", t.Id));
@@ -82,22 +71,29 @@ public sealed class BrokerTests : BrokerTest
     {
         var task = NewTask();
         task.Id = "";
-        var session = new StackExchange.Redis.Profiling.ProfilingSession();
-        Redis.Connection.RegisterProfiler(() => session);
-        try
-        {
-            Assert.Equal(EnqueueStatus.Stored, (await Broker.EnqueueAsync(Queue, new[] { task }))[0].Status);
-        }
-        finally
-        {
-            Redis.Connection.RegisterProfiler(null!);
-        }
-        var commands = session.FinishProfiling().Select(c => c.Command).ToList();
+        var commands = await CommandsSentDuring(async () =>
+            Assert.Equal(EnqueueStatus.Stored, (await Broker.EnqueueAsync(Queue, new[] { task }))[0].Status));
         // No PUBLISH after the reply: the script published before answering (a round trip sooner for an idle worker).
         Assert.Contains("EVALSHA", commands);
         Assert.DoesNotContain("EXEC", commands);
         Assert.DoesNotContain("PUBLISH", commands);
         Assert.Equal(task.Id, (string?)await Redis.Db.ListGetByIndexAsync(Keys.Pending, 0));
+    }
+
+    /// <summary>The commands the client sent while <paramref name="act"/> ran, as its profiler records them (any server).</summary>
+    private async Task<List<string>> CommandsSentDuring(Func<Task> act)
+    {
+        var session = new StackExchange.Redis.Profiling.ProfilingSession();
+        Redis.Connection.RegisterProfiler(() => session);
+        try
+        {
+            await act();
+        }
+        finally
+        {
+            Redis.Connection.RegisterProfiler(null!);
+        }
+        return session.FinishProfiling().Select(c => c.Command).ToList();
     }
 
     [Fact]

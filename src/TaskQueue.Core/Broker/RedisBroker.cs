@@ -81,20 +81,17 @@ public sealed class RedisBroker
         var size = Math.Max(1, Options.EnqueueBatchSize);
         // Each batch is serialised and sent before the next is serialised, so Redis stores one batch while
         // this thread encodes the next.
-        var batches = new List<(List<int> Indexes, Task<EnqueueOutcome[]> Call)>();
-        var indexes = new List<int>(size);
-        var args = new List<RedisValue>(1 + 4 * size) { keys.WakeChannel };
-        var plain = true;
+        var batches = new List<(List<Storing> Batch, Task<EnqueueOutcome[]> Call)>();
+        var batch = new List<Storing>(size);
         void Send()
         {
-            if (indexes.Count == 0) return;
+            if (batch.Count == 0) return;
             registered ??= Db.SetAddAsync(QueueKeys.Queues, queue);
             // A lone task goes through the script even so: the script publishes the wake-up within the same call,
             // one round trip sooner, and a single task is where the wait of an idle worker shows.
-            batches.Add((indexes, plain && indexes.Count > 1 ? StorePlainAsync(keys, args) : StoreCheckedAsync(keys, args.ToArray())));
-            indexes = new List<int>(size);
-            args.RemoveRange(1, args.Count - 1);
-            plain = true;
+            var plain = batch.Count > 1 && batch.TrueForAll(t => t.NeedsNoCheck);
+            batches.Add((batch, plain ? StorePlainAsync(keys, batch) : StoreCheckedAsync(keys, batch)));
+            batch = new List<Storing>(size);
         }
         for (var i = 0; i < tasks.Count; i++)
         {
@@ -109,13 +106,8 @@ public sealed class RedisBroker
             }
             // Rounded up to the millisecond: the task must not start before the time it was given.
             var due = task.NotBefore is { } notBefore && notBefore > Clock.UtcNow ? notBefore.ToUnixMsNotBefore() : 0;
-            plain &= minted && task.UniqueKey is null && due == 0;
-            indexes.Add(i);
-            args.Add(task.Id);
-            args.Add(json);
-            args.Add(task.UniqueKey ?? "");
-            args.Add(due);
-            if (indexes.Count == size) Send();
+            batch.Add(new Storing(i, task.Id, json, task.UniqueKey ?? "", due, minted));
+            if (batch.Count == size) Send();
         }
         Send();
         if (registered is null) return outcomes;
@@ -123,7 +115,7 @@ public sealed class RedisBroker
         await registered.ConfigureAwait(false);
         Exception? failure = null;
         var confirmed = 0;
-        foreach (var (batch, call) in batches)
+        foreach (var (sent, call) in batches)
         {
             EnqueueOutcome[] stored;
             try
@@ -135,19 +127,51 @@ public sealed class RedisBroker
                 failure ??= ex;
                 continue;
             }
-            for (var j = 0; j < batch.Count; j++) outcomes[batch[j]] = stored[j];
-            confirmed += batch.Count;
+            for (var j = 0; j < sent.Count; j++) outcomes[sent[j].Index] = stored[j];
+            confirmed += sent.Count;
         }
         if (failure is not null && confirmed == 0)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         if (failure is not null)
-            throw new EnqueueInterruptedException(outcomes, confirmed, batches.Sum(b => b.Indexes.Count) - confirmed, failure);
+            throw new EnqueueInterruptedException(outcomes, confirmed, batches.Sum(b => b.Batch.Count) - confirmed, failure);
         return outcomes;
     }
 
-    /// <summary>One batch through the enqueue script: <paramref name="args"/> is its ARGV.</summary>
-    private async Task<EnqueueOutcome[]> StoreCheckedAsync(QueueKeys keys, RedisValue[] args)
+    /// <summary>A task of an enqueue call on its way to Redis: where it stands in the call, and what is stored.</summary>
+    private readonly struct Storing
     {
+        public Storing(int index, string id, byte[] json, string uniqueKey, long dueMs, bool minted)
+        {
+            Index = index;
+            Id = id;
+            Json = json;
+            UniqueKey = uniqueKey;
+            DueMs = dueMs;
+            NeedsNoCheck = minted && uniqueKey.Length == 0 && dueMs == 0;
+        }
+
+        public int Index { get; }
+        public string Id { get; }
+        public byte[] Json { get; }
+        public string UniqueKey { get; }
+        /// <summary>When it becomes pending (unix ms), or 0 for now.</summary>
+        public long DueMs { get; }
+        /// <summary>A new id of the broker's, due now, no unique key: nothing for the script to check.</summary>
+        public bool NeedsNoCheck { get; }
+    }
+
+    /// <summary>One batch through the enqueue script, which checks ids and unique keys and schedules delayed tasks.</summary>
+    private async Task<EnqueueOutcome[]> StoreCheckedAsync(QueueKeys keys, List<Storing> batch)
+    {
+        var args = new RedisValue[1 + 4 * batch.Count];
+        args[0] = keys.WakeChannel;
+        for (var k = 0; k < batch.Count; k++)
+        {
+            args[1 + 4 * k] = batch[k].Id;
+            args[2 + 4 * k] = batch[k].Json;
+            args[3 + 4 * k] = batch[k].UniqueKey;
+            args[4 + 4 * k] = batch[k].DueMs;
+        }
         var flags = (RedisResult[])(await Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed, keys.Scheduled }, args).ConfigureAwait(false))!;
         var outcomes = new EnqueueOutcome[flags.Length];
         for (var j = 0; j < flags.Length; j++)
@@ -162,42 +186,37 @@ public sealed class RedisBroker
 
     /// <summary>
     /// One batch of new ids, due now, without unique keys: HSET and LPUSH in one MULTI/EXEC, then the wake-up when
-    /// the list was empty before. <paramref name="args"/> is laid out as the script's ARGV; it is read before this returns.
+    /// the list was empty before.
     /// </summary>
-    private Task<EnqueueOutcome[]> StorePlainAsync(QueueKeys keys, List<RedisValue> args)
+    private async Task<EnqueueOutcome[]> StorePlainAsync(QueueKeys keys, List<Storing> batch)
     {
-        var count = (args.Count - 1) / 4;
+        var count = batch.Count;
         var bodies = new HashEntry[count];
         var ids = new RedisValue[count];
         for (var k = 0; k < count; k++)
         {
-            ids[k] = args[1 + 4 * k];
-            bodies[k] = new HashEntry(ids[k], args[2 + 4 * k]);
+            ids[k] = batch[k].Id;
+            bodies[k] = new HashEntry(ids[k], batch[k].Json);
         }
         var transaction = Db.CreateTransaction();
         var stored = transaction.HashSetAsync(keys.Tasks, bodies);
         var pushed = transaction.ListLeftPushAsync(keys.Pending, ids);
         var executed = transaction.ExecuteAsync();
-        return Completed();
-
-        async Task<EnqueueOutcome[]> Completed()
+        try
         {
-            try
-            {
-                await executed.ConfigureAwait(false);
-                await stored.ConfigureAwait(false);
-                // The list held only this batch: wake idle workers (a lost wake-up costs them at most a second).
-                if (await pushed.ConfigureAwait(false) == count)
-                    Db.Publish(RedisChannel.Literal(keys.WakeChannel), count, CommandFlags.FireAndForget);
-            }
-            catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
-            {
-                throw await DiagnoseWrongTypeAsync(new[] { keys.Tasks, keys.Pending }, ex).ConfigureAwait(false);
-            }
-            var outcomes = new EnqueueOutcome[count];
-            for (var k = 0; k < count; k++) outcomes[k] = new EnqueueOutcome(EnqueueStatus.Stored);
-            return outcomes;
+            await executed.ConfigureAwait(false);
+            await stored.ConfigureAwait(false);
+            // The list held only this batch: wake idle workers (a lost wake-up costs them at most a second).
+            if (await pushed.ConfigureAwait(false) == count)
+                Db.Publish(RedisChannel.Literal(keys.WakeChannel), count, CommandFlags.FireAndForget);
         }
+        catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
+        {
+            throw await DiagnoseWrongTypeAsync(new[] { keys.Tasks, keys.Pending }, ex).ConfigureAwait(false);
+        }
+        var outcomes = new EnqueueOutcome[count];
+        for (var k = 0; k < count; k++) outcomes[k] = new EnqueueOutcome(EnqueueStatus.Stored);
+        return outcomes;
     }
 
     /// <summary>Leases up to <paramref name="max"/> pending tasks to a worker until <paramref name="leaseDeadline"/>.</summary>

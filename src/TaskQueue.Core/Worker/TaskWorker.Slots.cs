@@ -63,12 +63,12 @@ public sealed partial class TaskWorker
                     var started = Stopwatch.GetTimestamp();
                     executor = RunOne(task, executor, unacknowledged);
                     var finished = Stopwatch.GetTimestamp();
-                    RecordTaskTime(TimeSpan.FromTicks((long)((finished - started) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                    RecordTaskTime(Between(started, finished));
                     if (unacknowledged.Count == 1) oldestDone = finished;
                     // Short tasks hand over in batches, none held back longer than a few milliseconds; after a
                     // longer task, at once, so its record is not held back by the next one.
                     if (unacknowledged.Count >= MaxHandOver
-                        || finished - oldestDone >= HandOverWithin.TotalSeconds * Stopwatch.Frequency
+                        || Between(oldestDone, finished) >= HandOverWithin
                         || Interlocked.Read(ref _averageTaskTicks) > HandOverAtOnceAfter.Ticks)
                         HandOver(unacknowledged);
                 }

@@ -312,9 +312,12 @@ public sealed partial class TaskWorker
         _summary.HandedBack = Interlocked.Read(ref _handedBack);
         var first = Interlocked.Read(ref _firstFetch);
         var last = Interlocked.Read(ref _lastOutcome);
-        if (first != 0 && last > first)
-            _summary.ProcessingTime = TimeSpan.FromTicks((long)((last - first) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
+        if (first != 0 && last > first) _summary.ProcessingTime = Between(first, last);
     }
+
+    /// <summary>The time between two <see cref="Stopwatch.GetTimestamp"/> readings.</summary>
+    private static TimeSpan Between(long from, long to) =>
+        TimeSpan.FromTicks((long)((to - from) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
 
     private static string TaskKey(string queue, string id) => queue + "\n" + id;
 
