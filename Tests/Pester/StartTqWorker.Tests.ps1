@@ -53,6 +53,32 @@ Describe 'Start-TqWorker' {
         (Get-TqResult -Queue $queue -Id $second.Id).Output | Should -Be @('[]', $false)
     }
 
+    It 'keeps each task''s streams to itself on a runspace that ran tasks before, also after one that failed or timed out' {
+        $noisy = Send-TqTask -Queue $queue -ContinueOnError -ScriptBlock {
+            Write-Warning 'noisy warning'; Write-Information 'noisy info'; Write-Error 'noisy error'; 'noisy'
+        }
+        $afterNoisy = Send-TqTask -Queue $queue -ScriptBlock { 'after noisy' }
+        $thrower = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { Write-Warning 'before throw'; throw 'boom' }
+        $afterThrow = Send-TqTask -Queue $queue -ScriptBlock { 'after throw' }
+        $slow = Send-TqTask -Queue $queue -MaxAttempts 1 -Timeout 1 -ScriptBlock { Write-Warning 'slow'; Start-Sleep -Seconds 60 }
+        $afterTimeout = Send-TqTask -Queue $queue -ScriptBlock { 'after timeout' }
+        $summary = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $summary.Succeeded | Should -Be 4
+        $summary.Failed | Should -Be 2
+        $record = Get-TqResult -Queue $queue -Id $noisy.Id
+        $record.Warnings | Should -Be @('noisy warning')
+        $record.Errors | Should -HaveCount 1
+        (Get-TqFailure -Queue $queue -Id $thrower.Id).Message | Should -Be 'boom'
+        (Get-TqFailure -Queue $queue -Id $slow.Id).Reason | Should -Be 'Timeout'
+        foreach ($clean in @(@($afterNoisy, 'after noisy'), @($afterThrow, 'after throw'), @($afterTimeout, 'after timeout'))) {
+            $record = Get-TqResult -Queue $queue -Id $clean[0].Id
+            $record.Output | Should -Be @($clean[1])
+            $record.Warnings | Should -BeNullOrEmpty
+            $record.Information | Should -BeNullOrEmpty
+            $record.Errors | Should -BeNullOrEmpty
+        }
+    }
+
     It 'passes hashtables, arrays, dates and numbers through to the task' {
         $task = Send-TqTask -Queue $queue -ScriptBlock {
             param([hashtable] $config, [int[]] $ports, [datetime] $when, $ratio)
