@@ -66,16 +66,21 @@ Describe 'Timeouts and cancellation' {
         $failure.Message | Should -BeLike 'Canceled with Stop-TqTask*'
     }
 
-    It 'stops an active task through the worker running it' {
+    It 'stops an active task through the worker running it, and the slot runs the next tasks as usual' {
         $task = Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 60 }
         $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
         try {
             Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Active' } -Because 'the task to start'
             $task | Stop-TqTask
             Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Failed' } -TimeoutSeconds 15 -Because 'the worker to stop the task'
+            # The one slot goes on, and the cancellation stays with the task it was for: the next task's error is
+            # its own failure, not taken for a stop (which would hand the task back, again and again).
+            $next = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'next failed' }
+            Wait-Until { (Get-TqTask -Queue $queue -Id $next.Id).State -eq 'Failed' } -TimeoutSeconds 15 -Because 'the slot to run the next task'
         }
         finally { Stop-Job $job; Remove-Job $job -Force }
         (Get-TqFailure -Queue $queue -Id $task.Id).Reason | Should -Be 'Canceled'
+        (Get-TqFailure -Queue $queue -Id $next.Id).Message | Should -Be 'next failed'
     }
 
     It 'changes nothing with -WhatIf, and says when there is nothing to cancel' {

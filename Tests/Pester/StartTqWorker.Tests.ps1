@@ -79,6 +79,17 @@ Describe 'Start-TqWorker' {
         }
     }
 
+    It 'records a large output whole, and the next task''s output alone' {
+        $large = Send-TqTask -Queue $queue -ScriptBlock { 'a' * 1.5MB; 'b' * 10 }
+        $small = Send-TqTask -Queue $queue -ScriptBlock { 'small' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
+        $record = Get-TqResult -Queue $queue -Id $large.Id
+        $record.Output | Should -HaveCount 2
+        $record.Output[0].Length | Should -Be 1.5MB
+        $record.Output[1] | Should -Be ('b' * 10)
+        (Get-TqResult -Queue $queue -Id $small.Id).Output | Should -Be @('small')
+    }
+
     It 'passes hashtables, arrays, dates and numbers through to the task' {
         $task = Send-TqTask -Queue $queue -ScriptBlock {
             param([hashtable] $config, [int[]] $ports, [datetime] $when, $ratio)

@@ -56,13 +56,9 @@ public sealed partial class TaskWorker
     /// <summary>Stops a task this worker runs or holds, when Stop-TqTask asked (pub/sub message or heartbeat).</summary>
     private void RequestCancel(string queue, string id)
     {
-        var key = TaskKey(queue, id);
-        if (!_held.Keys.Any(t => t.Queue == queue && t.Id == id)) return;
-        _cancelRequested[key] = 0;
-        if (_runningTasks.TryGetValue(key, out var running))
-        {
-            try { running.Cancel(); }
-            catch (ObjectDisposedException) { }
-        }
+        var task = _held.Keys.FirstOrDefault(t => t.Queue == queue && t.Id == id);
+        if (task is null) return;
+        _cancelRequested[task] = 0;
+        foreach (var slot in _slotStates) slot.CancelIfRunning(task);
     }
 }

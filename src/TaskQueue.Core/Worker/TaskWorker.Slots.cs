@@ -14,12 +14,61 @@ public sealed partial class TaskWorker
 {
     private Thread StartSlot(int index)
     {
-        var thread = new Thread(SlotLoop) { IsBackground = true, Name = $"tq-slot-{index}" };
+        var state = _slotStates[index];
+        var thread = new Thread(() => SlotLoop(state)) { IsBackground = true, Name = $"tq-slot-{index}" };
         thread.Start();
         return thread;
     }
 
-    private void SlotLoop()
+    /// <summary>
+    /// What a slot runs, for Stop-TqTask to find: the task, and the token that stops it. The token lasts from task to
+    /// task (linked to the worker's interruption once per slot, not once per task) until a cancellation uses it up.
+    /// </summary>
+    private sealed class SlotState
+    {
+        private readonly object _gate = new();
+        private readonly CancellationToken _interrupt;
+        private CancellationTokenSource _cancel;
+        private LeasedTask? _running;
+
+        public SlotState(CancellationToken interrupt)
+        {
+            _interrupt = interrupt;
+            _cancel = CancellationTokenSource.CreateLinkedTokenSource(interrupt);
+        }
+
+        /// <summary>The slot starts <paramref name="task"/>; returns the token that stops it.</summary>
+        public CancellationToken Begin(LeasedTask task)
+        {
+            lock (_gate)
+            {
+                // Used up by the cancellation of an earlier task (not by the worker's interruption, which stops all).
+                if (_cancel.IsCancellationRequested && !_interrupt.IsCancellationRequested)
+                {
+                    _cancel.Dispose();
+                    _cancel = CancellationTokenSource.CreateLinkedTokenSource(_interrupt);
+                }
+                _running = task;
+                return _cancel.Token;
+            }
+        }
+
+        public void End()
+        {
+            lock (_gate) _running = null;
+        }
+
+        /// <summary>Stops <paramref name="task"/> if this slot runs it now.</summary>
+        public void CancelIfRunning(LeasedTask task)
+        {
+            lock (_gate)
+            {
+                if (ReferenceEquals(_running, task)) _cancel.Cancel();
+            }
+        }
+    }
+
+    private void SlotLoop(SlotState state)
     {
         ITaskExecutor? executor = null;
         // Success records of this slot not yet handed to the acknowledger: handed over in one go, so that the
@@ -61,7 +110,7 @@ public sealed partial class TaskWorker
                     if (task.Recoveries > 0) WaitToRunAlone(task);
                     executor ??= _executorFactory();
                     var started = Stopwatch.GetTimestamp();
-                    executor = RunOne(task, executor, unacknowledged);
+                    executor = RunOne(task, executor, state, unacknowledged);
                     var finished = Stopwatch.GetTimestamp();
                     RecordTaskTime(Between(started, finished));
                     if (unacknowledged.Count == 1) oldestDone = finished;
@@ -118,7 +167,7 @@ public sealed partial class TaskWorker
     private void Release(LeasedTask task)
     {
         if (_held.TryRemove(task, out _) && task.Recoveries > 0) Interlocked.Decrement(ref _suspectsHeld);
-        _cancelRequested.TryRemove(TaskKey(task.Queue, task.Id), out _);
+        _cancelRequested.TryRemove(task, out _);
         // Only a suspect waits for the others to finish (WaitToRunAlone).
         if (Volatile.Read(ref _suspectsHeld) > 0)
         {
@@ -139,7 +188,7 @@ public sealed partial class TaskWorker
         }
     }
 
-    private ITaskExecutor RunOne(LeasedTask leased, ITaskExecutor executor, List<Completion> unacknowledged)
+    private ITaskExecutor RunOne(LeasedTask leased, ITaskExecutor executor, SlotState slot, List<Completion> unacknowledged)
     {
         var startedAt = Clock.UtcNow;
         TaskEnvelope envelope;
@@ -164,8 +213,7 @@ public sealed partial class TaskWorker
             });
             return executor;
         }
-        var key = TaskKey(leased.Queue, leased.Id);
-        if (_cancelRequested.TryRemove(key, out _))
+        if (_cancelRequested.TryRemove(leased, out _))
         {
             RecordFailure(leased, envelope, startedAt, Canceled());
             return executor;
@@ -182,13 +230,12 @@ public sealed partial class TaskWorker
         }
 
         ExecutionOutcome outcome;
-        using var taskCancel = CancellationTokenSource.CreateLinkedTokenSource(_interrupt.Token);
-        _runningTasks[key] = taskCancel;
+        var cancel = slot.Begin(leased);
         // A cancellation that arrived while the task was being set up.
-        if (_cancelRequested.ContainsKey(key)) taskCancel.Cancel();
+        if (_cancelRequested.ContainsKey(leased)) slot.CancelIfRunning(leased);
         try
         {
-            outcome = executor.Execute(envelope, leased.Attempt, taskCancel.Token);
+            outcome = executor.Execute(envelope, leased.Attempt, cancel);
         }
         catch (Exception ex)
         {
@@ -200,7 +247,7 @@ public sealed partial class TaskWorker
         }
         finally
         {
-            _runningTasks.TryRemove(key, out _);
+            slot.End();
         }
         if (outcome.ExecutorBroken)
         {
@@ -210,7 +257,7 @@ public sealed partial class TaskWorker
             new Thread(() => { try { broken.Dispose(); } catch (Exception) { } }) { IsBackground = true, Name = "tq-abandoned" }.Start();
             executor = _executorFactory();
         }
-        if (_cancelRequested.TryRemove(key, out _))
+        if (_cancelRequested.TryRemove(leased, out _))
         {
             RecordFailure(leased, envelope, startedAt, Canceled());
             return executor;

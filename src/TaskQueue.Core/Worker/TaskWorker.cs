@@ -30,8 +30,9 @@ public sealed partial class TaskWorker
     private readonly QuietSignal _wake = new();
     private readonly CancellationTokenSource _interrupt = new();
     private readonly WorkerSummary _summary = new();
-    private readonly ConcurrentDictionary<string, CancellationTokenSource> _runningTasks = new();
-    private readonly ConcurrentDictionary<string, byte> _cancelRequested = new();
+    // Tasks held by this worker whose cancellation Stop-TqTask asked for.
+    private readonly ConcurrentDictionary<LeasedTask, byte> _cancelRequested = new();
+    private readonly SlotState[] _slotStates;
     private readonly object _heldChanged = new();
     private readonly Scheduling.ScheduleFirer _schedules;
     private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
@@ -61,6 +62,7 @@ public sealed partial class TaskWorker
         _options = options;
         _executorFactory = executorFactory;
         _slotsOpening = new CountdownEvent(options.Concurrency);
+        _slotStates = Enumerable.Range(0, options.Concurrency).Select(_ => new SlotState(_interrupt.Token)).ToArray();
         _log = log ?? NullWorkerLog.Instance;
         _retryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
         _queues = options.Queues.Distinct(StringComparer.Ordinal).ToArray();
@@ -318,8 +320,6 @@ public sealed partial class TaskWorker
     /// <summary>The time between two <see cref="Stopwatch.GetTimestamp"/> readings.</summary>
     private static TimeSpan Between(long from, long to) =>
         TimeSpan.FromTicks((long)((to - from) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
-
-    private static string TaskKey(string queue, string id) => queue + "\n" + id;
 
     private void Wake() => _wake.Set();
 

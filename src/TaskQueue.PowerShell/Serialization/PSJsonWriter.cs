@@ -31,7 +31,7 @@ internal sealed class PSJsonWriter
 
     /// <summary>Writes argument values as a JSON array; throws <see cref="ArgumentNotSerializableException"/>.</summary>
     public static string ArgumentsToJson(IReadOnlyList<object?> values, IReadOnlyList<string> names) =>
-        Write(values, names, strict: true);
+        WriteStrict(values, names);
 
     /// <summary>Writes the -ArgumentList of a cmdlet as a JSON array, naming a bad item by its position.</summary>
     public static string ArgumentListToJson(IReadOnlyList<object?> argumentList)
@@ -67,23 +67,43 @@ internal sealed class PSJsonWriter
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
+    // Task output is written on the slot threads, once per task: each thread keeps its stream and JSON writer.
+    [ThreadStatic] private static MemoryStream? t_outputStream;
+    [ThreadStatic] private static Utf8JsonWriter? t_outputJson;
+    /// <summary>A thread's output stream grown beyond this by a big output is dropped rather than kept.</summary>
+    private const int MaxKeptOutputBuffer = 1 << 20;
+
     /// <summary>Writes task output as a JSON array; never throws for the shape of the objects.</summary>
     public static string OutputToJson(IEnumerable<PSObject> output)
     {
-        var values = new List<object?>();
-        foreach (var item in output) values.Add(item);
-        return Write(values, null, strict: false);
+        var stream = t_outputStream ??= new MemoryStream();
+        var json = t_outputJson ??= new Utf8JsonWriter(stream, WriterOptions);
+        stream.SetLength(0);
+        json.Reset(stream);
+        var writer = new PSJsonWriter(strict: false);
+        json.WriteStartArray();
+        // The name only serves the errors of strict (argument) writing; output is written leniently.
+        foreach (var item in output) writer.WriteValue(json, item, "output", 0);
+        json.WriteEndArray();
+        json.Flush();
+        var text = Encoding.UTF8.GetString(stream.GetBuffer(), 0, (int)stream.Length);
+        if (stream.Capacity > MaxKeptOutputBuffer)
+        {
+            t_outputStream = null;
+            t_outputJson = null;
+        }
+        return text;
     }
 
-    private static string Write(IReadOnlyList<object?> values, IReadOnlyList<string>? names, bool strict)
+    private static string WriteStrict(IReadOnlyList<object?> values, IReadOnlyList<string> names)
     {
-        var writer = new PSJsonWriter(strict);
+        var writer = new PSJsonWriter(strict: true);
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, WriterOptions))
         {
             json.WriteStartArray();
             for (var i = 0; i < values.Count; i++)
-                writer.WriteValue(json, values[i], names is null ? $"output {i + 1}" : names[i], 0);
+                writer.WriteValue(json, values[i], names[i], 0);
             json.WriteEndArray();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
