@@ -394,6 +394,42 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task Attempt_numbers_count_failed_and_lost_attempts_and_a_lease_itself_writes_no_counter()
+    {
+        var task = await EnqueueOne();
+        async Task<LeasedTask> Lease(string worker) =>
+            Assert.Single(await Broker.FetchAsync(Queue, worker, 1, Clock.UtcNow.AddSeconds(30)));
+        async Task<int> Started() => (await Broker.InspectAsync(Queue, task.Id)).Attempts;
+
+        Assert.Equal(1, (await Lease("w1")).Attempt);
+        Assert.False(await Redis.Db.KeyExistsAsync(Keys.Attempts));
+        Assert.Equal(1, await Started());
+
+        // Failed and retried: counted.
+        Assert.True(await Broker.FailAsync("w1", Error(task.Id), Clock.UtcNow));
+        Assert.Equal(1, await Started());
+        Assert.Equal(1, (await Broker.PromoteAsync(Queue)).Moved);
+        Assert.Equal(2, (await Lease("w2")).Attempt);
+        Assert.Equal(2, await Started());
+
+        // Its worker died (the lease ran out): counted.
+        Clock.Advance(TimeSpan.FromSeconds(31));
+        Assert.Single(await Broker.RecoverAsync(Queue));
+        Assert.Equal(2, await Started());
+        Assert.Equal(3, (await Lease("w3")).Attempt);
+
+        // Handed back unstarted at a shutdown: not counted.
+        Assert.Equal(1, await Broker.ReleaseAsync(Queue, "w3", new[] { task.Id }));
+        Assert.Equal(2, await Started());
+        Assert.Equal(3, (await Lease("w4")).Attempt);
+        Assert.Equal(3, await Started());
+
+        Assert.True(await Broker.CompleteAsync("w4", Result(task.Id)));
+        Assert.False(await Redis.Db.KeyExistsAsync(Keys.Attempts));
+        Assert.False(await Redis.Db.KeyExistsAsync(Keys.Recoveries));
+    }
+
+    [Fact]
     public async Task Recovery_counts_how_often_a_task_lost_its_worker()
     {
         var task = await EnqueueOne();

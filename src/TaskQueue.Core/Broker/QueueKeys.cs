@@ -96,7 +96,7 @@ public sealed class QueueKeys
     public RedisKey Failed { get; }
     /// <summary>HASH task id -> envelope JSON, while the task is pending, active, retrying or failed.</summary>
     public RedisKey Tasks { get; }
-    /// <summary>HASH task id -> number of attempts started.</summary>
+    /// <summary>HASH task id -> number of attempts that failed and were retried (an attempt's number adds the recoveries and 1).</summary>
     public RedisKey Attempts { get; }
     /// <summary>HASH task id -> id of the worker holding its lease.</summary>
     public RedisKey Owners { get; }

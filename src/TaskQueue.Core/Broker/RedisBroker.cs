@@ -284,7 +284,7 @@ public sealed class RedisBroker
         var keys = Keys(queue);
         var args = new List<RedisValue> { keys.WakeChannel, workerId };
         args.AddRange(ids.Select(id => (RedisValue)id));
-        return (long)await Eval(Scripts.Release, new[] { keys.Active, keys.Owners, keys.Pending, keys.Attempts }, args.ToArray()).ConfigureAwait(false);
+        return (long)await Eval(Scripts.Release, new[] { keys.Active, keys.Owners, keys.Pending }, args.ToArray()).ConfigureAwait(false);
     }
 
     /// <summary>Extends the leases a worker holds; returns the ids it no longer holds and those whose cancellation was asked.</summary>
@@ -421,7 +421,7 @@ public sealed class RedisBroker
     public async Task<TaskSnapshot> InspectAsync(string queue, string id)
     {
         var k = Keys(queue);
-        var r = (RedisResult[])(await Eval(Scripts.Inspect, new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled },
+        var r = (RedisResult[])(await Eval(Scripts.Inspect, new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries },
             new RedisValue[] { id }).ConfigureAwait(false))!;
         var state = (string)r[0]! switch
         {

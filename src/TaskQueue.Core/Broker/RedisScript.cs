@@ -55,13 +55,13 @@ internal static class Scripts
     public static readonly RedisScript Fetch = RedisScript.Load("fetch-6.lua");
     public static readonly RedisScript Complete = RedisScript.Load("complete-9.lua");
     public static readonly RedisScript Fail = RedisScript.Load("fail-10.lua");
-    public static readonly RedisScript Release = RedisScript.Load("release-4.lua");
+    public static readonly RedisScript Release = RedisScript.Load("release-3.lua");
     public static readonly RedisScript Extend = RedisScript.Load("extend-3.lua");
     public static readonly RedisScript Recover = RedisScript.Load("recover-4.lua");
     public static readonly RedisScript Promote = RedisScript.Load("promote-3.lua");
     public static readonly RedisScript Requeue = RedisScript.Load("requeue-7.lua");
     public static readonly RedisScript Cancel = RedisScript.Load("cancel-9.lua");
     public static readonly RedisScript Fire = RedisScript.Load("fire-4.lua");
-    public static readonly RedisScript Inspect = RedisScript.Load("inspect-10.lua");
+    public static readonly RedisScript Inspect = RedisScript.Load("inspect-11.lua");
     public static readonly RedisScript Delete = RedisScript.Load("delete-12.lua");
 }

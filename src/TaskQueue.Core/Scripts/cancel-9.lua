@@ -7,7 +7,7 @@
 -- KEYS[5] errors   HASH  task id -> error record JSON
 -- KEYS[6] canceled SET   ids whose cancellation was asked
 -- KEYS[7] tasks    HASH  task id -> envelope JSON
--- KEYS[8] attempts HASH  task id -> attempts started (removed)
+-- KEYS[8] attempts HASH  task id -> attempts that failed and were retried (removed)
 -- KEYS[9] scheduled ZSET task id -> time it becomes pending
 -- ARGV[1] cancel channel (the message is the task id)
 -- ARGV[2] task id

@@ -4,7 +4,7 @@
 -- KEYS[3] succeeded  ZSET  task id -> completion time (unix ms)
 -- KEYS[4] results    HASH  task id -> success record JSON
 -- KEYS[5] tasks      HASH  task id -> envelope JSON (removed: the record carries what it needs)
--- KEYS[6] attempts   HASH  task id -> attempts started (removed)
+-- KEYS[6] attempts   HASH  task id -> attempts that failed and were retried (removed)
 -- KEYS[7] unique     HASH  unique key -> task id (released when the task holds it)
 -- KEYS[8] recoveries HASH  task id -> recoveries (removed)
 -- KEYS[9] canceled   SET   ids whose cancellation was asked (removed)
@@ -63,9 +63,10 @@ if m > 0 then
   variadic('ZREM', KEYS[1], mine)
   variadic('HDEL', KEYS[2], mine)
   variadic('HDEL', KEYS[5], mine)
-  variadic('HDEL', KEYS[6], mine)
-  variadic('HDEL', KEYS[8], mine)
-  variadic('SREM', KEYS[9], mine)
+  -- Counters and marks that only some tasks have: nothing to remove when their key does not exist.
+  if redis.call('EXISTS', KEYS[6]) == 1 then variadic('HDEL', KEYS[6], mine) end
+  if redis.call('EXISTS', KEYS[8]) == 1 then variadic('HDEL', KEYS[8], mine) end
+  if redis.call('EXISTS', KEYS[9]) == 1 then variadic('SREM', KEYS[9], mine) end
   variadic('ZADD', KEYS[3], scored)
   variadic('HSET', KEYS[4], records)
 end

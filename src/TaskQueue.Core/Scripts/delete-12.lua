@@ -7,7 +7,7 @@
 -- KEYS[5]  failed     ZSET  task id -> failure time
 -- KEYS[6]  succeeded  ZSET  task id -> completion time
 -- KEYS[7]  tasks      HASH  task id -> envelope JSON
--- KEYS[8]  attempts   HASH  task id -> attempts started
+-- KEYS[8]  attempts   HASH  task id -> attempts that failed and were retried
 -- KEYS[9]  errors     HASH  task id -> error record JSON
 -- KEYS[10] results    HASH  task id -> success record JSON
 -- KEYS[11] recoveries HASH  task id -> recoveries

@@ -4,7 +4,7 @@
 -- KEYS[3] retry      ZSET  task id -> time the retry is due (unix ms)
 -- KEYS[4] failed     ZSET  task id -> failure time (unix ms)
 -- KEYS[5] errors     HASH  task id -> error record JSON of the last attempt
--- KEYS[6] attempts   HASH  task id -> attempts started (removed when the task fails for good)
+-- KEYS[6] attempts   HASH  task id -> attempts that failed and were retried (one more with a retry; removed when the task fails for good)
 -- KEYS[7] tasks      HASH  task id -> envelope JSON (removed with evicted failure records)
 -- KEYS[8] unique     HASH  unique key -> task id (released when the task fails for good)
 -- KEYS[9] recoveries HASH  task id -> recoveries (removed when the task fails for good)
@@ -25,6 +25,7 @@ redis.call('HSET', KEYS[5], id, ARGV[4])
 redis.call('SREM', KEYS[10], id)
 if tonumber(ARGV[5]) > 0 then
   redis.call('ZADD', KEYS[3], ARGV[5], id)
+  redis.call('HINCRBY', KEYS[6], id, 1)
   return 1
 end
 redis.call('HDEL', KEYS[6], id)

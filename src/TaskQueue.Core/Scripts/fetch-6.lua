@@ -2,14 +2,15 @@
 -- KEYS[1] pending    LIST  task ids (taken from the tail)
 -- KEYS[2] active     ZSET  task id -> lease deadline (unix ms)
 -- KEYS[3] tasks      HASH  task id -> envelope JSON
--- KEYS[4] attempts   HASH  task id -> attempts started
+-- KEYS[4] attempts   HASH  task id -> attempts that failed and were retried
 -- KEYS[5] owners     HASH  task id -> id of the worker holding the lease
 -- KEYS[6] recoveries HASH  task id -> times its lease ran out while a worker held it
 -- ARGV[1] worker id
 -- ARGV[2] lease deadline (unix ms)
 -- ARGV[3] most tasks to lease (at most 1,000 per call)
 -- Returns a flat array of quadruples: task id, envelope JSON ('' when the task body is missing),
--- attempt number, recoveries so far.
+-- attempt number, recoveries so far. The attempt number is 1 + the attempts that failed and were retried + the
+-- recoveries (attempts whose worker died): nothing is written for the attempt itself, which the lease records.
 -- A task that was recovered before (its worker died while holding it) is leased alone, so that if it kills
 -- its worker again, no other task is counted with it: it ends a batch, and is left for the next one if others came first.
 -- Batch commands (one call for all ids, in chunks) keep the cost per task to a few hash and sorted-set entries.
@@ -29,7 +30,12 @@ if #tail == 0 then return {} end
 redis.call('LTRIM', KEYS[1], 0, -(#tail + 1))
 local ids = {}
 for i = #tail, 1, -1 do ids[#ids + 1] = tail[i] end
-local recoveries = redis.call('HMGET', KEYS[6], unpack(ids))
+-- Per-task counters, read only when some task of the queue has one (a fresh queue has none).
+local function counters(key)
+  if redis.call('EXISTS', key) == 0 then return {} end
+  return redis.call('HMGET', key, unpack(ids))
+end
+local recoveries = counters(KEYS[6])
 
 -- Where the batch ends: before the first suspect, or with it when it comes first.
 local take = #ids
@@ -58,21 +64,13 @@ end
 variadic('ZADD', KEYS[2], deadlines)
 variadic('HSET', KEYS[5], owners)
 local envelopes = redis.call('HMGET', KEYS[3], unpack(ids))
--- Attempts counted for the whole batch with one read and one write, not one HINCRBY call per task.
-local started = redis.call('HMGET', KEYS[4], unpack(ids))
-local attempts = {}
-for i = 1, take do
-  started[i] = (tonumber(started[i]) or 0) + 1
-  attempts[2 * i - 1] = ids[i]
-  attempts[2 * i] = started[i]
-end
-variadic('HSET', KEYS[4], attempts)
+local retried = counters(KEYS[4])
 
 local out = {}
 for i = 1, take do
   out[4 * i - 3] = ids[i]
   out[4 * i - 2] = envelopes[i] or ''
-  out[4 * i - 1] = started[i]
+  out[4 * i - 1] = (tonumber(retried[i]) or 0) + (tonumber(recoveries[i]) or 0) + 1
   out[4 * i] = tonumber(recoveries[i] or '0')
 end
 return out

@@ -1,7 +1,7 @@
 -- Puts a failed task back in the pending list with a fresh attempt count (Restart-TqTask).
 -- KEYS[1] failed     ZSET  task id -> failure time
 -- KEYS[2] errors     HASH  task id -> error record JSON (removed)
--- KEYS[3] attempts   HASH  task id -> attempts started (removed)
+-- KEYS[3] attempts   HASH  task id -> attempts that failed and were retried (removed)
 -- KEYS[4] tasks      HASH  task id -> envelope JSON
 -- KEYS[5] pending    LIST  task ids
 -- KEYS[6] recoveries HASH  task id -> recoveries (removed)

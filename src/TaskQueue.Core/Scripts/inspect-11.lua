@@ -1,21 +1,22 @@
 -- Reads everything known about one task, atomically.
 -- KEYS[1] tasks     HASH  KEYS[2] attempts HASH  KEYS[3] owners HASH
 -- KEYS[4] active    ZSET  KEYS[5] retry    ZSET  KEYS[6] succeeded ZSET  KEYS[7] failed ZSET
--- KEYS[8] results   HASH  KEYS[9] errors   HASH  KEYS[10] scheduled ZSET
+-- KEYS[8] results   HASH  KEYS[9] errors   HASH  KEYS[10] scheduled ZSET  KEYS[11] recoveries HASH
 -- ARGV[1] task id
--- Returns { state, envelope, attempts, owner, score, record }: state is one of
+-- Returns { state, envelope, attempts started, owner, score, record }: state is one of
 -- 'succeeded', 'failed', 'active', 'retrying', 'scheduled', 'pending' or 'unknown'; missing values are ''.
 -- score is the lease deadline, retry or schedule due time, or completion time (unix ms) for those states.
 local id = ARGV[1]
 local envelope = redis.call('HGET', KEYS[1], id) or ''
-local attempts = redis.call('HGET', KEYS[2], id) or ''
+-- Attempts started: those that failed and were retried, those whose worker died, and the running one.
+local attempts = (tonumber(redis.call('HGET', KEYS[2], id)) or 0) + (tonumber(redis.call('HGET', KEYS[11], id)) or 0)
 local owner = redis.call('HGET', KEYS[3], id) or ''
 local score = redis.call('ZSCORE', KEYS[6], id)
 if score then return { 'succeeded', envelope, attempts, owner, score, redis.call('HGET', KEYS[8], id) or '' } end
 score = redis.call('ZSCORE', KEYS[7], id)
 if score then return { 'failed', envelope, attempts, owner, score, redis.call('HGET', KEYS[9], id) or '' } end
 score = redis.call('ZSCORE', KEYS[4], id)
-if score then return { 'active', envelope, attempts, owner, score, '' } end
+if score then return { 'active', envelope, attempts + 1, owner, score, '' } end
 score = redis.call('ZSCORE', KEYS[5], id)
 if score then return { 'retrying', envelope, attempts, owner, score, redis.call('HGET', KEYS[9], id) or '' } end
 score = redis.call('ZSCORE', KEYS[10], id)

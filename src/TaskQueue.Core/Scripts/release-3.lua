@@ -1,8 +1,8 @@
--- Hands leased tasks back to the front of the pending list (worker shutdown); the attempt is not counted.
+-- Hands leased tasks back to the front of the pending list (worker shutdown); the attempt is not counted
+-- (attempt numbers count only attempts that failed or whose worker died).
 -- KEYS[1] active   ZSET  task id -> lease deadline
 -- KEYS[2] owners   HASH  task id -> worker id
 -- KEYS[3] pending  LIST  task ids (pushed at the tail, so they are taken next)
--- KEYS[4] attempts HASH  task id -> attempts started (decremented)
 -- ARGV[1] wake channel
 -- ARGV[2] worker id
 -- ARGV[3], ARGV[4], ... task ids
@@ -13,7 +13,6 @@ for i = 3, #ARGV do
   if redis.call('HGET', KEYS[2], id) == ARGV[2] then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
-    redis.call('HINCRBY', KEYS[4], id, -1)
     redis.call('RPUSH', KEYS[3], id)
     moved = moved + 1
   end
