@@ -4,27 +4,33 @@ using TaskQueue.Core.Model;
 
 namespace TaskQueue.Core.Broker;
 
-/// <summary>A task a worker holds the lease of: its id, its raw envelope and which attempt this is.</summary>
+/// <summary>A task a worker holds the lease of: its id, its envelope and which attempt this is.</summary>
+/// <remarks>
+/// A worker keeps a leased task from the fetch to the acknowledgement of its outcome, which outlives a
+/// collection or two of the runtime's youngest generation: what the task holds then is copied and promoted, and
+/// with a thousand tasks in flight that was most of a busy worker's collection work. So the raw envelope is let
+/// go once read, and the read envelope once the task ran (<see cref="ForgetEnvelope"/>).
+/// </remarks>
 public sealed class LeasedTask
 {
+    private string? _envelopeJson;
+    private TaskEnvelope? _envelope;
+    private ExceptionDispatchInfo? _unreadable;
+
     public LeasedTask(string queue, string id, string envelopeJson, int attempt, int recoveries = 0)
     {
         Recoveries = recoveries;
         Queue = queue;
         Id = id;
-        EnvelopeJson = envelopeJson;
+        _envelopeJson = envelopeJson;
         Attempt = attempt;
     }
 
     public string Queue { get; }
     public string Id { get; }
-    public string EnvelopeJson { get; }
     public int Attempt { get; }
     /// <summary>How often the task's lease ran out before: its worker died or hung while holding it.</summary>
     public int Recoveries { get; }
-
-    private TaskEnvelope? _envelope;
-    private ExceptionDispatchInfo? _unreadable;
 
     /// <summary>
     /// Reads the envelope ahead of the slot that will run the task (the worker's dispatcher does it as it buffers
@@ -32,9 +38,10 @@ public sealed class LeasedTask
     /// </summary>
     internal void ReadAhead()
     {
-        if (_envelope is not null || _unreadable is not null) return;
-        try { _envelope = TqJson.ReadEnvelope(EnvelopeJson); }
+        if (_envelope is not null || _unreadable is not null || _envelopeJson is null) return;
+        try { _envelope = TqJson.ReadEnvelope(_envelopeJson); }
         catch (Exception ex) { _unreadable = ExceptionDispatchInfo.Capture(ex); }
+        _envelopeJson = null;
     }
 
     /// <summary>The envelope, read once; throws what reading it threw (<see cref="MalformedTaskException"/> for a bad one).</summary>
@@ -42,6 +49,9 @@ public sealed class LeasedTask
     {
         ReadAhead();
         _unreadable?.Throw();
-        return _envelope!;
+        return _envelope ?? throw new InvalidOperationException($"The envelope of task {Id} was let go after the task ran.");
     }
+
+    /// <summary>The task ran: its envelope is no longer needed while its outcome is written.</summary>
+    internal void ForgetEnvelope() => _envelope = null;
 }

@@ -288,6 +288,7 @@ public sealed partial class TaskWorker
             // Written by the acknowledger, batched with other completions, while this slot runs the next task.
             _awaitingAck[leased] = 0;
             unacknowledged.Add(new Completion(leased, result, envelope.UniqueKey));
+            leased.ForgetEnvelope();
         }
         else
         {
