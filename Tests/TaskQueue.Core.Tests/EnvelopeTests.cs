@@ -34,6 +34,9 @@ public sealed class EnvelopeTests
     {
         var ex = Assert.Throws<MalformedTaskException>(() => TqJson.ReadEnvelope(json));
         Assert.Contains(expected, ex.Message);
+        // The same from UTF-8, as a worker reads what it leased.
+        ex = Assert.Throws<MalformedTaskException>(() => TqJson.ReadEnvelopeUtf8(System.Text.Encoding.UTF8.GetBytes(json)));
+        Assert.Contains(expected, ex.Message);
     }
 
     [Fact]

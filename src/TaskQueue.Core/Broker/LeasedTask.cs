@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using TaskQueue.Core.Model;
 
@@ -9,20 +10,22 @@ namespace TaskQueue.Core.Broker;
 /// A worker keeps a leased task from the fetch to the acknowledgement of its outcome, which outlives a
 /// collection or two of the runtime's youngest generation: what the task holds then is copied and promoted, and
 /// with a thousand tasks in flight that was most of a busy worker's collection work. So the raw envelope is let
-/// go once read, and the read envelope once the task ran (<see cref="ForgetEnvelope"/>).
+/// go once read, the read envelope shares the strings many tasks repeat (its id and queue, its script), and it is
+/// let go once the task ran (<see cref="ForgetEnvelope"/>).
 /// </remarks>
 public sealed class LeasedTask
 {
-    private string? _envelopeJson;
+    private byte[]? _envelopeUtf8;
     private TaskEnvelope? _envelope;
     private ExceptionDispatchInfo? _unreadable;
 
-    public LeasedTask(string queue, string id, string envelopeJson, int attempt, int recoveries = 0)
+    /// <param name="envelope">The envelope JSON in UTF-8, as stored (empty when the task body is missing).</param>
+    public LeasedTask(string queue, string id, byte[] envelope, int attempt, int recoveries = 0)
     {
         Recoveries = recoveries;
         Queue = queue;
         Id = id;
-        _envelopeJson = envelopeJson;
+        _envelopeUtf8 = envelope;
         Attempt = attempt;
     }
 
@@ -38,10 +41,28 @@ public sealed class LeasedTask
     /// </summary>
     internal void ReadAhead()
     {
-        if (_envelope is not null || _unreadable is not null || _envelopeJson is null) return;
-        try { _envelope = TqJson.ReadEnvelope(_envelopeJson); }
+        if (_envelope is not null || _unreadable is not null || _envelopeUtf8 is null) return;
+        try
+        {
+            var envelope = TqJson.ReadEnvelopeUtf8(_envelopeUtf8);
+            envelope.Id = Id;
+            envelope.Queue = Queue;
+            if (envelope.Script is { } script) envelope.Script = SharedScript(script);
+            _envelope = envelope;
+        }
         catch (Exception ex) { _unreadable = ExceptionDispatchInfo.Capture(ex); }
-        _envelopeJson = null;
+        _envelopeUtf8 = null;
+    }
+
+    // Scripts repeat from task to task: leased tasks share one copy of each (up to a bound, then start over).
+    private static readonly ConcurrentDictionary<string, string> Scripts = new(StringComparer.Ordinal);
+    private const int MaxSharedScripts = 1024;
+
+    private static string SharedScript(string script)
+    {
+        if (Scripts.TryGetValue(script, out var shared)) return shared;
+        if (Scripts.Count >= MaxSharedScripts) Scripts.Clear();
+        return Scripts.GetOrAdd(script, script);
     }
 
     /// <summary>The envelope, read once; throws what reading it threw (<see cref="MalformedTaskException"/> for a bad one).</summary>

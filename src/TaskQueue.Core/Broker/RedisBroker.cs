@@ -228,7 +228,7 @@ public sealed class RedisBroker
             new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max }).ConfigureAwait(false))!;
         var leased = new List<LeasedTask>(result.Length / 4);
         for (var i = 0; i + 3 < result.Length; i += 4)
-            leased.Add(new LeasedTask(queue, (string)result[i]!, (string?)result[i + 1] ?? "", (int)result[i + 2], (int)result[i + 3]));
+            leased.Add(new LeasedTask(queue, (string)result[i]!, (byte[]?)result[i + 1] ?? Array.Empty<byte>(), (int)result[i + 2], (int)result[i + 3]));
         return leased;
     }
 

@@ -201,8 +201,6 @@ public sealed partial class TaskWorker
             RecordFailure(leased, null, startedAt, new TaskError { Reason = FailureReasons.MalformedTask, Permanent = true, Message = ex.Message });
             return executor;
         }
-        envelope.Id = leased.Id;
-        envelope.Queue = leased.Queue;
         if (leased.Recoveries >= _options.MaxRecoveries)
         {
             RecordFailure(leased, envelope, startedAt, new TaskError
