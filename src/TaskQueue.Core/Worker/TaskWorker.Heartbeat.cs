@@ -9,7 +9,7 @@ using TaskQueue.Core.Model;
 
 namespace TaskQueue.Core.Worker;
 
-/// <summary>The heartbeat: renews the leases this worker holds, publishes its description, and relays cancellations.</summary>
+/// <summary>The heartbeat: renews the leases this worker holds, publishes its description, relays cancellations, and trims the C heap.</summary>
 public sealed partial class TaskWorker
 {
     private async Task HeartbeatLoop(CancellationToken stop)
@@ -48,6 +48,7 @@ public sealed partial class TaskWorker
             {
                 // The dispatcher reports outages; leases are renewed on the next beat.
             }
+            NativeHeap.Trim();
             try { await Task.Delay(_options.HeartbeatInterval, stop).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
         }
