@@ -4,7 +4,7 @@
 -- KEYS[8] results   HASH  KEYS[9] errors   HASH  KEYS[10] scheduled ZSET  KEYS[11] recoveries HASH
 -- ARGV[1] task id
 -- Returns { state, envelope, attempts started, owner, score, record }: state is one of
--- 'succeeded', 'failed', 'active', 'retrying', 'scheduled', 'pending' or 'unknown'; missing values are ''.
+-- 'succeeded', 'failed', 'active', 'retrying', 'scheduled', 'pending' or 'unknown'; missing values are '' (attempts: 0).
 -- score is the lease deadline, retry or schedule due time, or completion time (unix ms) for those states.
 local id = ARGV[1]
 local envelope = redis.call('HGET', KEYS[1], id) or ''
