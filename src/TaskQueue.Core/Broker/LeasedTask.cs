@@ -10,7 +10,7 @@ namespace TaskQueue.Core.Broker;
 /// A worker keeps a leased task from the fetch to the acknowledgement of its outcome, which outlives a
 /// collection or two of the runtime's youngest generation: what the task holds then is copied and promoted, and
 /// with a thousand tasks in flight that was most of a busy worker's collection work. So the raw envelope is let
-/// go once read, the read envelope shares the strings many tasks repeat (its id and queue, its script), and it is
+/// go once read, the read envelope shares the strings many tasks repeat (its id, queue, kind and script), and it is
 /// let go once the task ran (<see cref="ForgetEnvelope"/>).
 /// </remarks>
 public sealed class LeasedTask
@@ -47,6 +47,7 @@ public sealed class LeasedTask
             var envelope = TqJson.ReadEnvelopeUtf8(_envelopeUtf8);
             envelope.Id = Id;
             envelope.Queue = Queue;
+            envelope.Kind = envelope.Kind == TaskEnvelope.Kinds.Script ? TaskEnvelope.Kinds.Script : TaskEnvelope.Kinds.Command;
             if (envelope.Script is { } script) envelope.Script = SharedScript(script);
             _envelope = envelope;
         }

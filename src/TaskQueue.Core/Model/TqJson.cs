@@ -44,38 +44,22 @@ public static class TqJson
         string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.TaskError);
 
     /// <summary>Parses and checks an envelope; throws <see cref="MalformedTaskException"/> saying what is wrong.</summary>
-    public static TaskEnvelope ReadEnvelope(string? json)
-    {
-        if (string.IsNullOrWhiteSpace(json)) throw NoBody();
-        try
-        {
-            return Checked(JsonSerializer.Deserialize(json!, Context.TaskEnvelope));
-        }
-        catch (JsonException ex)
-        {
-            throw NotJson(ex);
-        }
-    }
+    public static TaskEnvelope ReadEnvelope(string? json) =>
+        ReadEnvelopeUtf8(string.IsNullOrWhiteSpace(json) ? default : System.Text.Encoding.UTF8.GetBytes(json));
 
     /// <summary>Parses and checks an envelope in UTF-8, as Redis returns it (no transcoding to a string first).</summary>
     public static TaskEnvelope ReadEnvelopeUtf8(ReadOnlySpan<byte> utf8)
     {
-        if (utf8.IsEmpty) throw NoBody();
+        if (utf8.IsEmpty) throw new MalformedTaskException("The task has no body (its envelope is missing from the tasks hash).");
         try
         {
             return Checked(JsonSerializer.Deserialize(utf8, Context.TaskEnvelope));
         }
         catch (JsonException ex)
         {
-            throw NotJson(ex);
+            throw new MalformedTaskException("The task body is not valid JSON: " + ex.Message);
         }
     }
-
-    private static MalformedTaskException NoBody() =>
-        new("The task has no body (its envelope is missing from the tasks hash).");
-
-    private static MalformedTaskException NotJson(JsonException ex) =>
-        new("The task body is not valid JSON: " + ex.Message);
 
     private static TaskEnvelope Checked(TaskEnvelope? envelope)
     {
@@ -96,8 +80,6 @@ public static class TqJson
             default:
                 throw new MalformedTaskException($"The task kind '{envelope.Kind}' is not 'script' or 'command'.");
         }
-        // The constant rather than the parsed copy: a worker holds many envelopes.
-        envelope.Kind = envelope.Kind == TaskEnvelope.Kinds.Script ? TaskEnvelope.Kinds.Script : TaskEnvelope.Kinds.Command;
         if (envelope.Args is { } args && args.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
             throw new MalformedTaskException("The task's 'args' must be a JSON array.");
         if (envelope.Params is { } ps && ps.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))

@@ -40,7 +40,7 @@ local recoveries = counters(KEYS[6])
 -- Where the batch ends: before the first suspect, or with it when it comes first.
 local take = #ids
 for i = 1, #ids do
-  if tonumber(recoveries[i] or '0') > 0 then
+  if (tonumber(recoveries[i]) or 0) > 0 then
     take = (i == 1) and 1 or (i - 1)
     break
   end
@@ -68,9 +68,10 @@ local retried = counters(KEYS[4])
 
 local out = {}
 for i = 1, take do
+  local lost = tonumber(recoveries[i]) or 0
   out[4 * i - 3] = ids[i]
   out[4 * i - 2] = envelopes[i] or ''
-  out[4 * i - 1] = (tonumber(retried[i]) or 0) + (tonumber(recoveries[i]) or 0) + 1
-  out[4 * i] = tonumber(recoveries[i] or '0')
+  out[4 * i - 1] = (tonumber(retried[i]) or 0) + lost + 1
+  out[4 * i] = lost
 end
 return out

@@ -30,8 +30,12 @@ internal sealed class PSJsonWriter
     private PSJsonWriter(bool strict) => _strict = strict;
 
     /// <summary>Writes argument values as a JSON array; throws <see cref="ArgumentNotSerializableException"/>.</summary>
-    public static string ArgumentsToJson(IReadOnlyList<object?> values, IReadOnlyList<string> names) =>
-        WriteStrict(values, names);
+    public static string ArgumentsToJson(IReadOnlyList<object?> values, IReadOnlyList<string> names) => WriteStrict((writer, json) =>
+    {
+        json.WriteStartArray();
+        for (var i = 0; i < values.Count; i++) writer.WriteValue(json, values[i], names[i], 0);
+        json.WriteEndArray();
+    });
 
     /// <summary>Writes the -ArgumentList of a cmdlet as a JSON array, naming a bad item by its position.</summary>
     public static string ArgumentListToJson(IReadOnlyList<object?> argumentList)
@@ -49,23 +53,17 @@ internal sealed class PSJsonWriter
     }
 
     /// <summary>Writes a hashtable of parameters as a JSON object; throws <see cref="ArgumentNotSerializableException"/>.</summary>
-    public static string ParametersToJson(IDictionary parameters)
+    public static string ParametersToJson(IDictionary parameters) => WriteStrict((writer, json) =>
     {
-        var writer = new PSJsonWriter(strict: true);
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream, WriterOptions))
+        json.WriteStartObject();
+        foreach (DictionaryEntry entry in parameters)
         {
-            json.WriteStartObject();
-            foreach (DictionaryEntry entry in parameters)
-            {
-                var name = entry.Key?.ToString() ?? "";
-                json.WritePropertyName(name);
-                writer.WriteValue(json, entry.Value, "parameter '" + name + "'", 0);
-            }
-            json.WriteEndObject();
+            var name = entry.Key?.ToString() ?? "";
+            json.WritePropertyName(name);
+            writer.WriteValue(json, entry.Value, "parameter '" + name + "'", 0);
         }
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+        json.WriteEndObject();
+    });
 
     // Task output is written on the slot threads, once per task: each thread keeps its stream and JSON writer.
     [ThreadStatic] private static MemoryStream? t_outputStream;
@@ -95,17 +93,12 @@ internal sealed class PSJsonWriter
         return text;
     }
 
-    private static string WriteStrict(IReadOnlyList<object?> values, IReadOnlyList<string> names)
+    /// <summary>One JSON document written strictly (task data: anything that would not come back the same is refused).</summary>
+    private static string WriteStrict(Action<PSJsonWriter, Utf8JsonWriter> write)
     {
         var writer = new PSJsonWriter(strict: true);
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream, WriterOptions))
-        {
-            json.WriteStartArray();
-            for (var i = 0; i < values.Count; i++)
-                writer.WriteValue(json, values[i], names[i], 0);
-            json.WriteEndArray();
-        }
+        using (var json = new Utf8JsonWriter(stream, WriterOptions)) write(writer, json);
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
