@@ -226,9 +226,22 @@ public sealed class RedisBroker
         var result = (RedisResult[])(await Eval(Scripts.Fetch,
             new[] { keys.Pending, keys.Active, keys.Tasks, keys.Attempts, keys.Owners, keys.Recoveries },
             new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max }).ConfigureAwait(false))!;
-        var leased = new List<LeasedTask>(result.Length / 4);
-        for (var i = 0; i + 3 < result.Length; i += 4)
-            leased.Add(new LeasedTask(queue, (string)result[i]!, (byte[]?)result[i + 1] ?? Array.Empty<byte>(), (int)result[i + 2], (int)result[i + 3]));
+        if (result.Length == 0) return Array.Empty<LeasedTask>();
+        // Pairs of id and envelope, then the triples (position, attempt, recoveries) of tasks past their first attempt.
+        var count = (result.Length - 1) / 2;
+        var attempts = new int[count];
+        var recoveries = new int[count];
+        var later = (RedisResult[])result[result.Length - 1]!;
+        for (var i = 0; i + 2 < later.Length; i += 3)
+        {
+            var at = (int)later[i] - 1;
+            attempts[at] = (int)later[i + 1];
+            recoveries[at] = (int)later[i + 2];
+        }
+        var leased = new LeasedTask[count];
+        for (var i = 0; i < count; i++)
+            leased[i] = new LeasedTask(queue, (string)result[2 * i]!, (byte[]?)result[2 * i + 1] ?? Array.Empty<byte>(),
+                Math.Max(1, attempts[i]), recoveries[i]);
         return leased;
     }
 

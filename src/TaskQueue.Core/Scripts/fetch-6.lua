@@ -8,9 +8,12 @@
 -- ARGV[1] worker id
 -- ARGV[2] lease deadline (unix ms)
 -- ARGV[3] most tasks to lease (at most 1,000 per call)
--- Returns a flat array of quadruples: task id, envelope JSON ('' when the task body is missing),
--- attempt number, recoveries so far. The attempt number is 1 + the attempts that failed and were retried + the
--- recoveries (attempts whose worker died): nothing is written for the attempt itself, which the lease records.
+-- Returns a flat array of pairs, task id and envelope JSON ('' when the task body is missing), followed by one
+-- array of triples for the tasks whose attempt is not their first: position of the task in the batch (1-based),
+-- attempt number, recoveries so far. A task missing from it is on attempt 1 with no recoveries (most tasks: the
+-- reply carries two strings per task, not four). The attempt number is 1 + the attempts that failed and were
+-- retried + the recoveries (attempts whose worker died): nothing is written for the attempt itself, which the
+-- lease records.
 -- A task that was recovered before (its worker died while holding it) is leased alone, so that if it kills
 -- its worker again, no other task is counted with it: it ends a batch, and is left for the next one if others came first.
 -- Batch commands (one call for all ids, in chunks) keep the cost per task to a few hash and sorted-set entries.
@@ -66,12 +69,18 @@ variadic('HSET', KEYS[5], owners)
 local envelopes = redis.call('HMGET', KEYS[3], unpack(ids))
 local retried = counters(KEYS[4])
 
-local out = {}
+local out, later, m = {}, {}, 0
 for i = 1, take do
+  out[2 * i - 1] = ids[i]
+  out[2 * i] = envelopes[i] or ''
   local lost = tonumber(recoveries[i]) or 0
-  out[4 * i - 3] = ids[i]
-  out[4 * i - 2] = envelopes[i] or ''
-  out[4 * i - 1] = (tonumber(retried[i]) or 0) + lost + 1
-  out[4 * i] = lost
+  local attempt = (tonumber(retried[i]) or 0) + lost + 1
+  if attempt > 1 then
+    later[m + 1] = i
+    later[m + 2] = attempt
+    later[m + 3] = lost
+    m = m + 3
+  end
 end
+out[2 * take + 1] = later
 return out
