@@ -345,6 +345,39 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task A_batch_completion_records_the_tasks_still_held_and_skips_the_one_whose_lease_was_lost()
+    {
+        var tasks = new[] { NewTask(), NewTask(), NewTask() };
+        tasks[0].UniqueKey = "a";
+        tasks[1].UniqueKey = "b";
+        await Broker.EnqueueAsync(Queue, tasks);
+        // Leased one by one (oldest first); the middle one with a short lease, which runs out and goes to w2.
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(5));
+        await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        Clock.Advance(TimeSpan.FromSeconds(6));
+        Assert.Equal(new[] { (tasks[1].Id, "w1") }, await Broker.RecoverAsync(Queue));
+        Assert.Equal(tasks[1].Id, Assert.Single(await Broker.FetchAsync(Queue, "w2", 10, Clock.UtcNow.AddSeconds(30))).Id);
+
+        var recorded = await Broker.CompleteAsync("w1", new[]
+        {
+            (Result(tasks[0].Id), (string?)"a"), (Result(tasks[1].Id), (string?)"b"), (Result(tasks[2].Id), (string?)null),
+        });
+
+        Assert.Equal(new[] { true, false, true }, recorded);
+        var db = Redis.Db;
+        Assert.True(await db.HashExistsAsync(Keys.Results, tasks[0].Id));
+        Assert.False(await db.HashExistsAsync(Keys.Results, tasks[1].Id));
+        Assert.True(await db.HashExistsAsync(Keys.Results, tasks[2].Id));
+        Assert.Equal(2, await db.SortedSetLengthAsync(Keys.Succeeded));
+        Assert.False(await db.HashExistsAsync(Keys.Unique, "a"));
+        Assert.Equal(tasks[1].Id, (string?)await db.HashGetAsync(Keys.Unique, "b"));
+        var lost = await Broker.InspectAsync(Queue, tasks[1].Id);
+        Assert.Equal((TaskState.Active, "w2"), (lost.State, lost.Worker));
+        Assert.Equal(TaskState.Succeeded, (await Broker.InspectAsync(Queue, tasks[2].Id)).State);
+    }
+
+    [Fact]
     public async Task A_unique_key_is_held_while_its_task_is_live_and_released_when_it_ends()
     {
         var first = NewTask();
