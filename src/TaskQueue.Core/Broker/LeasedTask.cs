@@ -56,14 +56,14 @@ public sealed class LeasedTask
     }
 
     // Scripts repeat from task to task: leased tasks share one copy of each (up to a bound, then start over).
-    private static readonly ConcurrentDictionary<string, string> Scripts = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, string> SharedScripts = new(StringComparer.Ordinal);
     private const int MaxSharedScripts = 1024;
 
     private static string SharedScript(string script)
     {
-        if (Scripts.TryGetValue(script, out var shared)) return shared;
-        if (Scripts.Count >= MaxSharedScripts) Scripts.Clear();
-        return Scripts.GetOrAdd(script, script);
+        if (SharedScripts.TryGetValue(script, out var shared)) return shared;
+        if (SharedScripts.Count >= MaxSharedScripts) SharedScripts.Clear();
+        return SharedScripts.GetOrAdd(script, script);
     }
 
     /// <summary>The envelope, read once; throws what reading it threw (<see cref="MalformedTaskException"/> for a bad one).</summary>

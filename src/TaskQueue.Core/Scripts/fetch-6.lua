@@ -10,8 +10,8 @@
 -- ARGV[3] most tasks to lease (at most 1,000 per call)
 -- Returns a flat array of pairs, task id and envelope JSON ('' when the task body is missing), followed by one
 -- array of triples for the tasks whose attempt is not their first: position of the task in the batch (1-based),
--- attempt number, recoveries so far. A task missing from it is on attempt 1 with no recoveries (most tasks: the
--- reply carries two strings per task, not four). The attempt number is 1 + the attempts that failed and were
+-- attempt number, recoveries so far. A task missing from it is on attempt 1 with no recoveries, as most are, so
+-- the reply carries two strings for most tasks. The attempt number is 1 + the attempts that failed and were
 -- retried + the recoveries (attempts whose worker died): nothing is written for the attempt itself, which the
 -- lease records.
 -- A task that was recovered before (its worker died while holding it) is leased alone, so that if it kills
