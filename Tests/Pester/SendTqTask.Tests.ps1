@@ -50,8 +50,8 @@ Describe 'Send-TqTask' {
         $after = & $commandsSoFar
         $tasks | Should -HaveCount 1000
         (Get-TqQueue $queue).Pending | Should -Be 1000
-        # Five batches of 200, each one MULTI/HSET/LPUSH/EXEC sent together, one SADD and one PUBLISH;
-        # one command per task would be over 1000.
+        # One batch of 1,000 (MULTI/HSET/LPUSH/EXEC), one SADD and one PUBLISH; one command per task would be
+        # over 1000.
         ($after - $before) | Should -BeLessOrEqual 30
     }
 

