@@ -234,7 +234,9 @@ try {
             try { $worker.Refresh(); $rss = $worker.WorkingSet64 } catch { $rss = 0 }
             if ($rss -gt $peak) { $peak = $rss }
             $left = (Get-TqQueue -Redis $config scale).Pending
-            if ($null -eq $atSmall -and ($n - $left) -ge $scaleSmall) { $atSmall = $rss }
+            # Peak against peak: RSS swings by 10-20 MB with the collector's timing, so one sample at 100k against
+            # the peak of the whole run would count that swing as growth.
+            if ($null -eq $atSmall -and ($n - $left) -ge $scaleSmall) { $atSmall = $peak }
             Start-Sleep -Milliseconds 200
         }
         $results["scale.$n.perTaskUs"] = $watch.Elapsed.TotalMilliseconds * 1000 / $n
