@@ -17,6 +17,7 @@ param(
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
+$benchWatch = [Diagnostics.Stopwatch]::StartNew()
 $root = Split-Path $PSScriptRoot
 Import-Module (Join-Path $root 'TaskQueue.psd1')
 Import-Module (Join-Path $PSScriptRoot 'Build.psm1')
@@ -270,5 +271,5 @@ if (-not $Quick -and -not $NoPeers -and (Test-Path $peersDir)) {
 }
 
 & (Join-Path $PSScriptRoot 'bench/Write-BenchReport.ps1') -Results $results -Peers $peers -OutputDirectory $OutputDirectory `
-    -Quick:$Quick -RedisVersion $redisVersion -Runs $runs -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Small = $scaleSmall; Large = $scaleLarge }
+    -Quick:$Quick -RedisVersion $redisVersion -Runs $runs -Elapsed $benchWatch.Elapsed -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Small = $scaleSmall; Large = $scaleLarge }
 [pscustomobject]$results

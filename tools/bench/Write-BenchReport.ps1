@@ -9,6 +9,8 @@ param(
     [switch] $Quick,
     [string] $RedisVersion,
     [int] $Runs,
+    # How long the measurements took, peers included (not the build before them).
+    [timespan] $Elapsed,
     [hashtable] $Sizes
 )
 $ErrorActionPreference = 'Stop'
@@ -34,7 +36,7 @@ $add = { param($text) $lines.Add($text) }
 & $add '# Benchmarks'
 & $add ''
 & $add "Measured by ``build.ps1 bench``$(if ($Quick) { ' -Quick (smoke run: small numbers, one run, no peers; not the published figures)' }) on $(Get-Date -Format 'yyyy-MM-dd'): $machine; Redis $RedisVersion; PowerShell $($PSVersionTable.PSVersion); .NET $([Environment]::Version); TaskQueue $((Import-PowerShellDataFile (Join-Path (Split-Path (Split-Path $PSScriptRoot)) 'TaskQueue.psd1')).ModuleVersion)."
-& $add "Every figure is the median of $Runs run(s) in one session; the machine is shared and noisy, so compare the ratios within this page, not the absolute numbers with another day's."
+& $add "Every figure is the median of $Runs run(s) in one session; the machine is shared and noisy, so compare the ratios within this page, not the absolute numbers with another day's.$(if ($Elapsed) { ' The measurements, peers included, took {0:0.0} minutes.' -f $Elapsed.TotalMinutes })"
 & $add ''
 & $add '## Targets'
 & $add ''
