@@ -21,13 +21,21 @@ function Rate([string] $Line, [string] $Name) {
     return $null
 }
 function Verdict([bool] $Met) { if ($Met) { 'met' } else { '**missed**' } }
+# The largest of the values measured (those missing are left out); nothing when none was.
+function Best([object[]] $Values) {
+    $measured = @($Values | Where-Object { $_ })
+    if ($measured.Count -gt 0) { ($measured | Measure-Object -Maximum).Maximum }
+}
 
 $celery = $Peers['celery']; $bull = $Peers['bullmq']
-$celeryBest = @((Rate $celery 'prefork-c2'), (Rate $celery 'solo-c1')) | Where-Object { $_ } | Measure-Object -Maximum | ForEach-Object Maximum
-$bullBest = @((Rate $bull 'noop-c1'), (Rate $bull 'noop-c50'), (Rate $bull 'incr-c1'), (Rate $bull 'incr-c50')) | Where-Object { $_ } | Measure-Object -Maximum | ForEach-Object Maximum
-$oursBest = @(1, 2, 4 | ForEach-Object { $r["process.c$_"] }) | Measure-Object -Maximum | ForEach-Object Maximum
-$incrCounts = @(1, 2, 4, 8, 16 | Where-Object { $r.Contains("process.incr.c$_") })
-$oursIncrBest = @($incrCounts | ForEach-Object { $r["process.incr.c$_"] }) | Measure-Object -Maximum | ForEach-Object Maximum
+$celeryBest = Best @((Rate $celery 'prefork-c2'), (Rate $celery 'solo-c1'))
+$bullIncrBest = Best @((Rate $bull 'incr-c1'), (Rate $bull 'incr-c50'))
+$bullBest = Best @((Rate $bull 'noop-c1'), (Rate $bull 'noop-c50'), $bullIncrBest)
+$oursBest = Best @(1, 2, 4 | ForEach-Object { $r["process.c$_"] })
+# The runspace counts the INCR body was measured at, as the results name them (process.incr.cN).
+$incrCounts = @($r.Keys | ForEach-Object { if ($_ -match '^process\.incr\.c(\d+)$') { [int]$Matches[1] } } | Sort-Object)
+$incrOnly = @($incrCounts | Where-Object { $_ -gt 4 })
+$oursIncrBest = Best @($incrCounts | ForEach-Object { $r["process.incr.c$_"] })
 
 $memoryKb = [double]((Get-Content /proc/meminfo -TotalCount 1) -replace '\D', '')
 $os = (Get-Content /etc/os-release | Where-Object { $_ -like 'PRETTY_NAME=*' }) -replace 'PRETTY_NAME=|"', ''
@@ -51,7 +59,6 @@ if ($celeryBest) { & $add "| best processing >= 5x Celery's best pool | $(N $our
 if ($bullBest) { & $add "| best processing ahead of BullMQ's best | $(N $oursBest) vs $(N $bullBest) | $(Verdict ($oursBest -gt $bullBest)) |" }
 # The same comparisons with the same task body on both sides: one INCR, as the peers' scripts run it.
 if ($celeryBest -and $oursIncrBest) { & $add "| same body (INCR): best >= 5x Celery's best pool | $(N $oursIncrBest) vs $(N $celeryBest) = $(N ($oursIncrBest / $celeryBest) '{0:0.0}')x | $(Verdict ($oursIncrBest -ge 5 * $celeryBest)) |" }
-$bullIncrBest = @((Rate $bull 'incr-c1'), (Rate $bull 'incr-c50')) | Where-Object { $_ } | Measure-Object -Maximum | ForEach-Object Maximum
 if ($bullIncrBest -and $oursIncrBest) { & $add "| same body (INCR): best ahead of BullMQ's best concurrency | $(N $oursIncrBest) vs $(N $bullIncrBest) | $(Verdict ($oursIncrBest -gt $bullIncrBest)) |" }
 $bulkRatio = $r['enqueue.bulk'] / $r['ceiling.lpush.P64']
 & $add "| Core bulk enqueue >= 25% of pipelined LPUSH | $(N $r['enqueue.bulk']) vs $(N $r['ceiling.lpush.P64']) = $(N ($bulkRatio * 100) '{0:0}')% | $(Verdict ($bulkRatio -ge 0.25)) |"
@@ -74,9 +81,8 @@ if ($r.Contains('scale.rssAtSmallMB')) {
 foreach ($c in 1, 2, 4) {
     & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.incr.c$c"]) | $(N $r["raw.function.c$c"]) | $(N $r["raw.script.c$c"]) | $(N ($r["process.c$c"] / $r["raw.function.c$c"] * 100) '{0:0}')% |"
 }
-# The INCR body only: a task that waits on Redis leaves its core free, so more runspaces than cores pay.
-foreach ($c in $incrCounts | Where-Object { $_ -gt 4 }) { & $add "| $c | | $(N $r["process.incr.c$c"]) | | | |" }
-if (@($incrCounts | Where-Object { $_ -gt 4 }).Count -gt 0) {
+foreach ($c in $incrOnly) { & $add "| $c | | $(N $r["process.incr.c$c"]) | | | |" }
+if ($incrOnly.Count -gt 0) {
     & $add ''
     & $add 'The rows past 4 runspaces measure the INCR body only: each such task waits on a round trip to Redis and leaves its core to others meanwhile, so more runspaces than cores pay, as the peers'' own best concurrency does (BullMQ''s at 50).'
 }
@@ -164,15 +170,17 @@ else {
 Set-Content -Path (Join-Path $OutputDirectory 'BENCHMARKS.md') -Value $lines
 
 # The chart: tasks/s against concurrency (categorical axis), one line per system.
+$incrPoints = @{}
+foreach ($c in $incrCounts) { $incrPoints[$c] = $r["process.incr.c$c"] }
 $series = [ordered]@{
     'TaskQueue no-op' = @{ Color = '#1f77b4'; Points = @{ 1 = $r['process.c1']; 2 = $r['process.c2']; 4 = $r['process.c4'] } }
-    'TaskQueue INCR' = @{ Color = '#17becf'; Points = @{ 1 = $r['process.incr.c1']; 2 = $r['process.incr.c2']; 4 = $r['process.incr.c4']; 8 = $r['process.incr.c8']; 16 = $r['process.incr.c16'] } }
+    'TaskQueue INCR' = @{ Color = '#17becf'; Points = $incrPoints }
     'raw runspace ceiling' = @{ Color = '#7f7f7f'; Dash = '6,4'; Points = @{ 1 = $r['raw.function.c1']; 2 = $r['raw.function.c2']; 4 = $r['raw.function.c4'] } }
 }
 if ($bull) { $series['BullMQ empty body'] = @{ Color = '#d62728'; Points = @{ 1 = (Rate $bull 'noop-c1'); 50 = (Rate $bull 'noop-c50') } } }
 if ($bull) { $series['BullMQ INCR'] = @{ Color = '#ff9896'; Points = @{ 1 = (Rate $bull 'incr-c1'); 50 = (Rate $bull 'incr-c50') } } }
 if ($celery) { $series['Celery prefork'] = @{ Color = '#2ca02c'; Points = @{ 2 = (Rate $celery 'prefork-c2') } } }
-$xs = @(1, 2, 4, 8, 16, 50)
+$xs = @(@(1, 2, 4, 50) + $incrCounts | Sort-Object -Unique)
 $max = ($series.Values | ForEach-Object { $_.Points.Values } | Where-Object { $_ } | Measure-Object -Maximum).Maximum * 1.1
 $w = 720; $h = 420; $left = 70; $right = 200; $top = 30; $bottom = 50
 $px = { param($x) $left + ([array]::IndexOf($xs, $x)) * ($w - $left - $right) / ($xs.Count - 1) }
