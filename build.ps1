@@ -45,13 +45,13 @@ Import-Module (Join-Path $Root 'tools/Build.psm1') -Force
 function Invoke-Build {
     Write-Step 'Building the module'
     Invoke-Native dotnet build (Join-Path $Root 'src/TaskQueue.PowerShell') -c Release -o $Out --nologo -v quiet '-clp:ErrorsOnly'
+    $manifest = Get-Content (Join-Path $Root 'TaskQueue.psd1') -Raw
+    Set-Content -Path (Join-Path $Out 'TaskQueue.psd1') -Value ($manifest -replace 'out/TaskQueue/', '')
     $help = Join-Path $Out 'en-US/TaskQueue.dll-Help.xml'
-    Convert-HelpToMaml -Source (Join-Path $Root 'docs/help') -Destination $help
+    Convert-HelpToMaml -Source (Join-Path $Root 'docs/help') -Destination $help -Metadata (Get-CmdletMetadata -ManifestPath (Join-Path $Out 'TaskQueue.psd1'))
     # Get-Help looks beside the manifest it was imported from: the repo root, and out/TaskQueue for the copied module.
     New-Item -ItemType Directory -Force -Path (Join-Path $Root 'en-US') | Out-Null
     Copy-Item $help (Join-Path $Root 'en-US/TaskQueue.dll-Help.xml')
-    $manifest = Get-Content (Join-Path $Root 'TaskQueue.psd1') -Raw
-    Set-Content -Path (Join-Path $Out 'TaskQueue.psd1') -Value ($manifest -replace 'out/TaskQueue/', '')
     Write-Host "Module ready: Import-Module $(Join-Path $Root 'TaskQueue.psd1')  (or copy $Out into a PSModulePath folder)"
 }
 

@@ -216,9 +216,55 @@ function Read-TrxCounts([string] $Path) {
     return [pscustomobject]@{ Passed = [int]$counters.passed; Failed = $failed }
 }
 
-function Convert-HelpToMaml([string] $Source, [string] $Destination) {
+function Get-CmdletMetadata([string] $ManifestPath) {
+    <# What the compiled cmdlets declare (parameter sets, types, mandatory, position, pipeline input, output types),
+       read in a child process so that the build's own session never loads the module. #>
+    $script = {
+        param($Manifest)
+        # -WhatIf and -Confirm stay: help shows them for the cmdlets that change things.
+        $common = [System.Management.Automation.PSCmdlet]::CommonParameters
+        $module = Import-Module $Manifest -PassThru
+        foreach ($command in Get-Command -Module $module.Name -CommandType Cmdlet) {
+            [ordered]@{
+                Name = $command.Name
+                Outputs = @($command.OutputType | ForEach-Object Name | Where-Object { $_ -ne 'System.Void' })
+                Sets = @(foreach ($set in $command.ParameterSets) {
+                    [ordered]@{
+                        Name = $set.Name
+                        IsDefault = $set.IsDefault
+                        Parameters = @(foreach ($p in $set.Parameters | Where-Object Name -NotIn $common) {
+                            # An optional value type shows as its type, as PowerShell's own help does.
+                            $type = [Nullable]::GetUnderlyingType($p.ParameterType) ?? $p.ParameterType
+                            [ordered]@{
+                                Name = $p.Name
+                                Type = $type.Name
+                                TypeFullName = $type.FullName
+                                Switch = $p.ParameterType -eq [switch]
+                                Mandatory = $p.IsMandatory
+                                Position = $p.Position
+                                ByValue = $p.ValueFromPipeline
+                                ByPropertyName = $p.ValueFromPipelineByPropertyName
+                                Aliases = @($p.Aliases)
+                            }
+                        })
+                    }
+                })
+            }
+        }
+    }
+    $json = & dotnet pwsh -NoProfile -NonInteractive -Command "& { $script } '$ManifestPath' | ConvertTo-Json -Depth 8 -Compress"
+    if ($LASTEXITCODE -ne 0) { throw "Could not read the cmdlets' metadata from $ManifestPath." }
+    $metadata = @{}
+    foreach ($command in ($json | ConvertFrom-Json)) { $metadata[$command.Name] = $command }
+    return $metadata
+}
+
+function Convert-HelpToMaml([string] $Source, [string] $Destination, [hashtable] $Metadata) {
     <# Compiles docs/help/<Cmdlet>.md (sections SYNOPSIS, DESCRIPTION, PARAMETERS, EXAMPLES, NOTES)
-       into the MAML file PowerShell reads for Get-Help. #>
+       into the MAML file PowerShell reads for Get-Help, with the syntax, parameter attributes, input and
+       output types the compiled cmdlets declare (Get-CmdletMetadata). Throws when a page and its cmdlet
+       disagree: a cmdlet without a page, a parameter without a description, or a described parameter
+       the cmdlet does not have. #>
     $ns = @{
         maml = 'http://schemas.microsoft.com/maml/2004/10'
         command = 'http://schemas.microsoft.com/maml/dev/command/2004/10'
@@ -232,8 +278,21 @@ function Convert-HelpToMaml([string] $Source, [string] $Destination) {
     try {
         $w.WriteStartElement('helpItems')
         $w.WriteAttributeString('schema', 'maml')
-        foreach ($file in Get-ChildItem -Path $Source -Filter '*.md' | Sort-Object Name) {
-            $help = Read-HelpMarkdown -Path $file.FullName
+        $pages = @(Get-ChildItem -Path $Source -Filter '*.md' | Sort-Object Name | ForEach-Object { Read-HelpMarkdown -Path $_.FullName })
+        $missing = @($Metadata.Keys | Where-Object { $_ -notin $pages.Name })
+        if ($missing) { throw "No help page in $Source for: $($missing -join ', ')." }
+        foreach ($help in $pages) {
+            $command = $Metadata[$help.Name]
+            if (-not $command) { throw "$($help.Name).md describes a cmdlet the module does not have." }
+            $declared = Get-DeclaredParameters $command
+            $described = @($help.Parameters | ForEach-Object Name)
+            $undescribed = @($declared.Keys | Where-Object { $_ -notin $described -and -not $ShouldProcessText.Contains($_) })
+            $unknown = @($described | Where-Object { -not $declared.Contains($_) })
+            if ($undescribed) { throw "$($help.Name).md does not describe: $($undescribed -join ', ')." }
+            if ($unknown) { throw "$($help.Name).md describes parameters $($help.Name) does not have: $($unknown -join ', ')." }
+            $text = @{} + $ShouldProcessText
+            foreach ($parameter in $help.Parameters) { $text[$parameter.Name] = $parameter.Text }
+            $pageParameters = @($help.Parameters) + @($declared.Keys | Where-Object { $_ -notin $described } | ForEach-Object { [pscustomobject]@{ Name = $_; Text = $text[$_] } })
             $verb, $noun = $help.Name -split '-', 2
             $w.WriteStartElement('command', 'command', $ns.command)
             $w.WriteAttributeString('xmlns', 'maml', $null, $ns.maml)
@@ -245,14 +304,32 @@ function Convert-HelpToMaml([string] $Source, [string] $Destination) {
             $w.WriteElementString('command', 'noun', $ns.command, $noun)
             $w.WriteEndElement()
             Write-MamlParagraphs $w 'maml' 'description' $ns.maml $help.Description
-            $w.WriteStartElement('command', 'parameters', $ns.command)
-            foreach ($parameter in $help.Parameters) {
-                $w.WriteStartElement('command', 'parameter', $ns.command)
-                $w.WriteElementString('maml', 'name', $ns.maml, $parameter.Name)
-                Write-MamlParagraphs $w 'maml' 'description' $ns.maml $parameter.Text
+            # One syntax line per parameter set, the default set first, positional parameters in their order.
+            $w.WriteStartElement('command', 'syntax', $ns.command)
+            foreach ($set in @($command.Sets | Sort-Object { -not $_.IsDefault })) {
+                $w.WriteStartElement('command', 'syntaxItem', $ns.command)
+                $w.WriteElementString('maml', 'name', $ns.maml, $help.Name)
+                $ordered = @($set.Parameters | Sort-Object { if ($_.Position -ge 0) { $_.Position } else { [int]::MaxValue } }, { -not $_.Mandatory })
+                foreach ($parameter in $ordered) { Write-MamlParameter $w $ns $parameter $parameter $text[$parameter.Name] }
                 $w.WriteEndElement()
             }
             $w.WriteEndElement()
+            $w.WriteStartElement('command', 'parameters', $ns.command)
+            foreach ($parameter in $pageParameters) {
+                $all = $declared[$parameter.Name]
+                # Across its sets: required when every set requires it, piped when any set takes it from the pipeline.
+                $summary = [pscustomobject]@{
+                    Mandatory = -not ($all | Where-Object { -not $_.Mandatory })
+                    Position = @($all | Where-Object { $_.Position -ge 0 } | ForEach-Object Position | Select-Object -First 1) + @(-1) | Select-Object -First 1
+                    ByValue = [bool]($all | Where-Object ByValue)
+                    ByPropertyName = [bool]($all | Where-Object ByPropertyName)
+                }
+                Write-MamlParameter $w $ns $all[0] $summary $parameter.Text
+            }
+            $w.WriteEndElement()
+            $inputs = @($declared.Values | ForEach-Object { $_ } | Where-Object { $_.ByValue -or $_.ByPropertyName } | ForEach-Object TypeFullName | Sort-Object -Unique)
+            Write-MamlTypes $w $ns 'inputTypes' 'inputType' $inputs
+            Write-MamlTypes $w $ns 'returnValues' 'returnValue' @($command.Outputs)
             if ($help.Notes) {
                 $w.WriteStartElement('maml', 'alertSet', $ns.maml)
                 $w.WriteStartElement('maml', 'alert', $ns.maml)
@@ -276,6 +353,62 @@ function Convert-HelpToMaml([string] $Source, [string] $Destination) {
         $w.WriteEndElement()
     }
     finally { $w.Dispose() }
+}
+
+# What help says of -WhatIf and -Confirm when a page does not describe them itself.
+$ShouldProcessText = @{
+    WhatIf = 'Shows what the cmdlet would change, without changing anything.'
+    Confirm = 'Asks for confirmation before each change.'
+}
+
+function Get-DeclaredParameters($Command) {
+    # Parameter name -> its declaration in each parameter set that has it, in declaration order.
+    $declared = [ordered]@{}
+    foreach ($set in $Command.Sets) {
+        foreach ($parameter in $set.Parameters) {
+            if (-not $declared.Contains($parameter.Name)) { $declared[$parameter.Name] = [System.Collections.Generic.List[object]]::new() }
+            $declared[$parameter.Name].Add($parameter)
+        }
+    }
+    return $declared
+}
+
+function Write-MamlParameter($Writer, $ns, $Declaration, $Attributes, [string] $Text) {
+    $pipeline = @($(if ($Attributes.ByValue) { 'ByValue' }), $(if ($Attributes.ByPropertyName) { 'ByPropertyName' })) | Where-Object { $_ }
+    $Writer.WriteStartElement('command', 'parameter', $ns.command)
+    $Writer.WriteAttributeString('required', $(if ($Attributes.Mandatory) { 'true' } else { 'false' }))
+    $Writer.WriteAttributeString('variableLength', $(if ($Declaration.TypeFullName -like '*[[]]') { 'true' } else { 'false' }))
+    $Writer.WriteAttributeString('globbing', 'false')
+    $Writer.WriteAttributeString('pipelineInput', $(if ($pipeline) { "True ($($pipeline -join ', '))" } else { 'False' }))
+    $Writer.WriteAttributeString('position', $(if ($Attributes.Position -ge 0) { [string]$Attributes.Position } else { 'named' }))
+    $Writer.WriteAttributeString('aliases', $(if ($Declaration.Aliases) { $Declaration.Aliases -join ', ' } else { 'none' }))
+    $Writer.WriteElementString('maml', 'name', $ns.maml, $Declaration.Name)
+    Write-MamlParagraphs $Writer 'maml' 'description' $ns.maml $Text
+    if (-not $Declaration.Switch) {
+        $Writer.WriteStartElement('command', 'parameterValue', $ns.command)
+        $Writer.WriteAttributeString('required', 'true')
+        $Writer.WriteString($Declaration.Type)
+        $Writer.WriteEndElement()
+    }
+    $Writer.WriteStartElement('dev', 'type', $ns.dev)
+    $Writer.WriteElementString('maml', 'name', $ns.maml, $Declaration.TypeFullName)
+    $Writer.WriteEndElement()
+    # The pages give a default as "(default: X)" or "(default X)".
+    $default = if ($Text -match '\(default:? ([^);]+)') { $Matches[1].Trim() } else { 'None' }
+    $Writer.WriteElementString('dev', 'defaultValue', $ns.dev, $default)
+    $Writer.WriteEndElement()
+}
+
+function Write-MamlTypes($Writer, $ns, [string] $Element, [string] $Item, [string[]] $TypeNames) {
+    $Writer.WriteStartElement('command', $Element, $ns.command)
+    foreach ($name in $TypeNames) {
+        $Writer.WriteStartElement('command', $Item, $ns.command)
+        $Writer.WriteStartElement('dev', 'type', $ns.dev)
+        $Writer.WriteElementString('maml', 'name', $ns.maml, $name)
+        $Writer.WriteEndElement()
+        $Writer.WriteEndElement()
+    }
+    $Writer.WriteEndElement()
 }
 
 function Split-Paragraphs([string] $Text) {
@@ -331,4 +464,4 @@ function Read-HelpMarkdown([string] $Path) {
     return [pscustomobject]$help
 }
 
-Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools
+Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Get-CmdletMetadata, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools

@@ -163,6 +163,34 @@ Describe 'PowerShell manners' {
         $help.Examples.Example[0].Code | Should -Match 'Tq'
     }
 
+    It 'shows in help the syntax of every parameter set and every parameter of <_>, as the cmdlet declares them' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard') {
+        $command = Get-Command $_
+        $common = [System.Management.Automation.PSCmdlet]::CommonParameters
+        $help = Get-Help $_ -Full
+        $syntax = @($help.syntax.syntaxItem)
+        $syntax | Should -HaveCount $command.ParameterSets.Count
+        foreach ($set in $command.ParameterSets) {
+            $declared = @($set.Parameters | Where-Object Name -NotIn $common)
+            # The syntax line that lists exactly this set's parameters.
+            $line = $syntax | Where-Object { -not (Compare-Object @($_.parameter.name) $declared.Name) } | Select-Object -First 1
+            $line | Should -Not -BeNullOrEmpty -Because "a syntax line lists the parameters of set '$($set.Name)'"
+            foreach ($parameter in $declared) {
+                $shown = $line.parameter | Where-Object name -eq $parameter.Name
+                $shown.required | Should -Be $parameter.IsMandatory.ToString().ToLowerInvariant()
+                $shown.position | Should -Be $(if ($parameter.Position -ge 0) { "$($parameter.Position)" } else { 'named' })
+            }
+        }
+        $names = @($command.Parameters.Keys | Where-Object { $_ -notin $common })
+        $documented = @($help.parameters.parameter)
+        @($documented.name | Sort-Object) | Should -Be @($names | Sort-Object)
+        foreach ($parameter in $documented) {
+            ($parameter.description.Text -join ' ') | Should -Not -BeNullOrEmpty -Because "-$($parameter.name) is described"
+            $piped = $command.Parameters[$parameter.name].ParameterSets.Values | Where-Object { $_.ValueFromPipeline -or $_.ValueFromPipelineByPropertyName }
+            $parameter.pipelineInput | Should -BeLike $(if ($piped) { 'True (*' } else { 'False' })
+        }
+        if ($command.Parameters.ContainsKey('WhatIf')) { ($help.syntax | Out-String) | Should -Match '\[-WhatIf\]' }
+    }
+
     It 'has table views for tasks, results, failures and queues' {
         foreach ($type in 'TaskInfo', 'SuccessRecord', 'FailureRecord', 'QueueInfo') {
             Get-FormatData -TypeName "TaskQueue.PowerShell.Records.$type" | Should -Not -BeNullOrEmpty
