@@ -20,6 +20,32 @@ Describe 'Start-TqWorker' {
         ($outputs | Sort-Object) | Should -Be (1..20 | ForEach-Object { $_ * 2 })
     }
 
+    It 'shows its progress while it drains: processed, succeeded and failed so far, pending, and the percentage done' {
+        $null = 1..12 | Send-TqTask -Queue $queue -ScriptBlock { param($x) if ($x -eq 5) { throw 'five' }; $x }
+        $null = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'never' }
+        # A nested pipeline keeps the progress records it writes, as a console would show them.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddCommand('Import-Module').AddArgument((Get-Module TaskQueue).Path).AddStatement()
+            $null = $ps.AddCommand('Start-TqWorker').AddParameter('Queue', $queue).AddParameter('Concurrency', 1).AddParameter('Burst').AddParameter('RetryDelay', [timespan]::FromHours(1))
+            $summary = $ps.Invoke()
+            $records = @($ps.Streams.Progress)
+        }
+        finally { $ps.Dispose() }
+        $summary[0].Processed | Should -Be 13
+        $records.Count | Should -BeGreaterThan 1
+        $records | ForEach-Object { $_.Activity | Should -Be "Draining $queue" }
+        $records[-1].RecordType | Should -Be 'Completed'
+        $updates = $records | Where-Object RecordType -eq 'Processing'
+        foreach ($update in $updates) {
+            $update.StatusDescription | Should -Match '^\d+ processed: \d+ succeeded, \d+ failed, \d+ to retry; \d+ pending$'
+            $update.PercentComplete | Should -BeGreaterOrEqual 0
+            $update.PercentComplete | Should -BeLessOrEqual 100
+        }
+        # The first update comes before the worker is through: what it shows then is all still to do or in hand.
+        $updates[0].StatusDescription | Should -Match '^0 processed: 0 succeeded, 0 failed, 0 to retry; 13 pending$'
+    }
+
     It 'keeps output, warnings and information on the success record' {
         $task = Send-TqTask -Queue $queue -ScriptBlock {
             param($name)

@@ -72,6 +72,21 @@ public sealed partial class TaskWorker
 
     public string WorkerId { get; }
 
+    /// <summary>
+    /// What the worker did so far, read while it runs (for progress): tasks processed, succeeded, failed and retried.
+    /// Succeeded counts success records Redis acknowledged, so it trails Processed by the batch on its way.
+    /// </summary>
+    public WorkerSummary Snapshot() => new()
+    {
+        WorkerId = WorkerId,
+        Queues = _queues,
+        Processed = Interlocked.Read(ref _processed),
+        Succeeded = Interlocked.Read(ref _succeeded),
+        Failed = Interlocked.Read(ref _failed),
+        Retried = Interlocked.Read(ref _retried),
+        HandedBack = Interlocked.Read(ref _handedBack),
+    };
+
     /// <summary>Raised on the dispatcher thread each time it waits with no task in hand.</summary>
     public event Action? Idle;
 

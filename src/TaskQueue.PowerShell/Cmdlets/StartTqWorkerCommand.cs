@@ -106,6 +106,9 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         var log = new PipelineLog();
         var worker = new TaskWorker(broker, options, factory.Create, log);
         WriteVerbose($"Worker {worker.WorkerId} starts on {string.Join(", ", Queue)} with {Concurrency} runspace(s){(Burst ? " in burst mode" : "; Ctrl+C stops it")}.");
+        // The bar's first state (all still to do) is shown before the worker starts.
+        var progress = new WorkerProgress(worker, broker, Burst);
+        if (progress.Due(out var started)) WriteProgress(started);
         var running = Task.Run(() =>
         {
             try { return worker.Run(_stop.Token); }
@@ -114,25 +117,21 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         // SIGTERM (systemd, docker stop, kill) stops the worker as Ctrl+C does. A process that exits otherwise
         // (a task calling exit, a crash) leaves its tasks to lease recovery, which counts them as recoveries.
         using var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
-        foreach (var entry in log.Entries.GetConsumingEnumerable())
+        while (!log.Entries.IsCompleted)
         {
+            // Waits for a message at most until the next progress update is due.
+            var gotEntry = log.Entries.TryTake(out var entry, progress.Interval);
             if (_stop.IsCancellationRequested) continue;
             try
             {
-                switch (entry.Kind)
-                {
-                    case PipelineLog.Kind.Verbose: WriteVerbose(entry.Message); break;
-                    case PipelineLog.Kind.Warning: WriteWarning(entry.Message); break;
-                    default:
-                        WriteError(new ErrorRecord(entry.Exception ?? new InvalidOperationException(entry.Message), "WorkerError", ErrorCategory.NotSpecified, worker.WorkerId)
-                            { ErrorDetails = new ErrorDetails(entry.Message) });
-                        break;
-                }
+                if (gotEntry) WriteEntry(entry, worker.WorkerId);
+                if (progress.Due(out var record)) WriteProgress(record);
             }
             catch (PipelineStoppedException)
             {
             }
         }
+        if (!_stop.IsCancellationRequested) WriteProgress(progress.Completed());
         WorkerSummary summary;
         try
         {
@@ -154,6 +153,19 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     }
 
     protected override void StopProcessing() => _stop.Cancel();
+
+    private void WriteEntry((PipelineLog.Kind Kind, string Message, Exception? Exception) entry, string workerId)
+    {
+        switch (entry.Kind)
+        {
+            case PipelineLog.Kind.Verbose: WriteVerbose(entry.Message); break;
+            case PipelineLog.Kind.Warning: WriteWarning(entry.Message); break;
+            default:
+                WriteError(new ErrorRecord(entry.Exception ?? new InvalidOperationException(entry.Message), "WorkerError", ErrorCategory.NotSpecified, workerId)
+                    { ErrorDetails = new ErrorDetails(entry.Message) });
+                break;
+        }
+    }
 
     private void CheckModules(RunspaceExecutorFactory factory)
     {
