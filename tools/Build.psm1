@@ -245,6 +245,7 @@ function Get-CmdletMetadata([string] $ManifestPath) {
                                 ByValue = $p.ValueFromPipeline
                                 ByPropertyName = $p.ValueFromPipelineByPropertyName
                                 Aliases = @($p.Aliases)
+                                Wildcards = [bool]($p.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
                             }
                         })
                     }
@@ -378,7 +379,7 @@ function Write-MamlParameter($Writer, $ns, $Declaration, $Attributes, [string] $
     $Writer.WriteStartElement('command', 'parameter', $ns.command)
     $Writer.WriteAttributeString('required', $(if ($Attributes.Mandatory) { 'true' } else { 'false' }))
     $Writer.WriteAttributeString('variableLength', $(if ($Declaration.TypeFullName -like '*[[]]') { 'true' } else { 'false' }))
-    $Writer.WriteAttributeString('globbing', 'false')
+    $Writer.WriteAttributeString('globbing', $(if ($Declaration.Wildcards) { 'true' } else { 'false' }))
     $Writer.WriteAttributeString('pipelineInput', $(if ($pipeline) { "True ($($pipeline -join ', '))" } else { 'False' }))
     $Writer.WriteAttributeString('position', $(if ($Attributes.Position -ge 0) { [string]$Attributes.Position } else { 'named' }))
     $Writer.WriteAttributeString('aliases', $(if ($Declaration.Aliases) { $Declaration.Aliases -join ', ' } else { 'none' }))

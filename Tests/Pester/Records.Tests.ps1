@@ -187,6 +187,8 @@ Describe 'PowerShell manners' {
             ($parameter.description.Text -join ' ') | Should -Not -BeNullOrEmpty -Because "-$($parameter.name) is described"
             $piped = $command.Parameters[$parameter.name].ParameterSets.Values | Where-Object { $_.ValueFromPipeline -or $_.ValueFromPipelineByPropertyName }
             $parameter.pipelineInput | Should -BeLike $(if ($piped) { 'True (*' } else { 'False' })
+            $wildcards = [bool]($command.Parameters[$parameter.name].Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
+            $parameter.globbing | Should -Be $wildcards.ToString().ToLowerInvariant()
         }
         if ($command.Parameters.ContainsKey('WhatIf')) { ($help.syntax | Out-String) | Should -Match '\[-WhatIf\]' }
     }
@@ -206,5 +208,29 @@ Describe 'PowerShell manners' {
             $completion.CompletionMatches.CompletionText | Should -Contain $queue
         }
         finally { Remove-TestQueue $queue }
+    }
+
+    It 'tab-completes existing schedule names for -Name, in the queue typed' {
+        $queue = New-TestQueue 'complete'
+        $other = New-TestQueue 'complete'
+        $tag = "s$(Get-Random -Maximum 1000000)"
+        try {
+            $null = Register-TqSchedule -Name "$tag-backup" -Cron '0 2 * * *' -Queue $queue -ScriptBlock { 1 }
+            $null = Register-TqSchedule -Name "$tag-report" -Cron '0 3 * * *' -Queue $queue -ScriptBlock { 1 }
+            $null = Register-TqSchedule -Name "$tag-other" -Cron '0 4 * * *' -Queue $other -ScriptBlock { 1 }
+            foreach ($command in 'Unregister-TqSchedule', 'Disable-TqSchedule', 'Set-TqSchedule', 'Get-TqSchedule') {
+                $line = "$command -Queue $queue -Name $tag-"
+                $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                @($completion.CompletionMatches.CompletionText | Sort-Object) | Should -Be @("$tag-backup", "$tag-report") -Because $command
+            }
+            # Get-TqSchedule without -Queue looks in every queue, and so does its completion.
+            $line = "Get-TqSchedule $tag-o"
+            $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+            $completion.CompletionMatches.CompletionText | Should -Be @("$tag-other")
+        }
+        finally {
+            Get-TqSchedule -Name "$tag-*" | Unregister-TqSchedule -Confirm:$false
+            Remove-TestQueue $queue; Remove-TestQueue $other
+        }
     }
 }

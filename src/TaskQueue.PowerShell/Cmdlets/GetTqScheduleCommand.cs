@@ -13,6 +13,7 @@ public sealed class GetTqScheduleCommand : TqCmdlet
 {
     [Parameter(Position = 0)]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(ScheduleNameCompleter))]
     public string Name { get; set; } = "*";
 
     /// <summary>The queue to look in; all queues by default.</summary>

@@ -15,6 +15,7 @@ public abstract class ScheduleCmdlet : TqCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern(@"^[A-Za-z0-9_.\-]{1,100}$")]
+    [ArgumentCompleter(typeof(ScheduleNameCompleter))]
     public string Name { get; set; } = "";
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
