@@ -49,9 +49,10 @@ function Invoke-Build {
     Set-Content -Path (Join-Path $Out 'TaskQueue.psd1') -Value ($manifest -replace 'out/TaskQueue/', '')
     $help = Join-Path $Out 'en-US/TaskQueue.dll-Help.xml'
     Convert-HelpToMaml -Source (Join-Path $Root 'docs/help') -Destination $help -Metadata (Get-CmdletMetadata -ManifestPath (Join-Path $Out 'TaskQueue.psd1'))
+    Copy-Item (Join-Path $Root 'docs/about_TaskQueue.help.txt') (Join-Path $Out 'en-US')
     # Get-Help looks beside the manifest it was imported from: the repo root, and out/TaskQueue for the copied module.
     New-Item -ItemType Directory -Force -Path (Join-Path $Root 'en-US') | Out-Null
-    Copy-Item $help (Join-Path $Root 'en-US/TaskQueue.dll-Help.xml')
+    Copy-Item (Join-Path $Out 'en-US/*') (Join-Path $Root 'en-US')
     Write-Host "Module ready: Import-Module $(Join-Path $Root 'TaskQueue.psd1')  (or copy $Out into a PSModulePath folder)"
 }
 

@@ -193,6 +193,15 @@ Describe 'PowerShell manners' {
         if ($command.Parameters.ContainsKey('WhatIf')) { ($help.syntax | Out-String) | Should -Match '\[-WhatIf\]' }
     }
 
+    It 'has an about_TaskQueue topic, beside the repository''s manifest and the copied module''s' {
+        $topic = Get-Help about_TaskQueue | Out-String
+        $topic | Should -Match 'TOPIC\s+about_TaskQueue'
+        foreach ($word in 'Send-TqTask', 'Start-TqWorker', 'TQ_REDIS', 'at least once') { $topic | Should -Match ([regex]::Escape($word)) }
+        # The module as copied to a PSModulePath folder (out/TaskQueue) finds it too.
+        $result = Invoke-Pwsh 'Import-Module ./out/TaskQueue/TaskQueue.psd1; Get-Help about_TaskQueue | Select-Object -First 2 | Out-String'
+        $result.Output | Should -Match 'about_TaskQueue'
+    }
+
     It 'has table views for tasks, results, failures and queues' {
         foreach ($type in 'TaskInfo', 'SuccessRecord', 'FailureRecord', 'QueueInfo') {
             Get-FormatData -TypeName "TaskQueue.PowerShell.Records.$type" | Should -Not -BeNullOrEmpty
