@@ -12,6 +12,7 @@
         'Send-TqTask'
         'Start-TqWorker'
         'Get-TqQueue'
+        'Get-TqWorker'
         'Get-TqTask'
         'Get-TqResult'
         'Get-TqFailure'

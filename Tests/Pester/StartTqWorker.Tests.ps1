@@ -171,6 +171,30 @@ Describe 'Start-TqWorker' {
         finally { Remove-Job $job -Force }
     }
 
+    It 'is listed by Get-TqWorker while it runs, with its host, process, queues and concurrency, and no longer once stopped' {
+        $job = Start-TqWorker -Queue $queue, "$queue-low" -Concurrency 3 -AsJob
+        try {
+            Wait-Until { Get-TqWorker -Queue $queue } -Because 'the worker publishes itself when it starts'
+            $worker = Get-TqWorker -Queue $queue
+            $worker | Should -HaveCount 1
+            $worker.PSObject.TypeNames | Should -Contain 'TaskQueue.PowerShell.Records.WorkerRecord'
+            $worker.Host | Should -Be ([Environment]::MachineName)
+            $worker.ProcessId | Should -Be $PID
+            $worker.Queues | Should -Be @($queue, "$queue-low")
+            $worker.Concurrency | Should -Be 3
+            $worker.LastSeen | Should -BeGreaterThan ([DateTimeOffset]::UtcNow.AddMinutes(-1))
+            (Get-TqWorker -Queue "$queue-l*").Id | Should -Be $worker.Id
+            Get-TqWorker -Queue 'no-such-queue' | Should -BeNullOrEmpty
+            (Get-TqWorker).Id | Should -Contain $worker.Id
+        }
+        finally {
+            Stop-Job $job
+            $null = Receive-Job $job
+            Remove-Job $job
+        }
+        Wait-Until { -not (Get-TqWorker -Queue $queue) } -Because 'a worker removes its entry when it stops'
+    }
+
     It 'returns from Wait-Job when a burst job has drained the queue' {
         $null = 1..3 | Send-TqTask -Queue $queue -ScriptBlock { param($x) $x }
         $job = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -AsJob

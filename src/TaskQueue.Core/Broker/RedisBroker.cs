@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Linq;
 using System.Threading.Tasks;
 using StackExchange.Redis;
@@ -660,6 +661,30 @@ public sealed class RedisBroker
     }
 
     /// <summary>Live workers (those whose description has not expired), with what they publish about themselves.</summary>
+    /// <summary>The live workers, as they last described themselves (<see cref="HeartbeatWorkerAsync"/>).</summary>
+    public async Task<IReadOnlyList<Worker.WorkerInfo>> GetWorkersAsync()
+    {
+        var workers = new List<Worker.WorkerInfo>();
+        foreach (var fields in await ListWorkersAsync().ConfigureAwait(false))
+        {
+            string Field(string name) => fields.TryGetValue(name, out var value) ? value : "";
+            long Number(string name) => long.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
+            workers.Add(new Worker.WorkerInfo
+            {
+                Id = Field("id"),
+                Host = Field("host"),
+                ProcessId = (int)Number("pid"),
+                Queues = Field("queues").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries),
+                Concurrency = (int)Number("concurrency"),
+                StartedAt = ClockExtensions.FromUnixMs(Number("started")),
+                Running = (int)Number("running"),
+                Processed = Number("processed"),
+                LastSeen = ClockExtensions.FromUnixMs(Number("heartbeat")),
+            });
+        }
+        return workers;
+    }
+
     public async Task<IReadOnlyList<Dictionary<string, string>>> ListWorkersAsync()
     {
         var db = Db;

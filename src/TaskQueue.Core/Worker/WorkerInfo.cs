@@ -14,4 +14,6 @@ public sealed class WorkerInfo
     public DateTimeOffset StartedAt { get; set; }
     public int Running { get; set; }
     public long Processed { get; set; }
+    /// <summary>When the worker last published this (its heartbeat); set when read back from Redis.</summary>
+    public DateTimeOffset? LastSeen { get; set; }
 }
