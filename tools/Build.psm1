@@ -253,7 +253,7 @@ function Get-CmdletMetadata([string] $ManifestPath) {
             }
         }
     }
-    $json = & dotnet pwsh -NoProfile -NonInteractive -Command "& { $script } '$ManifestPath' | ConvertTo-Json -Depth 8 -Compress"
+    $json = & dotnet pwsh -NoProfile -NonInteractive -Command "& { $script } '$($ManifestPath -replace "'", "''")' | ConvertTo-Json -Depth 8 -Compress"
     if ($LASTEXITCODE -ne 0) { throw "Could not read the cmdlets' metadata from $ManifestPath." }
     $metadata = @{}
     foreach ($command in ($json | ConvertFrom-Json)) { $metadata[$command.Name] = $command }
@@ -282,78 +282,80 @@ function Convert-HelpToMaml([string] $Source, [string] $Destination, [hashtable]
         $pages = @(Get-ChildItem -Path $Source -Filter '*.md' | Sort-Object Name | ForEach-Object { Read-HelpMarkdown -Path $_.FullName })
         $missing = @($Metadata.Keys | Where-Object { $_ -notin $pages.Name })
         if ($missing) { throw "No help page in $Source for: $($missing -join ', ')." }
-        foreach ($help in $pages) {
-            $command = $Metadata[$help.Name]
-            if (-not $command) { throw "$($help.Name).md describes a cmdlet the module does not have." }
-            $declared = Get-DeclaredParameters $command
-            $described = @($help.Parameters | ForEach-Object Name)
-            $undescribed = @($declared.Keys | Where-Object { $_ -notin $described -and -not $ShouldProcessText.Contains($_) })
-            $unknown = @($described | Where-Object { -not $declared.Contains($_) })
-            if ($undescribed) { throw "$($help.Name).md does not describe: $($undescribed -join ', ')." }
-            if ($unknown) { throw "$($help.Name).md describes parameters $($help.Name) does not have: $($unknown -join ', ')." }
-            $text = @{} + $ShouldProcessText
-            foreach ($parameter in $help.Parameters) { $text[$parameter.Name] = $parameter.Text }
-            $pageParameters = @($help.Parameters) + @($declared.Keys | Where-Object { $_ -notin $described } | ForEach-Object { [pscustomobject]@{ Name = $_; Text = $text[$_] } })
-            $verb, $noun = $help.Name -split '-', 2
-            $w.WriteStartElement('command', 'command', $ns.command)
-            $w.WriteAttributeString('xmlns', 'maml', $null, $ns.maml)
-            $w.WriteAttributeString('xmlns', 'dev', $null, $ns.dev)
-            $w.WriteStartElement('command', 'details', $ns.command)
-            $w.WriteElementString('command', 'name', $ns.command, $help.Name)
-            Write-MamlParagraphs $w 'maml' 'description' $ns.maml $help.Synopsis
-            $w.WriteElementString('command', 'verb', $ns.command, $verb)
-            $w.WriteElementString('command', 'noun', $ns.command, $noun)
-            $w.WriteEndElement()
-            Write-MamlParagraphs $w 'maml' 'description' $ns.maml $help.Description
-            # One syntax line per parameter set, the default set first, positional parameters in their order.
-            $w.WriteStartElement('command', 'syntax', $ns.command)
-            foreach ($set in @($command.Sets | Sort-Object { -not $_.IsDefault })) {
-                $w.WriteStartElement('command', 'syntaxItem', $ns.command)
-                $w.WriteElementString('maml', 'name', $ns.maml, $help.Name)
-                $ordered = @($set.Parameters | Sort-Object { if ($_.Position -ge 0) { $_.Position } else { [int]::MaxValue } }, { -not $_.Mandatory })
-                foreach ($parameter in $ordered) { Write-MamlParameter $w $ns $parameter $parameter $text[$parameter.Name] }
-                $w.WriteEndElement()
-            }
-            $w.WriteEndElement()
-            $w.WriteStartElement('command', 'parameters', $ns.command)
-            foreach ($parameter in $pageParameters) {
-                $all = $declared[$parameter.Name]
-                # Across its sets: required when every set requires it, piped when any set takes it from the pipeline.
-                $summary = [pscustomobject]@{
-                    Mandatory = -not ($all | Where-Object { -not $_.Mandatory })
-                    Position = @($all | Where-Object { $_.Position -ge 0 } | ForEach-Object Position | Select-Object -First 1) + @(-1) | Select-Object -First 1
-                    ByValue = [bool]($all | Where-Object ByValue)
-                    ByPropertyName = [bool]($all | Where-Object ByPropertyName)
-                }
-                Write-MamlParameter $w $ns $all[0] $summary $parameter.Text
-            }
-            $w.WriteEndElement()
-            $inputs = @($declared.Values | ForEach-Object { $_ } | Where-Object { $_.ByValue -or $_.ByPropertyName } | ForEach-Object TypeFullName | Sort-Object -Unique)
-            Write-MamlTypes $w $ns 'inputTypes' 'inputType' $inputs
-            Write-MamlTypes $w $ns 'returnValues' 'returnValue' @($command.Outputs)
-            if ($help.Notes) {
-                $w.WriteStartElement('maml', 'alertSet', $ns.maml)
-                $w.WriteStartElement('maml', 'alert', $ns.maml)
-                foreach ($paragraph in Split-Paragraphs $help.Notes) { $w.WriteElementString('maml', 'para', $ns.maml, $paragraph) }
-                $w.WriteEndElement()
-                $w.WriteEndElement()
-            }
-            $w.WriteStartElement('command', 'examples', $ns.command)
-            foreach ($example in $help.Examples) {
-                $w.WriteStartElement('command', 'example', $ns.command)
-                $w.WriteElementString('maml', 'title', $ns.maml, "-------------------------- $($example.Title) --------------------------")
-                $w.WriteElementString('dev', 'code', $ns.dev, $example.Code)
-                $w.WriteStartElement('dev', 'remarks', $ns.dev)
-                foreach ($paragraph in Split-Paragraphs $example.Remarks) { $w.WriteElementString('maml', 'para', $ns.maml, $paragraph) }
-                $w.WriteEndElement()
-                $w.WriteEndElement()
-            }
-            $w.WriteEndElement()
-            $w.WriteEndElement()
-        }
+        foreach ($help in $pages) { Write-MamlCommand $w $ns $help $Metadata[$help.Name] }
         $w.WriteEndElement()
     }
     finally { $w.Dispose() }
+}
+
+function Write-MamlCommand($w, $ns, $Help, $Command) {
+    <# One cmdlet's help: its page (Read-HelpMarkdown) checked against, and completed with, what the cmdlet declares. #>
+    if (-not $Command) { throw "$($Help.Name).md describes a cmdlet the module does not have." }
+    $declared = Get-DeclaredParameters $Command
+    $described = @($Help.Parameters | ForEach-Object Name)
+    $undescribed = @($declared.Keys | Where-Object { $_ -notin $described -and -not $ShouldProcessText.Contains($_) })
+    $unknown = @($described | Where-Object { -not $declared.Contains($_) })
+    if ($undescribed) { throw "$($Help.Name).md does not describe: $($undescribed -join ', ')." }
+    if ($unknown) { throw "$($Help.Name).md describes parameters $($Help.Name) does not have: $($unknown -join ', ')." }
+    $text = @{} + $ShouldProcessText
+    foreach ($parameter in $Help.Parameters) { $text[$parameter.Name] = $parameter.Text }
+    $pageParameters = @($Help.Parameters) + @($declared.Keys | Where-Object { $_ -notin $described } | ForEach-Object { [pscustomobject]@{ Name = $_; Text = $text[$_] } })
+    $verb, $noun = $Help.Name -split '-', 2
+    $w.WriteStartElement('command', 'command', $ns.command)
+    $w.WriteAttributeString('xmlns', 'maml', $null, $ns.maml)
+    $w.WriteAttributeString('xmlns', 'dev', $null, $ns.dev)
+    $w.WriteStartElement('command', 'details', $ns.command)
+    $w.WriteElementString('command', 'name', $ns.command, $Help.Name)
+    Write-MamlParagraphs $w 'maml' 'description' $ns.maml $Help.Synopsis
+    $w.WriteElementString('command', 'verb', $ns.command, $verb)
+    $w.WriteElementString('command', 'noun', $ns.command, $noun)
+    $w.WriteEndElement()
+    Write-MamlParagraphs $w 'maml' 'description' $ns.maml $Help.Description
+    # One syntax line per parameter set, the default set first, positional parameters in their order.
+    $w.WriteStartElement('command', 'syntax', $ns.command)
+    foreach ($set in @($Command.Sets | Sort-Object { -not $_.IsDefault })) {
+        $w.WriteStartElement('command', 'syntaxItem', $ns.command)
+        $w.WriteElementString('maml', 'name', $ns.maml, $Help.Name)
+        $ordered = @($set.Parameters | Sort-Object { if ($_.Position -ge 0) { $_.Position } else { [int]::MaxValue } }, { -not $_.Mandatory })
+        foreach ($parameter in $ordered) { Write-MamlParameter $w $ns $parameter $parameter $text[$parameter.Name] }
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+    $w.WriteStartElement('command', 'parameters', $ns.command)
+    foreach ($parameter in $pageParameters) {
+        $all = $declared[$parameter.Name]
+        # Across its sets: required when every set requires it, piped when any set takes it from the pipeline.
+        $summary = [pscustomobject]@{
+            Mandatory = -not ($all | Where-Object { -not $_.Mandatory })
+            Position = @($all | Where-Object { $_.Position -ge 0 } | ForEach-Object Position | Select-Object -First 1) + @(-1) | Select-Object -First 1
+            ByValue = [bool]($all | Where-Object ByValue)
+            ByPropertyName = [bool]($all | Where-Object ByPropertyName)
+        }
+        Write-MamlParameter $w $ns $all[0] $summary $parameter.Text
+    }
+    $w.WriteEndElement()
+    $inputs = @($declared.Values | ForEach-Object { $_ } | Where-Object { $_.ByValue -or $_.ByPropertyName } | ForEach-Object TypeFullName | Sort-Object -Unique)
+    Write-MamlTypes $w $ns 'inputTypes' 'inputType' $inputs
+    Write-MamlTypes $w $ns 'returnValues' 'returnValue' @($Command.Outputs)
+    if ($Help.Notes) {
+        $w.WriteStartElement('maml', 'alertSet', $ns.maml)
+        $w.WriteStartElement('maml', 'alert', $ns.maml)
+        foreach ($paragraph in Split-Paragraphs $Help.Notes) { $w.WriteElementString('maml', 'para', $ns.maml, $paragraph) }
+        $w.WriteEndElement()
+        $w.WriteEndElement()
+    }
+    $w.WriteStartElement('command', 'examples', $ns.command)
+    foreach ($example in $Help.Examples) {
+        $w.WriteStartElement('command', 'example', $ns.command)
+        $w.WriteElementString('maml', 'title', $ns.maml, "-------------------------- $($example.Title) --------------------------")
+        $w.WriteElementString('dev', 'code', $ns.dev, $example.Code)
+        $w.WriteStartElement('dev', 'remarks', $ns.dev)
+        foreach ($paragraph in Split-Paragraphs $example.Remarks) { $w.WriteElementString('maml', 'para', $ns.maml, $paragraph) }
+        $w.WriteEndElement()
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+    $w.WriteEndElement()
 }
 
 # What help says of -WhatIf and -Confirm when a page does not describe them itself.
