@@ -123,7 +123,8 @@ if ($r.Contains('cpu.worker.c2')) {
     & $add ''
     $engine = $r['cpu.worker.c2'] - $r['cpu.raw.c2'] + $r['cpu.redis.c2']
     & $add ("70% at two and four runspaces, with Redis on the same two cores, needs the engine's own CPU per task (the worker's beyond the raw call, plus Redis) below about 0.43x the raw call's, since the cores are full either way: at two runspaces in this run, $(N $engine '{0:0}') us against $(N ($r['cpu.raw.c2'] * 0.43) '{0:0}') us, of which Redis alone takes $(N $r['cpu.redis.c2'] '{0:0}'). " +
-        'No change measured here comes near that; with Redis on other cores than the worker, as on a real server, the Redis part leaves the worker''s cores.')
+        'No change measured here comes near that; with Redis on other cores than the worker, as on a real server, the Redis part leaves the worker''s cores. ' +
+        "At one runspace the worker's other threads and Redis run on the second core, which the raw ceiling leaves idle, so the ratio there rides on how busy the shared machine is: it measured 67% to 77% in the three full runs before this one, $(N ($r['process.c1'] * 100 / $r['raw.function.c1']) '{0:0}')% in this one.")
 }
 if ($r.Contains('cpu.bulk.redis')) {
     & $add ''
