@@ -324,10 +324,12 @@ function Write-MamlCommand($w, $ns, $Help, $Command) {
     $w.WriteStartElement('command', 'parameters', $ns.command)
     foreach ($parameter in $pageParameters) {
         $all = $declared[$parameter.Name]
-        # Across its sets: required when every set requires it, piped when any set takes it from the pipeline.
+        $positional = @($all | Where-Object { $_.Position -ge 0 })
+        # Across its sets: required when every set requires it, at the position of the first set that takes it by
+        # position (else named), piped when any set takes it from the pipeline.
         $summary = [pscustomobject]@{
             Mandatory = -not ($all | Where-Object { -not $_.Mandatory })
-            Position = @($all | Where-Object { $_.Position -ge 0 } | ForEach-Object Position | Select-Object -First 1) + @(-1) | Select-Object -First 1
+            Position = if ($positional) { $positional[0].Position } else { -1 }
             ByValue = [bool]($all | Where-Object ByValue)
             ByPropertyName = [bool]($all | Where-Object ByPropertyName)
         }

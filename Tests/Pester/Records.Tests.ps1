@@ -1,3 +1,8 @@
+BeforeDiscovery {
+    # Every cmdlet the module exports, for the tests of help that run once per cmdlet.
+    $cmdlets = @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqWorker', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard')
+}
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
@@ -155,7 +160,7 @@ Describe 'PowerShell manners' {
         $result.Output.Trim() | Should -BeNullOrEmpty
     }
 
-    It 'has help with at least one example for <_>' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqWorker', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard') {
+    It 'has help with at least one example for <_>' -ForEach $cmdlets {
         $help = Get-Help $_ -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
         $help.Synopsis | Should -Not -Match '^\s*\S+ \['
@@ -163,7 +168,7 @@ Describe 'PowerShell manners' {
         $help.Examples.Example[0].Code | Should -Match 'Tq'
     }
 
-    It 'shows in help the syntax of every parameter set and every parameter of <_>, as the cmdlet declares them' -ForEach @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqWorker', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard') {
+    It 'shows in help the syntax of every parameter set and every parameter of <_>, as the cmdlet declares them' -ForEach $cmdlets {
         $command = Get-Command $_
         $common = [System.Management.Automation.PSCmdlet]::CommonParameters
         $help = Get-Help $_ -Full

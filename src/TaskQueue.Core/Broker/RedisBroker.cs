@@ -660,7 +660,6 @@ public sealed class RedisBroker
         return series;
     }
 
-    /// <summary>Live workers (those whose description has not expired), with what they publish about themselves.</summary>
     /// <summary>The live workers, as they last described themselves (<see cref="HeartbeatWorkerAsync"/>).</summary>
     public async Task<IReadOnlyList<Worker.WorkerInfo>> GetWorkersAsync()
     {
@@ -685,6 +684,7 @@ public sealed class RedisBroker
         return workers;
     }
 
+    /// <summary>Live workers (those whose description has not expired), with what they publish about themselves.</summary>
     public async Task<IReadOnlyList<Dictionary<string, string>>> ListWorkersAsync()
     {
         var db = Db;

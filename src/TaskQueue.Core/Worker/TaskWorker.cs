@@ -76,16 +76,18 @@ public sealed partial class TaskWorker
     /// What the worker did so far, read while it runs (for progress): tasks processed, succeeded, failed and retried.
     /// Succeeded counts success records Redis acknowledged, so it trails Processed by the batch on its way.
     /// </summary>
-    public WorkerSummary Snapshot() => new()
+    public WorkerSummary Snapshot() => CopyCounts(new WorkerSummary { WorkerId = WorkerId, Queues = _queues });
+
+    /// <summary>Sets the task counts of <paramref name="summary"/> to the worker's so far, and returns it.</summary>
+    private WorkerSummary CopyCounts(WorkerSummary summary)
     {
-        WorkerId = WorkerId,
-        Queues = _queues,
-        Processed = Interlocked.Read(ref _processed),
-        Succeeded = Interlocked.Read(ref _succeeded),
-        Failed = Interlocked.Read(ref _failed),
-        Retried = Interlocked.Read(ref _retried),
-        HandedBack = Interlocked.Read(ref _handedBack),
-    };
+        summary.Processed = Interlocked.Read(ref _processed);
+        summary.Succeeded = Interlocked.Read(ref _succeeded);
+        summary.Failed = Interlocked.Read(ref _failed);
+        summary.Retried = Interlocked.Read(ref _retried);
+        summary.HandedBack = Interlocked.Read(ref _handedBack);
+        return summary;
+    }
 
     /// <summary>Raised on the dispatcher thread each time it waits with no task in hand.</summary>
     public event Action? Idle;
@@ -322,11 +324,7 @@ public sealed partial class TaskWorker
         // Completions of the tasks that finished are written before the worker says it stopped.
         _completions.CompleteAdding();
         acknowledger.Join(_options.LeaseTime + TimeSpan.FromSeconds(5));
-        _summary.Processed = Interlocked.Read(ref _processed);
-        _summary.Succeeded = Interlocked.Read(ref _succeeded);
-        _summary.Failed = Interlocked.Read(ref _failed);
-        _summary.Retried = Interlocked.Read(ref _retried);
-        _summary.HandedBack = Interlocked.Read(ref _handedBack);
+        CopyCounts(_summary);
         var first = Interlocked.Read(ref _firstFetch);
         var last = Interlocked.Read(ref _lastOutcome);
         if (first != 0 && last > first) _summary.ProcessingTime = Between(first, last);

@@ -120,7 +120,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         while (!log.Entries.IsCompleted)
         {
             // Waits for a message at most until the next progress update is due.
-            var gotEntry = log.Entries.TryTake(out var entry, progress.Interval);
+            var gotEntry = log.Entries.TryTake(out var entry, WorkerProgress.Interval);
             if (_stop.IsCancellationRequested) continue;
             try
             {

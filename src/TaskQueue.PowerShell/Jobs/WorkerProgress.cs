@@ -25,6 +25,7 @@ internal sealed class WorkerProgress
     private readonly TaskWorker _worker;
     private readonly RedisBroker _broker;
     private readonly bool _burst;
+    private readonly string[] _queues;
     private readonly string _activity;
     private long _shownProcessed = -1;
     private long _shownAt;
@@ -34,12 +35,13 @@ internal sealed class WorkerProgress
         _worker = worker;
         _broker = broker;
         _burst = burst;
-        var queues = string.Join(", ", worker.Snapshot().Queues);
+        _queues = worker.Snapshot().Queues;
+        var queues = string.Join(", ", _queues);
         _activity = burst ? $"Draining {queues}" : $"Serving {queues}";
     }
 
     /// <summary>How long the cmdlet may wait for a worker message before it looks at the progress again.</summary>
-    public TimeSpan Interval => TimeSpan.FromMilliseconds(250);
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
 
     /// <summary>A record to write when an update is due: the first one, then once the counts moved and a second passed.</summary>
     public bool Due(out ProgressRecord record)
@@ -69,7 +71,7 @@ internal sealed class WorkerProgress
     {
         try
         {
-            var counts = Task.WhenAll(_worker.Snapshot().Queues.Select(q => _broker.CountAsync(q)));
+            var counts = Task.WhenAll(_queues.Select(q => _broker.CountAsync(q)));
             if (!counts.Wait(CountTimeout)) return null;
             return counts.Result.Sum(c => c.Pending + c.Active);
         }
