@@ -1,13 +1,16 @@
 @{
-    RootModule           = 'out/TaskQueue/TaskQueue.dll'
-    ModuleVersion        = '0.1.0'
+    # Paths into out/TaskQueue/<ModuleVersion>/, checked by build.ps1, which writes the built module's own manifest there.
+    RootModule           = 'out/TaskQueue/0.2.0/TaskQueue.dll'
+    # Loaded first: it points the engine's assemblies at the dependencies folder before PowerShell reads the cmdlets.
+    NestedModules        = @('out/TaskQueue/0.2.0/TaskQueue.Loading.dll')
+    ModuleVersion        = '0.2.0'
     GUID                 = '5f0f4d5e-8c1a-4e0b-9a57-2b3c7d1e6a90'
     Author               = 'TaskQueue contributors'
     Copyright            = '(c) TaskQueue contributors. MIT License.'
     Description          = 'A reliable task queue over Redis: send PowerShell work to other machines, run it in worker runspaces, and get success and failure records back.'
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Core', 'Desktop')
-    FormatsToProcess     = @('out/TaskQueue/TaskQueue.Format.ps1xml')
+    FormatsToProcess     = @('out/TaskQueue/0.2.0/TaskQueue.Format.ps1xml')
     CmdletsToExport      = @(
         'Send-TqTask'
         'Start-TqWorker'
@@ -33,8 +36,10 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags       = @('Redis', 'Queue', 'Tasks', 'Jobs', 'Automation')
-            ProjectUri = 'https://example.invalid/taskqueue'
+            Tags         = @('Redis', 'Queue', 'TaskQueue', 'Tasks', 'Jobs', 'Worker', 'Scheduler', 'Cron', 'Automation', 'PSEdition_Core', 'PSEdition_Desktop', 'Linux', 'Windows', 'MacOS')
+            ProjectUri   = 'https://example.invalid/taskqueue'
+            LicenseUri   = 'https://example.invalid/taskqueue/blob/main/LICENSE'
+            ReleaseNotes = 'Installs by name from a PowerShell repository (Install-PSResource TaskQueue); the engine and its dependencies load into a context of their own on PowerShell 7, beside modules that ship other versions of StackExchange.Redis. The whole list: CHANGELOG.md.'
         }
     }
 }

@@ -3,7 +3,9 @@
 .SYNOPSIS
     Builds, tests and demonstrates TaskQueue.
 .DESCRIPTION
-    build (default)  compiles the module into out/TaskQueue and writes its help.
+    build (default)  compiles the module into out/TaskQueue/<version> and writes its help.
+    package          builds, checks the manifest (Test-ModuleManifest) and writes out/packages/TaskQueue.<version>.nupkg,
+                     the package a PowerShell repository takes (Publish-PSResource, Install-PSResource TaskQueue).
     test             builds, starts a private Redis, runs the xUnit and Pester suites,
                      prints "N passed, M failed" and exits non-zero if anything failed or nothing ran.
     demo             builds, starts a private Redis and runs tools/Demo.ps1 against it, with the dashboard
@@ -19,7 +21,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'chaos', 'bench')]
+    [ValidateSet('build', 'package', 'test', 'demo', 'chaos', 'bench')]
     [string] $Task = 'build',
 
     # Which server to start for test and demo: redis-server when it can be found or installed, else Garnet.
@@ -36,28 +38,43 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $Root = $PSScriptRoot
-$Out = Join-Path $Root 'out/TaskQueue'
+$Version = (Import-PowerShellDataFile (Join-Path $Root 'TaskQueue.psd1')).ModuleVersion
+$Out = Join-Path $Root "out/TaskQueue/$Version"
 $Tools = Join-Path $Root '.tools'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
 $env:DOTNET_NOLOGO = '1'
 Import-Module (Join-Path $Root 'tools/Build.psm1') -Force
+Import-Module (Join-Path $Root 'tools/ModulePackage.psm1') -Force
 
 function Invoke-Build {
-    Write-Step 'Building the module'
-    Invoke-Native dotnet build (Join-Path $Root 'src/TaskQueue.PowerShell') -c Release -o $Out --nologo -v quiet '-clp:ErrorsOnly'
-    $manifest = Get-Content (Join-Path $Root 'TaskQueue.psd1') -Raw
-    Set-Content -Path (Join-Path $Out 'TaskQueue.psd1') -Value ($manifest -replace 'out/TaskQueue/', '')
+    Write-Step "Building the module $Version"
+    $staging = Join-Path $Root 'out/build'
+    Remove-Item -Recurse -Force $staging -ErrorAction Ignore
+    Invoke-Native dotnet build (Join-Path $Root 'src/TaskQueue.PowerShell') -c Release -o $staging --nologo -v quiet '-clp:ErrorsOnly'
+    # One version at a time: an older build beside it would be the one `Import-Module TaskQueue` might pick.
+    Remove-Item -Recurse -Force (Split-Path $Out) -ErrorAction Ignore
+    Build-ModuleFolder -Staging $staging -Destination $Out -Manifest (Join-Path $Root 'TaskQueue.psd1') -Version $Version
     $help = Join-Path $Out 'en-US/TaskQueue.dll-Help.xml'
     Convert-HelpToMaml -Source (Join-Path $Root 'docs/help') -Destination $help -Metadata (Get-CmdletMetadata -ManifestPath (Join-Path $Out 'TaskQueue.psd1'))
     Copy-Item (Join-Path $Root 'docs/about_TaskQueue.help.txt') (Join-Path $Out 'en-US')
-    # Get-Help looks beside the manifest it was imported from: the repo root, and out/TaskQueue for the copied module.
+    Set-ModuleFileList -ModuleFolder $Out
+    # Get-Help looks beside the manifest it was imported from: the repo root, and out/TaskQueue/<version> for the built module.
     New-Item -ItemType Directory -Force -Path (Join-Path $Root 'en-US') | Out-Null
     Copy-Item (Join-Path $Out 'en-US/*') (Join-Path $Root 'en-US')
-    Write-Host "Module ready: Import-Module $(Join-Path $Root 'TaskQueue.psd1')  (or copy $Out into a PSModulePath folder)"
+    Write-Host "Module ready: Import-Module $(Join-Path $Root 'TaskQueue.psd1')  (or put $(Join-Path $Root 'out') on PSModulePath and Import-Module TaskQueue)"
+}
+
+function Invoke-Package {
+    Invoke-Build
+    $packages = Join-Path $Root 'out/packages'
+    $nupkg = New-ModulePackage -ModuleFolder $Out -Destination $packages
+    Write-Host "Package ready: $nupkg"
+    Write-Host "Install it: Register-PSResourceRepository -Name local -Uri '$packages' -Trusted; Install-PSResource TaskQueue -Repository local"
 }
 
 function Invoke-Test {
-    Invoke-Build
+    # The package too: Install.Tests.ps1 publishes and installs it.
+    Invoke-Package
     $pester = Install-Pester -ToolsPath $Tools
     $browser = Install-BrowserTools -Root $Root
     $redis = Start-PrivateRedis -Kind $Server -ToolsPath $Tools
@@ -121,6 +138,7 @@ function Invoke-Bench {
 
 switch ($Task) {
     'build' { Invoke-Build }
+    'package' { Invoke-Package }
     'test' { Invoke-Test }
     'demo' { Invoke-Demo }
     'chaos' { Invoke-Chaos }

@@ -21,6 +21,10 @@ $benchWatch = [Diagnostics.Stopwatch]::StartNew()
 $root = Split-Path $PSScriptRoot
 Import-Module (Join-Path $root 'TaskQueue.psd1')
 Import-Module (Join-Path $PSScriptRoot 'Build.psm1')
+Import-Module (Join-Path $root 'Tests/Pester/TestHelpers.psm1')
+# The engine's own connections and bulk API, reached by type (the engine loads into a context of its own).
+$null = Get-Command Send-TqTask
+$connections = Get-EngineType 'TaskQueue.Core.Connection.RedisConnections'
 Add-Type -Path (Join-Path $PSScriptRoot 'bench/RawCeiling.cs')
 if (-not $OutputDirectory) { $OutputDirectory = if ($Quick) { Join-Path ([IO.Path]::GetTempPath()) "tq-bench-$PID" } else { $root } }
 New-Item -ItemType Directory -Force -Path $OutputDirectory | Out-Null
@@ -47,11 +51,11 @@ function Get-Percentile([double[]] $Values, [double] $P) {
 }
 function Step([string] $Text) { Write-Host "--- $Text" }
 function Get-UsedMemory([string] $Config) {
-    $info = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].Info('memory')
+    $info = $connections::Get("$Config,allowAdmin=true").GetServers()[0].Info('memory')
     foreach ($group in $info) { foreach ($pair in $group) { if ($pair.Key -eq 'used_memory') { return [long]$pair.Value } } }
 }
 function Get-RedisCpuSeconds([string] $Config) {
-    $info = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].Info('cpu')
+    $info = $connections::Get("$Config,allowAdmin=true").GetServers()[0].Info('cpu')
     $total = 0.0
     foreach ($group in $info) { foreach ($pair in $group) { if ($pair.Key -in 'used_cpu_user', 'used_cpu_sys') { $total += [double]$pair.Value } } }
     return $total
@@ -59,7 +63,7 @@ function Get-RedisCpuSeconds([string] $Config) {
 function Get-ProcessCpuSeconds { [Diagnostics.Process]::GetCurrentProcess().TotalProcessorTime.TotalSeconds }
 function Clear-Redis([string] $Config) {
     # Our own private server: nothing else lives on it.
-    $null = [TaskQueue.Core.Connection.RedisConnections]::Get("$Config,allowAdmin=true").GetServers()[0].FlushAllDatabases()
+    $null = $connections::Get("$Config,allowAdmin=true").GetServers()[0].FlushAllDatabases()
 }
 
 $server = Start-PrivateRedis
@@ -85,12 +89,14 @@ try {
 
     # 2. Enqueue: the Core bulk API, and Send-TqTask from the pipeline.
     Step "Enqueue $enqueueN tasks"
-    $broker = [TaskQueue.Core.Broker.RedisBroker]::new([TaskQueue.Core.Connection.RedisConnections]::Get($config), $null, $null)
+    $broker = (Get-EngineType 'TaskQueue.Core.Broker.RedisBroker')::new($connections::Get($config), $null, $null)
+    $envelopeType = Get-EngineType 'TaskQueue.Core.Model.TaskEnvelope'
+    $taskIds = Get-EngineType 'TaskQueue.Core.Model.TaskIds'
     $bulk = @(); $checked = @(); $piped = @(); $bulkClientCpu = @(); $bulkRedisCpu = @(); $checkedRedisCpu = @()
-    $envelopes = [System.Collections.Generic.List[TaskQueue.Core.Model.TaskEnvelope]]::new($enqueueN)
+    $envelopes = [System.Collections.Generic.List`1].MakeGenericType($envelopeType)::new($enqueueN)
     $argsJson = [System.Text.Json.JsonDocument]::Parse('[1]').RootElement
     for ($i = 0; $i -lt $enqueueN; $i++) {
-        $e = [TaskQueue.Core.Model.TaskEnvelope]::new()
+        $e = $envelopeType::new()
         $e.Queue = 'bulk'; $e.Kind = 'script'; $e.Script = $script
         $e.Args = $argsJson; $e.EnqueuedAt = [DateTimeOffset]::UtcNow
         $envelopes.Add($e)
@@ -98,7 +104,7 @@ try {
     # Two ways in: tasks without an id, which the broker gives new ones and stores with plain commands (as
     # Send-TqTask does), and ids chosen by the caller, which the enqueue script checks are new.
     function Set-Ids([bool] $ByCaller) {
-        foreach ($e in $envelopes) { $e.Id = if ($ByCaller) { [TaskQueue.Core.Model.TaskIds]::NewId() } else { '' } }
+        foreach ($e in $envelopes) { $e.Id = if ($ByCaller) { $taskIds::NewId() } else { '' } }
     }
     function Measure-Bulk([bool] $ByCaller) {
         Set-Ids $ByCaller
@@ -158,7 +164,15 @@ try {
     function Measure-IncrBody([int] $Concurrency) {
         Clear-Redis $config
         $null = 1..$processN | Send-TqTask -Redis $config -Queue incr -ScriptBlock {
-            param($x, $redis) $null = [TaskQueue.Core.Connection.RedisConnections]::Get($redis).GetDatabase().StringIncrement('bench:count')
+            param($x, $redis)
+            # One connection per worker process, kept where a task's runspace state cannot lose it.
+            $db = [AppDomain]::CurrentDomain.GetData('bench:db')
+            if (-not $db) {
+                $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TaskQueue.Core' }
+                $db = $engine.GetType('TaskQueue.Core.Connection.RedisConnections')::Get($redis).GetDatabase()
+                [AppDomain]::CurrentDomain.SetData('bench:db', $db)
+            }
+            $null = $db.StringIncrement('bench:count')
         } -ArgumentList $config
         $summary = Start-TqWorker -Redis $config -Queue incr -Concurrency $Concurrency -Burst
         return $summary.Processed / $summary.ProcessingTime.TotalSeconds

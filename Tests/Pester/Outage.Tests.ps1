@@ -73,10 +73,11 @@ finally { [IO.File]::WriteAllLines('$idsFile', `$ids) }
         $pending | Should -BeGreaterOrEqual $reported
         $pending | Should -BeLessOrEqual ($reported + 1000)
         # Every task reported as sent is stored, whole.
-        $db = [TaskQueue.Core.Connection.RedisConnections]::Get($config).GetDatabase()
-        $bodies = $db.HashGet("tq:{$queue}:tasks", [StackExchange.Redis.RedisValue[]]@($ids))
+        $connection = Connect-TestRedis $config
+        $bodies = $connection.GetDatabase().HashGet("tq:{$queue}:tasks", [StackExchange.Redis.RedisValue[]]@($ids))
         @($bodies | Where-Object { -not $_.HasValue }).Count | Should -Be 0
         $sample = $bodies[-1].ToString() | ConvertFrom-Json
         $sample.args[0] | Should -Be $reported
+        $connection.Dispose()
     }
 }

@@ -202,8 +202,9 @@ Describe 'PowerShell manners' {
         $topic = Get-Help about_TaskQueue | Out-String
         $topic | Should -Match 'TOPIC\s+about_TaskQueue'
         foreach ($word in 'Send-TqTask', 'Start-TqWorker', 'TQ_REDIS', 'at least once') { $topic | Should -Match ([regex]::Escape($word)) }
-        # The module as copied to a PSModulePath folder (out/TaskQueue) finds it too.
-        $result = Invoke-Pwsh 'Import-Module ./out/TaskQueue/TaskQueue.psd1; Get-Help about_TaskQueue | Select-Object -First 2 | Out-String'
+        # The built module, imported by name from a PSModulePath folder (out/), finds it too.
+        $modules = Join-Path (Get-RepoRoot) 'out'
+        $result = Invoke-Pwsh -NoImport -Environment @{ PSModulePath = $modules } 'Import-Module TaskQueue; Get-Help about_TaskQueue | Select-Object -First 2 | Out-String'
         $result.Output | Should -Match 'about_TaskQueue'
     }
 

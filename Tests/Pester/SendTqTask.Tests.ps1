@@ -43,7 +43,8 @@ Describe 'Send-TqTask' {
 
     It 'sends 1..1000 from the pipeline in a handful of round trips, not one each' {
         # Operations the module's own (cached) connection has sent so far, counted by the client library.
-        $commandsSoFar = { [TaskQueue.Core.Connection.RedisConnections]::Get($env:TQ_REDIS).GetCounters().Interactive.OperationCount }
+        $connections = Get-EngineType 'TaskQueue.Core.Connection.RedisConnections'
+        $commandsSoFar = { $connections::Get($env:TQ_REDIS).GetCounters().Interactive.OperationCount }
         $null = Get-TqQueue $queue
         $before = & $commandsSoFar
         $tasks = 1..1000 | Send-TqTask -Queue $queue -ScriptBlock { param($x) $x }

@@ -6,6 +6,20 @@ $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 
 function Get-RepoRoot { $script:RepoRoot }
 
+function Get-BuiltModuleFolder {
+    # The module as build.ps1 lays it out: out/TaskQueue/<ModuleVersion>/, the engine in its dependencies folder.
+    $version = (Import-PowerShellDataFile (Join-Path $script:RepoRoot 'TaskQueue.psd1')).ModuleVersion
+    return Join-Path $script:RepoRoot "out/TaskQueue/$version"
+}
+
+function Get-EngineType([string] $Name) {
+    <# A type of TaskQueue.Core (e.g. 'TaskQueue.Core.Connection.RedisConnections') once the module is imported. The
+       engine loads into a context of its own, where PowerShell's [TypeName] lookup does not reach. #>
+    $engine = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TaskQueue.Core' })
+    if (-not $engine) { throw 'TaskQueue.Core is not loaded: import the module and run one of its cmdlets first.' }
+    return $engine[0].GetType($Name, $true)
+}
+
 function Get-TestRedis {
     if (-not $env:TQ_TEST_REDIS) { throw 'TQ_TEST_REDIS is not set: run the suite with build.ps1 test, which starts a private Redis.' }
     return $env:TQ_TEST_REDIS
@@ -15,12 +29,18 @@ function New-TestQueue([string] $Prefix = 'p') {
     return "$Prefix-$([guid]::NewGuid().ToString('N').Substring(0, 10))"
 }
 
-function Get-RedisDatabase {
-    # Raw access to the test server through the client library the module ships, for seeding and checking state.
-    if (-not $script:Multiplexer) {
-        Add-Type -Path (Join-Path $script:RepoRoot 'out/TaskQueue/StackExchange.Redis.dll')
-        $script:Multiplexer = [StackExchange.Redis.ConnectionMultiplexer]::Connect("$(Get-TestRedis),allowAdmin=true")
+function Connect-TestRedis([string] $Configuration) {
+    <# A connection of the tests' own, through the client library the module ships (loaded here into PowerShell's
+       default context, apart from the engine's copy), for seeding and checking state. #>
+    if (-not ('StackExchange.Redis.ConnectionMultiplexer' -as [type])) {
+        Add-Type -Path (Join-Path (Get-BuiltModuleFolder) 'dependencies/StackExchange.Redis.dll')
     }
+    return [StackExchange.Redis.ConnectionMultiplexer]::Connect("$Configuration,allowAdmin=true")
+}
+
+function Get-RedisDatabase {
+    # Raw access to the test server.
+    if (-not $script:Multiplexer) { $script:Multiplexer = Connect-TestRedis (Get-TestRedis) }
     return $script:Multiplexer.GetDatabase()
 }
 
@@ -49,18 +69,21 @@ function Get-PwshCommand {
     return @($exe)
 }
 
-function Start-PwshProcess([string] $Command, [string] $LogPath) {
-    <# Starts a child pwsh running $Command (after importing the module) and returns its Process.
-       Output goes to $LogPath so a failing test can show it. #>
+function Start-PwshProcess([string] $Command, [string] $LogPath, [switch] $NoImport, [hashtable] $Environment = @{}) {
+    <# Starts a child pwsh running $Command (after importing the repository's module, unless -NoImport) and returns
+       its Process, with $Environment added to its environment variables. #>
     $pwsh = Get-PwshCommand
     $info = [System.Diagnostics.ProcessStartInfo]::new($pwsh[0])
     foreach ($a in $pwsh | Select-Object -Skip 1) { $info.ArgumentList.Add($a) }
-    $full = "`$ErrorActionPreference = 'Stop'; Import-Module '$(Join-Path $script:RepoRoot 'TaskQueue.psd1')'; $Command"
+    $import = if ($NoImport) { '' } else { "Import-Module '$(Join-Path $script:RepoRoot 'TaskQueue.psd1')'; " }
+    $full = "`$ErrorActionPreference = 'Stop'; $import$Command"
     foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $full) { $info.ArgumentList.Add($a) }
     $info.UseShellExecute = $false
     $info.RedirectStandardOutput = $true
     $info.RedirectStandardError = $true
     $info.Environment['NO_COLOR'] = '1'
+    # A $null value removes the variable from the child's environment.
+    foreach ($name in $Environment.Keys) { if ($null -eq $Environment[$name]) { $null = $info.Environment.Remove($name) } else { $info.Environment[$name] = $Environment[$name] } }
     $process = [System.Diagnostics.Process]::Start($info)
     $out = $process.StandardOutput.ReadToEndAsync()
     $err = $process.StandardError.ReadToEndAsync()
@@ -69,9 +92,9 @@ function Start-PwshProcess([string] $Command, [string] $LogPath) {
     return $process
 }
 
-function Invoke-Pwsh([string] $Command, [int] $TimeoutSeconds = 120) {
+function Invoke-Pwsh([string] $Command, [int] $TimeoutSeconds = 120, [switch] $NoImport, [hashtable] $Environment = @{}) {
     # Runs $Command in a fresh pwsh and returns its exit code and output.
-    $process = Start-PwshProcess -Command $Command
+    $process = Start-PwshProcess -Command $Command -NoImport:$NoImport -Environment $Environment
     if (-not $process.WaitForExit($TimeoutSeconds * 1000)) {
         $process.Kill($true)
         throw "pwsh did not finish within $TimeoutSeconds s: $Command"

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Linq;
 using System.Threading.Tasks;
 using StackExchange.Redis;
+using TaskQueue.Core.Connection;
 using TaskQueue.Core.Model;
 
 namespace TaskQueue.Core.Broker;
@@ -16,6 +17,9 @@ namespace TaskQueue.Core.Broker;
 public sealed class RedisBroker
 {
     private readonly ConcurrentDictionary<string, QueueKeys> _keys = new(StringComparer.Ordinal);
+
+    /// <summary>A broker on the process's shared connection for a configuration string (RedisConnections.Resolve's default when null).</summary>
+    public static RedisBroker Connect(string? configuration) => new(RedisConnections.Get(configuration));
 
     public RedisBroker(IConnectionMultiplexer connection, BrokerOptions? options = null, IClock? clock = null)
     {

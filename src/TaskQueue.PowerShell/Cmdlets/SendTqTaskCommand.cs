@@ -3,8 +3,8 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Management.Automation;
 using System.Text.Json;
-using StackExchange.Redis;
 using TaskQueue.Core.Broker;
+using TaskQueue.Core.Connection;
 using TaskQueue.Core.Model;
 using TaskQueue.PowerShell.Completion;
 using TaskQueue.PowerShell.Records;
@@ -178,7 +178,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
                 error.FullyQualifiedErrorId, error.CategoryInfo.Category, error.TargetObject));
             return;
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or QueueKeyTypeException)
+        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex) || ex is QueueKeyTypeException)
         {
             var error = RedisError(ex);
             ThrowTerminatingError(new ErrorRecord(

@@ -2,6 +2,7 @@ using System;
 using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
+using TaskQueue.Core.Connection;
 using TaskQueue.Core.Worker;
 using TaskQueue.PowerShell.Completion;
 using TaskQueue.PowerShell.Execution;
@@ -137,7 +138,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         {
             summary = running.GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex))
         {
             ThrowTerminatingError(RedisError(ex));
             return;

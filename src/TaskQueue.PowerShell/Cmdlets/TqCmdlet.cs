@@ -1,7 +1,6 @@
 using System;
 using System.Management.Automation;
 using System.Threading.Tasks;
-using StackExchange.Redis;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Connection;
 
@@ -28,7 +27,7 @@ public abstract class TqCmdlet : PSCmdlet
             WriteVerbose($"Using Redis at {endpoints}.");
             try
             {
-                _broker = new RedisBroker(RedisConnections.Get(RedisConfiguration));
+                _broker = RedisBroker.Connect(RedisConfiguration);
             }
             catch (BrokerUnavailableException ex)
             {
@@ -45,7 +44,7 @@ public abstract class TqCmdlet : PSCmdlet
         {
             return call(Broker).GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or QueueKeyTypeException)
+        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex) || ex is QueueKeyTypeException)
         {
             ThrowTerminatingError(RedisError(ex));
             throw;
@@ -63,10 +62,11 @@ public abstract class TqCmdlet : PSCmdlet
         if (ex is QueueKeyTypeException wrongType)
             return new ErrorRecord(wrongType, "QueueKeyWrongType", ErrorCategory.InvalidData, wrongType.Key);
         var endpoints = RedisConnections.Describe(RedisConfiguration);
-        var message = ex is RedisServerException
+        var refused = RedisFailures.IsRefusal(ex);
+        var message = refused
             ? $"Redis at {endpoints} refused the command: {ex.Message}"
             : $"Cannot reach Redis at {endpoints} ({ex.GetType().Name}): {FirstSentence(ex.Message)}";
-        return new ErrorRecord(new InvalidOperationException(message, ex), ex is RedisServerException ? "RedisCommandFailed" : "RedisUnavailable",
-            ex is RedisServerException ? ErrorCategory.InvalidResult : ErrorCategory.ConnectionError, endpoints);
+        return new ErrorRecord(new InvalidOperationException(message, ex), refused ? "RedisCommandFailed" : "RedisUnavailable",
+            refused ? ErrorCategory.InvalidResult : ErrorCategory.ConnectionError, endpoints);
     }
 }

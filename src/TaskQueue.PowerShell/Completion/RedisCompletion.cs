@@ -21,7 +21,7 @@ internal static class RedisCompletion
         string[] names;
         try
         {
-            var broker = new RedisBroker(RedisConnections.Get(fakeBoundParameters["Redis"] as string));
+            var broker = RedisBroker.Connect(fakeBoundParameters["Redis"] as string);
             var asking = ask(broker);
             if (!asking.Wait(Patience)) return Array.Empty<CompletionResult>();
             names = asking.Result;
