@@ -9,10 +9,10 @@ BeforeAll {
 }
 
 Describe 'Installing Debian packages' {
-    It 'runs apt-get update and installs a package that is already there, under strict mode (as root with apt; false otherwise)' {
-        $installed = Install-DebianPackage redis-server
+    It 'runs apt-get update and installs packages that are already there, under strict mode (as root with apt; false otherwise)' {
+        $installed = Install-DebianPackage redis-server, chromium
         $installed | Should -Be $isRoot
-        if ($isRoot) { Get-Command redis-server -CommandType Application | Should -Not -BeNullOrEmpty }
+        if ($isRoot) { foreach ($program in 'redis-server', 'chromium') { Get-Command $program -CommandType Application | Should -Not -BeNullOrEmpty } }
     }
 }
 
