@@ -30,6 +30,7 @@
         'Enable-TqSchedule'
         'Disable-TqSchedule'
         'Start-TqDashboard'
+        'New-TqSigningKey'
     )
     AliasesToExport      = @('Retry-TqTask')
     FunctionsToExport    = @()

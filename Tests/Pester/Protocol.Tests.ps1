@@ -17,6 +17,30 @@ Describe 'The wire protocol of docs/PROTOCOL.md' {
         (Get-TqResult -Queue $queue -Id $command).Output | Should -Be '2026'
     }
 
+    It 'runs a task signed without the module (HMAC-SHA256 over the stored JSON, as docs/PROTOCOL.md shows), on a signing worker' {
+        $keyring = Join-Path $TestDrive 'protocol-keyring.json'
+        $null = New-TqSigningKey -Path $keyring -KeyId proto-key
+        $ring = Get-Content $keyring -Raw | ConvertFrom-Json
+        $secret = [Convert]::FromBase64String(($ring.keys | Where-Object id -eq $ring.signingKey).secret)
+        $id = [guid]::NewGuid().ToString('N')
+        $body = [ordered]@{ v = 1; id = $id; queue = $queue; kind = 'script'; script = 'param($a) "signed by hand: $a"'; args = @('ok')
+            enqueuedAt = [DateTimeOffset]::UtcNow.ToString('o'); kid = 'proto-key' } | ConvertTo-Json -Compress
+        $bytes = [Text.Encoding]::UTF8.GetBytes($body)
+        $hmac = [Security.Cryptography.HMACSHA256]::new($secret)
+        $mac = [Convert]::ToBase64String($hmac.ComputeHash($bytes))
+        $null = Invoke-Redis HSET "tq:{$queue}:tasks" $id "sig1:proto-key:$mac`n$body"
+        $null = Invoke-Redis LPUSH "tq:{$queue}:pending" $id
+        $null = Invoke-Redis PUBLISH "tq:{$queue}:wake" 1
+        # The same bytes with one character changed must not run.
+        $forged = [guid]::NewGuid().ToString('N')
+        $null = Invoke-Redis HSET "tq:{$queue}:tasks" $forged "sig1:proto-key:$mac`n$($body.Replace($id, $forged))"
+        $null = Invoke-Redis LPUSH "tq:{$queue}:pending" $forged
+        $summary = Start-TqWorker -Queue $queue -SigningKey $keyring -Burst
+        $summary.Succeeded | Should -Be 1
+        (Get-TqResult -Queue $queue -Id $id).Output | Should -Be 'signed by hand: ok'
+        (Get-TqFailure -Queue $queue -Id $forged).Reason | Should -Be 'BadSignature'
+    }
+
     It 'turns malformed JSON pushed by hand into a failure record, and keeps serving' {
         $null = Invoke-Redis HSET "tq:{$queue}:tasks" 'broken-1' '{"v":1,"kind":"script",'
         $null = Invoke-Redis LPUSH "tq:{$queue}:pending" 'broken-1'

@@ -1,6 +1,6 @@
 BeforeDiscovery {
     # Every cmdlet the module exports, for the tests of help that run once per cmdlet.
-    $cmdlets = @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqWorker', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard')
+    $cmdlets = @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqWorker', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard', 'New-TqSigningKey')
 }
 
 BeforeAll {

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using TaskQueue.Core.Model;
+using TaskQueue.Core.Security;
 
 namespace TaskQueue.Core.Broker;
 
@@ -39,12 +40,16 @@ public sealed class LeasedTask
     /// Reads the envelope ahead of the slot that will run the task (the worker's dispatcher does it as it buffers
     /// the task, so the slot, the busiest thread, does not). What it throws is kept for <see cref="ReadEnvelope"/>.
     /// </summary>
-    internal void ReadAhead()
+    internal void ReadAhead(SignaturePolicy? signatures)
     {
         if (_envelope is not null || _unreadable is not null || _envelopeUtf8 is null) return;
         try
         {
+            // The signature first: nothing of a task that may not run is parsed.
+            var keyId = "";
+            if (signatures is not null && signatures.Refusal(_envelopeUtf8, out keyId) is { } refusal) throw new BadSignatureException(refusal);
             var envelope = TqJson.ReadEnvelopeUtf8(_envelopeUtf8);
+            if (keyId.Length > 0 && SignaturePolicy.Misplaced(envelope, keyId, Queue, Id) is { } misplaced) throw new BadSignatureException(misplaced);
             envelope.Id = Id;
             envelope.Queue = Queue;
             envelope.Kind = envelope.Kind == TaskEnvelope.Kinds.Script ? TaskEnvelope.Kinds.Script : TaskEnvelope.Kinds.Command;
@@ -66,10 +71,14 @@ public sealed class LeasedTask
         return SharedScripts.GetOrAdd(script, script);
     }
 
-    /// <summary>The envelope, read once; throws what reading it threw (<see cref="MalformedTaskException"/> for a bad one).</summary>
+    /// <summary>
+    /// The envelope, read once (by <see cref="ReadAhead"/>, with the worker's signature policy); throws what reading it
+    /// threw (<see cref="MalformedTaskException"/> for a bad one, <see cref="BadSignatureException"/> for one that may not run).
+    /// </summary>
     internal TaskEnvelope ReadEnvelope()
     {
-        ReadAhead();
+        if (_envelopeUtf8 is not null && _envelope is null && _unreadable is null)
+            throw new InvalidOperationException($"Task {Id} was not read ahead with the worker's signature policy.");
         _unreadable?.Throw();
         return _envelope ?? throw new InvalidOperationException($"The envelope of task {Id} was let go after the task ran.");
     }

@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using StackExchange.Redis;
 using TaskQueue.Core.Connection;
 using TaskQueue.Core.Model;
+using TaskQueue.Core.Security;
 
 namespace TaskQueue.Core.Broker;
 
@@ -19,7 +20,11 @@ public sealed class RedisBroker
     private readonly ConcurrentDictionary<string, QueueKeys> _keys = new(StringComparer.Ordinal);
 
     /// <summary>A broker on the process's shared connection for a configuration string (RedisConnections.Resolve's default when null).</summary>
-    public static RedisBroker Connect(string? configuration) => new(RedisConnections.Get(configuration));
+    public static RedisBroker Connect(string? configuration, BrokerOptions? options = null) => new(RedisConnections.Get(configuration), options);
+
+    /// <summary>A task as stored (with its signature line, if any); null when its body is gone.</summary>
+    public async Task<byte[]?> GetStoredTaskAsync(string queue, string id) =>
+        (byte[]?)await Db.HashGetAsync(Keys(queue).Tasks, id).ConfigureAwait(false);
 
     public RedisBroker(IConnectionMultiplexer connection, BrokerOptions? options = null, IClock? clock = null)
     {
@@ -107,7 +112,7 @@ public sealed class RedisBroker
             var task = tasks[i];
             var minted = task.Id.Length == 0;
             if (minted) task.Id = TaskIds.NewId();
-            var json = TqJson.SerializeToUtf8(task);
+            var json = Stored(task);
             if (json.Length > Options.MaxTaskBytes)
             {
                 outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: json.Length);
@@ -360,20 +365,37 @@ public sealed class RedisBroker
     }
 
     /// <summary>Puts every failure record of a queue back in its pending list, oldest first; returns how many went back.</summary>
-    public async Task<long> RequeueAllAsync(string queue, int limit = 100_000)
+    /// <remarks>
+    /// Failures whose reason is in <paramref name="skipReasons"/> stay (the dashboard leaves Canceled and BadSignature
+    /// alone unless asked), and so do those whose envelope <paramref name="signatures"/> refuses.
+    /// </remarks>
+    public async Task<long> RequeueAllAsync(string queue, int limit = 100_000, IReadOnlyCollection<string>? skipReasons = null, SignaturePolicy? signatures = null)
     {
         var k = Keys(queue);
         var requeued = 0L;
+        var kept = 0L;
         while (requeued < limit)
         {
-            // Pages of the oldest failures: each one requeued leaves the set, so the next page starts at 0 again.
-            var ids = await Db.SortedSetRangeByRankAsync(k.Failed, 0, Math.Min(500, limit - requeued) - 1).ConfigureAwait(false);
+            // Pages of the oldest failures: each one requeued leaves the set, those kept stay in front of the next page.
+            var ids = await Db.SortedSetRangeByRankAsync(k.Failed, kept, kept + Math.Min(500, limit - requeued) - 1).ConfigureAwait(false);
             if (ids.Length == 0) break;
-            var outcomes = await Task.WhenAll(ids.Select(id => RequeueAsync(queue, id.ToString()))).ConfigureAwait(false);
+            var errors = skipReasons is { Count: > 0 } ? await Db.HashGetAsync(k.Errors, ids).ConfigureAwait(false) : null;
+            var bodies = signatures?.Keyring is not null ? await Db.HashGetAsync(k.Tasks, ids).ConfigureAwait(false) : null;
+            var chosen = new List<string>(ids.Length);
+            for (var i = 0; i < ids.Length; i++)
+            {
+                var id = ids[i].ToString();
+                var reason = errors is null ? null : TqJson.ReadError(errors[i])?.Reason;
+                var refused = bodies is not null && (!bodies[i].HasValue || signatures!.Check((byte[])bodies[i]!, queue, id) is not null);
+                if ((reason is not null && skipReasons!.Contains(reason)) || refused) kept++;
+                else chosen.Add(id);
+            }
+            var outcomes = await Task.WhenAll(chosen.Select(id => RequeueAsync(queue, id))).ConfigureAwait(false);
             var moved = outcomes.Count(o => o == RequeueOutcome.Requeued);
             requeued += moved;
+            kept += chosen.Count - moved;
             // Failures whose envelope is gone cannot go back; stop rather than read them again forever.
-            if (moved < ids.Length) break;
+            if (moved < chosen.Count) break;
         }
         return requeued;
     }
@@ -546,12 +568,31 @@ public sealed class RedisBroker
         await Task.WhenAll(db.KeyDeleteAsync(QueueKeys.Worker(workerId)), db.SortedSetRemoveAsync(QueueKeys.Workers, workerId)).ConfigureAwait(false);
     }
 
-    /// <summary>Stores a recurring schedule and its next due time (none while disabled), atomically.</summary>
+    /// <summary>The bytes a task is stored as: its JSON, behind a signature line when this broker signs.</summary>
+    private byte[] Stored(TaskEnvelope task)
+    {
+        if (Options.Signing is not { } keyring) return TqJson.SerializeToUtf8(task);
+        task.Kid = keyring.SigningKeyId;
+        return EnvelopeSignature.Sign(TqJson.SerializeToUtf8(task), keyring);
+    }
+
+    /// <summary>Stores a recurring schedule and its next due time (none while disabled), atomically; signed when this broker signs.</summary>
     public async Task SaveScheduleAsync(ScheduleDefinition schedule, DateTimeOffset? nextDue)
     {
         var k = Keys(schedule.Queue);
+        byte[] stored;
+        if (Options.Signing is { } keyring)
+        {
+            schedule.Kid = keyring.SigningKeyId;
+            stored = EnvelopeSignature.Sign(TqJson.SerializeToUtf8(schedule), keyring);
+        }
+        else
+        {
+            schedule.Kid = null;
+            stored = TqJson.SerializeToUtf8(schedule);
+        }
         var transaction = Db.CreateTransaction();
-        var saved = transaction.HashSetAsync(k.Schedules, schedule.Name, TqJson.Serialize(schedule));
+        var saved = transaction.HashSetAsync(k.Schedules, schedule.Name, stored);
         var due = schedule.Enabled && nextDue is { } next
             ? transaction.SortedSetAddAsync(k.ScheduleDue, schedule.Name, next.ToUnixMs())
             : transaction.SortedSetRemoveAsync(k.ScheduleDue, schedule.Name);
@@ -575,6 +616,10 @@ public sealed class RedisBroker
 
     public async Task<ScheduleDefinition?> GetScheduleAsync(string queue, string name) =>
         TqJson.ReadSchedule(await Db.HashGetAsync(Keys(queue).Schedules, name).ConfigureAwait(false));
+
+    /// <summary>A schedule as stored (with its signature line, if any), for a firer that checks it; null when there is none.</summary>
+    public async Task<byte[]?> GetStoredScheduleAsync(string queue, string name) =>
+        (byte[]?)await Db.HashGetAsync(Keys(queue).Schedules, name).ConfigureAwait(false);
 
     /// <summary>The schedules of a queue with their next due time and last run.</summary>
     public async Task<IReadOnlyList<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> GetSchedulesAsync(string queue)
@@ -605,12 +650,16 @@ public sealed class RedisBroker
         return entries.Select(e => ((string)e.Element!, (long)e.Score)).ToArray();
     }
 
-    /// <summary>Fires one occurrence, if no other worker did: moves the due time on and enqueues the task (null: skip it).</summary>
-    public async Task<bool> FireAsync(string queue, string name, long dueMs, DateTimeOffset? next, ScheduleRun run, TaskEnvelope? task)
+    /// <summary>
+    /// Fires one occurrence, if no other worker did: moves the due time on and enqueues the task (null: skip it),
+    /// signed when this broker signs and <paramref name="sign"/> says the schedule itself was signed.
+    /// </summary>
+    public async Task<bool> FireAsync(string queue, string name, long dueMs, DateTimeOffset? next, ScheduleRun run, TaskEnvelope? task, bool sign = true)
     {
         var k = Keys(queue);
+        RedisValue stored = task is null ? "" : sign ? Stored(task) : TqJson.SerializeToUtf8(task);
         var result = await Eval(Scripts.Fire, new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending },
-            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, TqJson.Serialize(run), task?.Id ?? "", task is null ? "" : TqJson.Serialize(task) })
+            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, TqJson.Serialize(run), task?.Id ?? "", stored })
             .ConfigureAwait(false);
         return (long)result == 1;
     }
@@ -634,11 +683,15 @@ public sealed class RedisBroker
     }
 
     /// <summary>Tasks that ever succeeded and failed for good in a queue, as counted by its workers.</summary>
-    public async Task<(long Succeeded, long Failed)> GetTotalsAsync(string queue)
+    public async Task<(long Succeeded, long Failed, long BadSignature)> GetTotalsAsync(string queue)
     {
-        var values = await Db.HashGetAsync(Keys(queue).Totals, new RedisValue[] { "succeeded", "failed" }).ConfigureAwait(false);
-        return ((long?)values[0] ?? 0, (long?)values[1] ?? 0);
+        var values = await Db.HashGetAsync(Keys(queue).Totals, new RedisValue[] { "succeeded", "failed", "badSignature" }).ConfigureAwait(false);
+        return ((long?)values[0] ?? 0, (long?)values[1] ?? 0, (long?)values[2] ?? 0);
     }
+
+    /// <summary>Counts a task or schedule refused for its signature (the /metrics counter); fire and forget.</summary>
+    public void CountBadSignature(string queue) =>
+        Db.HashIncrement(Keys(queue).Totals, "badSignature", 1, CommandFlags.FireAndForget);
 
     /// <summary>Tasks succeeded and failed per minute over the last <paramref name="minutes"/> minutes, oldest first.</summary>
     public async Task<IReadOnlyList<(DateTimeOffset Minute, long Succeeded, long Failed)>> GetThroughputAsync(string queue, int minutes)

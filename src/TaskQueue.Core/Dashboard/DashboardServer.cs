@@ -10,6 +10,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Model;
+using TaskQueue.Core.Security;
 
 namespace TaskQueue.Core.Dashboard;
 
@@ -31,10 +32,16 @@ public sealed class DashboardServer
     private readonly string _prefix;
     private readonly string? _token;
     private readonly bool _readOnly;
+    private readonly SignaturePolicy? _signatures;
 
-    public DashboardServer(RedisBroker broker, string listenAddress, int port, string? token, bool readOnly)
+    /// <summary>Failure reasons "Retry all" leaves alone unless the request names them (?include=Canceled,BadSignature).</summary>
+    private static readonly string[] KeptByRetryAll = { FailureReasons.Canceled, FailureReasons.BadSignature };
+
+    /// <param name="signatures">With a keyring, Retry puts back only failures whose envelope verifies with it.</param>
+    public DashboardServer(RedisBroker broker, string listenAddress, int port, string? token, bool readOnly, SignaturePolicy? signatures = null)
     {
         _broker = broker;
+        _signatures = signatures;
         _prefix = $"http://{listenAddress}:{port}/";
         _token = string.IsNullOrEmpty(token) ? null : token;
         _readOnly = readOnly;
@@ -126,12 +133,19 @@ public sealed class DashboardServer
             await WriteJson(response, 200, async w => WriteResults(w, await _broker.GetResultsAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
         else if (post && Is("api", "failures", "*", "*", "retry"))
         {
-            var outcome = await _broker.RequeueAsync(p[2], p[3]);
-            await WriteOutcome(response, outcome == RequeueOutcome.Requeued ? 200 : 404, p[3], outcome.ToString());
+            if (_signatures?.Keyring is not null && await _broker.GetStoredTaskAsync(p[2], p[3]) is { } stored && _signatures.Check(stored, p[2], p[3]) is not null)
+                await WriteOutcome(response, 403, p[3], FailureReasons.BadSignature);
+            else
+            {
+                var outcome = await _broker.RequeueAsync(p[2], p[3]);
+                await WriteOutcome(response, outcome == RequeueOutcome.Requeued ? 200 : 404, p[3], outcome.ToString());
+            }
         }
         else if (post && Is("api", "failures", "*", "retry"))
         {
-            var requeued = await _broker.RequeueAllAsync(p[2]);
+            var included = (query["include"] ?? "").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries);
+            var skipped = KeptByRetryAll.Where(r => !included.Contains(r, StringComparer.OrdinalIgnoreCase)).ToArray();
+            var requeued = await _broker.RequeueAllAsync(p[2], skipReasons: skipped, signatures: _signatures);
             await WriteJson(response, 200, w =>
             {
                 w.WriteStartObject(); w.WriteString("queue", p[2]); w.WriteNumber("requeued", requeued); w.WriteEndObject();
@@ -347,7 +361,7 @@ public sealed class DashboardServer
             text.Append($"# HELP {name} {help}\n# TYPE {name} {type}\n");
             foreach (var (labels, value) in samples) text.Append($"{name}{labels} {value}\n");
         }
-        string Worker(Dictionary<string, string> w) => $"{{worker=\"{w["id"]}\"}}";
+        string Worker(Dictionary<string, string> w) => $"{{worker=\"{Label(w["id"])}\"}}";
         string Field(Dictionary<string, string> w, string field) => w.TryGetValue(field, out var v) ? v : "0";
 
         Family("tq_queue_tasks", "gauge", "Tasks of a queue by state.",
@@ -356,6 +370,8 @@ public sealed class DashboardServer
             counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].Succeeded)));
         Family("tq_tasks_failed_total", "counter", "Tasks of a queue that failed for good, counted by its workers.",
             counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].Failed)));
+        Family("tq_tasks_bad_signature_total", "counter", "Tasks and schedule occurrences of a queue refused for their signature (BadSignature).",
+            counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].BadSignature)));
         Family("tq_workers", "gauge", "Live workers.", new[] { ("", (object)workers.Count) });
         Family("tq_worker_processed_total", "counter", "Tasks processed by a live worker since it started.",
             workers.Select(w => (Worker(w), (object)Field(w, "processed"))));
@@ -363,6 +379,9 @@ public sealed class DashboardServer
             workers.Select(w => (Worker(w), (object)Field(w, "running"))));
         return text.ToString();
     }
+
+    /// <summary>A Prometheus label value: backslash, double quote and newline escaped, so a value cannot end its label or line.</summary>
+    private static string Label(string value) => value.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
 
     private static Task WriteOutcome(HttpListenerResponse response, int status, string id, string outcome) =>
         WriteJson(response, status, w =>

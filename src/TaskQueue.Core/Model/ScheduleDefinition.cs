@@ -18,6 +18,8 @@ public sealed class ScheduleDefinition
     /// <summary>The task each occurrence sends (its id and times are filled in when it fires).</summary>
     public TaskEnvelope Task { get; set; } = new();
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>The id of the key that signed the schedule; inside the signed bytes.</summary>
+    public string? Kid { get; set; }
 }
 
 public static class MissedRunPolicy

@@ -34,6 +34,8 @@ public sealed class TaskEnvelope
     public DateTimeOffset? NotBefore { get; set; }
     /// <summary>While a task with this key is pending, scheduled, active or retrying, another one with it is not stored.</summary>
     public string? UniqueKey { get; set; }
+    /// <summary>The id of the key that signed the task (docs/PROTOCOL.md, "Signed tasks"); inside the signed bytes.</summary>
+    public string? Kid { get; set; }
 
     public static class Kinds
     {

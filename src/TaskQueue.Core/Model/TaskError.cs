@@ -45,4 +45,6 @@ public static class FailureReasons
     public const string MalformedTask = "MalformedTask";
     public const string WorkerLost = "WorkerLost";
     public const string Canceled = "Canceled";
+    /// <summary>The worker requires signed tasks and this one is unsigned, altered, moved or signed with an unknown key.</summary>
+    public const string BadSignature = "BadSignature";
 }

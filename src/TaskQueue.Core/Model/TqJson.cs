@@ -32,8 +32,15 @@ public static class TqJson
     public static string Serialize(TaskError error) => JsonSerializer.Serialize(error, Context.TaskError);
     public static string Serialize(ScheduleDefinition schedule) => JsonSerializer.Serialize(schedule, Context.ScheduleDefinition);
     public static string Serialize(ScheduleRun run) => JsonSerializer.Serialize(run, Context.ScheduleRun);
+    public static byte[] SerializeToUtf8(ScheduleDefinition schedule) => JsonSerializer.SerializeToUtf8Bytes(schedule, Context.ScheduleDefinition);
     public static ScheduleDefinition? ReadSchedule(string? json) =>
-        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.ScheduleDefinition);
+        string.IsNullOrEmpty(json) ? null : ReadScheduleUtf8(System.Text.Encoding.UTF8.GetBytes(json));
+    /// <summary>A stored schedule; a signature line in front of it is skipped, not checked.</summary>
+    public static ScheduleDefinition? ReadScheduleUtf8(ReadOnlySpan<byte> utf8)
+    {
+        utf8 = utf8.Slice(Security.EnvelopeSignature.BodyOffset(utf8));
+        return utf8.IsEmpty ? null : JsonSerializer.Deserialize(utf8, Context.ScheduleDefinition);
+    }
     public static ScheduleRun? ReadScheduleRun(string? json) =>
         string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.ScheduleRun);
 
@@ -47,9 +54,13 @@ public static class TqJson
     public static TaskEnvelope ReadEnvelope(string? json) =>
         ReadEnvelopeUtf8(string.IsNullOrWhiteSpace(json) ? default : System.Text.Encoding.UTF8.GetBytes(json));
 
-    /// <summary>Parses and checks an envelope in UTF-8, as Redis returns it (no transcoding to a string first).</summary>
+    /// <summary>
+    /// Parses and checks an envelope in UTF-8, as Redis returns it (no transcoding to a string first); a signature line
+    /// in front of it is skipped here, not checked (a worker checks it first: <see cref="Security.SignaturePolicy"/>).
+    /// </summary>
     public static TaskEnvelope ReadEnvelopeUtf8(ReadOnlySpan<byte> utf8)
     {
+        utf8 = utf8.Slice(Security.EnvelopeSignature.BodyOffset(utf8));
         if (utf8.IsEmpty) throw new MalformedTaskException("The task has no body (its envelope is missing from the tasks hash).");
         try
         {

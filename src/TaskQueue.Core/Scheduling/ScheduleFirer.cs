@@ -2,6 +2,7 @@ using System;
 using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Model;
+using TaskQueue.Core.Security;
 
 namespace TaskQueue.Core.Scheduling;
 
@@ -15,8 +16,16 @@ public sealed class ScheduleFirer
     public static readonly TimeSpan MissedAfter = TimeSpan.FromMinutes(1);
 
     private readonly RedisBroker _broker;
+    private readonly SignaturePolicy? _signatures;
+    private readonly Action<string> _warn;
 
-    public ScheduleFirer(RedisBroker broker) => _broker = broker;
+    /// <param name="signatures">The worker's: with a keyring, a schedule fires only when it verifies, and its occurrences are signed.</param>
+    public ScheduleFirer(RedisBroker broker, SignaturePolicy? signatures = null, Action<string>? warn = null)
+    {
+        _broker = broker;
+        _signatures = signatures;
+        _warn = warn ?? (_ => { });
+    }
 
     /// <summary>Fires what is due in <paramref name="queue"/>; returns how many occurrences this caller fired.</summary>
     public async Task<int> FireDueAsync(string queue)
@@ -26,7 +35,7 @@ public sealed class ScheduleFirer
         {
             var now = _broker.Clock.UtcNow;
             var dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
-            var schedule = await _broker.GetScheduleAsync(queue, name).ConfigureAwait(false);
+            var (schedule, signed) = await ReadAsync(queue, name).ConfigureAwait(false);
             DateTimeOffset? next = null;
             var skip = true;
             if (schedule is { Enabled: true })
@@ -39,9 +48,33 @@ public sealed class ScheduleFirer
             }
             var task = skip || schedule is null ? null : Occurrence(schedule, now);
             var run = new ScheduleRun { DueAt = dueAt, FiredAt = now, TaskId = task?.Id, Skipped = task is null };
-            if (await _broker.FireAsync(queue, name, dueMs, next, run, task).ConfigureAwait(false) && task is not null) fired++;
+            if (await _broker.FireAsync(queue, name, dueMs, next, run, task, sign: signed).ConfigureAwait(false) && task is not null) fired++;
         }
         return fired;
+    }
+
+    /// <summary>
+    /// The schedule, checked against the worker's keyring before a byte of it is parsed: one that may not run reads
+    /// as none (its occurrence is skipped, with a warning); Signed says its occurrences are signed in turn.
+    /// </summary>
+    private async Task<(ScheduleDefinition? Schedule, bool Signed)> ReadAsync(string queue, string name)
+    {
+        var stored = await _broker.GetStoredScheduleAsync(queue, name).ConfigureAwait(false);
+        if (stored is null) return (null, false);
+        var keyId = "";
+        var refusal = _signatures?.Refusal(stored, out keyId);
+        var schedule = refusal is null ? TqJson.ReadScheduleUtf8(stored) : null;
+        if (schedule is not null && keyId.Length > 0 && (schedule.Kid != keyId || schedule.Queue != queue || schedule.Name != name))
+        {
+            refusal = $"The schedule was signed as '{schedule.Name}' of queue '{schedule.Queue}' (key '{schedule.Kid}') but found as '{name}' of '{queue}' (key '{keyId}').";
+            schedule = null;
+        }
+        if (refusal is not null)
+        {
+            _broker.CountBadSignature(queue);
+            _warn($"Schedule '{name}' of queue '{queue}' did not fire: {refusal}");
+        }
+        return (schedule, keyId.Length > 0);
     }
 
     private static TaskEnvelope Occurrence(ScheduleDefinition schedule, DateTimeOffset now)

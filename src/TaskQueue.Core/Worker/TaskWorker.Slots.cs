@@ -201,6 +201,12 @@ public sealed partial class TaskWorker
             RecordFailure(leased, null, startedAt, new TaskError { Reason = FailureReasons.MalformedTask, Permanent = true, Message = ex.Message });
             return executor;
         }
+        catch (Security.BadSignatureException ex)
+        {
+            _broker.CountBadSignature(leased.Queue);
+            RecordFailure(leased, null, startedAt, new TaskError { Reason = FailureReasons.BadSignature, Permanent = true, Message = ex.Message });
+            return executor;
+        }
         if (leased.Recoveries >= _options.MaxRecoveries)
         {
             RecordFailure(leased, envelope, startedAt, new TaskError

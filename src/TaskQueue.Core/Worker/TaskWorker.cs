@@ -66,7 +66,7 @@ public sealed partial class TaskWorker
         _log = log ?? NullWorkerLog.Instance;
         _retryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
         _queues = options.Queues.Distinct(StringComparer.Ordinal).ToArray();
-        _schedules = new Scheduling.ScheduleFirer(broker);
+        _schedules = new Scheduling.ScheduleFirer(broker, options.Signatures, _log.Warning);
         WorkerId = options.WorkerId ?? $"{Environment.MachineName}:{Process.GetCurrentProcess().Id}:{Guid.NewGuid().ToString("N").Substring(0, 8)}";
     }
 
@@ -253,7 +253,7 @@ public sealed partial class TaskWorker
             if (leased.Count > 0) Interlocked.CompareExchange(ref _firstFetch, asked, 0);
             foreach (var task in leased)
             {
-                task.ReadAhead();
+                task.ReadAhead(_options.Signatures);
                 _held[task] = 0;
                 if (task.Recoveries > 0) Interlocked.Increment(ref _suspectsHeld);
                 Interlocked.Increment(ref _inWork);

@@ -37,5 +37,8 @@ public sealed class WorkerOptions
     /// <summary>How often an idle worker looks at its queues even without a wake-up message (retries due, missed messages).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Which tasks may run: with a keyring, only those it verifies (docs/SECURITY.md); null runs any task unchecked.</summary>
+    public Security.SignaturePolicy? Signatures { get; set; }
+
     internal TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(Math.Max(100, LeaseTime.TotalMilliseconds / 3));
 }

@@ -6,7 +6,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Turns a schedule off: it fires no more until Enable-TqSchedule.</summary>
 [Cmdlet(VerbsLifecycle.Disable, "TqSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ScheduleInfo))]
-public sealed class DisableTqScheduleCommand : ScheduleCmdlet
+public sealed class DisableTqScheduleCommand : SavingScheduleCmdlet
 {
     [Parameter]
     public SwitchParameter PassThru { get; set; }

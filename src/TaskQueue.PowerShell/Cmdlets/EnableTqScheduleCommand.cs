@@ -6,7 +6,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Turns a schedule on again: its next occurrence from now is due.</summary>
 [Cmdlet(VerbsLifecycle.Enable, "TqSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ScheduleInfo))]
-public sealed class EnableTqScheduleCommand : ScheduleCmdlet
+public sealed class EnableTqScheduleCommand : SavingScheduleCmdlet
 {
     [Parameter]
     public SwitchParameter PassThru { get; set; }

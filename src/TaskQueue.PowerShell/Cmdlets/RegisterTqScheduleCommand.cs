@@ -10,7 +10,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Registers a recurring schedule in Redis: any running worker of its queue sends its task at each occurrence, exactly once.</summary>
 [Cmdlet(VerbsLifecycle.Register, "TqSchedule", DefaultParameterSetName = ScriptSet, SupportsShouldProcess = true)]
 [OutputType(typeof(ScheduleInfo))]
-public sealed class RegisterTqScheduleCommand : ScheduleCmdlet
+public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
 {
     private const string ScriptSet = "ScriptBlock";
     private const string CommandSet = "Command";

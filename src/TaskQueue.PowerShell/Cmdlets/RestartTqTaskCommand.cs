@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using TaskQueue.Core.Broker;
+using TaskQueue.Core.Security;
 using TaskQueue.PowerShell.Records;
 
 namespace TaskQueue.PowerShell.Cmdlets;
@@ -10,11 +11,26 @@ namespace TaskQueue.PowerShell.Cmdlets;
 [OutputType(typeof(TaskInfo))]
 public sealed class RestartTqTaskCommand : TaskIdCmdlet
 {
+    /// <summary>Path of the keyring (New-TqSigningKey) that a task must verify with before it goes back: one that does not is refused; defaults to $env:TQ_SIGNING_KEY.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SigningKey { get; set; }
+
+    protected override string? SigningKeyPath => SigningKey;
+    protected override bool UsesSigningKey => true;
+
     protected override void ProcessRecord()
     {
         foreach (var id in Id)
         {
             if (!ShouldProcess($"task {id} in queue '{Queue}'", "Retry")) continue;
+            if (Keyring is { } keyring && Run(b => b.GetStoredTaskAsync(Queue, id)) is { } stored
+                && new SignaturePolicy(keyring, allowUnsigned: false).Check(stored, Queue, id) is { } refusal)
+            {
+                WriteError(new ErrorRecord(new System.Security.SecurityException($"Task {id} in queue '{Queue}' is not put back: {refusal}"),
+                    "BadSignature", ErrorCategory.SecurityError, id));
+                continue;
+            }
             switch (Run(b => b.RequeueAsync(Queue, id)))
             {
                 case RequeueOutcome.Requeued:

@@ -17,6 +17,14 @@ namespace TaskQueue.PowerShell.Cmdlets;
 [OutputType(typeof(TaskInfo))]
 public sealed class SendTqTaskCommand : TqCmdlet
 {
+    /// <summary>Path of the keyring (New-TqSigningKey) the tasks are signed with; defaults to $env:TQ_SIGNING_KEY.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SigningKey { get; set; }
+
+    protected override string? SigningKeyPath => SigningKey;
+    protected override bool UsesSigningKey => true;
+
     private const string ScriptSet = "ScriptBlock";
     private const string CommandSet = "Command";
     private const int FlushEvery = 1000;

@@ -10,7 +10,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Changes a recurring schedule: its cron expression, time zone, missed-run policy or task.</summary>
 [Cmdlet(VerbsCommon.Set, "TqSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ScheduleInfo))]
-public sealed class SetTqScheduleCommand : ScheduleCmdlet
+public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
 {
     [Parameter]
     [ValidateNotNullOrEmpty]

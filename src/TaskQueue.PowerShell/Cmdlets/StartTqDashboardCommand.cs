@@ -2,6 +2,7 @@ using System;
 using System.Management.Automation;
 using System.Net;
 using System.Threading;
+using TaskQueue.Core.Security;
 using TaskQueue.Core.Dashboard;
 using TaskQueue.PowerShell.Jobs;
 
@@ -12,6 +13,14 @@ namespace TaskQueue.PowerShell.Cmdlets;
 [OutputType(typeof(TaskQueueJob))]
 public sealed class StartTqDashboardCommand : TqCmdlet
 {
+    /// <summary>Path of the keyring (New-TqSigningKey) that a failure must verify with before Retry puts it back; defaults to $env:TQ_SIGNING_KEY.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SigningKey { get; set; }
+
+    protected override string? SigningKeyPath => SigningKey;
+    protected override bool UsesSigningKey => true;
+
     private readonly CancellationTokenSource _stop = new();
 
     [Parameter]
@@ -40,7 +49,7 @@ public sealed class StartTqDashboardCommand : TqCmdlet
         if (!loopback && string.IsNullOrEmpty(Token))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException($"Listening on {ListenAddress} exposes the queues beyond this machine: pass -Token, which every request must then carry."),
                 "TokenRequired", ErrorCategory.SecurityError, ListenAddress));
-        var server = new DashboardServer(Broker, ListenAddress, Port, Token, ReadOnly);
+        var server = new DashboardServer(Broker, ListenAddress, Port, Token, ReadOnly, new SignaturePolicy(Keyring, allowUnsigned: true));
         if (AsJob)
         {
             var job = new TaskQueueJob(MyInvocation.Line, null, "TaskQueueDashboard");

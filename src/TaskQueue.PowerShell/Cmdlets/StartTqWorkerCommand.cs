@@ -3,6 +3,7 @@ using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
 using TaskQueue.Core.Connection;
+using TaskQueue.Core.Security;
 using TaskQueue.Core.Worker;
 using TaskQueue.PowerShell.Completion;
 using TaskQueue.PowerShell.Execution;
@@ -15,6 +16,14 @@ namespace TaskQueue.PowerShell.Cmdlets;
 [OutputType(typeof(WorkerSummary), typeof(TaskQueueJob))]
 public sealed class StartTqWorkerCommand : TqCmdlet
 {
+    /// <summary>Path of the keyring (New-TqSigningKey) that tasks must be signed with: others become failure records (BadSignature); it signs what its schedules send; defaults to $env:TQ_SIGNING_KEY.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SigningKey { get; set; }
+
+    protected override string? SigningKeyPath => SigningKey;
+    protected override bool UsesSigningKey => true;
+
     private readonly CancellationTokenSource _stop = new();
 
     /// <summary>Queues to serve, highest priority first.</summary>
@@ -70,6 +79,13 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [Parameter]
     public SwitchParameter ErrorOnTaskFailure { get; set; }
 
+    /// <summary>
+    /// Runs unsigned tasks: without a keyring, says that this is intended (no warning at start); with one, runs unsigned
+    /// tasks beside the signed ones it verifies (while senders move to signing).
+    /// </summary>
+    [Parameter]
+    public SwitchParameter AllowUnsigned { get; set; }
+
     /// <summary>A task whose worker died while running it this many times becomes a failure record (default 3).</summary>
     [Parameter]
     [ValidateRange(1, 1000)]
@@ -88,8 +104,11 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             DrainTimeout = DrainTimeout,
             RetryDelay = RetryDelay < TimeSpan.Zero ? TimeSpan.Zero : RetryDelay,
             MaxRecoveries = MaxRecoveries,
+            Signatures = new SignaturePolicy(Keyring, AllowUnsigned),
             RecoverInterval = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, LeaseTime.Ticks / 2)),
         };
+        if (Keyring is null && !AllowUnsigned)
+            WriteWarning("This worker runs tasks without checking who sent them: anyone who can write to its Redis can run code here. Give it a keyring with -SigningKey (or $env:TQ_SIGNING_KEY), or say that this is intended with -AllowUnsigned.");
         var factory = new RunspaceExecutorFactory(Module, allowScripts: !NoScriptTask);
         CheckModules(factory);
         var broker = Broker;

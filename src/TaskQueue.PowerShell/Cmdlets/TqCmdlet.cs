@@ -3,6 +3,7 @@ using System.Management.Automation;
 using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Connection;
+using TaskQueue.Core.Security;
 
 namespace TaskQueue.PowerShell.Cmdlets;
 
@@ -18,6 +19,31 @@ public abstract class TqCmdlet : PSCmdlet
 
     protected string RedisConfiguration => RedisConnections.Resolve(Redis);
 
+    private SigningKeyring? _keyring;
+    private bool _keyringLoaded;
+
+    /// <summary>The path a cmdlet with a -SigningKey parameter was given; null for the others and when not given.</summary>
+    protected virtual string? SigningKeyPath => null;
+
+    /// <summary>True for the cmdlets that sign or verify (they have -SigningKey, which defaults to $env:TQ_SIGNING_KEY).</summary>
+    protected virtual bool UsesSigningKey => false;
+
+    /// <summary>The keyring of -SigningKey, else of $env:TQ_SIGNING_KEY; null when neither names one. One that cannot be read stops the cmdlet.</summary>
+    protected SigningKeyring? Keyring
+    {
+        get
+        {
+            if (_keyringLoaded || !UsesSigningKey) return _keyring;
+            try { _keyring = SigningKeyring.LoadOrDefault(SigningKeyPath); }
+            catch (SigningKeyException ex)
+            {
+                ThrowTerminatingError(new ErrorRecord(ex, "SigningKeyUnreadable", ErrorCategory.ReadError, SigningKeyPath ?? Environment.GetEnvironmentVariable(SigningKeyring.EnvironmentVariable)));
+            }
+            _keyringLoaded = true;
+            return _keyring;
+        }
+    }
+
     protected RedisBroker Broker
     {
         get
@@ -27,7 +53,7 @@ public abstract class TqCmdlet : PSCmdlet
             WriteVerbose($"Using Redis at {endpoints}.");
             try
             {
-                _broker = RedisBroker.Connect(RedisConfiguration);
+                _broker = RedisBroker.Connect(RedisConfiguration, new BrokerOptions { Signing = Keyring });
             }
             catch (BrokerUnavailableException ex)
             {

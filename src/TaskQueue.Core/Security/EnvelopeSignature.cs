@@ -1,0 +1,86 @@
+using System;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace TaskQueue.Core.Security;
+
+/// <summary>
+/// How a signed task (or schedule) is stored (docs/PROTOCOL.md, "Signed tasks"): one line
+/// <c>sig1:&lt;key id&gt;:&lt;base64 HMAC-SHA256&gt;</c>, a newline, then the JSON it signs, byte for byte. The JSON
+/// holds the queue, the id, the body, the time sent and the key id again ("kid"), so none of them can be changed or
+/// moved without the signature failing; attempts, owner and other changing state live in other keys.
+/// </summary>
+public static class EnvelopeSignature
+{
+    private static readonly byte[] Marker = Encoding.ASCII.GetBytes("sig1:");
+    private const int HmacBytes = 32;
+
+    /// <summary>Where the signed JSON starts in a stored value: 0 when the value carries no signature line.</summary>
+    public static int BodyOffset(ReadOnlySpan<byte> stored)
+    {
+        if (!stored.StartsWith(Marker)) return 0;
+        var newline = stored.IndexOf((byte)'\n');
+        return newline < 0 ? stored.Length : newline + 1;
+    }
+
+    /// <summary>The stored value of <paramref name="json"/> signed with the keyring's signing key.</summary>
+    public static byte[] Sign(ReadOnlySpan<byte> json, SigningKeyring keyring)
+    {
+        var signature = Convert.ToBase64String(Hmac(keyring.SigningSecret, json));
+        var line = Encoding.ASCII.GetBytes($"sig1:{keyring.SigningKeyId}:{signature}\n");
+        var stored = new byte[line.Length + json.Length];
+        line.CopyTo(stored, 0);
+        json.CopyTo(stored.AsSpan(line.Length));
+        return stored;
+    }
+
+    /// <summary>
+    /// Checks the signature line of a stored value against the keyring, in constant time. On success
+    /// <paramref name="keyId"/> names the key; the caller still checks that the JSON's kid, queue and id are the
+    /// ones it expects.
+    /// </summary>
+    public static SignatureCheck Verify(ReadOnlySpan<byte> stored, SigningKeyring keyring, out string keyId)
+    {
+        keyId = "";
+        if (!stored.StartsWith(Marker)) return SignatureCheck.Unsigned;
+        var newline = stored.IndexOf((byte)'\n');
+        if (newline < 0) return SignatureCheck.Malformed;
+        var line = Encoding.ASCII.GetString(stored.Slice(Marker.Length, newline - Marker.Length).ToArray());
+        var colon = line.IndexOf(':');
+        if (colon <= 0) return SignatureCheck.Malformed;
+        keyId = line.Substring(0, colon);
+        byte[] claimed;
+        try { claimed = Convert.FromBase64String(line.Substring(colon + 1)); }
+        catch (FormatException) { return SignatureCheck.Malformed; }
+        if (!keyring.TryGetSecret(keyId, out var secret)) return SignatureCheck.UnknownKey;
+        var actual = Hmac(secret, stored.Slice(newline + 1));
+        return claimed.Length == HmacBytes && FixedTimeEquals(claimed, actual) ? SignatureCheck.Valid : SignatureCheck.Invalid;
+    }
+
+    private static byte[] Hmac(byte[] secret, ReadOnlySpan<byte> data)
+    {
+        using var hmac = new HMACSHA256(secret);
+        return hmac.ComputeHash(data.ToArray());
+    }
+
+    private static bool FixedTimeEquals(byte[] a, byte[] b)
+    {
+        if (a.Length != b.Length) return false;
+        var difference = 0;
+        for (var i = 0; i < a.Length; i++) difference |= a[i] ^ b[i];
+        return difference == 0;
+    }
+}
+
+public enum SignatureCheck
+{
+    /// <summary>The value has no signature line.</summary>
+    Unsigned,
+    /// <summary>The signature line cannot be read.</summary>
+    Malformed,
+    /// <summary>Signed with a key the keyring does not have (never had, or retired).</summary>
+    UnknownKey,
+    /// <summary>The bytes are not those the key signed: altered, or signed with another secret.</summary>
+    Invalid,
+    Valid,
+}

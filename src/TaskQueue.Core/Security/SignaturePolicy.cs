@@ -1,0 +1,62 @@
+using System;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Security;
+
+/// <summary>
+/// What a worker runs: with a keyring, only tasks signed by one of its keys for the queue and id they were found
+/// under (unsigned ones too when <see cref="AllowUnsigned"/> says so); without one, anything, unchecked.
+/// </summary>
+public sealed class SignaturePolicy
+{
+    public SignaturePolicy(SigningKeyring? keyring, bool allowUnsigned)
+    {
+        Keyring = keyring;
+        AllowUnsigned = allowUnsigned;
+    }
+
+    public SigningKeyring? Keyring { get; }
+    public bool AllowUnsigned { get; }
+
+    /// <summary>Why the stored value may not run, or null; checked before a byte of it is parsed.</summary>
+    internal string? Refusal(ReadOnlySpan<byte> stored, out string keyId)
+    {
+        keyId = "";
+        if (Keyring is null) return null;
+        return EnvelopeSignature.Verify(stored, Keyring, out keyId) switch
+        {
+            SignatureCheck.Valid => null,
+            SignatureCheck.Unsigned => AllowUnsigned ? null
+                : "The task is not signed, and this worker runs only signed tasks. Send it with -SigningKey (or $env:TQ_SIGNING_KEY) holding a key of the worker's keyring.",
+            SignatureCheck.UnknownKey => $"The task is signed with key '{keyId}', which the worker's keyring does not have (retired, or not this fleet's key).",
+            SignatureCheck.Invalid => $"The task's bytes do not match its signature (key '{keyId}'): it was changed after it was signed, or signed with another secret.",
+            SignatureCheck.Malformed => "The task's signature line cannot be read.",
+            var other => throw new InvalidOperationException($"Unknown signature check result {other}."),
+        };
+    }
+
+    /// <summary>Why a stored task may not run as task <paramref name="id"/> of <paramref name="queue"/>, or null: its signature, then where it was signed for.</summary>
+    public string? Check(byte[] stored, string queue, string id)
+    {
+        if (Refusal(stored, out var keyId) is { } refusal) return refusal;
+        if (keyId.Length == 0) return null;
+        try { return Misplaced(TqJson.ReadEnvelopeUtf8(stored), keyId, queue, id); }
+        catch (MalformedTaskException ex) { return ex.Message; }
+    }
+
+    /// <summary>Why a verified envelope may not run where it was found: its signed kid, queue or id differ.</summary>
+    internal static string? Misplaced(TaskEnvelope envelope, string keyId, string queue, string id)
+    {
+        if (!string.Equals(envelope.Kid, keyId, StringComparison.Ordinal))
+            return $"The task's signed key id '{envelope.Kid}' is not the key '{keyId}' that signed it.";
+        if (!string.Equals(envelope.Queue, queue, StringComparison.Ordinal) || !string.Equals(envelope.Id, id, StringComparison.Ordinal))
+            return $"The task was signed as task '{envelope.Id}' of queue '{envelope.Queue}' but found as '{id}' of '{queue}': it was copied or moved.";
+        return null;
+    }
+}
+
+/// <summary>A task that is not signed as its worker requires; it becomes a failure record with reason BadSignature.</summary>
+public sealed class BadSignatureException : Exception
+{
+    public BadSignatureException(string message) : base(message) { }
+}
