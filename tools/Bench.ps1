@@ -26,6 +26,8 @@ Import-Module (Join-Path $root 'Tests/Pester/TestHelpers.psm1')
 $null = Get-Command Send-TqTask
 $connections = Get-EngineType 'TaskQueue.Core.Connection.RedisConnections'
 Add-Type -Path (Join-Path $PSScriptRoot 'bench/RawCeiling.cs')
+# The bench's own workers run its own unsigned tasks (the signed case says otherwise): no warning at each start.
+$PSDefaultParameterValues['Start-TqWorker:AllowUnsigned'] = $true
 if (-not $OutputDirectory) { $OutputDirectory = if ($Quick) { Join-Path ([IO.Path]::GetTempPath()) "tq-bench-$PID" } else { $root } }
 New-Item -ItemType Directory -Force -Path $OutputDirectory | Out-Null
 
@@ -177,9 +179,20 @@ try {
         $summary = Start-TqWorker -Redis $config -Queue incr -Concurrency $Concurrency -Burst
         return $summary.Processed / $summary.ProcessingTime.TotalSeconds
     }
+    # Signed tasks: the same no-op, sent and verified with a keyring (HMAC-SHA256 over each stored envelope).
+    $keyring = Join-Path ([IO.Path]::GetTempPath()) "tq-bench-keyring-$PID.json"
+    Remove-Item $keyring -ErrorAction Ignore
+    $null = New-TqSigningKey -Path $keyring
+    function Measure-Signed([int] $Concurrency) {
+        Clear-Redis $config
+        $null = 1..$processN | Send-TqTask -Redis $config -Queue signed -SigningKey $keyring -ScriptBlock { param($x) $x + 1 }
+        $summary = Start-TqWorker -Redis $config -Queue signed -Concurrency $Concurrency -SigningKey $keyring -AllowUnsigned:$false -Burst
+        if ($summary.Succeeded -ne $processN) { throw "Signed run: $($summary.Succeeded) of $processN succeeded." }
+        return $summary.Processed / $summary.ProcessingTime.TotalSeconds
+    }
     foreach ($c in $concurrencies) {
         Step "Processing $processN tasks with $c runspace(s)"
-        $ours = @(); $oursIncr = @(); $raw = @(); $rawScript = @(); $workerCpu = @(); $redisCpu = @(); $rawCpu = @()
+        $ours = @(); $oursIncr = @(); $oursSigned = @(); $raw = @(); $rawScript = @(); $workerCpu = @(); $redisCpu = @(); $rawCpu = @()
         for ($r = 0; $r -lt $runs; $r++) {
             Clear-Redis $config
             $null = 1..$processN | Send-TqTask -Redis $config -Queue proc -ScriptBlock { param($x) $x + 1 }
@@ -190,6 +203,7 @@ try {
             $redisCpu += ((Get-RedisCpuSeconds $config) - $redis0) * 1e6 / $processN
             $ours += $summary.Processed / $summary.ProcessingTime.TotalSeconds
             $oursIncr += Measure-IncrBody $c
+            $oursSigned += Measure-Signed $c
             $cpu0 = Get-ProcessCpuSeconds
             $raw += [TaskQueueBench.RawCeiling]::Run($script, $processN, $c, $true)
             $rawCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN
@@ -197,6 +211,7 @@ try {
         }
         $results["process.c$c"] = Get-Median $ours
         $results["process.incr.c$c"] = Get-Median $oursIncr
+        $results["process.signed.c$c"] = Get-Median $oursSigned
         $results["raw.function.c$c"] = Get-Median $raw
         $results["raw.script.c$c"] = Get-Median $rawScript
         $results["cpu.worker.c$c"] = Get-Median $workerCpu
@@ -205,6 +220,7 @@ try {
     }
     # A task that waits on Redis leaves its core to others: such tasks go faster with more runspaces than cores,
     # as the peers' INCR body does at their own best concurrency (BullMQ's at 50).
+    Remove-Item $keyring -ErrorAction Ignore
     foreach ($c in $incrConcurrencies) {
         Step "Processing $processN INCR tasks with $c runspaces"
         $results["process.incr.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-IncrBody $c })

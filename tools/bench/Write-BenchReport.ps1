@@ -62,6 +62,11 @@ if ($celeryBest -and $oursIncrBest) { & $add "| same body (INCR): best >= 5x Cel
 if ($bullIncrBest -and $oursIncrBest) { & $add "| same body (INCR): best ahead of BullMQ's best concurrency | $(N $oursIncrBest) vs $(N $bullIncrBest) | $(Verdict ($oursIncrBest -gt $bullIncrBest)) |" }
 $bulkRatio = $r['enqueue.bulk'] / $r['ceiling.lpush.P64']
 & $add "| Core bulk enqueue >= 25% of pipelined LPUSH | $(N $r['enqueue.bulk']) vs $(N $r['ceiling.lpush.P64']) = $(N ($bulkRatio * 100) '{0:0}')% | $(Verdict ($bulkRatio -ge 0.25)) |"
+foreach ($c in 1, 2, 4) {
+    if (-not $r.Contains("process.signed.c$c")) { continue }
+    $signedRatio = $r["process.signed.c$c"] / $r["process.c$c"]
+    & $add "| signed processing with $c runspace(s) within 10% of unsigned | $(N $r["process.signed.c$c"]) vs $(N $r["process.c$c"]) tasks/s = $(N ($signedRatio * 100) '{0:0}')% | $(Verdict ($signedRatio -ge 0.9)) |"
+}
 & $add "| Send-TqTask from the pipeline >= 20,000 tasks/s | $(N $r['enqueue.piped']) | $(Verdict ($r['enqueue.piped'] -ge 20000)) |"
 & $add "| idle latency p50 <= 1 ms, p99 <= 5 ms | $(N $r['latency.p50'] '{0:0.00}') ms, $(N $r['latency.p99'] '{0:0.00}') ms | $(Verdict ($r['latency.p50'] -le 1 -and $r['latency.p99'] -le 5)) |"
 & $add "| Redis memory per pending no-op task <= 400 bytes | $(N $r['memory.pending'] '{0:0}') bytes | $(Verdict ($r['memory.pending'] -le 400)) |"
@@ -74,14 +79,14 @@ if ($r.Contains('scale.rssAtSmallMB')) {
 & $add ''
 & $add '## Processing (tasks/s)'
 & $add ''
-& $add "$(N $Sizes.Process) queued tasks ``{ param(`$x) `$x + 1 }``, a burst worker from the first fetch to the last acknowledgement (the summary's ProcessingTime; its Duration adds opening the runspaces and the shutdown, some 15-35 ms here), after a 15-second warm-up of both sides (the runtime's tiered JIT keeps its background thread busy recompiling hot code for about the first 7 seconds of processing, which a long-running worker pays once; the 20,000-task warm-up used before left the first measured run about a fifth slower than later ones). The raw ceiling runs the same script the same number of times in the same number of reused runspaces in the same process, with no Redis: as a function defined once per runspace and called with AddCommand on the runspace's own thread (``PSThreadOptions.UseCurrentThread``), each thread reusing one pipeline object for all its calls: the fastest way found, and the way TaskQueue runs tasks (a new pipeline object per call was about a sixth slower: 60k against 71.5k calls/s in one runspace), and with AddScript per call. The INCR column runs the peers' task body (one Redis INCR on a separate connection)."
+& $add "$(N $Sizes.Process) queued tasks ``{ param(`$x) `$x + 1 }``, a burst worker from the first fetch to the last acknowledgement (the summary's ProcessingTime; its Duration adds opening the runspaces and the shutdown, some 15-35 ms here), after a 15-second warm-up of both sides (the runtime's tiered JIT keeps its background thread busy recompiling hot code for about the first 7 seconds of processing, which a long-running worker pays once; the 20,000-task warm-up used before left the first measured run about a fifth slower than later ones). The raw ceiling runs the same script the same number of times in the same number of reused runspaces in the same process, with no Redis: as a function defined once per runspace and called with AddCommand on the runspace's own thread (``PSThreadOptions.UseCurrentThread``), each thread reusing one pipeline object for all its calls: the fastest way found, and the way TaskQueue runs tasks (a new pipeline object per call was about a sixth slower: 60k against 71.5k calls/s in one runspace), and with AddScript per call. The INCR column runs the peers' task body (one Redis INCR on a separate connection). The signed column runs the no-op sent and verified with a keyring (Send-TqTask and Start-TqWorker -SigningKey), interleaved with the unsigned runs."
 & $add ''
-& $add '| Runspaces | TaskQueue no-op | TaskQueue INCR | raw ceiling, function | raw ceiling, AddScript | TaskQueue / raw |'
-& $add '|---|---|---|---|---|---|'
+& $add '| Runspaces | TaskQueue no-op | TaskQueue no-op, signed | TaskQueue INCR | raw ceiling, function | raw ceiling, AddScript | TaskQueue / raw |'
+& $add '|---|---|---|---|---|---|---|'
 foreach ($c in 1, 2, 4) {
-    & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.incr.c$c"]) | $(N $r["raw.function.c$c"]) | $(N $r["raw.script.c$c"]) | $(N ($r["process.c$c"] / $r["raw.function.c$c"] * 100) '{0:0}')% |"
+    & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.signed.c$c"]) | $(N $r["process.incr.c$c"]) | $(N $r["raw.function.c$c"]) | $(N $r["raw.script.c$c"]) | $(N ($r["process.c$c"] / $r["raw.function.c$c"] * 100) '{0:0}')% |"
 }
-foreach ($c in $incrOnly) { & $add "| $c | | $(N $r["process.incr.c$c"]) | | | |" }
+foreach ($c in $incrOnly) { & $add "| $c | | | $(N $r["process.incr.c$c"]) | | | |" }
 if ($incrOnly.Count -gt 0) {
     & $add ''
     & $add 'The rows past 4 runspaces measure the INCR body only: each such task waits on a round trip to Redis and leaves its core to others meanwhile, so more runspaces than cores pay, as the peers'' own best concurrency does (BullMQ''s at 50).'

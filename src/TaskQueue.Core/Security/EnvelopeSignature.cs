@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -24,13 +25,13 @@ public static class EnvelopeSignature
     }
 
     /// <summary>The stored value of <paramref name="json"/> signed with the keyring's signing key.</summary>
-    public static byte[] Sign(ReadOnlySpan<byte> json, SigningKeyring keyring)
+    public static byte[] Sign(byte[] json, SigningKeyring keyring)
     {
-        var signature = Convert.ToBase64String(Hmac(keyring.SigningSecret, json));
+        var signature = Convert.ToBase64String(Hmac(keyring.SigningSecret, json, 0, json.Length));
         var line = Encoding.ASCII.GetBytes($"sig1:{keyring.SigningKeyId}:{signature}\n");
         var stored = new byte[line.Length + json.Length];
         line.CopyTo(stored, 0);
-        json.CopyTo(stored.AsSpan(line.Length));
+        Buffer.BlockCopy(json, 0, stored, line.Length, json.Length);
         return stored;
     }
 
@@ -39,13 +40,13 @@ public static class EnvelopeSignature
     /// <paramref name="keyId"/> names the key; the caller still checks that the JSON's kid, queue and id are the
     /// ones it expects.
     /// </summary>
-    public static SignatureCheck Verify(ReadOnlySpan<byte> stored, SigningKeyring keyring, out string keyId)
+    public static SignatureCheck Verify(byte[] stored, SigningKeyring keyring, out string keyId)
     {
         keyId = "";
-        if (!stored.StartsWith(Marker)) return SignatureCheck.Unsigned;
-        var newline = stored.IndexOf((byte)'\n');
+        if (!stored.AsSpan().StartsWith(Marker)) return SignatureCheck.Unsigned;
+        var newline = Array.IndexOf(stored, (byte)'\n');
         if (newline < 0) return SignatureCheck.Malformed;
-        var line = Encoding.ASCII.GetString(stored.Slice(Marker.Length, newline - Marker.Length).ToArray());
+        var line = Encoding.ASCII.GetString(stored, Marker.Length, newline - Marker.Length);
         var colon = line.IndexOf(':');
         if (colon <= 0) return SignatureCheck.Malformed;
         keyId = line.Substring(0, colon);
@@ -53,14 +54,19 @@ public static class EnvelopeSignature
         try { claimed = Convert.FromBase64String(line.Substring(colon + 1)); }
         catch (FormatException) { return SignatureCheck.Malformed; }
         if (!keyring.TryGetSecret(keyId, out var secret)) return SignatureCheck.UnknownKey;
-        var actual = Hmac(secret, stored.Slice(newline + 1));
+        var actual = Hmac(secret, stored, newline + 1, stored.Length - newline - 1);
         return claimed.Length == HmacBytes && FixedTimeEquals(claimed, actual) ? SignatureCheck.Valid : SignatureCheck.Invalid;
     }
 
-    private static byte[] Hmac(byte[] secret, ReadOnlySpan<byte> data)
+    // A worker verifies every task on its dispatcher thread: one HMAC object per key and thread, reused (ComputeHash
+    // starts afresh each call), rather than a new one and its key schedule per task. Held weakly by the secret, so a
+    // keyring loaded once per cmdlet call leaves nothing behind.
+    [ThreadStatic] private static ConditionalWeakTable<byte[], HMACSHA256>? _hmacs;
+
+    private static byte[] Hmac(byte[] secret, byte[] data, int offset, int count)
     {
-        using var hmac = new HMACSHA256(secret);
-        return hmac.ComputeHash(data.ToArray());
+        _hmacs ??= new ConditionalWeakTable<byte[], HMACSHA256>();
+        return _hmacs.GetValue(secret, s => new HMACSHA256(s)).ComputeHash(data, offset, count);
     }
 
     private static bool FixedTimeEquals(byte[] a, byte[] b)

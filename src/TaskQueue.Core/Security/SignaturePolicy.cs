@@ -19,7 +19,7 @@ public sealed class SignaturePolicy
     public bool AllowUnsigned { get; }
 
     /// <summary>Why the stored value may not run, or null; checked before a byte of it is parsed.</summary>
-    internal string? Refusal(ReadOnlySpan<byte> stored, out string keyId)
+    internal string? Refusal(byte[] stored, out string keyId)
     {
         keyId = "";
         if (Keyring is null) return null;
