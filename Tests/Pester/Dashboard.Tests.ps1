@@ -47,7 +47,7 @@ Describe 'Start-TqDashboard' {
     }
 
     It 'retries a failure with POST, and the task runs again' {
-        $answer = Invoke-RestMethod -Method Post "$base/api/failures/$queue/$($bad.Id)/retry"
+        $answer = Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/failures/$queue/$($bad.Id)/retry"
         $answer.outcome | Should -Be 'Requeued'
         (Get-TqTask -Queue $queue -Id $bad.Id).State | Should -Be 'Pending'
     }
@@ -124,15 +124,15 @@ Describe 'Dashboard API for the page' {
     It 'deletes a failure and a success record with POST, and says when there is nothing to delete' {
         $failure = (Invoke-RestMethod "$base/api/failures/$($queue)?first=1")[0]
         $result = (Invoke-RestMethod "$base/api/results/$($queue)?first=1")[0]
-        (Invoke-RestMethod -Method Post "$base/api/tasks/$queue/$($failure.id)/delete").outcome | Should -Be 'Deleted'
-        (Invoke-RestMethod -Method Post "$base/api/tasks/$queue/$($result.id)/delete").outcome | Should -Be 'Deleted'
-        { Invoke-RestMethod -Method Post "$base/api/tasks/$queue/$($result.id)/delete" } | Should -Throw '*404*'
+        (Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$queue/$($failure.id)/delete").outcome | Should -Be 'Deleted'
+        (Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$queue/$($result.id)/delete").outcome | Should -Be 'Deleted'
+        { Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$queue/$($result.id)/delete" } | Should -Throw '*404*'
         $counts = Get-TqQueue $queue
         $counts.Failed, $counts.Succeeded | Should -Be 6, 4
     }
 
     It 'retries every failure of a queue with one POST' {
-        $answer = Invoke-RestMethod -Method Post "$base/api/failures/$queue/retry"
+        $answer = Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/failures/$queue/retry"
         $answer.requeued | Should -Be 6
         $counts = Get-TqQueue $queue
         $counts.Failed, $counts.Pending | Should -Be 0, 6

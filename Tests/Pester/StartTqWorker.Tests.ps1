@@ -273,7 +273,7 @@ Describe 'Failures' {
         $task = Send-TqTask -Queue $queue -MaxAttempts 5 -Command '/tmp/evil.ps1'
         $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
         $failure = Get-TqFailure -Queue $queue -Id $task.Id
-        $failure.Reason | Should -Be 'MalformedTask'
+        $failure.Reason | Should -Be 'CommandNotAllowed'
         $failure.Message | Should -BeLike "*is not a command name*"
     }
 

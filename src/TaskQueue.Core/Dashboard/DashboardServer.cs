@@ -38,11 +38,21 @@ public sealed class DashboardServer
     private static readonly string[] KeptByRetryAll = { FailureReasons.Canceled, FailureReasons.BadSignature };
 
     /// <param name="signatures">With a keyring, Retry puts back only failures whose envelope verifies with it.</param>
-    public DashboardServer(RedisBroker broker, string listenAddress, int port, string? token, bool readOnly, SignaturePolicy? signatures = null)
+    private readonly HashSet<string> _hosts;
+    private readonly string _contentSecurityPolicy;
+
+    /// <param name="hostNames">Host names the dashboard answers to besides the loopback names (a reverse proxy's name, the machine's name).</param>
+    public DashboardServer(RedisBroker broker, string listenAddress, int port, string? token, bool readOnly, SignaturePolicy? signatures = null,
+        IEnumerable<string>? hostNames = null)
     {
         _broker = broker;
         _signatures = signatures;
-        _prefix = $"http://{listenAddress}:{port}/";
+        _hosts = new HashSet<string>(new[] { "localhost", "127.0.0.1", "[::1]", "::1" }, StringComparer.OrdinalIgnoreCase);
+        if (listenAddress is not ("+" or "*" or "0.0.0.0")) _hosts.Add(listenAddress);
+        foreach (var name in hostNames ?? Array.Empty<string>()) _hosts.Add(name);
+        _contentSecurityPolicy = DashboardPage.ContentSecurityPolicy(readOnly);
+        // HttpListener takes "*" for every address; "0.0.0.0" fails to bind on Linux.
+        _prefix = $"http://{(listenAddress is "0.0.0.0" or "+" ? "*" : listenAddress)}:{port}/";
         _token = string.IsNullOrEmpty(token) ? null : token;
         _readOnly = readOnly;
     }
@@ -69,9 +79,23 @@ public sealed class DashboardServer
     private async Task Handle(HttpListenerContext context)
     {
         var response = context.Response;
+        var request = context.Request;
         try
         {
-            if (_token is not null && !Authorized(context.Request))
+            response.Headers["Content-Security-Policy"] = _contentSecurityPolicy;
+            response.Headers["X-Content-Type-Options"] = "nosniff";
+            response.Headers["X-Frame-Options"] = "DENY";
+            response.Headers["Referrer-Policy"] = "no-referrer";
+            // A page on another site that points a name at 127.0.0.1 (DNS rebinding) sends its own name as Host.
+            var host = request.Headers["Host"] ?? "";
+            var colon = host.LastIndexOf(':');
+            var hostName = colon > 0 && !host.EndsWith("]", StringComparison.Ordinal) ? host.Substring(0, colon) : host;
+            if (!_hosts.Contains(hostName))
+            {
+                await Write(response, 421, "text/plain", $"This dashboard does not answer to the host name '{hostName}'; start it with -HostName {hostName} to allow it.");
+                return;
+            }
+            if (_token is not null && !Authorized(request))
             {
                 await Write(response, 401, "text/plain", "A token is required: Authorization: Bearer <token>, or ?token=<token>.");
                 return;
@@ -83,16 +107,39 @@ public sealed class DashboardServer
                 await Write(response, 403, "text/plain", "This dashboard is read-only.");
                 return;
             }
+            if (changes && CrossSite(request, host) is { } refusal)
+            {
+                await Write(response, 403, "text/plain", refusal);
+                return;
+            }
             var parts = context.Request.Url!.AbsolutePath.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
             var query = context.Request.QueryString;
             if (!await Route(response, method, parts, query))
                 await Write(response, 404, "text/plain", "Not found.");
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            try { await Write(response, 500, "text/plain", "The dashboard could not read Redis: " + ex.Message); }
+            // No exception text: it can name Redis internals (keys, addresses, server messages).
+            try { await Write(response, 500, "text/plain", "The dashboard could not answer this request (Redis did not answer, or a record could not be read). Check Get-TqQueue from a shell."); }
             catch (Exception) { }
         }
+    }
+
+    /// <summary>
+    /// Why a request that changes something is refused as coming from another site, or null: the page sends a header
+    /// a cross-site form cannot (X-TaskQueue-Request), and browsers name the requesting origin (Origin, Sec-Fetch-Site).
+    /// </summary>
+    private static string? CrossSite(HttpListenerRequest request, string host)
+    {
+        if (request.Headers["X-TaskQueue-Request"] != "1")
+            return "Changes are accepted from the dashboard's own page only (the X-TaskQueue-Request header is missing).";
+        var site = request.Headers["Sec-Fetch-Site"];
+        if (site is not null && site is not ("same-origin" or "none"))
+            return $"Changes are accepted from the dashboard's own page only (Sec-Fetch-Site: {site}).";
+        var origin = request.Headers["Origin"];
+        if (origin is not null && !(Uri.TryCreate(origin, UriKind.Absolute, out var from) && string.Equals(from.Authority, host, StringComparison.OrdinalIgnoreCase)))
+            return $"Changes are accepted from the dashboard's own page only (Origin {origin} is not this dashboard).";
+        return null;
     }
 
     /// <summary>Answers a request; false when no route matches. Every route is listed in docs/DASHBOARD.md.</summary>

@@ -34,6 +34,8 @@ public sealed class TaskEnvelope
     public DateTimeOffset? NotBefore { get; set; }
     /// <summary>While a task with this key is pending, scheduled, active or retrying, another one with it is not stored.</summary>
     public string? UniqueKey { get; set; }
+    /// <summary>A name for people (Send-TqTask -Name): shown in records, lists and the dashboard instead of the script's first line.</summary>
+    public string? Name { get; set; }
     /// <summary>The id of the key that signed the task (docs/PROTOCOL.md, "Signed tasks"); inside the signed bytes.</summary>
     public string? Kid { get; set; }
 
@@ -43,11 +45,19 @@ public sealed class TaskEnvelope
         public const string Command = "command";
     }
 
-    /// <summary>A short human label: the command name or the script's first line.</summary>
+    /// <summary>A short human label: the -Name given, else the command name or the script's first line (credentials in it redacted).</summary>
     [JsonIgnore]
-    public string Label => Kind == Kinds.Command ? Command ?? "" : FirstLine(Script);
+    public string Label => !string.IsNullOrEmpty(Name) ? Name! : Kind == Kinds.Command ? Command ?? "" : FirstLine(Script);
+
+    // A literal credential on a script's first line ("-Password 'x'", "token=...", "ConvertTo-SecureString 'x'") is not shown.
+    private static readonly System.Text.RegularExpressions.Regex Credential = new(
+        @"(?i)(\b(?:password|passwd|pwd|secret|token|apikey|api_key)\b\s*[=:]?\s*|ConvertTo-SecureString\s+(?:-String\s+)?)('[^']*'|""[^""]*""|[^\s;)|]+)",
+        System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     // A worker labels every success record, and most tasks of a queue carry the same script: keep the last label.
+    /// <summary>Text with literal credentials (password=..., -Token '...', ConvertTo-SecureString '...') shown as ***.</summary>
+    public static string RedactCredentials(string text) => Credential.Replace(text, "$1***");
+
     [ThreadStatic] private static string? _lastScript;
     [ThreadStatic] private static string? _lastLabel;
 
@@ -78,6 +88,7 @@ public sealed class TaskEnvelope
             if (text.Length == 0 && lines.Count > 1) text = lines[++index];
         }
         if (text.Length == 0) text = lines[0];
+        text = RedactCredentials(text);
         if (index < lines.Count - 1) text += " ...";
         return text.Length > 60 ? text.Substring(0, 57) + "..." : text;
     }

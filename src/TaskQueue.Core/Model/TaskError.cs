@@ -47,4 +47,6 @@ public static class FailureReasons
     public const string Canceled = "Canceled";
     /// <summary>The worker requires signed tasks and this one is unsigned, altered, moved or signed with an unknown key.</summary>
     public const string BadSignature = "BadSignature";
+    /// <summary>A command task names an alias, a native program, a script or a command the worker does not allow.</summary>
+    public const string CommandNotAllowed = "CommandNotAllowed";
 }

@@ -84,6 +84,7 @@ public sealed class ScheduleFirer
         task.Queue = schedule.Queue;
         task.EnqueuedAt = now;
         task.NotBefore = null;
+        if (string.IsNullOrEmpty(task.Name)) task.Name = schedule.Name;
         return task;
     }
 }

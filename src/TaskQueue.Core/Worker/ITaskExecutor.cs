@@ -30,4 +30,6 @@ public sealed class ExecutionOutcome
     public bool Interrupted { get; set; }
     /// <summary>The executor could not stop the task and must not be used again.</summary>
     public bool ExecutorBroken { get; set; }
+    /// <summary>The task ended, but left state behind that the executor cannot clear: the next task gets a new executor.</summary>
+    public bool ReplaceExecutor { get; set; }
 }

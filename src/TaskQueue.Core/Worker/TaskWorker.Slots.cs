@@ -188,7 +188,7 @@ public sealed partial class TaskWorker
         }
     }
 
-    private ITaskExecutor RunOne(LeasedTask leased, ITaskExecutor executor, SlotState slot, List<Completion> unacknowledged)
+    private ITaskExecutor? RunOne(LeasedTask leased, ITaskExecutor? executor, SlotState slot, List<Completion> unacknowledged)
     {
         var startedAt = Clock.UtcNow;
         TaskEnvelope envelope;
@@ -239,7 +239,7 @@ public sealed partial class TaskWorker
         if (_cancelRequested.ContainsKey(leased)) slot.CancelIfRunning(leased);
         try
         {
-            outcome = executor.Execute(envelope, leased.Attempt, cancel);
+            outcome = executor!.Execute(envelope, leased.Attempt, cancel);
         }
         catch (Exception ex)
         {
@@ -256,10 +256,16 @@ public sealed partial class TaskWorker
         if (outcome.ExecutorBroken)
         {
             _log.Warning($"Replacing the runspace of a slot after task {leased.Id}: the task did not stop when asked, so its runspace is abandoned.");
-            var broken = executor;
+            var broken = executor!;
             // Disposing a runspace whose pipeline ignores Stop can block; never on a slot or pool thread.
             new Thread(() => { try { broken.Dispose(); } catch (Exception) { } }) { IsBackground = true, Name = "tq-abandoned" }.Start();
             executor = _executorFactory();
+        }
+        else if (outcome.ReplaceExecutor)
+        {
+            // The next task of this slot opens a new one.
+            executor!.Dispose();
+            executor = null;
         }
         if (_cancelRequested.TryRemove(leased, out _))
         {

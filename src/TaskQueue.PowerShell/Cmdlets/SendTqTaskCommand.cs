@@ -81,6 +81,11 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [ValidateLength(1, 512)]
     public string? UniqueKey { get; set; }
 
+    /// <summary>A name for people, shown in records, lists and the dashboard instead of the script's first line.</summary>
+    [Parameter]
+    [ValidateLength(1, 200)]
+    public string? Name { get; set; }
+
     /// <summary>Non-terminating errors the task writes are kept on its record but do not fail it.</summary>
     [Parameter]
     public SwitchParameter ContinueOnError { get; set; }
@@ -148,6 +153,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
             ContinueOnError = ContinueOnError.IsPresent,
             EnqueuedAt = DateTimeOffset.UtcNow,
             UniqueKey = UniqueKey,
+            Name = Name,
         };
         if (Delay is { } delay && delay > TimeSpan.Zero) envelope.NotBefore = envelope.EnqueuedAt + delay;
         // A DateTime without a kind is local time, as Get-Date gives it.

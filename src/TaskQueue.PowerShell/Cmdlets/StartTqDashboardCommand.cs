@@ -32,6 +32,11 @@ public sealed class StartTqDashboardCommand : TqCmdlet
     [ValidateNotNullOrEmpty]
     public string ListenAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>Host names the dashboard answers to besides the loopback names (a proxy's name, the machine's name).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? HostName { get; set; }
+
     /// <summary>A secret every request must carry (Authorization: Bearer, or ?token=).</summary>
     [Parameter]
     public string? Token { get; set; }
@@ -49,7 +54,7 @@ public sealed class StartTqDashboardCommand : TqCmdlet
         if (!loopback && string.IsNullOrEmpty(Token))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException($"Listening on {ListenAddress} exposes the queues beyond this machine: pass -Token, which every request must then carry."),
                 "TokenRequired", ErrorCategory.SecurityError, ListenAddress));
-        var server = new DashboardServer(Broker, ListenAddress, Port, Token, ReadOnly, new SignaturePolicy(Keyring, allowUnsigned: true));
+        var server = new DashboardServer(Broker, ListenAddress, Port, Token, ReadOnly, new SignaturePolicy(Keyring, allowUnsigned: true), HostName);
         if (AsJob)
         {
             var job = new TaskQueueJob(MyInvocation.Line, null, "TaskQueueDashboard");

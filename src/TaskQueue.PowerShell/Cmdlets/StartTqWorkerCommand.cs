@@ -2,6 +2,7 @@ using System;
 using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
+using TaskQueue.Core.Broker;
 using TaskQueue.Core.Connection;
 using TaskQueue.Core.Security;
 using TaskQueue.Core.Worker;
@@ -57,6 +58,20 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [Parameter]
     public SwitchParameter NoScriptTask { get; set; }
 
+    /// <summary>The only commands command tasks may run: names or wildcard patterns, as Name or Module\Name.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [SupportsWildcards]
+    public string[]? AllowCommand { get; set; }
+
+    /// <summary>The language mode of the task runspaces (default FullLanguage).</summary>
+    [Parameter]
+    public PSLanguageMode LanguageMode { get; set; } = PSLanguageMode.FullLanguage;
+
+    /// <summary>Give each task a new runspace, instead of putting the reused one back as it was after each task.</summary>
+    [Parameter]
+    public SwitchParameter IsolateTasks { get; set; }
+
     /// <summary>How long a fetched task stays leased without a heartbeat (default 30 s); tasks of a dead worker come back after it.</summary>
     [Parameter]
     [TimeSpanTransformation]
@@ -109,19 +124,35 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         };
         if (Keyring is null && !AllowUnsigned)
             WriteWarning("This worker runs tasks without checking who sent them: anyone who can write to its Redis can run code here. Give it a keyring with -SigningKey (or $env:TQ_SIGNING_KEY), or say that this is intended with -AllowUnsigned.");
-        var factory = new RunspaceExecutorFactory(Module, allowScripts: !NoScriptTask);
-        CheckModules(factory);
+        if (LanguageMode == PSLanguageMode.RestrictedLanguage)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-LanguageMode takes FullLanguage, ConstrainedLanguage or NoLanguage; RestrictedLanguage runs no task."), "LanguageModeNotSupported", ErrorCategory.InvalidArgument, LanguageMode));
         var broker = Broker;
-
-        if (AsJob)
+        // Read above; from here on the tasks' environment does not show them. Not for -AsJob: the process is an
+        // interactive session then, whose later commands need them (docs/SECURITY.md).
+        WorkerSecrets? secrets = AsJob ? null : WorkerSecrets.Hide();
+        try
         {
-            var job = new TaskQueueJob(MyInvocation.Line, Name);
-            var jobWorker = new TaskWorker(broker, options, factory.Create, job);
-            JobRepository.Add(job);
-            job.Start(token => jobWorker.Run(token));
-            WriteObject(job);
-            return;
+            var factory = new RunspaceExecutorFactory(Module, allowScripts: !NoScriptTask, AllowCommand, LanguageMode, IsolateTasks);
+            CheckModules(factory);
+            if (AsJob)
+            {
+                var job = new TaskQueueJob(MyInvocation.Line, Name);
+                var jobWorker = new TaskWorker(broker, options, factory.Create, job);
+                JobRepository.Add(job);
+                job.Start(token => jobWorker.Run(token));
+                WriteObject(job);
+                return;
+            }
+            RunInForeground(broker, options, factory);
         }
+        finally
+        {
+            secrets?.Dispose();
+        }
+    }
+
+    private void RunInForeground(RedisBroker broker, WorkerOptions options, RunspaceExecutorFactory factory)
+    {
 
         var log = new PipelineLog();
         var worker = new TaskWorker(broker, options, factory.Create, log);

@@ -6,7 +6,6 @@ using System.Management.Automation;
 using System.Management.Automation.Language;
 using System.Management.Automation.Runspaces;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using System.Threading;
 using TaskQueue.Core.Model;
 using TaskQueue.Core.Worker;
@@ -16,37 +15,48 @@ namespace TaskQueue.PowerShell.Execution;
 
 /// <summary>
 /// Runs tasks in one reused runspace. Each distinct script is parsed once and defined as a function in the
-/// runspace; a task calls it (or its command) in a new scope, so its variables and functions do not leak into
-/// the next task. Calling a defined function costs a fraction of compiling the script for every call.
-/// The pipeline object is reused too, from one task to the next, as long as its last task ended by itself.
+/// runspace; a task invokes that function's object (or the command it names, as resolved and checked by the
+/// <see cref="CommandPolicy"/>) in a new scope. Calling a defined function costs a fraction of compiling the script
+/// for every call. The pipeline object is reused too, from one task to the next, as long as its last task ended by
+/// itself. After each task the runspace's global scope and the process's environment are put back as they were
+/// (<see cref="RunspaceBaseline"/>, <see cref="EnvironmentBaseline"/>); where that is not possible, or with
+/// -IsolateTasks, the executor asks to be replaced, and the next task gets a new runspace.
 /// </summary>
 internal sealed class RunspaceTaskExecutor : ITaskExecutor
 {
     /// <summary>How long a stopped task may take to actually stop before its runspace is abandoned.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
-    // A command task names a command, optionally module-qualified; never a path or an expression.
-    private static readonly Regex CommandName = new(@"^([A-Za-z0-9_.\-]+\\)?[A-Za-z0-9_\-]+$", RegexOptions.CultureInvariant);
-
     /// <summary>Distinct scripts kept as functions per runspace; beyond it they are all dropped and defined again.</summary>
     private const int MaxScriptFunctions = 256;
 
     private readonly Runspace _runspace;
     private readonly bool _allowScripts;
-    private readonly Dictionary<string, string> _scriptFunctions = new(StringComparer.Ordinal);
+    private readonly CommandPolicy _commands;
+    private readonly bool _isolate;
+    private readonly RunspaceBaseline? _baseline;
+    private readonly EnvironmentBaseline _environment;
+    // Each distinct script: the function defined for it, and the body it was defined with (to see it was not rewritten).
+    private readonly Dictionary<string, (FunctionInfo Function, ScriptBlock Body)> _scriptFunctions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CommandInfo> _resolved = new(StringComparer.OrdinalIgnoreCase);
     private System.Management.Automation.PowerShell? _abandoned;
     // The pipeline object of the last task, kept for the next one: creating one per task cost about a sixth of
     // a short task's run (its streams and their collections, an instance id drawn from the kernel's random source).
     private System.Management.Automation.PowerShell? _reusable;
 
-    public RunspaceTaskExecutor(InitialSessionState sessionState, string[] modules, bool allowScripts)
+    public RunspaceTaskExecutor(InitialSessionState sessionState, string[] modules, bool allowScripts, CommandPolicy commands,
+        EnvironmentBaseline environment, bool isolate)
     {
         _allowScripts = allowScripts;
+        _commands = commands;
+        _environment = environment;
+        _isolate = isolate;
         _runspace = RunspaceFactory.CreateRunspace(sessionState);
         // Tasks run on the calling slot thread: no hand-off to a pipeline thread per task.
         _runspace.ThreadOptions = PSThreadOptions.UseCurrentThread;
         _runspace.Open();
         if (modules.Length > 0) ImportModules(modules);
+        if (!isolate) _baseline = RunspaceBaseline.TryTake(_runspace);
     }
 
     /// <summary>Imports the worker's modules into the runspace's global scope; throws when one cannot be imported.</summary>
@@ -70,9 +80,13 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
     {
         var ps = _reusable ?? NewPipeline();
         _reusable = null;
-        var outcome = Execute(ps, task, cancel);
+        _environment.Begin();
+        ExecutionOutcome outcome;
+        try { outcome = Execute(ps, task, cancel); }
+        finally { _environment.End(); }
         // Disposing a pipeline that ignored Stop blocks until it ends: leave it to Dispose of this abandoned executor.
         if (outcome.ExecutorBroken) _abandoned = ps;
+        else if (_isolate || _baseline is null || !_baseline.Restore()) outcome.ReplaceExecutor = true;
         // Only a pipeline whose task ran to its end (or threw) is used again; a stopped one is not.
         else if (ps.InvocationStateInfo.State is PSInvocationState.Completed or PSInvocationState.Failed or PSInvocationState.NotStarted) _reusable = ps;
         else ps.Dispose();
@@ -172,15 +186,28 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         {
             if (!_allowScripts)
                 return Permanent(FailureReasons.MalformedTask, "This worker does not run script tasks (it was started with -NoScriptTask); send a -Command task instead.");
+            if (_runspace.SessionStateProxy.LanguageMode == PSLanguageMode.NoLanguage)
+                return Permanent(FailureReasons.MalformedTask, "This worker runs tasks in NoLanguage mode, which runs no script; send a -Command task instead.");
             var function = ScriptFunction(task.Script!, out var parseError);
             if (parseError is not null) return parseError;
-            ps.AddCommand(function, useLocalScope: true);
+            // By its name, which is random and, like the function table it lives in, checked after every task
+            // (RunspaceBaseline) and here (ScriptFunction): a task cannot put another body behind it. Invoking the
+            // function object instead (AddCommand(CommandInfo)) binds piped values as named parameters, not $args.
+            ps.AddCommand(function.Name, useLocalScope: true);
         }
         else
         {
-            if (!CommandName.IsMatch(task.Command ?? ""))
-                return Permanent(FailureReasons.MalformedTask, $"'{task.Command}' is not a command name; a command task names a cmdlet or function (optionally Module\\Name), never a path or an expression.");
-            ps.AddCommand(task.Command, useLocalScope: true);
+            if (!CommandPolicy.IsName(task.Command))
+                return Permanent(FailureReasons.CommandNotAllowed, $"'{task.Command}' is not a command name; a command task names a cmdlet or function (optionally Module\\Name), never a path or an expression.");
+            var command = Resolve(task.Command!);
+            if (command is null)
+            {
+                var missing = Permanent(FailureReasons.CommandNotFound, $"The term '{task.Command}' is not recognized as a name of a cmdlet or function. Install or import the module that provides it on the worker (Start-TqWorker -Module).");
+                missing.ExceptionType = typeof(CommandNotFoundException).FullName;
+                return missing;
+            }
+            if (_commands.Refusal(task.Command!, command) is { } refusal) return Permanent(FailureReasons.CommandNotAllowed, refusal);
+            ps.AddCommand(command);
         }
 
         try
@@ -203,11 +230,29 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         return null;
     }
 
-    /// <summary>The name of the function that runs this script in this runspace, defining it on first use.</summary>
-    private string ScriptFunction(string script, out TaskError? parseError)
+    /// <summary>
+    /// What a command name resolves to in this runspace, as PowerShell's own lookup finds it (importing the module that
+    /// provides it, as a command line would); null when nothing does. Kept per name: after each task the global scope is
+    /// put back as it was, so the answer holds for the life of the runspace.
+    /// </summary>
+    private CommandInfo? Resolve(string name)
+    {
+        if (_resolved.TryGetValue(name, out var known)) return known;
+        using var lookup = System.Management.Automation.PowerShell.Create();
+        lookup.Runspace = _runspace;
+        lookup.AddCommand("Get-Command").AddParameter("Name", name).AddParameter("ErrorAction", ActionPreference.Ignore);
+        var found = lookup.Invoke<CommandInfo>().FirstOrDefault();
+        // Names that resolve to nothing are asked again next time: the module may be installed meanwhile.
+        if (found is not null) _resolved[name] = found;
+        return found;
+    }
+
+    /// <summary>The function that runs this script in this runspace, defined on first use; null after a parse error.</summary>
+    private FunctionInfo ScriptFunction(string script, out TaskError? parseError)
     {
         parseError = null;
-        if (_scriptFunctions.TryGetValue(script, out var name)) return name;
+        // Checked before each use as well as by the baseline: the body must be the one defined for this script.
+        if (_scriptFunctions.TryGetValue(script, out var known) && ReferenceEquals(known.Function.ScriptBlock, known.Body)) return known.Function;
         var ast = Parser.ParseInput(script, out _, out var parseErrors);
         if (parseErrors.Length > 0)
         {
@@ -216,16 +261,19 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
             parseError.ErrorId = first.ErrorId;
             parseError.Category = ErrorCategory.ParserError.ToString();
             parseError.Position = $"line {first.Extent.StartLineNumber}, column {first.Extent.StartColumnNumber}: {first.Extent.Text}";
-            return "";
+            return null!;
         }
         if (_scriptFunctions.Count >= MaxScriptFunctions) ForgetScriptFunctions();
-        name = "__TqTask" + _scriptFunctions.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var name = "__TqTask" + Guid.NewGuid().ToString("N");
+        var body = ast.GetScriptBlock();
         using var define = System.Management.Automation.PowerShell.Create();
         define.Runspace = _runspace;
-        define.AddCommand("Set-Item").AddParameter("Path", "function:global:" + name).AddParameter("Value", ast.GetScriptBlock());
+        define.AddCommand("Set-Item").AddParameter("Path", "function:global:" + name).AddParameter("Value", body);
         define.Invoke();
-        _scriptFunctions[script] = name;
-        return name;
+        var function = (FunctionInfo)_runspace.SessionStateProxy.InvokeCommand.GetCommand(name, CommandTypes.Function);
+        _scriptFunctions[script] = (function, function.ScriptBlock);
+        _baseline?.Adopt(name);
+        return function;
     }
 
     private void ForgetScriptFunctions()
@@ -235,6 +283,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         remove.AddCommand("Remove-Item").AddParameter("Path", "function:global:__TqTask*").AddParameter("ErrorAction", ActionPreference.SilentlyContinue);
         remove.Invoke();
         _scriptFunctions.Clear();
+        _baseline?.Forget(name => name.StartsWith("__TqTask", StringComparison.Ordinal));
     }
 
     private static void Collect(System.Management.Automation.PowerShell ps, IList<PSObject>? output, ExecutionOutcome outcome)
@@ -278,7 +327,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         Category = record.CategoryInfo?.Category.ToString(),
         ExceptionType = record.Exception?.GetType().FullName,
         ScriptStackTrace = string.IsNullOrEmpty(record.ScriptStackTrace) ? null : record.ScriptStackTrace,
-        Position = record.InvocationInfo?.PositionMessage is { Length: > 0 } position ? position : null,
+        Position = record.InvocationInfo?.PositionMessage is { Length: > 0 } position ? TaskEnvelope.RedactCredentials(position) : null,
     };
 
     private static TaskError Permanent(string reason, string message) => new() { Reason = reason, Permanent = true, Message = message };

@@ -167,6 +167,17 @@ internal sealed class PSJsonWriter
             case FileSystemInfo file:
                 json.WriteStringValue(file.FullName);
                 return;
+            case System.Security.SecureString:
+                if (_strict) throw new ArgumentNotSerializableException(name, $"{name} is a SecureString, which is never sent or stored: the worker should read the secret itself (a vault, a file only its account can read).");
+                json.WriteStringValue(Redacted);
+                return;
+            case PSCredential credential:
+                if (_strict) throw new ArgumentNotSerializableException(name, $"{name} is a PSCredential, whose password is never sent or stored: send the user name, and let the worker read the password itself.");
+                json.WriteStartObject();
+                json.WriteString("UserName", credential.UserName);
+                json.WriteString("Password", Redacted);
+                json.WriteEndObject();
+                return;
             case ScriptBlock block:
                 if (_strict)
                     throw new ArgumentNotSerializableException(name,
@@ -199,8 +210,10 @@ internal sealed class PSJsonWriter
                     json.WriteStartObject();
                     foreach (DictionaryEntry entry in dictionary)
                     {
-                        json.WritePropertyName(entry.Key?.ToString() ?? "");
-                        WriteValue(json, entry.Value, name, depth + 1);
+                        var key = entry.Key?.ToString() ?? "";
+                        json.WritePropertyName(key);
+                        if (!_strict && IsSecretName(key)) json.WriteStringValue(Redacted);
+                        else WriteValue(json, entry.Value, name, depth + 1);
                     }
                     json.WriteEndObject();
                     return;
@@ -253,7 +266,8 @@ internal sealed class PSJsonWriter
                     continue;
                 }
                 json.WritePropertyName(property.Name);
-                WriteValue(json, propertyValue, name, depth + 1);
+                if (!_strict && IsSecretName(property.Name)) json.WriteStringValue(Redacted);
+                else WriteValue(json, propertyValue, name, depth + 1);
             }
             json.WriteEndObject();
         }
@@ -262,6 +276,18 @@ internal sealed class PSJsonWriter
             _path.RemoveAt(_path.Count - 1);
         }
     }
+
+    /// <summary>What a record holds instead of a secret.</summary>
+    public const string Redacted = "***";
+
+    /// <summary>
+    /// Names of properties and keys whose values a record never holds (task output is stored in Redis and shown on the
+    /// dashboard): Password, SecurePassword, and any name containing Secret, Token or ApiKey.
+    /// </summary>
+    public static bool IsSecretName(string name) =>
+        name.Equals("Password", StringComparison.OrdinalIgnoreCase) || name.Equals("SecurePassword", StringComparison.OrdinalIgnoreCase)
+        || name.IndexOf("Secret", StringComparison.OrdinalIgnoreCase) >= 0 || name.IndexOf("Token", StringComparison.OrdinalIgnoreCase) >= 0
+        || name.IndexOf("ApiKey", StringComparison.OrdinalIgnoreCase) >= 0;
 
     private bool ContainsReference(object value)
     {

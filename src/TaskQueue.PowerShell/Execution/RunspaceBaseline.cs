@@ -1,0 +1,212 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Reflection;
+
+namespace TaskQueue.PowerShell.Execution;
+
+/// <summary>
+/// What a task can change in the global scope of a reused runspace (variables, preference variables, $Error,
+/// $PSDefaultParameterValues, functions, aliases, the location), taken once the runspace is ready, compared after each
+/// task and put back when a task changed it. A task runs in a child scope, but <c>$global:</c>, <c>$script:</c>,
+/// <c>Set-Item function:global:</c> and <c>Set-Location</c> reach past it: without this, one task's globals, secrets in
+/// <c>$Error</c> or a redefined function were the next task's.
+/// </summary>
+/// <remarks>
+/// PowerShell's own <see cref="Runspace.ResetRunspaceState"/> resets variables and the location only, and costs about
+/// 0.5 ms a call here (a no-op task costs some 25 us), so the tables of the global scope are read directly: comparing
+/// them costs a few microseconds when nothing changed, which is nearly always. The tables are internal to PowerShell;
+/// where they cannot be found (another PowerShell version), <see cref="TryTake"/> returns null and the executor replaces
+/// the runspace after every task instead. Whatever cannot be put back (a variable made constant, a module imported,
+/// a function of a module rewritten in place) makes <see cref="Restore"/> return false, and the runspace is replaced.
+/// </remarks>
+internal sealed class RunspaceBaseline
+{
+    private const BindingFlags Internal = BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Instance;
+
+    private readonly Runspace _runspace;
+    private readonly Dictionary<string, PSVariable> _variables;
+    private readonly Dictionary<string, FunctionInfo> _functions;
+    private readonly Dictionary<string, AliasInfo> _aliases;
+    private readonly IDictionary _cmdlets;
+    private readonly object _sessionState;
+    private readonly PropertyInfo _currentDrive;
+
+    private Dictionary<string, (PSVariable Variable, object? Value)> _variablesAtStart = new();
+    private Dictionary<string, (FunctionInfo Function, ScriptBlock Body)> _functionsAtStart = new();
+    private Dictionary<string, (AliasInfo Alias, string Definition)> _aliasesAtStart = new();
+    private int _cmdletsAtStart;
+    private PSDriveInfo? _driveAtStart;
+    private string _locationAtStart = "";
+    private string _pathAtStart = "";
+    private ArrayList? _errors;
+    private IDictionary? _defaults;
+
+    private RunspaceBaseline(Runspace runspace, object sessionState, PropertyInfo currentDrive, object globalScope, Type scopeType)
+    {
+        _runspace = runspace;
+        _sessionState = sessionState;
+        _currentDrive = currentDrive;
+        _variables = (Dictionary<string, PSVariable>)Field(scopeType, "_variables").GetValue(globalScope)!;
+        _functions = (Dictionary<string, FunctionInfo>)Field(scopeType, "_functions").GetValue(globalScope)!;
+        _aliases = (Dictionary<string, AliasInfo>)Field(scopeType, "_alias").GetValue(globalScope)!;
+        _cmdlets = (IDictionary)Field(scopeType, "_cmdlets").GetValue(globalScope)!;
+        Take();
+    }
+
+    private static FieldInfo Field(Type type, string name) =>
+        type.GetField(name, Internal) ?? throw new MissingFieldException(type.FullName, name);
+
+    /// <summary>The baseline of an open runspace, or null when this PowerShell's session state cannot be read.</summary>
+    public static RunspaceBaseline? TryTake(Runspace runspace)
+    {
+        try
+        {
+            var context = typeof(Runspace).GetProperty("ExecutionContext", Internal)!.GetValue(runspace)!;
+            var sessionState = context.GetType().GetProperty("EngineSessionState", Internal)!.GetValue(context)!;
+            var globalScope = sessionState.GetType().GetProperty("GlobalScope", Internal)!.GetValue(sessionState)!;
+            var currentDrive = sessionState.GetType().GetProperty("CurrentDrive", Internal)!;
+            return new RunspaceBaseline(runspace, sessionState, currentDrive, globalScope, globalScope.GetType());
+        }
+        catch (Exception ex) when (ex is NullReferenceException or MissingFieldException or InvalidCastException or TargetInvocationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Takes the current state as the one to come back to (once the worker's modules are imported).</summary>
+    public void Take()
+    {
+        _variablesAtStart = _variables.ToDictionary(v => v.Key, v => (v.Value, Read(v.Value)), StringComparer.OrdinalIgnoreCase);
+        _functionsAtStart = _functions.ToDictionary(f => f.Key, f => (f.Value, f.Value.ScriptBlock), StringComparer.OrdinalIgnoreCase);
+        _aliasesAtStart = _aliases.ToDictionary(a => a.Key, a => (a.Value, a.Value.Definition), StringComparer.OrdinalIgnoreCase);
+        _cmdletsAtStart = _cmdlets.Count;
+        _driveAtStart = Drive;
+        _locationAtStart = _driveAtStart?.CurrentLocation ?? "";
+        _pathAtStart = _runspace.SessionStateProxy.Path.CurrentLocation.Path;
+        _errors = _variables.TryGetValue("Error", out var error) ? error.Value as ArrayList : null;
+        _defaults = _variables.TryGetValue("PSDefaultParameterValues", out var defaults) ? defaults.Value as IDictionary : null;
+    }
+
+    /// <summary>A function the executor itself defined after the baseline was taken (a task's compiled script), kept from now on.</summary>
+    public void Adopt(string functionName)
+    {
+        if (_functions.TryGetValue(functionName, out var function)) _functionsAtStart[functionName] = (function, function.ScriptBlock);
+    }
+
+    /// <summary>Forgets the functions the executor removed itself.</summary>
+    public void Forget(Func<string, bool> isRemoved)
+    {
+        foreach (var name in _functionsAtStart.Keys.Where(isRemoved).ToList()) _functionsAtStart.Remove(name);
+    }
+
+    private PSDriveInfo? Drive => _currentDrive.GetValue(_sessionState) as PSDriveInfo;
+
+    // Some automatic variables compute their value on each read ($?, $PWD): only plain variables are compared by value.
+    private static object? Read(PSVariable variable) => variable.GetType() == typeof(PSVariable) ? variable.Value : null;
+
+    private static bool Same(object? a, object? b) =>
+        ReferenceEquals(a, b) || (a is ValueType or string && Equals(a, b));
+
+    /// <summary>
+    /// Puts the global scope back as it was taken, if a task changed it; false when something could not be put back
+    /// (the runspace must then be replaced). Cheap when nothing changed.
+    /// </summary>
+    public bool Restore()
+    {
+        try
+        {
+            if (_errors is { Count: > 0 }) _errors.Clear();
+            if (_defaults is { Count: > 0 }) _defaults.Clear();
+            if (_cmdlets.Count != _cmdletsAtStart) return false;
+            return RestoreVariables() && RestoreFunctions() && RestoreAliases() && RestoreLocation();
+        }
+        catch (Exception ex) when (ex is SessionStateException or PSInvalidOperationException or InvalidOperationException or ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private bool RestoreVariables()
+    {
+        var changed = _variables.Count != _variablesAtStart.Count;
+        if (!changed)
+        {
+            foreach (var entry in _variables)
+            {
+                if (!_variablesAtStart.TryGetValue(entry.Key, out var start) || !ReferenceEquals(entry.Value, start.Variable)
+                    || !Same(Read(entry.Value), start.Value)) { changed = true; break; }
+            }
+        }
+        if (!changed) return true;
+        foreach (var name in _variables.Keys.Where(n => !_variablesAtStart.ContainsKey(n)).ToList())
+        {
+            if ((_variables[name].Options & (ScopedItemOptions.Constant | ScopedItemOptions.AllScope)) != 0) return false;
+            _variables.Remove(name);
+        }
+        foreach (var entry in _variablesAtStart)
+        {
+            var (variable, value) = entry.Value;
+            _variables[entry.Key] = variable;
+            if (variable.GetType() != typeof(PSVariable) || Same(variable.Value, value)) continue;
+            if ((variable.Options & (ScopedItemOptions.ReadOnly | ScopedItemOptions.Constant)) != 0) return false;
+            variable.Value = value;
+        }
+        return true;
+    }
+
+    private bool RestoreFunctions()
+    {
+        var changed = _functions.Count != _functionsAtStart.Count;
+        if (!changed)
+        {
+            foreach (var entry in _functions)
+            {
+                if (!_functionsAtStart.TryGetValue(entry.Key, out var start) || !ReferenceEquals(entry.Value, start.Function)
+                    || !ReferenceEquals(entry.Value.ScriptBlock, start.Body)) { changed = true; break; }
+            }
+        }
+        if (!changed) return true;
+        foreach (var name in _functions.Keys.Where(n => !_functionsAtStart.ContainsKey(n)).ToList()) _functions.Remove(name);
+        foreach (var entry in _functionsAtStart)
+        {
+            // A function rewritten in place (Set-Item on an existing name updates the same object) cannot be put back.
+            if (!ReferenceEquals(entry.Value.Function.ScriptBlock, entry.Value.Body)) return false;
+            _functions[entry.Key] = entry.Value.Function;
+        }
+        return true;
+    }
+
+    private bool RestoreAliases()
+    {
+        var changed = _aliases.Count != _aliasesAtStart.Count;
+        if (!changed)
+        {
+            foreach (var entry in _aliases)
+            {
+                if (!_aliasesAtStart.TryGetValue(entry.Key, out var start) || !ReferenceEquals(entry.Value, start.Alias)
+                    || entry.Value.Definition != start.Definition) { changed = true; break; }
+            }
+        }
+        if (!changed) return true;
+        foreach (var name in _aliases.Keys.Where(n => !_aliasesAtStart.ContainsKey(n)).ToList()) _aliases.Remove(name);
+        foreach (var entry in _aliasesAtStart)
+        {
+            if (entry.Value.Alias.Definition != entry.Value.Definition) return false;
+            _aliases[entry.Key] = entry.Value.Alias;
+        }
+        return true;
+    }
+
+    private bool RestoreLocation()
+    {
+        var drive = Drive;
+        if (ReferenceEquals(drive, _driveAtStart) && (drive?.CurrentLocation ?? "") == _locationAtStart) return true;
+        _runspace.SessionStateProxy.Path.SetLocation(_pathAtStart);
+        if (_driveAtStart is not null) _driveAtStart.CurrentLocation = _locationAtStart;
+        return true;
+    }
+}
