@@ -21,7 +21,8 @@ namespace TaskQueue.PowerShell.Execution;
 /// them costs a few microseconds when nothing changed, which is nearly always. The tables are internal to PowerShell;
 /// where they cannot be found (another PowerShell version), <see cref="TryTake"/> returns null and the executor replaces
 /// the runspace after every task instead. Whatever cannot be put back (a variable made constant, a module imported,
-/// a function of a module rewritten in place) makes <see cref="Restore"/> return false, and the runspace is replaced.
+/// a function rewritten in place) makes <see cref="Restore"/> return false, and the runspace is replaced. Modules a task
+/// imports stay imported (PowerShell imports them on first use of a command, which every task would otherwise repeat).
 /// </remarks>
 internal sealed class RunspaceBaseline
 {
@@ -32,13 +33,13 @@ internal sealed class RunspaceBaseline
     private readonly Dictionary<string, FunctionInfo> _functions;
     private readonly Dictionary<string, AliasInfo> _aliases;
     private readonly IDictionary _cmdlets;
+    private int _cmdletsAtStart;
     private readonly object _sessionState;
     private readonly PropertyInfo _currentDrive;
 
     private Dictionary<string, (PSVariable Variable, object? Value)> _variablesAtStart = new();
     private Dictionary<string, (FunctionInfo Function, ScriptBlock Body)> _functionsAtStart = new();
     private Dictionary<string, (AliasInfo Alias, string Definition)> _aliasesAtStart = new();
-    private int _cmdletsAtStart;
     private PSDriveInfo? _driveAtStart;
     private string _locationAtStart = "";
     private string _pathAtStart = "";
@@ -121,7 +122,9 @@ internal sealed class RunspaceBaseline
         {
             if (_errors is { Count: > 0 }) _errors.Clear();
             if (_defaults is { Count: > 0 }) _defaults.Clear();
-            if (_cmdlets.Count != _cmdletsAtStart) return false;
+            // Modules a task imported (PowerShell imports one on first use of its commands) stay: their cmdlets,
+            // functions and aliases are kept, and only what scripts defined is removed.
+            _cmdletsAtStart = _cmdlets.Count;
             return RestoreVariables() && RestoreFunctions() && RestoreAliases() && RestoreLocation();
         }
         catch (Exception ex) when (ex is SessionStateException or PSInvalidOperationException or InvalidOperationException or ArgumentException)
@@ -170,7 +173,12 @@ internal sealed class RunspaceBaseline
             }
         }
         if (!changed) return true;
-        foreach (var name in _functions.Keys.Where(n => !_functionsAtStart.ContainsKey(n)).ToList()) _functions.Remove(name);
+        foreach (var name in _functions.Keys.Where(n => !_functionsAtStart.ContainsKey(n)).ToList())
+        {
+            var added = _functions[name];
+            if (added.Module is not null) _functionsAtStart[name] = (added, added.ScriptBlock);
+            else _functions.Remove(name);
+        }
         foreach (var entry in _functionsAtStart)
         {
             // A function rewritten in place (Set-Item on an existing name updates the same object) cannot be put back.
@@ -192,7 +200,12 @@ internal sealed class RunspaceBaseline
             }
         }
         if (!changed) return true;
-        foreach (var name in _aliases.Keys.Where(n => !_aliasesAtStart.ContainsKey(n)).ToList()) _aliases.Remove(name);
+        foreach (var name in _aliases.Keys.Where(n => !_aliasesAtStart.ContainsKey(n)).ToList())
+        {
+            var added = _aliases[name];
+            if (added.Module is not null) _aliasesAtStart[name] = (added, added.Definition);
+            else _aliases.Remove(name);
+        }
         foreach (var entry in _aliasesAtStart)
         {
             if (entry.Value.Alias.Definition != entry.Value.Definition) return false;
