@@ -79,6 +79,11 @@ Describe 'Each task starts from the same state' {
         $records[2].Output | Should -Be 'my own output'
     }
 
+    It 'keeps one runspace for tasks that change nothing, also when their commands import modules on first use' {
+        $records = Invoke-InOrder $queue @(1..6 | ForEach-Object { { $null = Get-Date; $null = Get-FileHash -InputStream ([IO.MemoryStream]::new()); [runspace]::DefaultRunspace.InstanceId } })
+        @($records.Output | Sort-Object -Unique) | Should -HaveCount 1
+    }
+
     It 'gives each task a new runspace with -IsolateTasks' {
         $records = Invoke-InOrder $queue @({ $global:leaked = 1; [runspace]::DefaultRunspace.InstanceId }, { "$global:leaked"; [runspace]::DefaultRunspace.InstanceId }) @{ IsolateTasks = $true }
         $records[1].Output[0] | Should -Be ''
