@@ -100,9 +100,10 @@ Describe '"Retry all" on the dashboard' {
             $keyring = Join-Path $TestDrive 'k.json'
             $null = New-TqSigningKey -Path $keyring
             $plain = Send-TqTask -Queue $q -MaxAttempts 1 -SigningKey $keyring -ScriptBlock { throw 'retry me' }
-            $forged = Send-RawTask -Queue $q -Envelope @{ kind = 'script'; script = '1' }
-            # A raw task pushed through another connection may land just after a burst worker found the queue empty.
-            Wait-Until { $null = Start-TqWorker -Queue $q -Burst -SigningKey $keyring; @(Get-TqFailure -Queue $q).Count -ge 2 } -Because 'both failures'
+            $foreign = Join-Path $TestDrive 'foreign.json'
+            $null = New-TqSigningKey -Path $foreign
+            $forged = (Send-TqTask -Queue $q -SigningKey $foreign -ScriptBlock { 'not our key' }).Id
+            $null = Start-TqWorker -Queue $q -Burst -SigningKey $keyring
             @(Get-TqFailure -Queue $q).Reason | Sort-Object | Should -Be @('BadSignature', 'Exception')
             $answer = Invoke-RestMethod -Method Post -Headers @{ 'X-TaskQueue-Request' = '1' } "$base/api/failures/$q/retry"
             $answer.requeued | Should -Be 1
