@@ -133,18 +133,20 @@ internal sealed class RunspaceBaseline
         }
     }
 
+    /// <summary>True when a table differs from its baseline: another count, a name added, or an entry <paramref name="same"/> rejects.</summary>
+    private static bool Changed<TEntry, TStart>(Dictionary<string, TEntry> table, Dictionary<string, TStart> start, Func<TEntry, TStart, bool> same)
+    {
+        if (table.Count != start.Count) return true;
+        foreach (var entry in table)
+        {
+            if (!start.TryGetValue(entry.Key, out var then) || !same(entry.Value, then)) return true;
+        }
+        return false;
+    }
+
     private bool RestoreVariables()
     {
-        var changed = _variables.Count != _variablesAtStart.Count;
-        if (!changed)
-        {
-            foreach (var entry in _variables)
-            {
-                if (!_variablesAtStart.TryGetValue(entry.Key, out var start) || !ReferenceEquals(entry.Value, start.Variable)
-                    || !Same(Read(entry.Value), start.Value)) { changed = true; break; }
-            }
-        }
-        if (!changed) return true;
+        if (!Changed(_variables, _variablesAtStart, (now, start) => ReferenceEquals(now, start.Variable) && Same(Read(now), start.Value))) return true;
         foreach (var name in _variables.Keys.Where(n => !_variablesAtStart.ContainsKey(n)).ToList())
         {
             if ((_variables[name].Options & (ScopedItemOptions.Constant | ScopedItemOptions.AllScope)) != 0) return false;
@@ -163,16 +165,7 @@ internal sealed class RunspaceBaseline
 
     private bool RestoreFunctions()
     {
-        var changed = _functions.Count != _functionsAtStart.Count;
-        if (!changed)
-        {
-            foreach (var entry in _functions)
-            {
-                if (!_functionsAtStart.TryGetValue(entry.Key, out var start) || !ReferenceEquals(entry.Value, start.Function)
-                    || !ReferenceEquals(entry.Value.ScriptBlock, start.Body)) { changed = true; break; }
-            }
-        }
-        if (!changed) return true;
+        if (!Changed(_functions, _functionsAtStart, (now, start) => ReferenceEquals(now, start.Function) && ReferenceEquals(now.ScriptBlock, start.Body))) return true;
         foreach (var name in _functions.Keys.Where(n => !_functionsAtStart.ContainsKey(n)).ToList())
         {
             var added = _functions[name];
@@ -190,16 +183,7 @@ internal sealed class RunspaceBaseline
 
     private bool RestoreAliases()
     {
-        var changed = _aliases.Count != _aliasesAtStart.Count;
-        if (!changed)
-        {
-            foreach (var entry in _aliases)
-            {
-                if (!_aliasesAtStart.TryGetValue(entry.Key, out var start) || !ReferenceEquals(entry.Value, start.Alias)
-                    || entry.Value.Definition != start.Definition) { changed = true; break; }
-            }
-        }
-        if (!changed) return true;
+        if (!Changed(_aliases, _aliasesAtStart, (now, start) => ReferenceEquals(now, start.Alias) && now.Definition == start.Definition)) return true;
         foreach (var name in _aliases.Keys.Where(n => !_aliasesAtStart.ContainsKey(n)).ToList())
         {
             var added = _aliases[name];
