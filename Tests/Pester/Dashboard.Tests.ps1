@@ -66,12 +66,12 @@ Describe 'Start-TqDashboard' {
     }
 
     It 'refuses changes when read-only, and requires a token beyond loopback' {
-        $readOnly = Start-TestDashboard @{ ReadOnly = $true; Token = 's3cret' }
+        $readOnly = Start-TestDashboard @{ ReadOnly = $true; Token = 'a-read-only-token-0123' }
         $readOnlyBase = $readOnly.BaseUrl
         try {
             { Invoke-RestMethod "$readOnlyBase/api/queues" } | Should -Throw '*401*'
-            { Invoke-RestMethod -Method Post "$readOnlyBase/api/failures/$queue/x/retry" -Headers @{ Authorization = 'Bearer s3cret' } } | Should -Throw '*403*'
-            (Invoke-WebRequest "$readOnlyBase/?token=s3cret").Content | Should -Match 'const readOnly = true'
+            { Invoke-RestMethod -Method Post "$readOnlyBase/api/failures/$queue/x/retry" -Headers @{ Authorization = 'Bearer a-read-only-token-0123' } } | Should -Throw '*403*'
+            (Invoke-WebRequest "$readOnlyBase/" -Headers @{ Authorization = 'Bearer a-read-only-token-0123' }).Content | Should -Match 'const readOnly = true'
         }
         finally { Stop-Job $readOnly; Remove-Job $readOnly -Force }
         { Start-TqDashboard -ListenAddress 0.0.0.0 -Port (Get-FreeLoopbackPort) } | Should -Throw '*pass -Token*'

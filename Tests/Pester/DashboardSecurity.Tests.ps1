@@ -49,10 +49,8 @@ Describe 'The dashboard against other sites' {
     }
 
     It 'refuses a Host name that is not its own (DNS rebinding), whatever the request' {
-        # Listening on one address, the listener itself answers 404 to other host names; the dashboard's own check
-        # answers 421 where the listen address is a wildcard.
-        (Send-Request GET '/api/queues' @{ Host = 'evil.example' }).Status | Should -BeIn 404, 421
-        (Send-Request POST "/api/failures/$queue/retry" @{ Host = 'evil.example:80'; 'X-TaskQueue-Request' = '1' }).Status | Should -BeIn 404, 421
+        (Send-Request GET '/api/queues' @{ Host = 'evil.example' }).Status | Should -Be 421
+        (Send-Request POST "/api/failures/$queue/retry" @{ Host = 'evil.example:80'; 'X-TaskQueue-Request' = '1' }).Status | Should -Be 421
         (Get-TqQueue -Name $queue).Failed | Should -Be 1
         (Send-Request GET '/api/queues' @{ Host = '127.0.0.1' }).Status | Should -Be 200
     }
@@ -90,6 +88,112 @@ Describe 'The dashboard against other sites' {
         $answer = Send-Request POST "/api/failures/$queue/$($failed.Id)/retry" @{ 'X-TaskQueue-Request' = '1'; Origin = $base; 'Sec-Fetch-Site' = 'same-origin' }
         $answer.Status | Should -Be 200
         (Get-TqQueue -Name $queue).Pending | Should -Be 1
+    }
+}
+
+Describe 'The dashboard token' {
+    BeforeAll {
+        $token = 'tok-' + [guid]::NewGuid().ToString('N')
+        $secured = Start-TestDashboard @{ Token = $token }
+        $securedBase = $secured.BaseUrl
+        # Requests without following redirects and without a cookie jar, so that each answer is seen as sent.
+        function Send-Raw([string] $Path, [hashtable] $Headers = @{}) {
+            $handler = [System.Net.Http.HttpClientHandler]::new()
+            $handler.AllowAutoRedirect = $false
+            $handler.UseCookies = $false
+            $client = [System.Net.Http.HttpClient]::new($handler)
+            try {
+                $request = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Get, "$securedBase$Path")
+                foreach ($name in $Headers.Keys) { $null = $request.Headers.TryAddWithoutValidation($name, [string]$Headers[$name]) }
+                $response = $client.SendAsync($request).GetAwaiter().GetResult()
+                [pscustomobject]@{ Status = [int]$response.StatusCode; Headers = $response.Headers }
+            }
+            finally { $client.Dispose() }
+        }
+    }
+    AfterAll { Stop-Job $secured; Remove-Job $secured -Force }
+
+    It 'takes a query token on the page only, turns it into an HttpOnly cookie and clears it from the address' {
+        $page = Send-Raw "/?token=$token&queue=$queue"
+        $page.Status | Should -Be 303
+        $page.Headers.Location.OriginalString | Should -Be "/?queue=$queue"
+        $cookie = $page.Headers.GetValues('Set-Cookie') -join ''
+        $cookie | Should -BeLike "tq_token=$token;*"
+        $cookie | Should -Match 'HttpOnly' -Because 'a script on the page must not read the token'
+        $cookie | Should -Match 'SameSite=Strict'
+        (Send-Raw '/api/queues' @{ Cookie = "other=1; tq_token=$token" }).Status | Should -Be 200
+        (Send-Raw '/api/queues' @{ Authorization = "Bearer $token" }).Status | Should -Be 200
+        (Send-Raw "/api/queues?token=$token").Status | Should -Be 401 -Because 'a query token ends up in logs and history'
+        (Send-Raw "/metrics?token=$token").Status | Should -Be 401
+        (Send-Raw "/?token=$($token)x").Status | Should -Be 401
+        (Send-Raw '/api/queues' @{ Cookie = "tq_token=$($token.Substring(1))" }).Status | Should -Be 401
+        (Send-Raw '/api/queues' @{ Authorization = "Bearer $($token.ToUpper())" }).Status | Should -Be 401
+    }
+
+    It 'refuses a token shorter than 16 characters' {
+        { Start-TqDashboard -Token 'short-token' -Port (Get-FreeLoopbackPort) -AsJob } | Should -Throw '*Token*'
+    }
+
+    It 'shows neither the token nor a literal Redis password in Get-Job' {
+        $redis = Connect-TestRedis $env:TQ_REDIS
+        $null = $redis.GetDatabase().Execute('ACL', 'SETUSER', 'tqjobview', 'on', '>literal-secret-pw', '~*', '&*', '+@all')
+        $line = "Start-TqDashboard -Port $(Get-FreeLoopbackPort) -Token '$token' -Redis '$env:TQ_REDIS,user=tqjobview,password=literal-secret-pw' -AsJob"
+        $job = Invoke-Expression $line
+        try {
+            $shown = (Get-Job -Id $job.Id | Format-List * | Out-String) + $job.Command
+            $shown | Should -Not -Match ([regex]::Escape($token))
+            $shown | Should -Not -Match 'literal-secret-pw'
+            $job.Command | Should -BeLike 'Start-TqDashboard*'
+        }
+        finally {
+            Stop-Job $job; Remove-Job $job -Force
+            $null = $redis.GetDatabase().Execute('ACL', 'DELUSER', 'tqjobview')
+        }
+    }
+}
+
+Describe 'The dashboard''s limits' {
+    It 'closes a connection whose headers do not arrive within 10 s' {
+        $client = [System.Net.Sockets.TcpClient]::new('127.0.0.1', ([uri]$base).Port)
+        try {
+            $stream = $client.GetStream()
+            $partial = [Text.Encoding]::ASCII.GetBytes("GET /api/queues HTTP/1.1`r`nHost: 127.0.0.1`r`n")
+            $stream.Write($partial, 0, $partial.Length)
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $stream.ReadTimeout = 60000
+            $read = try { $stream.Read([byte[]]::new(64), 0, 64) } catch { 0 }
+            $read | Should -Be 0 -Because 'the dashboard closes the socket without answering'
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 30 -Because 'a socket that never finishes its headers is closed after the header timeout (10 s)'
+            $watch.Elapsed.TotalSeconds | Should -BeGreaterThan 5
+        }
+        finally { $client.Dispose() }
+    }
+
+    It 'serves at most 32 connections at once and answers 503 beyond them, then serves again' {
+        $port = ([uri]$base).Port
+        $idle = 1..32 | ForEach-Object {
+            $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $port)
+            $b = [Text.Encoding]::ASCII.GetBytes("GET / HTTP/1.1`r`n")
+            $c.GetStream().Write($b, 0, $b.Length)
+            $c
+        }
+        try {
+            Wait-Until { (Send-Request GET '/api/queues').Status -eq 503 } -Because 'the 33rd connection is refused while 32 are held'
+        }
+        finally { $idle | ForEach-Object { $_.Dispose() } }
+        Wait-Until { (Send-Request GET '/api/queues').Status -eq 200 } -Because 'closed connections give their places back'
+    }
+
+    It 'refuses request bodies beyond 4 KiB and chunked bodies' {
+        $client = [System.Net.Http.HttpClient]::new()
+        try {
+            $request = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Post, "$base/api/failures/$queue/retry")
+            $null = $request.Headers.TryAddWithoutValidation('X-TaskQueue-Request', '1')
+            $request.Content = [System.Net.Http.StringContent]::new(('x' * 10000))
+            [int]$client.SendAsync($request).GetAwaiter().GetResult().StatusCode | Should -Be 413
+        }
+        finally { $client.Dispose() }
+        (Get-TqQueue -Name $queue).Failed + (Get-TqQueue -Name $queue).Pending | Should -Be 1
     }
 }
 

@@ -140,9 +140,9 @@ function Start-TestDashboard([hashtable] $Parameters = @{}) {
     $port = Get-FreeLoopbackPort
     $job = Start-TqDashboard -Port $port -AsJob @Parameters
     $base = "http://127.0.0.1:$port"
-    $probe = if ($Parameters["Token"]) { "$base/api/queues?token=$($Parameters["Token"])" } else { "$base/api/queues" }
+    $headers = if ($Parameters["Token"]) { @{ Authorization = "Bearer $($Parameters["Token"])" } } else { @{} }
     try {
-        Wait-Until { try { $null = Invoke-RestMethod $probe; $true } catch { $false } } -Because "the dashboard on port $port to listen"
+        Wait-Until { try { $null = Invoke-RestMethod "$base/api/queues" -Headers $headers; $true } catch { $false } } -Because "the dashboard on port $port to listen"
     }
     catch {
         Stop-Job $job; Remove-Job $job -Force

@@ -40,6 +40,33 @@ public static class RedisConnections
         }
     }
 
+    private static readonly ConcurrentDictionary<string, bool> Warned = new();
+
+    /// <summary>
+    /// What makes a connection to a Redis beyond this machine readable or usable by others on the network (no TLS,
+    /// no password), or null when every endpoint is a loopback one or both are set. Returned once per configuration
+    /// and process: the caller warns with it.
+    /// </summary>
+    public static string? ExposureWarning(string configuration)
+    {
+        ConfigurationOptions options;
+        try { options = ConfigurationOptions.Parse(configuration); }
+        catch (Exception) { return null; }
+        var remote = options.EndPoints.Where(e => !IsLoopback(e)).Select(Format).ToArray();
+        if (remote.Length == 0) return null;
+        var missing = new[] { options.Ssl ? null : "TLS (ssl=true)", string.IsNullOrEmpty(options.Password) ? "a password" : null }.Where(m => m is not null).ToArray();
+        if (missing.Length == 0 || !Warned.TryAdd(configuration, true)) return null;
+        return $"Redis at {string.Join(",", remote)} is reached over the network without {string.Join(" and without ", missing)}: "
+            + "anyone on the network who can reach it can read task arguments and results, or queue tasks. See docs/SECURITY.md.";
+    }
+
+    private static bool IsLoopback(System.Net.EndPoint endpoint) => endpoint switch
+    {
+        System.Net.IPEndPoint ip => System.Net.IPAddress.IsLoopback(ip.Address),
+        System.Net.DnsEndPoint dns => string.Equals(dns.Host, "localhost", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
+
     public static ConnectionMultiplexer Get(string? configuration)
     {
         var config = Resolve(configuration);

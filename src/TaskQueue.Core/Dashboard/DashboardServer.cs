@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Collections.Specialized;
 using System.IO;
 using System.Linq;
-using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Threading;
@@ -29,184 +28,181 @@ public sealed class DashboardServer
     private const int MaxChartMinutes = 48 * 60;
 
     private readonly RedisBroker _broker;
-    private readonly string _prefix;
-    private readonly string? _token;
+    private readonly byte[]? _token;
     private readonly bool _readOnly;
     private readonly SignaturePolicy? _signatures;
 
     /// <summary>Failure reasons "Retry all" leaves alone unless the request names them (?include=Canceled,BadSignature).</summary>
     private static readonly string[] KeptByRetryAll = { FailureReasons.Canceled, FailureReasons.BadSignature };
 
-    /// <param name="signatures">With a keyring, Retry puts back only failures whose envelope verifies with it.</param>
     private readonly HashSet<string> _hosts;
     private readonly string _contentSecurityPolicy;
+    private readonly HttpEndpoint _endpoint;
 
+    /// <summary>The shortest token accepted: a shorter one is guessed by a patient script.</summary>
+    public const int MinTokenLength = 16;
+    private const string TokenCookie = "tq_token";
+
+    /// <param name="signatures">With a keyring, Retry puts back only failures whose envelope verifies with it.</param>
     /// <param name="hostNames">Host names the dashboard answers to besides the loopback names (a reverse proxy's name, the machine's name).</param>
     public DashboardServer(RedisBroker broker, string listenAddress, int port, string? token, bool readOnly, SignaturePolicy? signatures = null,
         IEnumerable<string>? hostNames = null)
     {
+        if (!string.IsNullOrEmpty(token) && token!.Length < MinTokenLength)
+            throw new ArgumentException($"The dashboard's token must be at least {MinTokenLength} characters long; New-Guid makes a good one.", nameof(token));
         _broker = broker;
         _signatures = signatures;
         _hosts = new HashSet<string>(new[] { "localhost", "127.0.0.1", "[::1]", "::1" }, StringComparer.OrdinalIgnoreCase);
         if (listenAddress is not ("+" or "*" or "0.0.0.0")) _hosts.Add(listenAddress);
         foreach (var name in hostNames ?? Array.Empty<string>()) _hosts.Add(name);
         _contentSecurityPolicy = DashboardPage.ContentSecurityPolicy(readOnly);
-        // HttpListener takes "*" for every address; "0.0.0.0" fails to bind on Linux.
-        _prefix = $"http://{(listenAddress is "0.0.0.0" or "+" ? "*" : listenAddress)}:{port}/";
-        _token = string.IsNullOrEmpty(token) ? null : token;
+        _endpoint = new HttpEndpoint(HttpEndpoint.ParseAddress(listenAddress), port, Handle, Decorate);
+        Address = $"http://{(listenAddress.Contains(":") && !listenAddress.StartsWith("[", StringComparison.Ordinal) ? $"[{listenAddress}]" : listenAddress)}:{port}/";
+        _token = string.IsNullOrEmpty(token) ? null : Encoding.UTF8.GetBytes(token);
         _readOnly = readOnly;
     }
 
-    public string Address => _prefix;
+    public string Address { get; }
 
-    /// <summary>Serves until <paramref name="stop"/> fires. Throws HttpListenerException when the port is taken.</summary>
-    public void Run(CancellationToken stop)
-    {
-        using var listener = new HttpListener();
-        listener.Prefixes.Add(_prefix);
-        listener.Start();
-        using var registration = stop.Register(() => { try { listener.Stop(); } catch (ObjectDisposedException) { } });
-        while (!stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try { context = listener.GetContext(); }
-            catch (Exception) when (stop.IsCancellationRequested) { return; }
-            catch (HttpListenerException) { return; }
-            _ = Task.Run(() => Handle(context));
-        }
-    }
+    /// <summary>Serves until <paramref name="stop"/> fires. Throws SocketException when the address cannot be bound.</summary>
+    public void Run(CancellationToken stop) => _endpoint.Run(stop);
 
-    private async Task Handle(HttpListenerContext context)
+    /// <summary>The headers every answer carries.</summary>
+    private HttpReply Decorate(HttpReply reply) => reply
+        .With("Content-Security-Policy", _contentSecurityPolicy)
+        .With("X-Content-Type-Options", "nosniff")
+        .With("X-Frame-Options", "DENY")
+        .With("Referrer-Policy", "no-referrer")
+        .With("Cache-Control", "no-store");
+
+    private async Task<HttpReply> Handle(HttpRequestHead request)
     {
-        var response = context.Response;
-        var request = context.Request;
         try
         {
-            response.Headers["Content-Security-Policy"] = _contentSecurityPolicy;
-            response.Headers["X-Content-Type-Options"] = "nosniff";
-            response.Headers["X-Frame-Options"] = "DENY";
-            response.Headers["Referrer-Policy"] = "no-referrer";
             // A page on another site that points a name at 127.0.0.1 (DNS rebinding) sends its own name as Host.
-            var host = request.Headers["Host"] ?? "";
+            var host = request.Header("Host") ?? "";
             var colon = host.LastIndexOf(':');
             var hostName = colon > 0 && !host.EndsWith("]", StringComparison.Ordinal) ? host.Substring(0, colon) : host;
             if (!_hosts.Contains(hostName))
+                return Text(421, $"This dashboard does not answer to the host name '{hostName}'; start it with -HostName {hostName} to allow it.");
+            var parts = request.Path.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
+            var method = request.Method;
+            if (_token is not null)
             {
-                await Write(response, 421, "text/plain", $"This dashboard does not answer to the host name '{hostName}'; start it with -HostName {hostName} to allow it.");
-                return;
+                // The page's address may carry the token once (a link an operator was given): it becomes a cookie
+                // and the address bar is cleared of it by a redirect. Everywhere else a query token is refused, so
+                // it does not end up in proxy logs and browser history.
+                var page = method == "GET" && parts.Length == 0;
+                if (page && request.Query["token"] is { } queryToken)
+                    return TokenMatches(queryToken)
+                        ? Text(303, "The token is kept in a cookie.").With("Location", WithoutToken(request.Query))
+                            .With("Set-Cookie", $"{TokenCookie}={Uri.EscapeDataString(queryToken)}; Path=/; HttpOnly; SameSite=Strict")
+                        : Text(401, "The token in the address is not this dashboard's.");
+                if (!Authorized(request))
+                    return Text(401, "A token is required: the header Authorization: Bearer <token>, or open the page once as /?token=<token>.");
             }
-            if (_token is not null && !Authorized(request))
-            {
-                await Write(response, 401, "text/plain", "A token is required: Authorization: Bearer <token>, or ?token=<token>.");
-                return;
-            }
-            var method = context.Request.HttpMethod;
             var changes = method is "POST" or "DELETE";
             if (changes && _readOnly)
-            {
-                await Write(response, 403, "text/plain", "This dashboard is read-only.");
-                return;
-            }
+                return Text(403, "This dashboard is read-only.");
             if (changes && CrossSite(request, host) is { } refusal)
-            {
-                await Write(response, 403, "text/plain", refusal);
-                return;
-            }
-            var parts = context.Request.Url!.AbsolutePath.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
-            var query = context.Request.QueryString;
-            if (!await Route(response, method, parts, query))
-                await Write(response, 404, "text/plain", "Not found.");
+                return Text(403, refusal);
+            return await Route(method, parts, request.Query) ?? Text(404, "Not found.");
         }
         catch (Exception)
         {
             // No exception text: it can name Redis internals (keys, addresses, server messages).
-            try { await Write(response, 500, "text/plain", "The dashboard could not answer this request (Redis did not answer, or a record could not be read). Check Get-TqQueue from a shell."); }
-            catch (Exception) { }
+            return Text(500, "The dashboard could not answer this request (Redis did not answer). Check Get-TqQueue from a shell.");
         }
     }
+
+    /// <summary>The page's address with the rest of its query (?queue=) and without the token.</summary>
+    private static string WithoutToken(NameValueCollection query)
+    {
+        var rest = query.AllKeys.Where(k => k is not null && k != "token")
+            .SelectMany(k => query.GetValues(k)!.Select(v => Uri.EscapeDataString(k!) + "=" + Uri.EscapeDataString(v)));
+        var text = string.Join("&", rest);
+        return text.Length == 0 ? "/" : "/?" + text;
+    }
+
+    private static HttpReply Text(int status, string text) => new(status, "text/plain; charset=utf-8", text);
 
     /// <summary>
     /// Why a request that changes something is refused as coming from another site, or null: the page sends a header
     /// a cross-site form cannot (X-TaskQueue-Request), and browsers name the requesting origin (Origin, Sec-Fetch-Site).
     /// </summary>
-    private static string? CrossSite(HttpListenerRequest request, string host)
+    private static string? CrossSite(HttpRequestHead request, string host)
     {
-        if (request.Headers["X-TaskQueue-Request"] != "1")
+        if (request.Header("X-TaskQueue-Request") != "1")
             return "Changes are accepted from the dashboard's own page only (the X-TaskQueue-Request header is missing).";
-        var site = request.Headers["Sec-Fetch-Site"];
+        var site = request.Header("Sec-Fetch-Site");
         if (site is not null && site is not ("same-origin" or "none"))
             return $"Changes are accepted from the dashboard's own page only (Sec-Fetch-Site: {site}).";
-        var origin = request.Headers["Origin"];
+        var origin = request.Header("Origin");
         if (origin is not null && !(Uri.TryCreate(origin, UriKind.Absolute, out var from) && string.Equals(from.Authority, host, StringComparison.OrdinalIgnoreCase)))
             return $"Changes are accepted from the dashboard's own page only (Origin {origin} is not this dashboard).";
         return null;
     }
 
-    /// <summary>Answers a request; false when no route matches. Every route is listed in docs/DASHBOARD.md.</summary>
-    private async Task<bool> Route(HttpListenerResponse response, string method, string[] p, NameValueCollection query)
+    /// <summary>Answers a request; null when no route matches. Every route is listed in docs/DASHBOARD.md.</summary>
+    private async Task<HttpReply?> Route(string method, string[] p, NameValueCollection query)
     {
         var get = method == "GET";
         var post = method == "POST";
         bool Is(params string[] pattern) =>
             p.Length == pattern.Length && pattern.Select((s, i) => s == "*" || s == p[i]).All(x => x);
         // Every route that names a queue needs a valid queue name; the queue is always the third part.
-        if (p.Length >= 3 && p[0] == "api" && !QueueName.IsValid(p[2])) return false;
+        if (p.Length >= 3 && p[0] == "api" && !QueueName.IsValid(p[2])) return null;
 
         if (get && p.Length == 0)
-            await Write(response, 200, "text/html; charset=utf-8", DashboardPage.Html(_readOnly));
-        else if (get && Is("metrics"))
-            await Write(response, 200, "text/plain; version=0.0.4", await Metrics());
-        else if (get && Is("api", "overview"))
-            await WriteJson(response, 200, w => Overview(w, query));
-        else if (get && Is("api", "queues"))
-            await WriteJson(response, 200, async w => WriteQueues(w, await QueueCountsAsync()));
-        else if (get && Is("api", "workers"))
-            await WriteJson(response, 200, async w => WriteWorkers(w, await _broker.ListWorkersAsync()));
-        else if (get && Is("api", "schedules"))
-            await WriteJson(response, 200, async w => WriteSchedules(w, await SchedulesAsync(await _broker.ListQueuesAsync())));
-        else if (get && Is("api", "throughput", "*"))
+            return new HttpReply(200, "text/html; charset=utf-8", DashboardPage.Html(_readOnly));
+        if (get && Is("metrics"))
+            return new HttpReply(200, "text/plain; version=0.0.4", await Metrics());
+        if (get && Is("api", "overview"))
+            return await Json(200, w => Overview(w, query));
+        if (get && Is("api", "queues"))
+            return await Json(200, async w => WriteQueues(w, await QueueCountsAsync()));
+        if (get && Is("api", "workers"))
+            return await Json(200, async w => WriteWorkers(w, await _broker.ListWorkersAsync()));
+        if (get && Is("api", "schedules"))
+            return await Json(200, async w => WriteSchedules(w, await SchedulesAsync(await _broker.ListQueuesAsync())));
+        if (get && Is("api", "throughput", "*"))
         {
             var minutes = Number(query, "minutes", ChartMinutes, 1, MaxChartMinutes);
-            await WriteJson(response, 200, async w => WriteThroughput(w, await _broker.GetThroughputAsync(p[2], minutes)));
+            return await Json(200, async w => WriteThroughput(w, await _broker.GetThroughputAsync(p[2], minutes)));
         }
-        else if (get && Is("api", "tasks", "*", "*"))
+        if (get && Is("api", "tasks", "*", "*"))
         {
             var snapshot = await _broker.InspectAsync(p[2], p[3]);
-            await WriteJson(response, snapshot.State == TaskState.Unknown ? 404 : 200, w => { WriteTask(w, snapshot); return Task.CompletedTask; });
+            return await Json(snapshot.State == TaskState.Unknown ? 404 : 200, w => { WriteTask(w, snapshot); return Task.CompletedTask; });
         }
-        else if (get && Is("api", "failures", "*"))
-            await WriteJson(response, 200, async w => WriteFailures(w, await _broker.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
-        else if (get && Is("api", "results", "*"))
-            await WriteJson(response, 200, async w => WriteResults(w, await _broker.GetResultsAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
-        else if (post && Is("api", "failures", "*", "*", "retry"))
+        if (get && Is("api", "failures", "*"))
+            return await Json(200, async w => WriteFailures(w, await _broker.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
+        if (get && Is("api", "results", "*"))
+            return await Json(200, async w => WriteResults(w, await _broker.GetResultsAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
+        if (post && Is("api", "failures", "*", "*", "retry"))
         {
             if (_signatures?.Keyring is not null && await _broker.GetStoredTaskAsync(p[2], p[3]) is { } stored && _signatures.Check(stored, p[2], p[3]) is not null)
-                await WriteOutcome(response, 403, p[3], FailureReasons.BadSignature);
-            else
-            {
-                var outcome = await _broker.RequeueAsync(p[2], p[3]);
-                await WriteOutcome(response, outcome == RequeueOutcome.Requeued ? 200 : 404, p[3], outcome.ToString());
-            }
+                return await Outcome(403, p[3], FailureReasons.BadSignature);
+            var outcome = await _broker.RequeueAsync(p[2], p[3]);
+            return await Outcome(outcome == RequeueOutcome.Requeued ? 200 : 404, p[3], outcome.ToString());
         }
-        else if (post && Is("api", "failures", "*", "retry"))
+        if (post && Is("api", "failures", "*", "retry"))
         {
             var included = (query["include"] ?? "").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries);
             var skipped = KeptByRetryAll.Where(r => !included.Contains(r, StringComparer.OrdinalIgnoreCase)).ToArray();
             var requeued = await _broker.RequeueAllAsync(p[2], skipReasons: skipped, signatures: _signatures);
-            await WriteJson(response, 200, w =>
+            return await Json(200, w =>
             {
                 w.WriteStartObject(); w.WriteString("queue", p[2]); w.WriteNumber("requeued", requeued); w.WriteEndObject();
                 return Task.CompletedTask;
             });
         }
-        else if ((post && (Is("api", "tasks", "*", "*", "delete") || Is("api", "failures", "*", "*", "delete"))) || (method == "DELETE" && Is("api", "tasks", "*", "*")))
+        if ((post && (Is("api", "tasks", "*", "*", "delete") || Is("api", "failures", "*", "*", "delete"))) || (method == "DELETE" && Is("api", "tasks", "*", "*")))
         {
             var outcome = await _broker.DeleteAsync(p[2], p[3]);
-            await WriteOutcome(response, outcome switch { DeleteOutcome.Deleted => 200, DeleteOutcome.Running => 409, _ => 404 }, p[3], outcome.ToString());
+            return await Outcome(outcome switch { DeleteOutcome.Deleted => 200, DeleteOutcome.Running => 409, _ => 404 }, p[3], outcome.ToString());
         }
-        else
-            return false;
-        return true;
+        return null;
     }
 
     /// <summary>
@@ -252,11 +248,31 @@ public sealed class DashboardServer
         w.WriteEndObject();
     }
 
-    private bool Authorized(HttpListenerRequest request)
+    /// <summary>The token from the Authorization header or the page's cookie, compared in constant time.</summary>
+    private bool Authorized(HttpRequestHead request)
     {
-        var header = request.Headers["Authorization"];
-        if (header is not null && header == "Bearer " + _token) return true;
-        return request.QueryString["token"] == _token;
+        var header = request.Header("Authorization");
+        if (header is not null && header.StartsWith("Bearer ", StringComparison.Ordinal) && TokenMatches(header.Substring(7).Trim())) return true;
+        foreach (var cookie in (request.Header("Cookie") ?? "").Split(';'))
+        {
+            var equals = cookie.IndexOf('=');
+            if (equals > 0 && cookie.Substring(0, equals).Trim() == TokenCookie && TokenMatches(Uri.UnescapeDataString(cookie.Substring(equals + 1).Trim()))) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Compares in time that does not depend on where the first difference is: both sides are hashed first (so the
+    /// lengths do not leak either), then every byte of the hashes is compared.
+    /// </summary>
+    private bool TokenMatches(string candidate)
+    {
+        using var sha = System.Security.Cryptography.SHA256.Create();
+        var expected = sha.ComputeHash(_token!);
+        var given = sha.ComputeHash(Encoding.UTF8.GetBytes(candidate));
+        var difference = 0;
+        for (var i = 0; i < expected.Length; i++) difference |= expected[i] ^ given[i];
+        return difference == 0;
     }
 
     private static int Number(NameValueCollection query, string name, int fallback, int min, int max) =>
@@ -430,31 +446,20 @@ public sealed class DashboardServer
     /// <summary>A Prometheus label value: backslash, double quote and newline escaped, so a value cannot end its label or line.</summary>
     private static string Label(string value) => value.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
 
-    private static Task WriteOutcome(HttpListenerResponse response, int status, string id, string outcome) =>
-        WriteJson(response, status, w =>
+    private static Task<HttpReply> Outcome(int status, string id, string outcome) =>
+        Json(status, w =>
         {
             w.WriteStartObject(); w.WriteString("id", id); w.WriteString("outcome", outcome); w.WriteEndObject();
             return Task.CompletedTask;
         });
 
-    private static async Task WriteJson(HttpListenerResponse response, int status, Func<Utf8JsonWriter, Task> write)
+    private static async Task<HttpReply> Json(int status, Func<Utf8JsonWriter, Task> write)
     {
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
         {
             await write(writer);
         }
-        await Write(response, status, "application/json", Encoding.UTF8.GetString(buffer.ToArray()));
-    }
-
-    private static async Task Write(HttpListenerResponse response, int status, string contentType, string body)
-    {
-        var bytes = Encoding.UTF8.GetBytes(body);
-        response.StatusCode = status;
-        response.ContentType = contentType;
-        response.ContentLength64 = bytes.Length;
-        response.Headers["Cache-Control"] = "no-store";
-        await response.OutputStream.WriteAsync(bytes, 0, bytes.Length);
-        response.Close();
+        return new HttpReply(status, "application/json", Encoding.UTF8.GetString(buffer.ToArray()));
     }
 }

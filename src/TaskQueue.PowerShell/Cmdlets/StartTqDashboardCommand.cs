@@ -1,6 +1,6 @@
 using System;
 using System.Management.Automation;
-using System.Net;
+using System.Net.Sockets;
 using System.Threading;
 using TaskQueue.Core.Security;
 using TaskQueue.Core.Dashboard;
@@ -37,8 +37,12 @@ public sealed class StartTqDashboardCommand : TqCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? HostName { get; set; }
 
-    /// <summary>A secret every request must carry (Authorization: Bearer, or ?token=).</summary>
+    /// <summary>
+    /// A secret of at least 16 characters every request must carry: the header Authorization: Bearer, or the cookie
+    /// the page sets when it is opened once as /?token=.
+    /// </summary>
     [Parameter]
+    [ValidateLength(DashboardServer.MinTokenLength, int.MaxValue)]
     public string? Token { get; set; }
 
     /// <summary>Hide and refuse everything that changes state (Retry).</summary>
@@ -54,10 +58,19 @@ public sealed class StartTqDashboardCommand : TqCmdlet
         if (!loopback && string.IsNullOrEmpty(Token))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException($"Listening on {ListenAddress} exposes the queues beyond this machine: pass -Token, which every request must then carry."),
                 "TokenRequired", ErrorCategory.SecurityError, ListenAddress));
-        var server = new DashboardServer(Broker, ListenAddress, Port, Token, ReadOnly, new SignaturePolicy(Keyring, allowUnsigned: true), HostName);
+        DashboardServer server;
+        try
+        {
+            server = new DashboardServer(Broker, ListenAddress, Port, Token, ReadOnly, new SignaturePolicy(Keyring, allowUnsigned: true), HostName);
+        }
+        catch (ArgumentException ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(ex, "InvalidListenAddress", ErrorCategory.InvalidArgument, ListenAddress));
+            return;
+        }
         if (AsJob)
         {
-            var job = new TaskQueueJob(MyInvocation.Line, null, "TaskQueueDashboard");
+            var job = new TaskQueueJob(JobCommand, null, "TaskQueueDashboard");
             JobRepository.Add(job);
             job.Start(token => { server.Run(token); return null; });
             WriteObject(job);
@@ -68,7 +81,7 @@ public sealed class StartTqDashboardCommand : TqCmdlet
         {
             server.Run(_stop.Token);
         }
-        catch (HttpListenerException ex)
+        catch (SocketException ex)
         {
             ThrowTerminatingError(new ErrorRecord(new InvalidOperationException($"Cannot listen on {server.Address}: {ex.Message}", ex),
                 "ListenFailed", ErrorCategory.ResourceUnavailable, server.Address));

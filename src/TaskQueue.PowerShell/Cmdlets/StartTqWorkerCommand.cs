@@ -136,7 +136,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             CheckModules(factory);
             if (AsJob)
             {
-                var job = new TaskQueueJob(MyInvocation.Line, Name);
+                var job = new TaskQueueJob(JobCommand, Name);
                 var jobWorker = new TaskWorker(broker, options, factory.Create, job);
                 JobRepository.Add(job);
                 job.Start(token => jobWorker.Run(token));

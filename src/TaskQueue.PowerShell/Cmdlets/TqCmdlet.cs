@@ -3,6 +3,7 @@ using System.Management.Automation;
 using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Connection;
+using TaskQueue.Core.Model;
 using TaskQueue.Core.Security;
 
 namespace TaskQueue.PowerShell.Cmdlets;
@@ -51,6 +52,7 @@ public abstract class TqCmdlet : PSCmdlet
             if (_broker is not null) return _broker;
             var endpoints = RedisConnections.Describe(RedisConfiguration);
             WriteVerbose($"Using Redis at {endpoints}.");
+            if (RedisConnections.ExposureWarning(RedisConfiguration) is { } exposure) WriteWarning(exposure);
             try
             {
                 _broker = RedisBroker.Connect(RedisConfiguration, new BrokerOptions { Signing = Keyring });
@@ -82,6 +84,9 @@ public abstract class TqCmdlet : PSCmdlet
         var end = text.IndexOf(". ", StringComparison.Ordinal);
         return end > 0 ? text.Substring(0, end + 1) : text;
     }
+
+    /// <summary>The command line a job shows (Get-Job's Command), with literal passwords and tokens shown as ***.</summary>
+    protected string JobCommand => TaskEnvelope.RedactCredentials(MyInvocation.Line);
 
     protected ErrorRecord RedisError(Exception ex)
     {
