@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using System.Text.Json;
 using System.Threading.Tasks;
 using StackExchange.Redis;
 using TaskQueue.Core.Connection;
@@ -765,7 +766,7 @@ public sealed class RedisBroker
         return members.Select(m => (string)m!).Where(QueueName.IsValid).OrderBy(n => n, StringComparer.Ordinal).ToArray();
     }
 
-    /// <summary>Success records, newest first, or those with the given ids.</summary>
+    /// <summary>Success records, newest first, or those with the given ids. A record that is not valid JSON reads as <see cref="Unreadable(string, string)"/>.</summary>
     public async Task<IReadOnlyList<TaskResult>> GetResultsAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0)
     {
         var k = Keys(queue);
@@ -774,11 +775,27 @@ public sealed class RedisBroker
             ?? await db.SortedSetRangeByRankAsync(k.Succeeded, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
         if (wanted.Length == 0) return Array.Empty<TaskResult>();
         var json = await db.HashGetAsync(k.Results, wanted).ConfigureAwait(false);
-        return json.Where(j => j.HasValue).Select(j => TqJson.ReadResult(j)!).ToList();
+        var results = new List<TaskResult>(wanted.Length);
+        for (var i = 0; i < wanted.Length; i++)
+        {
+            if (!json[i].HasValue) continue;
+            try { results.Add(TqJson.ReadResult(json[i])!); }
+            catch (JsonException) { results.Add(Unreadable(queue, wanted[i]!)); }
+        }
+        return results;
     }
 
-    /// <summary>Failure records with their tasks, newest first, or those with the given ids.</summary>
-    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0)
+    /// <summary>What a success record that is not valid JSON reads as: its id and queue, and a label that says so.</summary>
+    public static TaskResult Unreadable(string queue, string id) =>
+        new() { Id = id, Queue = queue, Label = "(unreadable record: not valid JSON)" };
+
+    /// <summary>
+    /// Failure records with their tasks, newest first, or those with the given ids. A record that is not valid JSON
+    /// reads as one with reason <see cref="FailureReasons.UnreadableRecord"/>. With <paramref name="maxTaskBytes"/>,
+    /// envelopes larger than that are not read (the entry's Task is null and TaskBytes says how large it is): a page
+    /// of failures then costs Redis and the network at most that much per record.
+    /// </summary>
+    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0, int? maxTaskBytes = null)
     {
         var k = Keys(queue);
         var db = Db;
@@ -795,9 +812,17 @@ public sealed class RedisBroker
         }
         if (wanted.Length == 0) return Array.Empty<FailureEntry>();
         var errors = db.HashGetAsync(k.Errors, wanted);
-        var tasks = db.HashGetAsync(k.Tasks, wanted);
+        RedisValue[] taskJson;
+        long[]? sizes = null;
+        if (maxTaskBytes is { } limit)
+        {
+            var peeked = (RedisResult[])(await Eval(Scripts.Peek, new[] { k.Tasks }, wanted.Prepend(limit).ToArray()).ConfigureAwait(false))!;
+            taskJson = peeked.Select(r => r.Resp2Type == ResultType.BulkString ? (RedisValue)r : RedisValue.Null).ToArray();
+            sizes = peeked.Select((r, i) => taskJson[i].HasValue ? ((byte[])taskJson[i]!).Length : (long)r).ToArray();
+        }
+        else
+            taskJson = await db.HashGetAsync(k.Tasks, wanted).ConfigureAwait(false);
         var errorJson = await errors.ConfigureAwait(false);
-        var taskJson = await tasks.ConfigureAwait(false);
         var entries = new List<FailureEntry>(wanted.Length);
         for (var i = 0; i < wanted.Length; i++)
         {
@@ -805,7 +830,17 @@ public sealed class RedisBroker
             TaskEnvelope? envelope = null;
             try { envelope = TqJson.ReadEnvelope(taskJson[i]); }
             catch (MalformedTaskException) { }
-            entries.Add(new FailureEntry(TqJson.ReadError(errorJson[i])!, envelope, taskJson[i]));
+            TaskError error;
+            try { error = TqJson.ReadError(errorJson[i])!; }
+            catch (JsonException)
+            {
+                error = new TaskError
+                {
+                    Id = wanted[i]!, Queue = queue, Reason = FailureReasons.UnreadableRecord, Permanent = true,
+                    Message = "This failure record is not valid JSON. Remove-TqTask deletes it.",
+                };
+            }
+            entries.Add(new FailureEntry(error, envelope, taskJson[i], sizes?[i] ?? ((byte[]?)taskJson[i])?.Length ?? 0));
         }
         return entries;
     }

@@ -64,4 +64,5 @@ internal static class Scripts
     public static readonly RedisScript Fire = RedisScript.Load("fire-4.lua");
     public static readonly RedisScript Inspect = RedisScript.Load("inspect-11.lua");
     public static readonly RedisScript Delete = RedisScript.Load("delete-12.lua");
+    public static readonly RedisScript Peek = RedisScript.Load("peek-1.lua");
 }

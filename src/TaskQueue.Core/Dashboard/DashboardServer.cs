@@ -24,6 +24,10 @@ public sealed class DashboardServer
     /// <summary>Records per page of failures or successes, unless the request asks for fewer (at most <see cref="MaxPage"/>).</summary>
     public const int DefaultPage = 50;
     public const int MaxPage = 500;
+    /// <summary>A failure's task is read for its name only up to this size; larger ones are named by their size.</summary>
+    public const int MaxTaskBytes = 16 * 1024;
+    /// <summary>Output longer than this (as JSON text) is shown cut, marked outputTruncated; Get-TqResult and Get-TqFailure show it whole.</summary>
+    public const int MaxOutputChars = 8 * 1024;
     private const int ChartMinutes = 60;
     private const int MaxChartMinutes = 48 * 60;
 
@@ -176,7 +180,7 @@ public sealed class DashboardServer
             return await Json(snapshot.State == TaskState.Unknown ? 404 : 200, w => { WriteTask(w, snapshot); return Task.CompletedTask; });
         }
         if (get && Is("api", "failures", "*"))
-            return await Json(200, async w => WriteFailures(w, await _broker.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
+            return await Json(200, async w => WriteFailures(w, await _broker.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage), maxTaskBytes: MaxTaskBytes)));
         if (get && Is("api", "results", "*"))
             return await Json(200, async w => WriteResults(w, await _broker.GetResultsAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
         if (post && Is("api", "failures", "*", "*", "retry"))
@@ -221,7 +225,7 @@ public sealed class DashboardServer
         var resultsSkip = Number(query, "results", 0, 0, int.MaxValue - MaxPage);
         var minutes = Number(query, "minutes", ChartMinutes, 1, MaxChartMinutes);
         var throughputTask = selected is null ? null : _broker.GetThroughputAsync(selected, minutes);
-        var failuresTask = selected is null ? null : _broker.GetFailuresAsync(selected, page, skip: failuresSkip);
+        var failuresTask = selected is null ? null : _broker.GetFailuresAsync(selected, page, skip: failuresSkip, maxTaskBytes: MaxTaskBytes);
         var resultsTask = selected is null ? null : _broker.GetResultsAsync(selected, page, skip: resultsSkip);
         var counts = await countsTask;
 
@@ -363,7 +367,7 @@ public sealed class DashboardServer
         if (s.Result is { } r)
         {
             w.WriteString("completedAt", r.CompletedAt);
-            if (r.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
+            WriteOutput(w, r.Output);
         }
         if (s.Error is { } e)
         {
@@ -373,6 +377,21 @@ public sealed class DashboardServer
         w.WriteEndObject();
     }
 
+    /// <summary>A record's output as JSON, or, beyond <see cref="MaxOutputChars"/>, its start as text with outputTruncated.</summary>
+    private static void WriteOutput(Utf8JsonWriter w, string? output)
+    {
+        if (output is null) return;
+        if (output.Length <= MaxOutputChars)
+        {
+            w.WritePropertyName("output");
+            w.WriteRawValue(output);
+            return;
+        }
+        w.WriteString("output", output.Substring(0, MaxOutputChars) + " ...");
+        w.WriteBoolean("outputTruncated", true);
+        w.WriteNumber("outputChars", output.Length);
+    }
+
     private static void WriteErrorDetails(Utf8JsonWriter w, TaskError e)
     {
         w.WriteString("reason", e.Reason);
@@ -380,7 +399,7 @@ public sealed class DashboardServer
         if (e.ExceptionType is not null) w.WriteString("exceptionType", e.ExceptionType);
         if (e.ScriptStackTrace is not null) w.WriteString("scriptStackTrace", e.ScriptStackTrace);
         if (e.Position is not null) w.WriteString("position", e.Position);
-        if (e.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
+        WriteOutput(w, e.Output);
     }
 
     private static void WriteFailures(Utf8JsonWriter w, IEnumerable<FailureEntry> failures) =>
@@ -388,7 +407,7 @@ public sealed class DashboardServer
         {
             w.WriteString("id", f.Error.Id);
             w.WriteString("queue", f.Error.Queue);
-            w.WriteString("name", f.Task?.Label ?? "");
+            w.WriteString("name", f.Task?.Label ?? (f.TaskBytes > MaxTaskBytes ? $"(task of {f.TaskBytes / 1024} KiB, not read)" : ""));
             w.WriteString("message", f.Error.Message);
             w.WriteNumber("attempts", f.Error.Attempts);
             w.WriteString("failedAt", f.Error.FailedAt);
@@ -406,7 +425,7 @@ public sealed class DashboardServer
             w.WriteString("worker", r.Worker);
             w.WriteString("startedAt", r.StartedAt);
             w.WriteString("completedAt", r.CompletedAt);
-            if (r.Output is { } output) { w.WritePropertyName("output"); w.WriteRawValue(output); }
+            WriteOutput(w, r.Output);
         });
 
     private async Task<string> Metrics()

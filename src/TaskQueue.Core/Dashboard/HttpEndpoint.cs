@@ -122,7 +122,7 @@ internal sealed class HttpEndpoint
             var stream = client.GetStream();
             if (!_slots.Wait(0))
             {
-                await TryAnswer(stream, new HttpReply(503, "text/plain", "The dashboard is serving too many connections; try again.").With("Retry-After", "1"));
+                await TryAnswer(client, new HttpReply(503, "text/plain", "The dashboard is serving too many connections; try again.").With("Retry-After", "1"));
                 return;
             }
             try
@@ -135,22 +135,23 @@ internal sealed class HttpEndpoint
                 try { request = await ReadRequest(stream); }
                 catch (BadRequest bad)
                 {
-                    await TryAnswer(stream, new HttpReply(bad.Status, "text/plain", bad.Message));
+                    await TryAnswer(client, new HttpReply(bad.Status, "text/plain", bad.Message));
                     return;
                 }
                 catch (Exception) { return; }
                 if (request is null) return;
                 closeOnDeadline.Dispose();
-                await TryAnswer(stream, await _handle(request));
+                await TryAnswer(client, await _handle(request));
             }
             finally { _slots.Release(); }
         }
     }
 
-    private async Task TryAnswer(NetworkStream stream, HttpReply reply)
+    private async Task TryAnswer(TcpClient client, HttpReply reply)
     {
         try
         {
+            var stream = client.GetStream();
             reply = _decorate(reply);
             var head = new StringBuilder();
             head.Append("HTTP/1.1 ").Append(reply.Status).Append(' ').Append(Reason(reply.Status)).Append("\r\n");
@@ -164,8 +165,28 @@ internal sealed class HttpEndpoint
             await stream.WriteAsync(bytes, 0, bytes.Length);
             await stream.WriteAsync(reply.Body, 0, reply.Body.Length);
             await stream.FlushAsync();
+            await CloseGracefully(client.Client, stream);
         }
         catch (Exception) { }
+    }
+
+    /// <summary>
+    /// Ends the connection after an answer so the client reads it: closing a socket with unread request bytes in
+    /// it (a 503 before the request was read, a 413 before its body) sends a reset, and the client then reports a
+    /// broken connection instead of the answer. So: say we are done sending, read what is left for a moment, close.
+    /// </summary>
+    private static async Task CloseGracefully(Socket socket, NetworkStream stream)
+    {
+        socket.Shutdown(SocketShutdown.Send);
+        using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        using var closeOnDrain = drain.Token.Register(socket.Close);
+        var sink = new byte[4096];
+        for (var total = 0; total < 64 * 1024;)
+        {
+            var read = await stream.ReadAsync(sink, 0, sink.Length);
+            if (read == 0) break;
+            total += read;
+        }
     }
 
     private sealed class BadRequest : Exception

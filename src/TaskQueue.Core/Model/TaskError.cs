@@ -49,4 +49,6 @@ public static class FailureReasons
     public const string BadSignature = "BadSignature";
     /// <summary>A command task names an alias, a native program, a script or a command the worker does not allow.</summary>
     public const string CommandNotAllowed = "CommandNotAllowed";
+    /// <summary>Not written by a worker: what a failure record that is not valid JSON reads as.</summary>
+    public const string UnreadableRecord = "UnreadableRecord";
 }
