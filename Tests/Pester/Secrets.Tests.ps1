@@ -47,3 +47,25 @@ Describe 'Secrets in records' {
         Invoke-Redis HGET "tq:{$queue}:errors" $literal.Id | Should -Not -Match 'hunter2'
     }
 }
+
+Describe 'Retention of failure records' {
+    BeforeEach { $queue = New-TestQueue 'retention' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'removes failure records older than -FailureRetention (30 days by default) when a worker starts, keeping newer ones' {
+        $old = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'a month ago' }
+        $recent = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'last week' }
+        $null = Start-TqWorker -Queue $queue -Burst -AllowUnsigned
+        (Get-TqQueue -Name $queue).Failed | Should -Be 2
+        # Age the records in Redis itself: the failed index is scored by the time of failure.
+        $now = [DateTimeOffset]::UtcNow
+        Invoke-Redis ZADD "tq:{$queue}:failed" XX $now.AddDays(-31).ToUnixTimeMilliseconds() $old.Id
+        Invoke-Redis ZADD "tq:{$queue}:failed" XX $now.AddDays(-7).ToUnixTimeMilliseconds() $recent.Id
+        $null = Start-TqWorker -Queue $queue -Burst -AllowUnsigned
+        @(Get-TqFailure -Queue $queue).Id | Should -Be @($recent.Id)
+        Invoke-Redis HEXISTS "tq:{$queue}:errors" $old.Id | Should -Be 0
+        Invoke-Redis HEXISTS "tq:{$queue}:tasks" $old.Id | Should -Be 0
+        $null = Start-TqWorker -Queue $queue -Burst -AllowUnsigned -FailureRetention '5.00:00:00'
+        @(Get-TqFailure -Queue $queue) | Should -BeNullOrEmpty
+    }
+}

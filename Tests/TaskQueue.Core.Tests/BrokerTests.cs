@@ -318,6 +318,34 @@ public sealed class BrokerTests : BrokerTest
     }
 
     [Fact]
+    public async Task Records_older_than_their_retention_are_trimmed_also_when_nothing_new_is_recorded()
+    {
+        var options = new BrokerOptions { SuccessRetention = TimeSpan.FromHours(1), FailureRetention = TimeSpan.FromDays(1) };
+        var broker = new RedisBroker(Redis.Connection, options, Clock);
+        async Task<string> Finish(bool succeed)
+        {
+            var task = await EnqueueOne();
+            await broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+            Assert.True(succeed ? await broker.CompleteAsync("w1", Result(task.Id)) : await broker.FailAsync("w1", Error(task.Id), null));
+            return task.Id;
+        }
+        var oldFailure = await Finish(false);
+        var oldSuccess = await Finish(true);
+        Clock.Advance(TimeSpan.FromHours(2));
+        var newerFailure = await Finish(false);
+        Assert.Equal((1L, 0L), await broker.TrimRecordsAsync(Queue));
+        Assert.Equal(2, (await broker.GetFailuresAsync(Queue, 100)).Count);
+
+        Clock.Advance(TimeSpan.FromHours(23));
+        Assert.Equal((0L, 1L), await broker.TrimRecordsAsync(Queue));
+        Assert.Equal(new[] { newerFailure }, (await broker.GetFailuresAsync(Queue, 100)).Select(f => f.Error.Id));
+        Assert.False(await Redis.Db.HashExistsAsync(Keys.Errors, oldFailure));
+        Assert.False(await Redis.Db.HashExistsAsync(Keys.Tasks, oldFailure));
+        Assert.False(await Redis.Db.HashExistsAsync(Keys.Results, oldSuccess));
+        Assert.Equal(30, new BrokerOptions().FailureRetention.TotalDays);
+    }
+
+    [Fact]
     public async Task Counts_cover_every_state()
     {
         await EnqueueOne();

@@ -8,6 +8,9 @@ public sealed class BrokerOptions
     /// <summary>Success records older than this are removed (default 7 days).</summary>
     public TimeSpan SuccessRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>Failure records older than this are removed by the workers of their queue, within a minute (default 30 days).</summary>
+    public TimeSpan FailureRetention { get; set; } = TimeSpan.FromDays(30);
+
     /// <summary>At most this many success records are kept per queue, newest first (default 10,000).</summary>
     public int MaxSuccessRecords { get; set; } = 10_000;
 

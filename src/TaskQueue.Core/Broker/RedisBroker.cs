@@ -305,6 +305,19 @@ public sealed class RedisBroker
         return (long)done == 1;
     }
 
+    /// <summary>
+    /// Removes success and failure records older than <see cref="BrokerOptions.SuccessRetention"/> and
+    /// <see cref="BrokerOptions.FailureRetention"/>, at most <paramref name="limit"/> of each per call.
+    /// </summary>
+    public async Task<(long Successes, long Failures)> TrimRecordsAsync(string queue, int limit = 1000)
+    {
+        var k = Keys(queue);
+        var now = Clock.UtcNow;
+        var removed = (RedisResult[])(await Eval(Scripts.Trim, new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks },
+            new RedisValue[] { (now - Options.SuccessRetention).ToUnixMs(), (now - Options.FailureRetention).ToUnixMs(), limit }).ConfigureAwait(false))!;
+        return ((long)removed[0], (long)removed[1]);
+    }
+
     /// <summary>Hands leased tasks back to the front of the queue without counting the attempt.</summary>
     public async Task<long> ReleaseAsync(string queue, string workerId, IReadOnlyCollection<string> ids)
     {

@@ -65,4 +65,5 @@ internal static class Scripts
     public static readonly RedisScript Inspect = RedisScript.Load("inspect-11.lua");
     public static readonly RedisScript Delete = RedisScript.Load("delete-12.lua");
     public static readonly RedisScript Peek = RedisScript.Load("peek-1.lua");
+    public static readonly RedisScript Trim = RedisScript.Load("trim-5.lua");
 }

@@ -182,6 +182,7 @@ public sealed partial class TaskWorker
     {
         var nextRecover = DateTimeOffset.MinValue;
         var nextPromote = DateTimeOffset.MinValue;
+        var nextTrim = DateTimeOffset.MinValue;
         var backoff = TimeSpan.FromMilliseconds(250);
         while (!stop.IsCancellationRequested)
         {
@@ -192,6 +193,11 @@ public sealed partial class TaskWorker
                 {
                     RecoverExpiredLeases();
                     nextRecover = now + _options.RecoverInterval;
+                }
+                if (now >= nextTrim)
+                {
+                    foreach (var queue in _queues) _broker.TrimRecordsAsync(queue).GetAwaiter().GetResult();
+                    nextTrim = now + TrimInterval;
                 }
                 if (now >= nextPromote) nextPromote = PromoteDueRetries(now);
                 var leased = LeaseTasks();
@@ -265,6 +271,9 @@ public sealed partial class TaskWorker
         }
         return total;
     }
+
+    /// <summary>How often a worker removes the records of its queues that are older than their retention (and once at start).</summary>
+    public static readonly TimeSpan TrimInterval = TimeSpan.FromMinutes(1);
 
     private void RecoverExpiredLeases()
     {

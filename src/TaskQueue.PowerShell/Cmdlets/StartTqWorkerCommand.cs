@@ -106,8 +106,26 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [ValidateRange(1, 1000)]
     public int MaxRecoveries { get; set; } = 3;
 
+    /// <summary>Success records older than this are removed (default 7 days).</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan SuccessRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Failure records older than this are removed, within a minute, by the workers of their queue (default 30 days).</summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan FailureRetention { get; set; } = TimeSpan.FromDays(30);
+
+    protected override void ConfigureBroker(BrokerOptions options)
+    {
+        options.SuccessRetention = SuccessRetention;
+        options.FailureRetention = FailureRetention;
+    }
+
     protected override void EndProcessing()
     {
+        if (SuccessRetention <= TimeSpan.Zero || FailureRetention <= TimeSpan.Zero)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-SuccessRetention and -FailureRetention must be longer than zero."), "RetentionNotPositive", ErrorCategory.InvalidArgument, null));
         if (LeaseTime < TimeSpan.FromSeconds(1))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-LeaseTime must be at least 1 second."), "LeaseTooShort", ErrorCategory.InvalidArgument, LeaseTime));
         var options = new WorkerOptions

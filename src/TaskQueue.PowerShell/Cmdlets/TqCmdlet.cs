@@ -45,6 +45,9 @@ public abstract class TqCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>Lets a cmdlet set broker options of its own (retention) before the broker is made.</summary>
+    protected virtual void ConfigureBroker(BrokerOptions options) { }
+
     protected RedisBroker Broker
     {
         get
@@ -55,7 +58,9 @@ public abstract class TqCmdlet : PSCmdlet
             if (RedisConnections.ExposureWarning(RedisConfiguration) is { } exposure) WriteWarning(exposure);
             try
             {
-                _broker = RedisBroker.Connect(RedisConfiguration, new BrokerOptions { Signing = Keyring });
+                var options = new BrokerOptions { Signing = Keyring };
+                ConfigureBroker(options);
+                _broker = RedisBroker.Connect(RedisConfiguration, options);
             }
             catch (BrokerUnavailableException ex)
             {

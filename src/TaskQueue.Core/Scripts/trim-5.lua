@@ -1,0 +1,19 @@
+-- Removes success and failure records older than their retention, for queues that record nothing new for a while
+-- (recording a success also trims; see complete-9.lua). A worker runs it once a minute per queue.
+-- KEYS[1] succeeded ZSET  task id -> completion time (unix ms)
+-- KEYS[2] results   HASH  task id -> success record JSON
+-- KEYS[3] failed    ZSET  task id -> failure time (unix ms)
+-- KEYS[4] errors    HASH  task id -> error record JSON
+-- KEYS[5] tasks     HASH  task id -> envelope JSON (a failure record's task goes with it)
+-- ARGV[1] success records completed before this time (unix ms) are removed
+-- ARGV[2] failure records failed before this time (unix ms) are removed
+-- ARGV[3] most records of each kind to remove in this call
+-- Returns { success records removed, failure records removed }.
+local function evict(index, hashes, before)
+  local old = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. before, 'LIMIT', 0, tonumber(ARGV[3]))
+  if #old == 0 then return 0 end
+  redis.call('ZREM', index, unpack(old))
+  for _, hash in ipairs(hashes) do redis.call('HDEL', hash, unpack(old)) end
+  return #old
+end
+return { evict(KEYS[1], { KEYS[2] }, ARGV[1]), evict(KEYS[3], { KEYS[4], KEYS[5] }, ARGV[2]) }
