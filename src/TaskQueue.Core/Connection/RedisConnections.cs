@@ -1,6 +1,9 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO;
 using System.Linq;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading.Tasks;
 using StackExchange.Redis;
 
@@ -30,7 +33,7 @@ public static class RedisConnections
     {
         try
         {
-            var options = ConfigurationOptions.Parse(configuration);
+            var options = Parse(configuration);
             var endpoints = string.Join(",", options.EndPoints.Select(Format));
             return endpoints.Length == 0 ? "(no endpoint)" : endpoints;
         }
@@ -50,7 +53,7 @@ public static class RedisConnections
     public static string? ExposureWarning(string configuration)
     {
         ConfigurationOptions options;
-        try { options = ConfigurationOptions.Parse(configuration); }
+        try { options = Parse(configuration); }
         catch (Exception) { return null; }
         var remote = options.EndPoints.Where(e => !IsLoopback(e)).Select(Format).ToArray();
         if (remote.Length == 0) return null;
@@ -89,7 +92,7 @@ public static class RedisConnections
         ConfigurationOptions options;
         try
         {
-            options = ConfigurationOptions.Parse(configuration);
+            options = Parse(configuration);
         }
         catch (Exception ex)
         {
@@ -139,13 +142,66 @@ public static class RedisConnections
     {
         try
         {
-            var password = ConfigurationOptions.Parse(configuration).Password;
+            var password = Parse(configuration).Password;
             return string.IsNullOrEmpty(password) ? message : message.Replace(password, "****");
         }
         catch (Exception)
         {
             return message;
         }
+    }
+
+    /// <summary>The keys of a configuration string that TaskQueue reads itself, for TLS files (docs/SECURITY.md).</summary>
+    private static readonly string[] TlsFileKeys = { "sslCa", "sslCert", "sslKey", "sslCertPassword" };
+
+    /// <summary>
+    /// Parses a configuration string: StackExchange.Redis's options, plus the TLS files it cannot name in a string.
+    /// sslCa=path trusts the certificate authority in that PEM file for the server's certificate (besides the
+    /// machine's trusted roots); sslCert=path presents a client certificate (PEM with sslKey=path, or PFX with
+    /// sslCertPassword=...). Either turns TLS on.
+    /// </summary>
+    public static ConfigurationOptions Parse(string configuration)
+    {
+        var files = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var rest = new List<string>();
+        foreach (var part in configuration.Split(','))
+        {
+            var equals = part.IndexOf('=');
+            var key = equals > 0 ? part.Substring(0, equals).Trim() : "";
+            if (TlsFileKeys.Contains(key, StringComparer.OrdinalIgnoreCase)) files[key] = part.Substring(equals + 1).Trim();
+            else rest.Add(part);
+        }
+        var options = ConfigurationOptions.Parse(string.Join(",", rest));
+        if (files.TryGetValue("sslCa", out var ca))
+        {
+            if (!File.Exists(ca)) throw new ArgumentException($"The certificate authority file sslCa={ca} does not exist.");
+            options.Ssl = true;
+            options.TrustIssuer(ca);
+        }
+        if (files.TryGetValue("sslCert", out var cert))
+        {
+            if (!File.Exists(cert)) throw new ArgumentException($"The client certificate file sslCert={cert} does not exist.");
+            files.TryGetValue("sslKey", out var key);
+            files.TryGetValue("sslCertPassword", out var password);
+            var certificate = LoadClientCertificate(cert, key, password);
+            options.Ssl = true;
+            options.CertificateSelection += (_, _, _, _, _) => certificate;
+        }
+        return options;
+    }
+
+    /// <summary>A client certificate from a PFX file, or from PEM files (certificate, and key unless it is in the same file).</summary>
+    private static X509Certificate2 LoadClientCertificate(string path, string? keyPath, string? password)
+    {
+        var text = File.ReadAllText(path);
+        if (text.IndexOf("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal) < 0)
+            return new X509Certificate2(path, password);
+        // PEM needs .NET 5 or later (PowerShell 7); this assembly also builds for Windows PowerShell 5.1.
+        var fromPem = typeof(X509Certificate2).GetMethod("CreateFromPemFile", new[] { typeof(string), typeof(string) })
+            ?? throw new PlatformNotSupportedException("A PEM client certificate needs PowerShell 7; on Windows PowerShell give a PFX file (sslCert=client.pfx,sslCertPassword=...).");
+        var loaded = (X509Certificate2)fromPem.Invoke(null, new object?[] { path, keyPath })!;
+        // TLS on Windows cannot use a key that only lives in memory: round-trip it through PKCS#12.
+        return new X509Certificate2(loaded.Export(X509ContentType.Pkcs12));
     }
 
     private static string Format(System.Net.EndPoint endpoint) => endpoint switch
