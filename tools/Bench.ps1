@@ -190,6 +190,18 @@ try {
         if ($summary.Succeeded -ne $processN) { throw "Signed run: $($summary.Succeeded) of $processN succeeded." }
         return $summary.Processed / $summary.ProcessingTime.TotalSeconds
     }
+    # What each task starts from (docs/SECURITY.md): by default the worker puts a reused runspace back as it was
+    # after each task; a task that changes it (here: a global variable) gives that reset something to undo.
+    # -IsolateTasks opens a new runspace per task instead.
+    $dirtyN = [Math]::Min($processN, 20000)
+    $isolatedN = [Math]::Min($processN, 1000)
+    function Measure-Isolation([int] $Concurrency, [int] $Count, [scriptblock] $Body, [switch] $Isolate) {
+        Clear-Redis $config
+        $null = 1..$Count | Send-TqTask -Redis $config -Queue isolation -ScriptBlock $Body
+        $summary = Start-TqWorker -Redis $config -Queue isolation -Concurrency $Concurrency -IsolateTasks:$Isolate -Burst
+        if ($summary.Succeeded -ne $Count) { throw "Isolation run: $($summary.Succeeded) of $Count succeeded." }
+        return $summary.Processed / $summary.ProcessingTime.TotalSeconds
+    }
     foreach ($c in $concurrencies) {
         Step "Processing $processN tasks with $c runspace(s)"
         $ours = @(); $oursIncr = @(); $oursSigned = @(); $raw = @(); $rawScript = @(); $workerCpu = @(); $redisCpu = @(); $rawCpu = @()
@@ -212,6 +224,9 @@ try {
         $results["process.c$c"] = Get-Median $ours
         $results["process.incr.c$c"] = Get-Median $oursIncr
         $results["process.signed.c$c"] = Get-Median $oursSigned
+        Step "Isolation with $c runspace(s): $dirtyN tasks that set a global variable, $isolatedN no-op tasks with -IsolateTasks"
+        $results["process.dirty.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-Isolation $c $dirtyN { param($x) $global:lastSeen = $x; $x + 1 } })
+        $results["process.isolated.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-Isolation $c $isolatedN { param($x) $x + 1 } -Isolate })
         $results["raw.function.c$c"] = Get-Median $raw
         $results["raw.script.c$c"] = Get-Median $rawScript
         $results["cpu.worker.c$c"] = Get-Median $workerCpu

@@ -8,7 +8,7 @@ Describe 'build.ps1 bench -Quick' {
 
     It 'measures every case' {
         foreach ($name in 'ceiling.lpush.P64', 'enqueue.bulk', 'enqueue.piped', 'process.c1', 'process.c4', 'raw.function.c2',
-            'latency.p50', 'latency.p99', 'memory.pending', 'memory.success') {
+            'latency.p50', 'latency.p99', 'memory.pending', 'memory.success', 'process.signed.c2', 'process.dirty.c2', 'process.isolated.c2') {
             $figures.$name | Should -BeGreaterThan 0 -Because $name
         }
     }
@@ -16,6 +16,7 @@ Describe 'build.ps1 bench -Quick' {
     It 'writes BENCHMARKS.md and the chart' {
         $report = Get-Content -Raw (Join-Path $out 'BENCHMARKS.md')
         $report | Should -Match '## Targets'
+        $report | Should -Match '### What each task starts from'
         $report | Should -Match '\| 4 \| [\d,]+ \|'
         [xml](Get-Content -Raw (Join-Path $out 'docs/bench-processing.svg')) | Should -Not -BeNullOrEmpty
     }

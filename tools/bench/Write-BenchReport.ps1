@@ -87,6 +87,19 @@ foreach ($c in 1, 2, 4) {
     & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.signed.c$c"]) | $(N $r["process.incr.c$c"]) | $(N $r["raw.function.c$c"]) | $(N $r["raw.script.c$c"]) | $(N ($r["process.c$c"] / $r["raw.function.c$c"] * 100) '{0:0}')% |"
 }
 foreach ($c in $incrOnly) { & $add "| $c | | | $(N $r["process.incr.c$c"]) | | | |" }
+if ($r.Contains('process.isolated.c1')) {
+    & $add ''
+    & $add '### What each task starts from'
+    & $add ''
+    & $add 'A slot reuses its runspace and puts it back as it was after each task (docs/SECURITY.md). The no-op leaves it unchanged; a task that sets a global variable (`$global:lastSeen = $x`) gives the reset something to undo; `-IsolateTasks` opens a new runspace for every task instead. Measured in the same run as the table above.'
+    & $add ''
+    & $add '| Runspaces | no-op (reset, nothing to undo) | sets a global variable (reset undoes it) | no-op with -IsolateTasks | -IsolateTasks / reset |'
+    & $add '|---|---|---|---|---|'
+    foreach ($c in 1, 2, 4) {
+        if (-not $r.Contains("process.isolated.c$c")) { continue }
+        & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.dirty.c$c"]) | $(N $r["process.isolated.c$c"]) | $(N ($r["process.isolated.c$c"] / $r["process.c$c"] * 100) '{0:0.0}')% |"
+    }
+}
 if ($incrOnly.Count -gt 0) {
     & $add ''
     & $add 'The rows past 4 runspaces measure the INCR body only: each such task waits on a round trip to Redis and leaves its core to others meanwhile, so more runspaces than cores pay, as the peers'' own best concurrency does (BullMQ''s at 50).'
