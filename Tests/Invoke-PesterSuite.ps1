@@ -21,6 +21,7 @@ $config.TestResult.OutputPath = Join-Path (Split-Path $SummaryPath) 'pester.xml'
 $result = Invoke-Pester -Configuration $config
 # A container whose BeforeAll threw ran no tests but failed: count it.
 $failedContainers = @($result.Containers | Where-Object { $_.Result -eq 'Failed' -and $_.FailedCount -eq 0 }).Count
-$counts = [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $failedContainers }
+$skipped = @($result.Tests | Where-Object { $_.Skipped } | ForEach-Object { $_.ExpandedPath })
+$counts = [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $failedContainers; Skipped = $skipped.Count; SkippedTests = $skipped }
 $counts | ConvertTo-Json | Set-Content -Path $SummaryPath
-Write-Host "Pester: $($counts.Passed) passed, $($counts.Failed) failed"
+Write-Host "Pester: $($counts.Passed) passed, $($counts.Failed) failed, $($counts.Skipped) skipped"

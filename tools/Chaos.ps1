@@ -37,7 +37,8 @@ try {
     $connections = Get-EngineType 'TaskQueue.Core.Connection.RedisConnections'
     $db = { $connections::Get($config).GetDatabase() }
     Write-Host "Enqueueing $Tasks tasks..."
-    $null = 1..$Tasks | Send-TqTask -Redis $config -Queue $queue -ScriptBlock {
+    # Task ids in the order sent: the n-th task (its argument n counts its runs) has id $ids[n - 1].
+    $ids = 1..$Tasks | Send-TqTask -Redis $config -Queue $queue -ScriptBlock {
         param($n, $redis, $ms)
         Start-Sleep -Milliseconds $ms
         # One connection per worker process, kept where a task's runspace state cannot lose it.
@@ -48,7 +49,8 @@ try {
             [AppDomain]::CurrentDomain.SetData('chaos:db', $db)
         }
         $null = $db.HashIncrement('chaos:runs', $n)
-    } -ArgumentList $config, $TaskMilliseconds
+    } -ArgumentList $config, $TaskMilliseconds | ForEach-Object Id
+    if ($ids.Count -ne $Tasks) { throw "Sent $($ids.Count) of $Tasks tasks." }
 
     $startWorker = {
         Start-PwshProcess "Start-TqWorker -Redis '$config' -Queue $queue -Concurrency $Concurrency -LeaseTime $LeaseSeconds -RetryDelay 1"
@@ -63,11 +65,14 @@ try {
         Start-Sleep -Milliseconds ($KillEverySeconds * 1000)
         $index = Get-Random -Maximum $processes.Count
         $victim = $processes[$index]
-        # The tasks it holds at the moment of the kill: running, and leased but not started.
-        $owners = (& $db).HashGetAll("tq:{$queue}:owners")
+        # The tasks it holds at the moment of the kill: running, and leased but not started. Read again after the
+        # kill (a dead worker's leases stay in Redis until they expire) to include what it leased in between.
         $prefix = "$([Environment]::MachineName):$($victim.Id):"
-        $held = @($owners | Where-Object { ([string]$_.Value).StartsWith($prefix) } | ForEach-Object { [string]$_.Name })
+        $heldBy = { @((& $db).HashGetAll("tq:{$queue}:owners") | Where-Object { ([string]$_.Value).StartsWith($prefix) } | ForEach-Object { [string]$_.Name }) }
+        $before = & $heldBy
         $victim.Kill()
+        $victim.WaitForExit()
+        $held = @(@($before) + @(& $heldBy) | Sort-Object -Unique)
         $killedAt = [DateTimeOffset]::UtcNow
         $killed.Add([pscustomobject]@{ Pid = $victim.Id; At = $killedAt; Held = $held })
         Write-Host ("kill -9 worker pid {0} at {1:0.0} s, holding {2} task(s)" -f $victim.Id, $started.Elapsed.TotalSeconds, $held.Count)
@@ -91,11 +96,38 @@ try {
     $runs = @{}
     foreach ($entry in (& $db).HashGetAll('chaos:runs')) { $runs[[int][string]$entry.Name] = [int]$entry.Value }
     $ran = $runs.Count
-    $pendingIds = (& $db).ListLength("tq:{$queue}:pending") + (& $db).SortedSetLength("tq:{$queue}:active") + (& $db).SortedSetLength("tq:{$queue}:retry")
     $duplicates = 0
     foreach ($count in $runs.Values) { if ($count -gt 1) { $duplicates += $count - 1 } }
     $inFlight = 0
     foreach ($kill in $killed) { $inFlight += $kill.Held.Count }
+    # Which tasks ran twice, by identity: each must be one a killed worker held when it died.
+    $heldAtKills = [System.Collections.Generic.HashSet[string]]::new()
+    foreach ($kill in $killed) { foreach ($id in $kill.Held) { $null = $heldAtKills.Add($id) } }
+    $ranTwice = @($runs.Keys | Where-Object { $runs[$_] -gt 1 } | ForEach-Object { $ids[$_ - 1] })
+    $unexplained = @($ranTwice | Where-Object { -not $heldAtKills.Contains($_) })
+
+    # Every task in exactly one structure, read from Redis itself: the pending list, the active, retry, scheduled,
+    # succeeded and failed sets. Nothing in two, nothing in none, and no lease left behind.
+    $where = @{}
+    $structures = @{
+        pending   = @((& $db).ListRange("tq:{$queue}:pending", 0, -1))
+        active    = @((& $db).SortedSetRangeByRank("tq:{$queue}:active", 0, -1))
+        retry     = @((& $db).SortedSetRangeByRank("tq:{$queue}:retry", 0, -1))
+        scheduled = @((& $db).SortedSetRangeByRank("tq:{$queue}:scheduled", 0, -1))
+        succeeded = @((& $db).SortedSetRangeByRank("tq:{$queue}:succeeded", 0, -1))
+        failed    = @((& $db).SortedSetRangeByRank("tq:{$queue}:failed", 0, -1))
+    }
+    foreach ($name in $structures.Keys) {
+        foreach ($member in $structures[$name]) {
+            $id = [string]$member
+            if ($where.ContainsKey($id)) { $where[$id] += $name } else { $where[$id] = @($name) }
+        }
+    }
+    $inNone = @($ids | Where-Object { -not $where.ContainsKey($_) })
+    $inTwo = @($where.Keys | Where-Object { $where[$_].Count -gt 1 })
+    $sent = [System.Collections.Generic.HashSet[string]]::new([string[]]$ids)
+    $strangers = @($where.Keys | Where-Object { -not $sent.Contains($_) })
+    $leftOwners = (& $db).HashLength("tq:{$queue}:owners")
 
     # How long each task of a killed worker waited until it started again.
     $worst = [TimeSpan]::Zero
@@ -111,10 +143,16 @@ try {
         Enqueued            = $Tasks
         Succeeded           = $counts.Succeeded
         Failed              = $counts.Failed
-        Lost                = $Tasks - $ran - $pendingIds
+        Lost                = $inNone.Count
         NeverRan            = $Tasks - $ran
         Duplicates          = $duplicates
         InFlightAtKills     = $inFlight
+        RanTwice            = $ranTwice.Count
+        RanTwiceNotHeld     = $unexplained.Count
+        InNoStructure       = $inNone.Count
+        InTwoStructures     = $inTwo.Count
+        UnknownIds          = $strangers.Count
+        LeasesLeft          = $leftOwners
         Kills               = $killed.Count
         RedisRestartSeconds = if ($null -ne $redisRestartSeconds) { [Math]::Round($redisRestartSeconds, 2) } else { $null }
         WorstRecoverySec    = [Math]::Round($worst.TotalSeconds, 2)

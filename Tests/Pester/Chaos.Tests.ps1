@@ -14,6 +14,13 @@ Describe 'Chaos: workers killed and Redis restarted under load' -Skip:(-not $has
         $result.NeverRan | Should -Be 0
     }
 
+    It 'leaves every task in exactly one structure, read from Redis itself' {
+        $result.InNoStructure | Should -Be 0
+        $result.InTwoStructures | Should -Be 0
+        $result.UnknownIds | Should -Be 0
+        $result.LeasesLeft | Should -Be 0
+    }
+
     It 'ends every task as a success record' {
         $result.Succeeded | Should -Be 1000
         $result.Failed | Should -Be 0
@@ -22,6 +29,7 @@ Describe 'Chaos: workers killed and Redis restarted under load' -Skip:(-not $has
     It 'runs a task twice only if it was in flight at a kill' {
         $result.Kills | Should -Be 2
         $result.Duplicates | Should -BeLessOrEqual $result.InFlightAtKills
+        $result.RanTwiceNotHeld | Should -Be 0 -Because 'every task that ran twice was held by a worker when it was killed'
     }
 
     It 'recovers the tasks of a killed worker within the lease time, the recovery interval and a margin for the queue ahead of them' {

@@ -102,7 +102,9 @@ Describe 'Dashboard API for the page' {
         $o.failures.items.Count | Should -Be 3
         $o.results.total | Should -Be 5
         $o.results.items.Count | Should -Be 3
-        $o.results.items[0].output.n | Should -BeIn (1..5)
+        # Newest first, as Get-TqResult lists them.
+        $o.results.items.id | Should -Be @((Get-TqResult -Queue $queue -First 3).Id)
+        $o.results.items[0].output.n | Should -Be (Get-TqResult -Queue $queue -First 1).Output.n
         $o.throughput.Count | Should -Be 60
         (Invoke-RestMethod "$base/api/overview?queue=$queue&minutes=180").throughput.Count | Should -Be 180
         $schedule = $o.schedules | Where-Object { $_.queue -eq $queue }

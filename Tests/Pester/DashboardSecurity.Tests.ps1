@@ -84,6 +84,24 @@ Describe 'The dashboard against other sites' {
         ($page.Headers.GetValues('Referrer-Policy') -join '') | Should -Be 'no-referrer'
     }
 
+    It 'escapes label values on /metrics, so a worker id cannot add lines of its own' {
+        $evil = "evil`"} 1`ntq_workers 999`n#"
+        Invoke-Redis ZADD 'tq:workers' ([DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()) $evil
+        Invoke-Redis HSET "tq:worker:$evil" processed 5 running 0
+        try {
+            $metrics = (Send-Request GET '/metrics').Body
+            $metrics | Should -Not -Match '(?m)^tq_workers 999'
+            $metrics | Should -Match ([regex]::Escape('tq_worker_processed_total{worker="evil\"} 1\ntq_workers 999\n#"} 5'))
+            foreach ($line in $metrics -split "`n" | Where-Object { $_ -and $_ -notmatch '^# ' }) {
+                $line | Should -Match '^tq_[a-z_]+(\{.*\})? \S+$'
+            }
+        }
+        finally {
+            Invoke-Redis ZREM 'tq:workers' $evil
+            Invoke-Redis DEL "tq:worker:$evil"
+        }
+    }
+
     It 'acts on its own page''s request' {
         $answer = Send-Request POST "/api/failures/$queue/$($failed.Id)/retry" @{ 'X-TaskQueue-Request' = '1'; Origin = $base; 'Sec-Fetch-Site' = 'same-origin' }
         $answer.Status | Should -Be 200

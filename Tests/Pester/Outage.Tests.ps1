@@ -26,6 +26,10 @@ Describe 'Redis outages' -Skip:(-not $hasRedis) {
             $script:duringOutage = $null
             $server = Restart-PrivateRedis $server -Graceful -WhileDown {
                 $down = [Diagnostics.Stopwatch]::StartNew()
+                # In this session, a new connection waits the connect timeout (2 s here), not longer.
+                $connect = [Diagnostics.Stopwatch]::StartNew()
+                try { $null = Get-TqQueue -Redis "$config,connectTimeout=2000" -ErrorAction Stop } catch { $script:connectError = $_ }
+                $script:connectSeconds = $connect.Elapsed.TotalSeconds
                 # A send from a fresh process fails within its connect wait, naming the endpoint.
                 $script:duringOutage = Invoke-Pwsh "Send-TqTask -Redis '$config,connectTimeout=2000' -Queue $queue -ScriptBlock { 1 }"
                 $script:sendSeconds = $down.Elapsed.TotalSeconds
@@ -35,6 +39,8 @@ Describe 'Redis outages' -Skip:(-not $hasRedis) {
             $script:duringOutage.ExitCode | Should -Not -Be 0
             $script:duringOutage.Error | Should -Match "Cannot connect to Redis at $([regex]::Escape($config))"
             $script:sendSeconds | Should -BeLessThan 15
+            "$script:connectError" | Should -Match "Cannot connect to Redis at $([regex]::Escape($config))"
+            $script:connectSeconds | Should -BeLessThan 4 -Because 'the connect timeout was 2 s'
 
             $after = Send-TqTask -Redis $config -Queue $queue -ScriptBlock { 'after' }
             Wait-Until { (Get-TqTask -Redis $config -Queue $queue -Id $after.Id).State -eq 'Succeeded' } -TimeoutSeconds 30 -Because 'the worker to resume'
@@ -45,6 +51,39 @@ Describe 'Redis outages' -Skip:(-not $hasRedis) {
         }
         finally { Stop-Job $job; Remove-Job $job -Force }
         (Get-TqQueue -Redis $config $queue).Active | Should -Be 0
+    }
+
+    It 'keeps a task running through an outage, writes its outcome once Redis is back, and wakes on pub/sub again' {
+        $runs = Join-Path $server.Directory 'runs.txt'
+        $job = Start-TqWorker -Redis $config -Queue $queue -Concurrency 1 -AsJob
+        try {
+            $long = Send-TqTask -Redis $config -Queue $queue -ArgumentList $runs -ScriptBlock {
+                param($runs)
+                Add-Content -Path $runs -Value 'run'
+                Start-Sleep -Seconds 6
+                'survived the outage'
+            }
+            Wait-Until { Test-Path $runs } -Because 'the task to start'
+            # Redis is away for 3 s of the task's 6 s (well under the 30 s lease).
+            $server = Restart-PrivateRedis $server -Graceful -WhileDown { Start-Sleep -Seconds 3 }
+            Wait-Until { (Get-TqTask -Redis $config -Queue $queue -Id $long.Id).State -eq 'Succeeded' } -TimeoutSeconds 60 -Because 'the outcome to be written once Redis is back'
+            $result = Get-TqResult -Redis $config -Queue $queue -Id $long.Id
+            $result.Output | Should -Be 'survived the outage'
+            $result.Attempts | Should -Be 1
+            @(Get-Content $runs).Count | Should -Be 1 -Because 'the task kept running: it was not started again'
+
+            # Wake-ups: an idle worker also looks once a second, so a dead subscription would still run tasks, only
+            # late (half a second on average). Started within 250 ms (median of 10) means the wake-up message came.
+            $latencies = foreach ($n in 1..10) {
+                $task = Send-TqTask -Redis $config -Queue $queue -ScriptBlock { 'ping' }
+                Wait-Until { (Get-TqTask -Redis $config -Queue $queue -Id $task.Id).State -eq 'Succeeded' } -Because 'a task after the outage'
+                $record = Get-TqResult -Redis $config -Queue $queue -Id $task.Id
+                ($record.StartedAt - $record.EnqueuedAt).TotalMilliseconds
+            }
+            $median = ($latencies | Sort-Object)[5]
+            $median | Should -BeLessThan 250 -Because "tasks sent after the outage started after $(($latencies | ForEach-Object { [int]$_ }) -join ', ') ms"
+        }
+        finally { Stop-Job $job; Remove-Job $job -Force }
     }
 
     It 'reports how many of 100,000 piped sends were stored when Redis goes away midway, and those are intact' {

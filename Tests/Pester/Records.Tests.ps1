@@ -156,8 +156,11 @@ Describe 'PowerShell manners' {
     }
 
     It 'imports without warnings' {
-        $result = Invoke-Pwsh 'Import-Module ./TaskQueue.psd1 -Force 3>&1 | Out-String'
-        $result.Output.Trim() | Should -BeNullOrEmpty
+        $result = Invoke-Pwsh 'Import-Module ./TaskQueue.psd1 -Force -ErrorAction Stop 3>&1 | Out-String; "commands: $((Get-Command -Module TaskQueue).Count)"'
+        $result.ExitCode | Should -Be 0
+        $result.Error | Should -BeNullOrEmpty
+        $result.Output.Trim() | Should -Match '^commands: \d+$' -Because 'nothing but the marker is written: no warning'
+        [int]($result.Output.Trim() -replace 'commands: ') | Should -BeGreaterThan 15
     }
 
     It 'has help with at least one example for <_>' -ForEach $cmdlets {

@@ -44,15 +44,44 @@ Describe 'A worker killed in the middle of a task' {
     }
 }
 
+Describe 'A task that runs longer than its lease' {
+    BeforeEach { $queue = New-TestQueue 'long' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'runs once: its worker renews the lease while it runs, and no other worker takes it' {
+        $runs = Join-Path $TestDrive "runs-$queue.txt"
+        $task = Send-TqTask -Queue $queue -ArgumentList $runs -ScriptBlock {
+            param($runs)
+            Add-Content -Path $runs -Value 'run'
+            Start-Sleep -Seconds 10
+            'ran past its lease'
+        }
+        # Two workers with a 3 s lease: the task runs more than three lease times, and the idle worker looks for
+        # expired leases every 1.5 s.
+        $workers = 1..2 | ForEach-Object { Start-TqWorker -Queue $queue -Concurrency 1 -LeaseTime 3 -AsJob }
+        try {
+            Wait-Until { (Get-TqTask -Queue $queue -Id $task.Id).State -eq 'Succeeded' } -TimeoutSeconds 60 -Because 'the long task to finish'
+        }
+        finally { $workers | Stop-Job; $workers | Remove-Job -Force }
+        @(Get-Content $runs).Count | Should -Be 1
+        $result = Get-TqResult -Queue $queue -Id $task.Id
+        $result.Attempts | Should -Be 1
+        ($result.CompletedAt - $result.StartedAt).TotalSeconds | Should -BeGreaterThan 9
+        @($workers.Warning | Where-Object { $_.Message -match 'Recovered|lost the lease' }) | Should -BeNullOrEmpty
+    }
+}
+
 Describe 'Graceful stop' {
     BeforeEach { $queue = New-TestQueue 'stop' }
     AfterEach { Remove-TestQueue $queue }
 
     It 'hands unstarted tasks back on Stop-Job, without counting an attempt' {
-        $null = 1..6 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Milliseconds 300; 'done' }
+        $null = 1..6 | Send-TqTask -Queue $queue -ScriptBlock { Start-Sleep -Seconds 2; 'done' }
         $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
         try {
-            Wait-Until { (Get-TqQueue $queue).Succeeded -ge 1 } -Because 'the first task to finish'
+            # One task runs and at least one more is leased but not started (the worker's buffer): note which.
+            Wait-Until { (Invoke-Redis ZCARD "tq:{$queue}:active") -ge 2 } -Because 'the worker to hold a running and a buffered task'
+            $held = @(Invoke-Redis ZRANGE "tq:{$queue}:active" 0 -1 | ForEach-Object { $_ })
             Stop-Job $job
         }
         finally { Remove-Job $job -Force }
@@ -60,8 +89,12 @@ Describe 'Graceful stop' {
         $counts.Active | Should -Be 0
         ($counts.Pending + $counts.Succeeded) | Should -Be 6
         $counts.Failed | Should -Be 0
-        Get-TqTask -Queue $queue -Id (Invoke-Redis LRANGE "tq:{$queue}:pending" 0 0)[0] |
-            ForEach-Object { $_.Attempts | Should -Be 0 }
+        $handedBack = @($held | Where-Object { (Get-TqTask -Queue $queue -Id $_).State -eq 'Pending' })
+        $handedBack.Count | Should -BeGreaterOrEqual 1 -Because 'a task that was leased but not started goes back to the queue'
+        foreach ($id in $handedBack) { (Get-TqTask -Queue $queue -Id $id).Attempts | Should -Be 0 -Because "handing back $id does not count an attempt" }
+        # Back at the front: the end of the pending list workers take from next.
+        $front = @(Invoke-Redis LRANGE "tq:{$queue}:pending" (-$handedBack.Count) -1 | ForEach-Object { $_ })
+        $front | Sort-Object | Should -Be ($handedBack | Sort-Object)
     }
 }
 

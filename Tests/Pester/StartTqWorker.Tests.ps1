@@ -128,11 +128,21 @@ Describe 'Start-TqWorker' {
     It 'imports -Module once into each runspace' {
         $dir = Join-Path ([IO.Path]::GetTempPath()) "tqmod-$([guid]::NewGuid().ToString('N'))"
         New-Item -ItemType Directory -Path $dir | Out-Null
-        Set-Content -Path (Join-Path $dir 'OpsTools.psm1') -Value 'function Get-OpsAnswer { param($q) "answer to $q" }'
+        $log = Join-Path $dir 'imports.log'
+        # The module notes each import (its runspace's id) in a file the test reads afterwards.
+        Set-Content -Path (Join-Path $dir 'OpsTools.psm1') -Value @"
+Add-Content -Path '$log' -Value ([runspace]::DefaultRunspace.InstanceId)
+function Get-OpsAnswer { param(`$q) "answer to `$q" }
+"@
         try {
-            $task = Send-TqTask -Queue $queue -Command Get-OpsAnswer -Parameters @{ q = 'life' }
-            $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -Module (Join-Path $dir 'OpsTools.psm1')
-            (Get-TqResult -Queue $queue -Id $task.Id).Output | Should -Be 'answer to life'
+            $tasks = 1..10 | ForEach-Object { Send-TqTask -Queue $queue -Command Get-OpsAnswer -Parameters @{ q = "life $_" } }
+            $null = Start-TqWorker -Queue $queue -Concurrency 2 -Burst -Module (Join-Path $dir 'OpsTools.psm1')
+            (Get-TqResult -Queue $queue -Id $tasks[0].Id).Output | Should -Be 'answer to life 1'
+            (Get-TqQueue $queue).Succeeded | Should -Be 10
+            $imports = @(Get-Content $log)
+            # Once to check at start that it imports (a clear error otherwise), then once in each of the 2 runspaces.
+            $imports.Count | Should -Be 3 -Because 'the module is imported once per runspace, not once per task'
+            @($imports | Sort-Object -Unique).Count | Should -Be 3
         }
         finally { Remove-Item -Recurse -Force $dir }
     }

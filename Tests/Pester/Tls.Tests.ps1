@@ -67,3 +67,20 @@ Describe 'Redis over TLS' {
         { Get-TqQueue -Redis "127.0.0.1:$tlsPort,sslCa=/nonexistent/ca.crt" } | Should -Throw '*sslCa=/nonexistent/ca.crt does not exist*'
     }
 }
+
+Describe 'A Redis beyond this machine without TLS or a password' {
+    It 'warns once per configuration, naming what is missing, and not for loopback or TLS with a password' {
+        # 192.0.2.0/24 is reserved for documentation: nothing answers there, and the warning comes before connecting.
+        $remote = '192.0.2.10:6379,connectTimeout=300'
+        try { $null = Get-TqQueue -Redis $remote -WarningVariable first -WarningAction SilentlyContinue } catch { }
+        ($first -join ' ') | Should -Match '192\.0\.2\.10:6379.*without TLS \(ssl=true\) and without a password'
+        try { $null = Get-TqQueue -Redis $remote -WarningVariable second -WarningAction SilentlyContinue } catch { }
+        $second | Should -BeNullOrEmpty -Because 'it warns once per configuration and process'
+        try { $null = Get-TqQueue -Redis '192.0.2.11:6379,password=x,connectTimeout=300' -WarningVariable noTls -WarningAction SilentlyContinue } catch { }
+        ($noTls -join ' ') | Should -Match 'without TLS \(ssl=true\):'
+        try { $null = Get-TqQueue -Redis '192.0.2.12:6379,password=x,ssl=true,connectTimeout=300' -WarningVariable secured -WarningAction SilentlyContinue } catch { }
+        $secured | Should -BeNullOrEmpty
+        $null = Get-TqQueue -Redis $tls -WarningVariable local -WarningAction SilentlyContinue
+        $local | Should -BeNullOrEmpty -Because 'a loopback Redis is not reached over the network'
+    }
+}

@@ -10,9 +10,15 @@ public sealed class LayoutTests
     public void Every_key_of_a_queue_shares_the_queue_hash_tag()
     {
         var keys = new QueueKeys("ops");
-        var all = new[] { keys.Pending, keys.Active, keys.Retry, keys.Succeeded, keys.Failed, keys.Tasks, keys.Attempts, keys.Owners, keys.Results, keys.Errors };
-        Assert.All(all, k => Assert.StartsWith("tq:{ops}:", (string)k!));
-        Assert.Equal(all.Length, all.Distinct().Count());
+        // Every key and channel the class owns, found by reflection so that a key added later is checked too.
+        var properties = typeof(QueueKeys).GetProperties().Where(p => p.PropertyType == typeof(StackExchange.Redis.RedisKey) || (p.PropertyType == typeof(string) && p.Name != nameof(QueueKeys.Queue))).ToList();
+        var all = properties.Select(p => p.GetValue(keys)!.ToString()!).Append(keys.Throughput(DateTimeOffset.UnixEpoch).ToString()).ToList();
+        Assert.Equal(21, all.Count); // 18 keys, 2 channels, the hourly throughput key
+        Assert.All(all, k => Assert.StartsWith("tq:{ops}:", k));
+        Assert.Equal(all.Count, all.Distinct().Count());
+        // Expected() (the type check of every key) lists every key of the queue.
+        var keyProperties = properties.Where(p => p.PropertyType == typeof(StackExchange.Redis.RedisKey)).Select(p => p.GetValue(keys)!.ToString()).OrderBy(k => k);
+        Assert.Equal(keyProperties, keys.Expected().Select(e => e.Key.ToString()).OrderBy(k => k));
     }
 
     [Theory]

@@ -40,5 +40,12 @@ public sealed class WorkerOptions
     /// <summary>Which tasks may run: with a keyring, only those it verifies (docs/SECURITY.md); null runs any task unchecked.</summary>
     public Security.SignaturePolicy? Signatures { get; set; }
 
-    internal TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(Math.Max(100, LeaseTime.TotalMilliseconds / 3));
+    private TimeSpan? _heartbeatInterval;
+
+    /// <summary>How often the heartbeat renews the leases and describes the worker (default: a third of the lease time, at least 100 ms).</summary>
+    public TimeSpan HeartbeatInterval
+    {
+        get => _heartbeatInterval ?? TimeSpan.FromMilliseconds(Math.Max(100, LeaseTime.TotalMilliseconds / 3));
+        set => _heartbeatInterval = value;
+    }
 }
