@@ -1,11 +1,14 @@
 # Least-privilege Redis users (docs/SECURITY.md, "Redis users for each role"): the ACL rules of the three roles are
-# read from SECURITY.md itself, created on a real Redis, and each role is shown to work and to be held to its part.
+# read from SECURITY.md itself, created on a redis-server of this file's own (Redis 7 ACLs; Garnet, which the suite
+# may run on, has them off), and each role is shown to work and to be held to its part.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot '../../tools/Build.psm1')
-    $env:TQ_REDIS = Get-TestRedis
+    $server = Start-PrivateRedis -Kind redis
+    $env:TQ_REDIS = $server.Configuration
     $admin = Connect-TestRedis $env:TQ_REDIS
+    function Invoke-Admin { $name, $rest = $args; [string]$admin.GetDatabase().Execute($name, [object[]]@($rest | ForEach-Object { [string]$_ })) }
     $suffix = [guid]::NewGuid().ToString('N').Substring(0, 8)
     $password = "pw-$suffix-0123456789"
 
@@ -23,9 +26,8 @@ BeforeAll {
     $queue = New-TestQueue 'acl'
 }
 AfterAll {
-    foreach ($role in $users.Keys) { $null = $admin.GetDatabase().Execute('ACL', 'DELUSER', "tq-$role-$suffix") }
-    Remove-TestQueue $queue
-    $admin.Dispose()
+    if ($admin) { $admin.Dispose() }
+    if ($server) { Stop-PrivateRedis $server }
 }
 
 Describe 'Redis users for each role' {
@@ -49,7 +51,7 @@ Describe 'Redis users for each role' {
             $worker.Warning[0].Message | Should -Match 'NOPERM'
         }
         finally { Stop-Job $worker; Remove-Job $worker -Force }
-        Invoke-Redis HEXISTS "tq:{$queue}:results" forged | Should -Be 0
+        Invoke-Admin HEXISTS "tq:{$queue}:results" forged | Should -Be 0
         (Get-TqTask -Queue $queue -Id $task.Id).State | Should -Be 'Pending'
     }
 

@@ -153,9 +153,9 @@ Describe 'The dashboard token' {
     }
 
     It 'shows neither the token nor a literal Redis password in Get-Job' {
-        $redis = Connect-TestRedis $env:TQ_REDIS
-        $null = $redis.GetDatabase().Execute('ACL', 'SETUSER', 'tqjobview', 'on', '>literal-secret-pw', '~*', '&*', '+@all')
-        $line = "Start-TqDashboard -Port $(Get-FreeLoopbackPort) -Token '$token' -Redis '$env:TQ_REDIS,user=tqjobview,password=literal-secret-pw' -AsJob"
+        # A Redis of its own with a password, so that the dashboard connects with the literal one.
+        $private = Start-PrivateRedis -Kind redis -Arguments '--requirepass', 'literal-secret-pw'
+        $line = "Start-TqDashboard -Port $(Get-FreeLoopbackPort) -Token '$token' -Redis '$($private.Configuration),password=literal-secret-pw' -AsJob"
         $job = Invoke-Expression $line
         try {
             $shown = (Get-Job -Id $job.Id | Format-List * | Out-String) + $job.Command
@@ -165,7 +165,7 @@ Describe 'The dashboard token' {
         }
         finally {
             Stop-Job $job; Remove-Job $job -Force
-            $null = $redis.GetDatabase().Execute('ACL', 'DELUSER', 'tqjobview')
+            Stop-PrivateRedis $private
         }
     }
 }
