@@ -250,7 +250,8 @@ try {
     $null = Start-TqWorker -Redis $config -Queue records -Concurrency 2 -Burst
     $results['memory.success'] = ((Get-UsedMemory $config) - $before) / $recordsN
 
-    # 4. Idle latency: Send-TqTask returning -> the task body starting, one task at a time.
+    # 4. Idle latency: Send-TqTask called -> the task body starting, one task at a time. (Timed from the return of
+    # Send-TqTask, a loaded machine can run the task before the sender's thread reads the clock: negative samples.)
     Step "Idle latency, $latencyN sequential tasks"
     Clear-Redis $config
     $p50s = @(); $p99s = @()
@@ -259,8 +260,8 @@ try {
         for ($r = 0; $r -lt $runs; $r++) {
             $samples = [System.Collections.Generic.List[double]]::new()
             for ($i = -5; $i -lt $latencyN; $i++) {
-                $task = Send-TqTask -Redis $config -Queue latency -ScriptBlock { [DateTime]::UtcNow.Ticks }
                 $sent = [DateTime]::UtcNow.Ticks
+                $task = Send-TqTask -Redis $config -Queue latency -ScriptBlock { [DateTime]::UtcNow.Ticks }
                 # Polling competes with the worker for the CPU: look only every few milliseconds.
                 do { Start-Sleep -Milliseconds 3; $done = Get-TqResult -Redis $config -Queue latency -Id $task.Id -ErrorAction SilentlyContinue } until ($done)
                 if ($i -ge 0) { $samples.Add(([long]$done.Output[0] - $sent) / 10000.0) }

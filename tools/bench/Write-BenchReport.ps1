@@ -158,7 +158,7 @@ if ($r.Contains('cpu.bulk.redis')) {
 & $add "| enqueue $(N $Sizes.Enqueue) tasks, Core bulk API (RedisBroker.EnqueueAsync), ids left to the broker | $(N $r['enqueue.bulk']) tasks/s |"
 & $add "| enqueue $(N $Sizes.Enqueue) tasks, Core bulk API, ids chosen by the caller (checked by the enqueue script) | $(N $r['enqueue.bulk.checked']) tasks/s |"
 & $add "| enqueue $(N $Sizes.Enqueue) tasks, ``1..$($Sizes.Enqueue) \| Send-TqTask`` | $(N $r['enqueue.piped']) tasks/s |"
-& $add "| idle latency, Send-TqTask returned -> task started, $(N $Sizes.Latency) sequential tasks | p50 $(N $r['latency.p50'] '{0:0.00}') ms, p99 $(N $r['latency.p99'] '{0:0.00}') ms |"
+& $add "| idle latency, Send-TqTask called -> task started, $(N $Sizes.Latency) sequential tasks | p50 $(N $r['latency.p50'] '{0:0.00}') ms, p99 $(N $r['latency.p99'] '{0:0.00}') ms |"
 & $add "| Redis used_memory per pending no-op task | $(N $r['memory.pending'] '{0:0}') bytes |"
 & $add "| Redis used_memory per success record | $(N $r['memory.success'] '{0:0}') bytes (at most 10,000 per queue and 7 days are kept) |"
 & $add "| enqueue + drain $(N $Sizes.Small) tasks, one worker process, 2 runspaces | $(N $r["scale.$($Sizes.Small).perTaskUs"] '{0:0.0}') us per task, worker peak RSS $(N $r["scale.$($Sizes.Small).rssMB"] '{0:0}') MB |"
