@@ -183,9 +183,9 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             try { return worker.Run(_stop.Token); }
             finally { log.Entries.CompleteAdding(); }
         });
-        // SIGTERM (systemd, docker stop, kill) and SIGINT (Ctrl+C) stop the worker gracefully. A process that exits
-        // otherwise (a task calling exit, a crash) leaves its tasks to lease recovery, which counts them as recoveries.
-        using var signals = TerminationSignal.Handle(() => _stop.Cancel());
+        // SIGTERM (systemd, docker stop, kill) stops the worker as Ctrl+C does. A process that exits otherwise
+        // (a task calling exit, a crash) leaves its tasks to lease recovery, which counts them as recoveries.
+        using var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
         while (!log.Entries.IsCompleted)
         {
             // Waits for a message at most until the next progress update is due.

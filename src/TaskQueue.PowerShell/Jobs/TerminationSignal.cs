@@ -1,20 +1,17 @@
 using System;
-using System.Linq;
 using System.Linq.Expressions;
 using System.Reflection;
 
 namespace TaskQueue.PowerShell.Jobs;
 
 /// <summary>
-/// Turns SIGTERM (systemd stop, docker stop, kill) and SIGINT (Ctrl+C, kill -INT) into a graceful stop. pwsh
-/// otherwise dies at once on SIGTERM, leaving running tasks to their leases. SIGINT also reaches the cmdlet through
-/// pwsh's own Ctrl+C handling (StopProcessing), but on a loaded machine that path once took over 30 s: handled here,
-/// the stop starts at once. Uses PosixSignalRegistration (.NET 6+) through reflection, since this assembly targets
-/// netstandard2.0; on Windows PowerShell 5.1 it does nothing.
+/// Turns SIGTERM (systemd stop, docker stop, kill) into a graceful stop. pwsh otherwise dies at once,
+/// leaving running tasks to their leases. Uses PosixSignalRegistration (.NET 6+) through reflection,
+/// since this assembly targets netstandard2.0; on Windows PowerShell 5.1 it does nothing.
 /// </summary>
 internal static class TerminationSignal
 {
-    /// <summary>Calls <paramref name="onTerminate"/> instead of terminating on SIGTERM or SIGINT, until the result is disposed.</summary>
+    /// <summary>Calls <paramref name="onTerminate"/> instead of terminating on SIGTERM, until the result is disposed.</summary>
     public static IDisposable? Handle(Action onTerminate)
     {
         try
@@ -33,24 +30,12 @@ internal static class TerminationSignal
                 Expression.Assign(Expression.Property(ctx, "Cancel"), Expression.Constant(true)),
                 Expression.Invoke(Expression.Constant(onTerminate)));
             var handler = Expression.Lambda(handlerType, body, ctx).Compile();
-            var registrations = new[] { "SIGTERM", "SIGINT" }
-                .Select(name => (IDisposable)create.Invoke(null, new[] { Enum.Parse(signal, name), handler })!)
-                .ToArray();
-            return new Registrations(registrations);
+            var sigterm = Enum.Parse(signal, "SIGTERM");
+            return (IDisposable?)create.Invoke(null, new[] { sigterm, handler });
         }
         catch (Exception)
         {
             return null;
-        }
-    }
-
-    private sealed class Registrations : IDisposable
-    {
-        private readonly IDisposable[] _items;
-        public Registrations(IDisposable[] items) => _items = items;
-        public void Dispose()
-        {
-            foreach (var item in _items) item.Dispose();
         }
     }
 }
