@@ -192,7 +192,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
                 error.FullyQualifiedErrorId, error.CategoryInfo.Category, error.TargetObject));
             return;
         }
-        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex) || ex is QueueKeyTypeException)
+        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex))
         {
             var error = RedisError(ex);
             ThrowTerminatingError(new ErrorRecord(

@@ -77,7 +77,7 @@ public abstract class TqCmdlet : PSCmdlet
         {
             return call(Broker).GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex) || ex is QueueKeyTypeException)
+        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex))
         {
             ThrowTerminatingError(RedisError(ex));
             throw;
