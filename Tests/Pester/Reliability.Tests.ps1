@@ -117,7 +117,9 @@ Describe 'Ctrl+C and SIGTERM on a pwsh running a foreground worker' -Skip:(-not 
         try {
             Wait-Until { Test-Path $started } -Because 'the worker to start a task'
             & kill "-$Signal" $worker.Id
-            $worker.WaitForExit(30000) | Should -BeTrue
+            $exited = $worker.WaitForExit(30000)
+            if (-not $exited) { $worker.Kill($true); $null = $worker.WaitForExit(5000) }
+            $exited | Should -BeTrue -Because "the worker stops on SIG$Signal (its output: $($worker.OutputTask.Result) $($worker.ErrorTask.Result); queue: $(Get-TqQueue $queue | Out-String))"
         }
         finally {
             if (-not $worker.HasExited) { $worker.Kill($true) }
