@@ -113,7 +113,7 @@ Describe 'Ctrl+C and SIGTERM on a pwsh running a foreground worker' -Skip:(-not 
         foreach ($n in 1..4) {
             $null = Send-TqTask -Queue $queue -ScriptBlock { param($marker) New-Item -ItemType File -Path $marker -Force | Out-Null; Start-Sleep -Seconds 2; 'done' } -ArgumentList $started
         }
-        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 20 -Redis '$(Get-TestRedis)'"
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -DrainTimeout 20 -Redis '$(Get-TestRedis)'" -DefaultSignals
         try {
             Wait-Until { Test-Path $started } -Because 'the worker to start a task'
             & kill "-$Signal" $worker.Id

@@ -69,10 +69,13 @@ function Get-PwshCommand {
     return @($exe)
 }
 
-function Start-PwshProcess([string] $Command, [string] $LogPath, [switch] $NoImport, [hashtable] $Environment = @{}) {
+function Start-PwshProcess([string] $Command, [string] $LogPath, [switch] $NoImport, [hashtable] $Environment = @{}, [switch] $DefaultSignals) {
     <# Starts a child pwsh running $Command (after importing the repository's module, unless -NoImport) and returns
-       its Process, with $Environment added to its environment variables. #>
+       its Process, with $Environment added to its environment variables. -DefaultSignals starts it with SIGINT
+       handled as usual even when this suite runs with SIGINT ignored (started with nohup, or in the background of a
+       non-interactive shell): a child inherits an ignored signal, and Ctrl+C would then never reach it. #>
     $pwsh = Get-PwshCommand
+    if ($DefaultSignals -and $IsLinux) { $pwsh = @('/usr/bin/env', '--default-signal=INT') + $pwsh }
     $info = [System.Diagnostics.ProcessStartInfo]::new($pwsh[0])
     foreach ($a in $pwsh | Select-Object -Skip 1) { $info.ArgumentList.Add($a) }
     $import = if ($NoImport) { '' } else { "Import-Module '$(Join-Path $script:RepoRoot 'TaskQueue.psd1')'; " }
