@@ -32,7 +32,8 @@ public sealed class DashboardServer
     private const int MaxChartMinutes = 48 * 60;
 
     private readonly RedisBroker _broker;
-    private readonly byte[]? _token;
+    /// <summary>SHA-256 of the token, or null without one: requests are compared against it (<see cref="TokenMatches"/>).</summary>
+    private readonly byte[]? _tokenHash;
     private readonly bool _readOnly;
     private readonly SignaturePolicy? _signatures;
 
@@ -62,7 +63,7 @@ public sealed class DashboardServer
         _contentSecurityPolicy = DashboardPage.ContentSecurityPolicy(readOnly);
         _endpoint = new HttpEndpoint(HttpEndpoint.ParseAddress(listenAddress), port, Handle, Decorate);
         Address = $"http://{(listenAddress.Contains(":") && !listenAddress.StartsWith("[", StringComparison.Ordinal) ? $"[{listenAddress}]" : listenAddress)}:{port}/";
-        _token = string.IsNullOrEmpty(token) ? null : Encoding.UTF8.GetBytes(token);
+        _tokenHash = string.IsNullOrEmpty(token) ? null : Sha256(token!);
         _readOnly = readOnly;
     }
 
@@ -91,7 +92,7 @@ public sealed class DashboardServer
                 return Text(421, $"This dashboard does not answer to the host name '{hostName}'; start it with -HostName {hostName} to allow it.");
             var parts = request.Path.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
             var method = request.Method;
-            if (_token is not null)
+            if (_tokenHash is not null)
             {
                 // The page's address may carry the token once (a link an operator was given): it becomes a cookie
                 // and the address bar is cleared of it by a redirect. Everywhere else a query token is refused, so
@@ -271,12 +272,16 @@ public sealed class DashboardServer
     /// </summary>
     private bool TokenMatches(string candidate)
     {
-        using var sha = System.Security.Cryptography.SHA256.Create();
-        var expected = sha.ComputeHash(_token!);
-        var given = sha.ComputeHash(Encoding.UTF8.GetBytes(candidate));
+        var given = Sha256(candidate);
         var difference = 0;
-        for (var i = 0; i < expected.Length; i++) difference |= expected[i] ^ given[i];
+        for (var i = 0; i < _tokenHash!.Length; i++) difference |= _tokenHash[i] ^ given[i];
         return difference == 0;
+    }
+
+    private static byte[] Sha256(string text)
+    {
+        using var sha = System.Security.Cryptography.SHA256.Create();
+        return sha.ComputeHash(Encoding.UTF8.GetBytes(text));
     }
 
     private static int Number(NameValueCollection query, string name, int fallback, int min, int max) =>
