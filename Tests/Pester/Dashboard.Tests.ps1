@@ -47,9 +47,14 @@ Describe 'Start-TqDashboard' {
     }
 
     It 'retries a failure with POST, and the task runs again' {
-        $answer = Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/failures/$queue/$($bad.Id)/retry"
-        $answer.outcome | Should -Be 'Requeued'
-        (Get-TqTask -Queue $queue -Id $bad.Id).State | Should -Be 'Pending'
+        $own = New-TestQueue 'dash'
+        try {
+            $mine = New-FailureRecord -Queue $own
+            $answer = Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/failures/$own/$($mine.Id)/retry"
+            $answer.outcome | Should -Be 'Requeued'
+            (Get-TqTask -Queue $own -Id $mine.Id).State | Should -Be 'Pending'
+        }
+        finally { Remove-TestQueue $own }
     }
 
     It 'lists live workers and exposes Prometheus metrics' {
@@ -124,20 +129,33 @@ Describe 'Dashboard API for the page' {
     }
 
     It 'deletes a failure and a success record with POST, and says when there is nothing to delete' {
-        $failure = (Invoke-RestMethod "$base/api/failures/$($queue)?first=1")[0]
-        $result = (Invoke-RestMethod "$base/api/results/$($queue)?first=1")[0]
-        (Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$queue/$($failure.id)/delete").outcome | Should -Be 'Deleted'
-        (Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$queue/$($result.id)/delete").outcome | Should -Be 'Deleted'
-        { Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$queue/$($result.id)/delete" } | Should -Throw '*404*'
-        $counts = Get-TqQueue $queue
-        $counts.Failed, $counts.Succeeded | Should -Be 6, 4
+        # Queues of their own for the tests that change records, so the tests above see 7 and 5 in any order.
+        $own = New-TestQueue 'dashapi'
+        try {
+            $failure = New-FailureRecord -Queue $own
+            $null = New-FailureRecord -Queue $own
+            $result = Send-TqTask -Queue $own -ScriptBlock { 'kept' }
+            $null = Send-TqTask -Queue $own -ScriptBlock { 'kept too' }
+            $null = Start-TqWorker -Queue $own -Burst
+            (Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$own/$($failure.Id)/delete").outcome | Should -Be 'Deleted'
+            (Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$own/$($result.Id)/delete").outcome | Should -Be 'Deleted'
+            { Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/tasks/$own/$($result.Id)/delete" } | Should -Throw '*404*'
+            $counts = Get-TqQueue $own
+            $counts.Failed, $counts.Succeeded | Should -Be 1, 1
+        }
+        finally { Remove-TestQueue $own }
     }
 
     It 'retries every failure of a queue with one POST' {
-        $answer = Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/failures/$queue/retry"
-        $answer.requeued | Should -Be 6
-        $counts = Get-TqQueue $queue
-        $counts.Failed, $counts.Pending | Should -Be 0, 6
+        $own = New-TestQueue 'dashapi'
+        try {
+            $null = 1..3 | ForEach-Object { New-FailureRecord -Queue $own -Message "failure $_" }
+            $answer = Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/failures/$own/retry"
+            $answer.requeued | Should -Be 3
+            $counts = Get-TqQueue $own
+            $counts.Failed, $counts.Pending | Should -Be 0, 3
+        }
+        finally { Remove-TestQueue $own }
     }
 }
 

@@ -25,6 +25,11 @@ function Use-TaskQueue([string] $Redis) {
 '@
 }
 
+AfterAll {
+    # The queues the children used (each Use-TaskQueue makes one, named install-<random>).
+    foreach ($name in @(Invoke-Redis SMEMBERS 'tq:queues') | Where-Object { $_ -like 'install-*' }) { Remove-TestQueue $name }
+}
+
 Describe 'Installing TaskQueue by name from a PowerShell repository' {
     BeforeAll {
         $nupkg = Join-Path (Get-RepoRoot) "out/packages/TaskQueue.$version.nupkg"

@@ -10,13 +10,13 @@ BeforeAll {
 }
 
 Describe 'Records and their cmdlets' {
-    BeforeAll {
+    BeforeEach {
         $queue = New-TestQueue 'rec'
         $ok = 1..3 | Send-TqTask -Queue $queue -ScriptBlock { param($x) "ok $x" }
         $bad = 'db01', 'db02' | Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { param($h) throw "cannot reach $h" }
-        $summary = Start-TqWorker -Queue $queue -Concurrency 2 -Burst
+        $null = Start-TqWorker -Queue $queue -Concurrency 2 -Burst
     }
-    AfterAll { Remove-TestQueue $queue }
+    AfterEach { Remove-TestQueue $queue }
 
     It 'counts tasks per state with Get-TqQueue' {
         $info = Get-TqQueue -Name $queue
@@ -57,8 +57,6 @@ Describe 'Records and their cmdlets' {
         $pending = Send-TqTask -Queue $queue -ScriptBlock { 1 }
         (Get-TqTask -Queue $queue -Id $pending.Id).State | Should -Be 'Pending'
         { Get-TqTask -Queue $queue -Id 'missing' -ErrorAction Stop } | Should -Throw '*no task with id missing*'
-        Remove-TestQueue $queue
-        $script:queue = $queue
     }
 }
 
@@ -105,8 +103,8 @@ Describe 'Get-TqFailure | Retry-TqTask' {
 }
 
 Describe 'Remove-TqTask' {
-    BeforeAll { $queue = New-TestQueue 'remove' }
-    AfterAll { Remove-TestQueue $queue }
+    BeforeEach { $queue = New-TestQueue 'remove' }
+    AfterEach { Remove-TestQueue $queue }
 
     It 'deletes failure records, success records and pending tasks, and asks first' {
         (Get-Command Remove-TqTask).Parameters.Keys | Should -Contain 'WhatIf'

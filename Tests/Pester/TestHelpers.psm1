@@ -130,11 +130,25 @@ function Send-RawTask([string] $Queue, [hashtable] $Envelope, [string] $Id = [gu
 }
 
 function Remove-TestQueue([string] $Queue) {
+    <# Deletes every key of the queue (all carry its hash tag, whatever QueueKeys adds later) and its name in
+       tq:queues, so a test leaves nothing behind for the next. #>
     $db = Get-RedisDatabase
-    foreach ($suffix in 'pending', 'active', 'retry', 'succeeded', 'failed', 'tasks', 'attempts', 'owners', 'results', 'errors', 'totals') {
-        $null = $db.KeyDelete("tq:{$Queue}:$suffix")
-    }
+    $pattern = 'tq:{' + ($Queue -replace '([\\\[\]*?])', '\$1') + '}:*'
+    $cursor = '0'
+    do {
+        $page = Invoke-Redis SCAN $cursor MATCH $pattern COUNT 1000
+        $cursor = [string]$page[0]
+        foreach ($key in @($page[1] | Where-Object { $_ })) { $null = Invoke-Redis DEL $key }
+    } while ($cursor -ne '0')
     $null = $db.SetRemove('tq:queues', $Queue)
+}
+
+function New-FailureRecord([string] $Queue, [string] $Message = 'test failure') {
+    <# Leaves one failure record in $Queue (a task sent with -MaxAttempts 1 that throws $Message, run by a burst
+       worker) and returns the task, for tests that change a failure without sharing it with other tests. #>
+    $task = Send-TqTask -Queue $Queue -MaxAttempts 1 -ScriptBlock { param($m) throw $m } -ArgumentList $Message
+    $null = Start-TqWorker -Queue $Queue -Burst -AllowUnsigned -WarningAction SilentlyContinue
+    return $task
 }
 
 function Start-TestDashboard([hashtable] $Parameters = @{}) {

@@ -109,18 +109,21 @@ internal sealed class HttpEndpoint
                 try { client = listener.AcceptTcpClient(); }
                 catch (Exception) when (stop.IsCancellationRequested) { return; }
                 catch (SocketException) { continue; }
-                _ = Task.Run(() => Serve(client));
+                // The slot is taken here, in the order connections arrive, not in the served task: the thread pool
+                // starts those in no set order, so a later connection could take the place of an earlier one.
+                var admitted = _slots.Wait(0);
+                _ = Task.Run(() => Serve(client, admitted));
             }
         }
         finally { listener.Stop(); }
     }
 
-    private async Task Serve(TcpClient client)
+    private async Task Serve(TcpClient client, bool admitted)
     {
         using (client)
         {
             var stream = client.GetStream();
-            if (!_slots.Wait(0))
+            if (!admitted)
             {
                 await TryAnswer(client, new HttpReply(503, "text/plain", "The dashboard is serving too many connections; try again.").With("Retry-After", "1"));
                 return;
