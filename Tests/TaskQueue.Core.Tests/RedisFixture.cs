@@ -27,6 +27,15 @@ public sealed class RedisCollection : ICollectionFixture<RedisFixture>
 {
 }
 
+/// <summary>Collects what a worker or one of its components reports.</summary>
+internal sealed class RecordingLog : TaskQueue.Core.Worker.IWorkerLog
+{
+    public System.Collections.Concurrent.ConcurrentQueue<string> Warnings { get; } = new();
+    public void Verbose(string message) { }
+    public void Warning(string message) => Warnings.Enqueue(message);
+    public void Error(string message, Exception? exception = null) => Warnings.Enqueue(message);
+}
+
 public sealed class FakeClock : IClock
 {
     public DateTimeOffset UtcNow { get; set; } = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);

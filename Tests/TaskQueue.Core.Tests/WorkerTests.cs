@@ -206,15 +206,6 @@ public sealed class WorkerTests : BrokerTest
         Assert.InRange(most, 1, 6);
     }
 
-    /// <summary>Collects what a worker reports.</summary>
-    private sealed class RecordingLog : IWorkerLog
-    {
-        public ConcurrentQueue<string> Warnings { get; } = new();
-        public void Verbose(string message) { }
-        public void Warning(string message) => Warnings.Enqueue(message);
-        public void Error(string message, Exception? exception = null) => Warnings.Enqueue(message);
-    }
-
     [Fact]
     public async Task Outcomes_written_while_a_heartbeat_is_on_its_way_are_not_reported_as_lost_leases()
     {
@@ -452,8 +443,9 @@ public sealed class WorkerTests : BrokerTest
         }
         finally
         {
-            var lowKeys = broker.Keys(low);
-            await Redis.Db.KeyDeleteAsync(new RedisKey[] { lowKeys.Pending, lowKeys.Succeeded, lowKeys.Results, lowKeys.Tasks });
+            var server = Redis.Connection.GetServers()[0];
+            foreach (var key in server.Keys(pattern: QueueKeys.Prefix + "{" + low + "}:*")) await Redis.Db.KeyDeleteAsync(key);
+            await Redis.Db.SetRemoveAsync(QueueKeys.Queues, low);
         }
     }
 

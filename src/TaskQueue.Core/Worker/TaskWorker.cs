@@ -12,43 +12,36 @@ using TaskQueue.Core.Model;
 namespace TaskQueue.Core.Worker;
 
 /// <summary>
-/// A worker process's engine: one dispatcher (this thread) leases tasks into a buffer and reads their envelopes,
-/// <see cref="WorkerOptions.Concurrency"/> slot threads run them with their own executor and
-/// acknowledge them, a heartbeat keeps the leases alive, and every worker recovers tasks of dead ones.
-/// This file holds the dispatcher and shutdown; the slots, the acknowledger and the heartbeat have a file each.
+/// A worker process's engine. This class is the dispatcher (the thread that calls <see cref="Run"/>): it leases tasks
+/// into a buffer and reads their envelopes, and it starts and stops the components around the <see cref="LeaseBook"/>,
+/// which owns what the worker holds:
+/// <list type="bullet">
+/// <item><see cref="Slot"/>s (<see cref="WorkerOptions.Concurrency"/> threads) run tasks with their own executor;</item>
+/// <item>the <see cref="Acknowledger"/> writes their outcomes and hands tasks back;</item>
+/// <item>the <see cref="Heartbeat"/> renews the leases and relays cancellations;</item>
+/// <item>the <see cref="Recoverer"/> returns the tasks of dead workers, and <see cref="DueWork"/> moves retries,
+/// delayed tasks and schedule occurrences to pending when they come due.</item>
+/// </list>
 /// </summary>
-public sealed partial class TaskWorker
+public sealed class TaskWorker
 {
     private readonly RedisBroker _broker;
     private readonly WorkerOptions _options;
-    private readonly Func<ITaskExecutor> _executorFactory;
     private readonly IWorkerLog _log;
-    private readonly RetryPolicy _retryPolicy;
     private readonly string[] _queues;
     private readonly QuietQueue<LeasedTask> _ready = new();
-    private readonly ConcurrentDictionary<LeasedTask, byte> _held = new();
     private readonly QuietSignal _wake = new();
     private readonly CancellationTokenSource _interrupt = new();
     private readonly WorkerSummary _summary = new();
-    // Tasks held by this worker whose cancellation Stop-TqTask asked for.
-    private readonly ConcurrentDictionary<LeasedTask, byte> _cancelRequested = new();
-    private readonly SlotState[] _slotStates;
-    private readonly object _heldChanged = new();
-    private readonly Scheduling.ScheduleFirer _schedules;
-    private readonly ConcurrentDictionary<LeasedTask, byte> _awaitingAck = new();
-    private readonly QuietQueue<Completion[]> _completions = new();
+    private readonly LeaseBook _book = new();
+    private readonly WorkerCounters _counters = new();
+    private readonly Acknowledger _acknowledger;
+    private readonly Recoverer _recoverer;
+    private readonly DueWork _due;
+    private readonly Slot[] _slots;
     private readonly CountdownEvent _slotsOpening;
+    // Tasks leased and not yet out of their slot (buffered or running); those awaiting their acknowledgement do not count.
     private int _inWork;
-    private long _averageTaskTicks;
-    private int _suspectsHeld;
-    private long _processed;
-    private long _succeeded;
-    private long _failed;
-    private long _retried;
-    private long _handedBack;
-    // Stopwatch timestamps of the first fetch that leased a task (0: none yet) and of the last outcome written.
-    private long _firstFetch;
-    private long _lastOutcome;
     private int _ran;
     private volatile bool _stopping;
     private string? _trouble;
@@ -60,14 +53,16 @@ public sealed partial class TaskWorker
         if (options.Concurrency < 1) throw new ArgumentException("Concurrency must be at least 1.", nameof(options));
         _broker = broker;
         _options = options;
-        _executorFactory = executorFactory;
-        _slotsOpening = new CountdownEvent(options.Concurrency);
-        _slotStates = Enumerable.Range(0, options.Concurrency).Select(_ => new SlotState(_interrupt.Token)).ToArray();
         _log = log ?? NullWorkerLog.Instance;
-        _retryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
         _queues = options.Queues.Distinct(StringComparer.Ordinal).ToArray();
-        _schedules = new Scheduling.ScheduleFirer(broker, options.Signatures, _log.Warning);
         WorkerId = options.WorkerId ?? $"{Environment.MachineName}:{Process.GetCurrentProcess().Id}:{Guid.NewGuid().ToString("N").Substring(0, 8)}";
+        _slotsOpening = new CountdownEvent(options.Concurrency);
+        _acknowledger = new Acknowledger(broker, _book, _counters, _log, WorkerId, options.LeaseTime, Wake);
+        _recoverer = new Recoverer(broker, _queues, _log);
+        _due = new DueWork(broker, new Scheduling.ScheduleFirer(broker, options.Signatures, _log.Warning), _queues, options.PollInterval);
+        var context = new SlotContext(broker, options, WorkerId, _book, _counters, _acknowledger, _log, executorFactory, _ready,
+            () => _stopping, TaskLeftSlot, _slotsOpening, _interrupt.Token);
+        _slots = Enumerable.Range(0, options.Concurrency).Select(i => new Slot(i, context)).ToArray();
     }
 
     public string WorkerId { get; }
@@ -76,18 +71,7 @@ public sealed partial class TaskWorker
     /// What the worker did so far, read while it runs (for progress): tasks processed, succeeded, failed and retried.
     /// Succeeded counts success records Redis acknowledged, so it trails Processed by the batch on its way.
     /// </summary>
-    public WorkerSummary Snapshot() => CopyCounts(new WorkerSummary { WorkerId = WorkerId, Queues = _queues });
-
-    /// <summary>Sets the task counts of <paramref name="summary"/> to the worker's so far, and returns it.</summary>
-    private WorkerSummary CopyCounts(WorkerSummary summary)
-    {
-        summary.Processed = Interlocked.Read(ref _processed);
-        summary.Succeeded = Interlocked.Read(ref _succeeded);
-        summary.Failed = Interlocked.Read(ref _failed);
-        summary.Retried = Interlocked.Read(ref _retried);
-        summary.HandedBack = Interlocked.Read(ref _handedBack);
-        return summary;
-    }
+    public WorkerSummary Snapshot() => _counters.CopyTo(new WorkerSummary { WorkerId = WorkerId, Queues = _queues });
 
     /// <summary>Raised on the dispatcher thread each time it waits with no task in hand.</summary>
     public event Action? Idle;
@@ -108,7 +92,7 @@ public sealed partial class TaskWorker
         get
         {
             var concurrency = _options.Concurrency;
-            var average = Interlocked.Read(ref _averageTaskTicks);
+            var average = _counters.AverageTaskTicks;
             if (average <= 0) return concurrency * 2;
             var perSlot = (int)Math.Max(1, Math.Min(MaxBufferPerSlot, BufferTime.Ticks / average));
             return concurrency * (1 + perSlot);
@@ -125,13 +109,11 @@ public sealed partial class TaskWorker
         }
     }
 
-    /// <summary>Folds one task's time on its slot into the moving average (weight 1/16) that sizes the buffer.</summary>
-    private void RecordTaskTime(TimeSpan elapsed)
+    /// <summary>A task left its slot: one fewer in work; the dispatcher refills the buffer in batches, so it wakes only when the buffer runs low.</summary>
+    private void TaskLeftSlot()
     {
-        var average = Interlocked.Read(ref _averageTaskTicks);
-        var next = average <= 0 ? elapsed.Ticks : average + (elapsed.Ticks - average) / 16;
-        // Slots race here; losing an update now and then only makes the average a little less smooth.
-        Interlocked.Exchange(ref _averageTaskTicks, Math.Max(1, next));
+        Interlocked.Decrement(ref _inWork);
+        if (BufferLow) Wake();
     }
 
     /// <summary>
@@ -151,10 +133,19 @@ public sealed partial class TaskWorker
         foreach (var (queue, channel) in cancelChannels) subscriber.Subscribe(channel, (_, id) => RequestCancel(queue, (string?)id ?? ""));
         using var stopRegistration = stop.Register(() => { _stopping = true; Wake(); });
         using var heartbeatStop = new CancellationTokenSource();
-        var slots = Enumerable.Range(0, _options.Concurrency).Select(StartSlot).ToList();
-        var acknowledger = new Thread(AcknowledgeLoop) { IsBackground = true, Name = "tq-ack" };
-        acknowledger.Start();
-        var heartbeat = Task.Run(() => HeartbeatLoop(heartbeatStop.Token));
+        var slots = _slots.Select(slot => slot.Start()).ToList();
+        _acknowledger.Start();
+        var info = new WorkerInfo
+        {
+            Id = WorkerId,
+            Host = Environment.MachineName,
+            ProcessId = Process.GetCurrentProcess().Id,
+            Queues = _queues,
+            Concurrency = _options.Concurrency,
+            StartedAt = Clock.UtcNow,
+        };
+        var heartbeat = new Heartbeat(_broker, _book, _counters, _options, info, _log, RequestCancel);
+        var beating = Task.Run(() => heartbeat.RunAsync(heartbeatStop.Token));
         _log.Verbose($"Worker {WorkerId} serving {string.Join(", ", _queues)} with {_options.Concurrency} slot(s).");
         try
         {
@@ -165,9 +156,9 @@ public sealed partial class TaskWorker
         finally
         {
             _stopping = true;
-            Shutdown(slots, acknowledger);
+            Shutdown(slots);
             heartbeatStop.Cancel();
-            try { heartbeat.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+            try { beating.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
             foreach (var channel in channels.Concat(cancelChannels.Select(c => c.Channel)))
             {
                 try { subscriber.Unsubscribe(channel); } catch (RedisException) { }
@@ -191,7 +182,7 @@ public sealed partial class TaskWorker
                 var now = Clock.UtcNow;
                 if (now >= nextRecover)
                 {
-                    RecoverExpiredLeases();
+                    _recoverer.RecoverExpired();
                     nextRecover = now + _options.RecoverInterval;
                 }
                 if (now >= nextTrim)
@@ -199,7 +190,7 @@ public sealed partial class TaskWorker
                     foreach (var queue in _queues) _broker.TrimRecordsAsync(queue).GetAwaiter().GetResult();
                     nextTrim = now + TrimInterval;
                 }
-                if (now >= nextPromote) nextPromote = PromoteDueRetries(now);
+                if (now >= nextPromote) nextPromote = _due.MoveDue(now);
                 var leased = LeaseTasks();
                 if (_trouble is not null)
                 {
@@ -208,15 +199,15 @@ public sealed partial class TaskWorker
                     backoff = TimeSpan.FromMilliseconds(250);
                 }
                 if (leased > 0) continue;
-                if (_options.Burst && _held.IsEmpty)
+                if (_options.Burst && _book.IsEmpty)
                 {
-                    if (PromoteDueRetries(Clock.UtcNow) == DateTimeOffset.MinValue || LeaseTasks() > 0) continue;
-                    if (_held.IsEmpty) return;
+                    if (_due.MoveDue(Clock.UtcNow) == DateTimeOffset.MinValue || LeaseTasks() > 0) continue;
+                    if (_book.IsEmpty) return;
                 }
                 var until = nextPromote < nextRecover ? nextPromote : nextRecover;
                 var wait = until - Clock.UtcNow;
                 if (wait > _options.PollInterval) wait = _options.PollInterval;
-                if (_held.IsEmpty) Idle?.Invoke();
+                if (_book.IsEmpty) Idle?.Invoke();
                 if (wait > TimeSpan.Zero) _wake.Wait(wait);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -249,19 +240,18 @@ public sealed partial class TaskWorker
         // next batch arrives while the slots still have work.
         if (!BufferLow) return 0;
         // A suspect (a task whose worker died under it before) runs alone: fetch nothing beside it.
-        if (free <= 0 || _stopping || Volatile.Read(ref _suspectsHeld) > 0) return 0;
+        if (free <= 0 || _stopping || _book.HoldsSuspect) return 0;
         var total = 0;
         foreach (var queue in _queues)
         {
             var deadline = Clock.UtcNow + _options.LeaseTime;
             var asked = Stopwatch.GetTimestamp();
             var leased = QuietTask.Result(_broker.FetchAsync(queue, WorkerId, free, deadline));
-            if (leased.Count > 0) Interlocked.CompareExchange(ref _firstFetch, asked, 0);
+            if (leased.Count > 0) _counters.FetchLeased(asked);
             foreach (var task in leased)
             {
                 task.ReadAhead(_options.Signatures);
-                _held[task] = 0;
-                if (task.Recoveries > 0) Interlocked.Increment(ref _suspectsHeld);
+                _book.Hold(task);
                 Interlocked.Increment(ref _inWork);
                 _ready.Add(task);
             }
@@ -275,49 +265,12 @@ public sealed partial class TaskWorker
     /// <summary>How often a worker removes the records of its queues that are older than their retention (and once at start).</summary>
     public static readonly TimeSpan TrimInterval = TimeSpan.FromMinutes(1);
 
-    private void RecoverExpiredLeases()
-    {
-        foreach (var queue in _queues)
-        {
-            var recovered = _broker.RecoverAsync(queue).GetAwaiter().GetResult();
-            if (recovered.Length > 0)
-                _log.Warning($"Recovered {recovered.Length} task(s) of queue '{queue}' whose worker stopped renewing its lease ({string.Join(", ", recovered.Select(r => r.Worker).Distinct().Take(3))}): {string.Join(", ", recovered.Select(r => r.Id).Take(5))}{(recovered.Length > 5 ? ", ..." : "")}.");
-        }
-    }
-
-    /// <summary>Returns when to promote next: in a second, or sooner if a retry is due sooner; MinValue if it moved any.</summary>
-    private DateTimeOffset PromoteDueRetries(DateTimeOffset now)
-    {
-        var next = now + _options.PollInterval;
-        var movedAny = false;
-        foreach (var queue in _queues)
-        {
-            _schedules.FireDueAsync(queue).GetAwaiter().GetResult();
-            var (moved, due) = _broker.PromoteAsync(queue).GetAwaiter().GetResult();
-            movedAny |= moved > 0;
-            if (due is { } d && d < next) next = d;
-        }
-        return movedAny ? DateTimeOffset.MinValue : next;
-    }
-
-    private void Shutdown(List<Thread> slots, Thread acknowledger)
+    private void Shutdown(List<Thread> slots)
     {
         _ready.CompleteAdding();
         var unstarted = new List<LeasedTask>();
         while (_ready.TryTake(out var task)) unstarted.Add(task);
-        foreach (var group in unstarted.GroupBy(t => t.Queue))
-        {
-            var tasks = group.ToList();
-            try
-            {
-                var moved = Finishing(tasks, () => QuietTask.Result(_broker.ReleaseAsync(group.Key, WorkerId, tasks.Select(t => t.Id).ToList())));
-                Interlocked.Add(ref _handedBack, moved);
-            }
-            catch (Exception ex) when (IsConnectionProblem(ex))
-            {
-                _log.Warning($"Could not hand back {tasks.Count} unstarted task(s) of queue '{group.Key}'; they return when their lease runs out.");
-            }
-        }
+        foreach (var group in unstarted.GroupBy(t => t.Queue)) _acknowledger.HandBack(group.Key, group.ToList());
         var drainUntil = DateTime.UtcNow + _options.DrainTimeout;
         foreach (var slot in slots)
         {
@@ -331,17 +284,18 @@ public sealed partial class TaskWorker
             foreach (var slot in slots) slot.Join(TimeSpan.FromSeconds(10));
         }
         // Completions of the tasks that finished are written before the worker says it stopped.
-        _completions.CompleteAdding();
-        acknowledger.Join(_options.LeaseTime + TimeSpan.FromSeconds(5));
-        CopyCounts(_summary);
-        var first = Interlocked.Read(ref _firstFetch);
-        var last = Interlocked.Read(ref _lastOutcome);
-        if (first != 0 && last > first) _summary.ProcessingTime = Between(first, last);
+        _acknowledger.Stop(_options.LeaseTime + TimeSpan.FromSeconds(5));
+        _counters.CopyTo(_summary);
     }
 
-    /// <summary>The time between two <see cref="Stopwatch.GetTimestamp"/> readings.</summary>
-    private static TimeSpan Between(long from, long to) =>
-        TimeSpan.FromTicks((long)((to - from) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
+    /// <summary>Stops a task this worker runs or holds, when Stop-TqTask asked (pub/sub message or heartbeat).</summary>
+    private void RequestCancel(string queue, string id)
+    {
+        var task = _book.Find(queue, id);
+        if (task is null) return;
+        _book.RequestCancel(task);
+        foreach (var slot in _slots) slot.CancelIfRunning(task);
+    }
 
     private void Wake() => _wake.Set();
 
@@ -357,6 +311,4 @@ public sealed partial class TaskWorker
         var text = end > 0 ? message.Substring(0, end) : message;
         return text.Length > 200 ? text.Substring(0, 200) + "..." : text;
     }
-
-    private static List<string>? NullIfEmpty(List<string>? list) => list is { Count: > 0 } ? list : null;
 }

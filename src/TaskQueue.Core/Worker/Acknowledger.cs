@@ -1,0 +1,180 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using TaskQueue.Core.Broker;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Worker;
+
+/// <summary>A success record on its way to Redis, with the task it ends.</summary>
+internal sealed class Completion
+{
+    public Completion(LeasedTask task, TaskResult result, string? uniqueKey)
+    {
+        Task = task;
+        Result = result;
+        UniqueKey = uniqueKey;
+    }
+
+    public LeasedTask Task { get; }
+    public TaskResult Result { get; }
+    public string? UniqueKey { get; }
+}
+
+/// <summary>
+/// Writes what becomes of the tasks a worker holds: success records in batches on a thread of its own, failed
+/// attempts and hand-backs at once. Each write rides out a Redis outage for up to one lease time, and each task is let
+/// go (<see cref="LeaseBook.LetGo"/>) once its write is done.
+/// </summary>
+internal sealed class Acknowledger
+{
+    private readonly RedisBroker _broker;
+    private readonly LeaseBook _book;
+    private readonly WorkerCounters _counters;
+    private readonly IWorkerLog _log;
+    private readonly string _workerId;
+    private readonly TimeSpan _leaseTime;
+    private readonly Action _written;
+    private readonly QuietQueue<Completion[]> _completions = new();
+    private Thread? _thread;
+
+    /// <param name="written">Called after each batch of success records is written (the dispatcher leases again).</param>
+    public Acknowledger(RedisBroker broker, LeaseBook book, WorkerCounters counters, IWorkerLog log, string workerId, TimeSpan leaseTime, Action written)
+    {
+        _broker = broker;
+        _book = book;
+        _counters = counters;
+        _log = log;
+        _workerId = workerId;
+        _leaseTime = leaseTime;
+        _written = written;
+    }
+
+    private IClock Clock => _broker.Clock;
+
+    /// <summary>Most success records written in one pass (one script call per queue).</summary>
+    public const int MaxBatch = 500;
+
+    public void Start()
+    {
+        _thread = new Thread(WriteLoop) { IsBackground = true, Name = "tq-ack" };
+        _thread.Start();
+    }
+
+    /// <summary>
+    /// Takes success records to write, their tasks already finishing (<see cref="LeaseBook.BeginFinishing"/>). False
+    /// once the acknowledger stopped: they are not written, and their tasks run again when their lease runs out.
+    /// </summary>
+    public bool TryAdd(Completion[] completions) => _completions.TryAdd(completions);
+
+    /// <summary>Writes what it was given, then stops; waits for that at most <paramref name="timeout"/>.</summary>
+    public void Stop(TimeSpan timeout)
+    {
+        _completions.CompleteAdding();
+        _thread?.Join(timeout);
+    }
+
+    /// <summary>
+    /// Writes success records in batches, one script call per queue per batch: while a batch is on its way,
+    /// the next one gathers.
+    /// </summary>
+    private void WriteLoop()
+    {
+        var batch = new List<Completion>();
+        while (_completions.TryTakeOrWait(out var first))
+        {
+            batch.Clear();
+            batch.AddRange(first);
+            while (batch.Count < MaxBatch && _completions.TryTake(out var more)) batch.AddRange(more);
+            foreach (var group in batch.GroupBy(c => c.Task.Queue))
+            {
+                var items = group.ToList();
+                bool[]? written = null;
+                try
+                {
+                    written = WriteWithRetry(() => _broker.CompleteAsync(_workerId, items.Select(c => (c.Result, c.UniqueKey)).ToList()));
+                }
+                catch (Exception ex)
+                {
+                    _log.Error($"Could not record {items.Count} completed task(s) of queue '{group.Key}' ({ex.Message}); they run again when their lease runs out.", ex);
+                }
+                if (written is not null) _broker.CountFinished(group.Key, written.Count(w => w), 0);
+                for (var i = 0; i < items.Count; i++)
+                {
+                    if (written is not null && written[i]) _counters.AddSucceeded();
+                    else if (written is not null) WarnLeaseLost(items[i].Task);
+                    LetGo(items[i].Task);
+                }
+                _written();
+            }
+        }
+    }
+
+    /// <summary>Writes a failed attempt (a retry, or the failure record). False when the lease was lost and nothing was written.</summary>
+    public bool WriteFailure(LeasedTask task, TaskError error, DateTimeOffset? retryAt, string? uniqueKey) =>
+        Finish(new[] { task }, () =>
+        {
+            if (WriteWithRetry(() => _broker.FailAsync(_workerId, error, retryAt, uniqueKey))) return true;
+            WarnLeaseLost(task);
+            return false;
+        });
+
+    /// <summary>
+    /// Hands tasks of one queue back to the front of their queue, their attempt not counted. A Redis that stays
+    /// unreachable is only reported: the tasks return when their lease runs out.
+    /// </summary>
+    public void HandBack(string queue, IReadOnlyCollection<LeasedTask> tasks)
+    {
+        try
+        {
+            var moved = Finish(tasks, () => QuietTask.Result(_broker.ReleaseAsync(queue, _workerId, tasks.Select(t => t.Id).ToList())));
+            _counters.AddHandedBack(moved);
+        }
+        catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
+        {
+            _log.Warning($"Could not hand back {tasks.Count} task(s) of queue '{queue}' ({ex.Message}); they return to the queue when their lease runs out.");
+        }
+    }
+
+    private T Finish<T>(IReadOnlyCollection<LeasedTask> tasks, Func<T> write)
+    {
+        try
+        {
+            return _book.Finish(tasks, write);
+        }
+        finally
+        {
+            _counters.OutcomeWritten();
+        }
+    }
+
+    private void LetGo(LeasedTask task)
+    {
+        _book.LetGo(task);
+        _counters.OutcomeWritten();
+    }
+
+    private void WarnLeaseLost(LeasedTask task) =>
+        _log.Warning($"Task {task.Id} of queue '{task.Queue}' finished after this worker lost its lease; its outcome was dropped and the task runs again elsewhere.");
+
+    /// <summary>Runs <paramref name="write"/>, again with backoff while Redis is unreachable, for up to one lease time.</summary>
+    private T WriteWithRetry<T>(Func<Task<T>> write)
+    {
+        var giveUpAt = Clock.UtcNow + _leaseTime;
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return QuietTask.Result(write());
+            }
+            catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
+            {
+                Thread.Sleep(backoff);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));
+            }
+        }
+    }
+}

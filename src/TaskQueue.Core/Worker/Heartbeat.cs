@@ -1,0 +1,73 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using TaskQueue.Core.Broker;
+
+namespace TaskQueue.Core.Worker;
+
+/// <summary>
+/// Every <see cref="WorkerOptions.HeartbeatInterval"/> (a third of the lease time by default): renews the leases the
+/// worker holds, warns of those it lost, passes on the cancellations Redis keeps for its tasks, publishes the worker's
+/// description for Get-TqWorker, and trims the C heap.
+/// </summary>
+internal sealed class Heartbeat
+{
+    private readonly RedisBroker _broker;
+    private readonly LeaseBook _book;
+    private readonly WorkerCounters _counters;
+    private readonly WorkerOptions _options;
+    private readonly WorkerInfo _info;
+    private readonly IWorkerLog _log;
+    private readonly Action<string, string> _cancel;
+
+    /// <param name="cancel">Stops a held task (queue, id) whose cancellation Redis says was asked.</param>
+    public Heartbeat(RedisBroker broker, LeaseBook book, WorkerCounters counters, WorkerOptions options, WorkerInfo info, IWorkerLog log, Action<string, string> cancel)
+    {
+        _broker = broker;
+        _book = book;
+        _counters = counters;
+        _options = options;
+        _info = info;
+        _log = log;
+        _cancel = cancel;
+    }
+
+    /// <summary>Beats until <paramref name="stop"/> fires.</summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await BeatAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
+            {
+                // The dispatcher reports outages; leases are renewed on the next beat.
+            }
+            NativeHeap.Trim();
+            try { await Task.Delay(_options.HeartbeatInterval, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    /// <summary>One beat: renew, report lost leases, relay cancellations, publish the worker's description.</summary>
+    public async Task BeatAsync()
+    {
+        var deadline = _broker.Clock.UtcNow + _options.LeaseTime;
+        foreach (var group in _book.HeldByQueue())
+        {
+            // By id: the same id may be held twice for a moment (handed back, or recovered, and leased again).
+            var asked = group.ToLookup(t => t.Id);
+            var (lostIds, canceled) = await _broker.ExtendAsync(group.Key, _info.Id, asked.Select(g => g.Key).ToList(), deadline).ConfigureAwait(false);
+            var lost = _book.Lost(asked, lostIds);
+            if (lost.Count > 0)
+                _log.Warning($"This worker lost the lease of {lost.Count} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", lost.Take(5))}.");
+            foreach (var id in canceled) _cancel(group.Key, id);
+        }
+        _info.Running = _book.Count;
+        _info.Processed = _counters.Processed;
+        await _broker.HeartbeatWorkerAsync(_info, _options.LeaseTime).ConfigureAwait(false);
+    }
+}
