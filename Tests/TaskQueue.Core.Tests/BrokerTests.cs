@@ -151,7 +151,7 @@ public sealed class BrokerTests : BrokerTest
         Assert.Equal(0, await db.ListLengthAsync(Keys.Pending));
         Assert.Equal(deadline.ToUnixTimeMilliseconds(), await db.SortedSetScoreAsync(Keys.Active, task.Id));
         Assert.Equal("w1", (string?)await db.HashGetAsync(Keys.Owners, task.Id));
-        Assert.Equal(TaskState.Active, (await Broker.InspectAsync(Queue, task.Id)).State);
+        Assert.Equal(TaskState.Active, (await Broker.Reads.InspectAsync(Queue, task.Id)).State);
     }
 
     [Fact]
@@ -165,7 +165,7 @@ public sealed class BrokerTests : BrokerTest
         Assert.Equal(0, await db.SortedSetLengthAsync(Keys.Active));
         Assert.False(await db.HashExistsAsync(Keys.Tasks, task.Id));
         Assert.False(await db.HashExistsAsync(Keys.Owners, task.Id));
-        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        var snapshot = await Broker.Reads.InspectAsync(Queue, task.Id);
         Assert.Equal(TaskState.Succeeded, snapshot.State);
         Assert.Equal("w1", snapshot.Worker);
     }
@@ -181,7 +181,7 @@ public sealed class BrokerTests : BrokerTest
 
         Assert.False(await Broker.CompleteAsync("w1", Result(task.Id)));
         Assert.False(await Broker.FailAsync("w1", Error(task.Id), null));
-        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        var snapshot = await Broker.Reads.InspectAsync(Queue, task.Id);
         Assert.Equal(TaskState.Active, snapshot.State);
         Assert.Equal("w2", snapshot.Worker);
         Assert.Equal(2, snapshot.Attempts);
@@ -204,7 +204,7 @@ public sealed class BrokerTests : BrokerTest
         var next = await Broker.FetchAsync(Queue, "w3", 2, Clock.UtcNow.AddSeconds(30));
         Assert.Equal(new[] { expired.Id }, next.Select(t => t.Id));
         Assert.Equal(new[] { waiting.Id }, (await Broker.FetchAsync(Queue, "w3", 2, Clock.UtcNow.AddSeconds(30))).Select(t => t.Id));
-        Assert.Equal(TaskState.Active, (await Broker.InspectAsync(Queue, live.Id)).State);
+        Assert.Equal(TaskState.Active, (await Broker.Reads.InspectAsync(Queue, live.Id)).State);
     }
 
     [Fact]
@@ -228,7 +228,7 @@ public sealed class BrokerTests : BrokerTest
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
         var due = Clock.UtcNow.AddSeconds(20);
         Assert.True(await Broker.FailAsync("w1", Error(task.Id), due));
-        Assert.Equal(TaskState.Retrying, (await Broker.InspectAsync(Queue, task.Id)).State);
+        Assert.Equal(TaskState.Retrying, (await Broker.Reads.InspectAsync(Queue, task.Id)).State);
 
         var (moved, next) = await Broker.PromoteAsync(Queue);
         Assert.Equal(0, moved);
@@ -249,16 +249,16 @@ public sealed class BrokerTests : BrokerTest
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
         Assert.True(await Broker.FailAsync("w1", Error(task.Id), null));
 
-        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        var failure = Assert.Single(await Broker.Reads.GetFailuresAsync(Queue, 10));
         Assert.Equal("boom", failure.Error.Message);
         Assert.Equal(task.Script, failure.Task!.Script);
 
         Assert.Equal(RequeueOutcome.Requeued, await Broker.RequeueAsync(Queue, task.Id));
         Assert.Equal(RequeueOutcome.NotFailed, await Broker.RequeueAsync(Queue, task.Id));
-        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        var snapshot = await Broker.Reads.InspectAsync(Queue, task.Id);
         Assert.Equal(TaskState.Pending, snapshot.State);
         Assert.Equal(0, snapshot.Attempts);
-        Assert.Empty(await Broker.GetFailuresAsync(Queue, 10));
+        Assert.Empty(await Broker.Reads.GetFailuresAsync(Queue, 10));
     }
 
     [Fact]
@@ -266,9 +266,9 @@ public sealed class BrokerTests : BrokerTest
     {
         var task = await EnqueueOne();
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
-        Assert.Equal(0, await Broker.ReleaseAsync(Queue, "other", new[] { task.Id }));
-        Assert.Equal(1, await Broker.ReleaseAsync(Queue, "w1", new[] { task.Id }));
-        var snapshot = await Broker.InspectAsync(Queue, task.Id);
+        Assert.Equal(0, await Broker.HandBackAsync(Queue, "other", new[] { task.Id }));
+        Assert.Equal(1, await Broker.HandBackAsync(Queue, "w1", new[] { task.Id }));
+        var snapshot = await Broker.Reads.InspectAsync(Queue, task.Id);
         Assert.Equal(TaskState.Pending, snapshot.State);
         Assert.Equal(0, snapshot.Attempts);
     }
@@ -287,7 +287,7 @@ public sealed class BrokerTests : BrokerTest
             ids.Add(task.Id);
             Clock.Advance(TimeSpan.FromMinutes(1));
         }
-        var kept = await broker.GetResultsAsync(Queue, 100);
+        var kept = await broker.Reads.GetResultsAsync(Queue, 100);
         Assert.Equal(ids.Skip(2).Reverse(), kept.Select(r => r.Id));
         Assert.Equal(3, await Redis.Db.HashLengthAsync(Keys.Results));
 
@@ -295,7 +295,7 @@ public sealed class BrokerTests : BrokerTest
         var late = await EnqueueOne();
         await broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
         await broker.CompleteAsync("w1", Result(late.Id));
-        Assert.Equal(new[] { late.Id }, (await broker.GetResultsAsync(Queue, 100)).Select(r => r.Id));
+        Assert.Equal(new[] { late.Id }, (await broker.Reads.GetResultsAsync(Queue, 100)).Select(r => r.Id));
     }
 
     [Fact]
@@ -311,7 +311,7 @@ public sealed class BrokerTests : BrokerTest
             ids.Add(task.Id);
             Clock.Advance(TimeSpan.FromSeconds(1));
         }
-        var kept = await broker.GetFailuresAsync(Queue, 100);
+        var kept = await broker.Reads.GetFailuresAsync(Queue, 100);
         Assert.Equal(new[] { ids[2], ids[1] }, kept.Select(f => f.Error.Id));
         Assert.False(await Redis.Db.HashExistsAsync(Keys.Tasks, ids[0]));
         Assert.False(await Redis.Db.HashExistsAsync(Keys.Errors, ids[0]));
@@ -334,11 +334,11 @@ public sealed class BrokerTests : BrokerTest
         Clock.Advance(TimeSpan.FromHours(2));
         var newerFailure = await Finish(false);
         Assert.Equal((1L, 0L), await broker.TrimRecordsAsync(Queue));
-        Assert.Equal(2, (await broker.GetFailuresAsync(Queue, 100)).Count);
+        Assert.Equal(2, (await broker.Reads.GetFailuresAsync(Queue, 100)).Count);
 
         Clock.Advance(TimeSpan.FromHours(23));
         Assert.Equal((0L, 1L), await broker.TrimRecordsAsync(Queue));
-        Assert.Equal(new[] { newerFailure }, (await broker.GetFailuresAsync(Queue, 100)).Select(f => f.Error.Id));
+        Assert.Equal(new[] { newerFailure }, (await broker.Reads.GetFailuresAsync(Queue, 100)).Select(f => f.Error.Id));
         Assert.False(await Redis.Db.HashExistsAsync(Keys.Errors, oldFailure));
         Assert.False(await Redis.Db.HashExistsAsync(Keys.Tasks, oldFailure));
         Assert.False(await Redis.Db.HashExistsAsync(Keys.Results, oldSuccess));
@@ -351,15 +351,15 @@ public sealed class BrokerTests : BrokerTest
         await EnqueueOne();
         var active = await EnqueueOne();
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
-        var counts = await Broker.CountAsync(Queue);
+        var counts = await Broker.Reads.CountAsync(Queue);
         Assert.Equal((1, 1, 0, 0, 0), (counts.Pending, counts.Active, counts.Retrying, counts.Succeeded, counts.Failed));
-        Assert.Contains(Queue, await Broker.ListQueuesAsync());
+        Assert.Contains(Queue, await Broker.Reads.ListQueuesAsync());
     }
 
     [Fact]
     public async Task Inspect_of_an_unknown_id_says_unknown()
     {
-        Assert.Equal(TaskState.Unknown, (await Broker.InspectAsync(Queue, "nope")).State);
+        Assert.Equal(TaskState.Unknown, (await Broker.Reads.InspectAsync(Queue, "nope")).State);
     }
 
     [Fact]
@@ -409,9 +409,9 @@ public sealed class BrokerTests : BrokerTest
         Assert.Equal(2, await db.SortedSetLengthAsync(Keys.Succeeded));
         Assert.False(await db.HashExistsAsync(Keys.Unique, "a"));
         Assert.Equal(tasks[1].Id, (string?)await db.HashGetAsync(Keys.Unique, "b"));
-        var lost = await Broker.InspectAsync(Queue, tasks[1].Id);
+        var lost = await Broker.Reads.InspectAsync(Queue, tasks[1].Id);
         Assert.Equal((TaskState.Active, "w2"), (lost.State, lost.Worker));
-        Assert.Equal(TaskState.Succeeded, (await Broker.InspectAsync(Queue, tasks[2].Id)).State);
+        Assert.Equal(TaskState.Succeeded, (await Broker.Reads.InspectAsync(Queue, tasks[2].Id)).State);
     }
 
     [Fact]
@@ -469,7 +469,7 @@ public sealed class BrokerTests : BrokerTest
         var task = await EnqueueOne();
         async Task<LeasedTask> Lease(string worker) =>
             Assert.Single(await Broker.FetchAsync(Queue, worker, 1, Clock.UtcNow.AddSeconds(30)));
-        async Task<int> Started() => (await Broker.InspectAsync(Queue, task.Id)).Attempts;
+        async Task<int> Started() => (await Broker.Reads.InspectAsync(Queue, task.Id)).Attempts;
 
         Assert.Equal(1, (await Lease("w1")).Attempt);
         Assert.False(await Redis.Db.KeyExistsAsync(Keys.Attempts));
@@ -489,7 +489,7 @@ public sealed class BrokerTests : BrokerTest
         Assert.Equal(3, (await Lease("w3")).Attempt);
 
         // Handed back unstarted at a shutdown: not counted.
-        Assert.Equal(1, await Broker.ReleaseAsync(Queue, "w3", new[] { task.Id }));
+        Assert.Equal(1, await Broker.HandBackAsync(Queue, "w3", new[] { task.Id }));
         Assert.Equal(2, await Started());
         Assert.Equal(3, (await Lease("w4")).Attempt);
         Assert.Equal(3, await Started());
@@ -521,8 +521,8 @@ public sealed class BrokerTests : BrokerTest
         var task = NewTask();
         task.NotBefore = Clock.UtcNow.AddMinutes(10);
         Assert.Equal(EnqueueStatus.Stored, (await Broker.EnqueueAsync(Queue, new[] { task }))[0].Status);
-        Assert.Equal(TaskState.Scheduled, (await Broker.InspectAsync(Queue, task.Id)).State);
-        Assert.Equal(1, (await Broker.CountAsync(Queue)).Scheduled);
+        Assert.Equal(TaskState.Scheduled, (await Broker.Reads.InspectAsync(Queue, task.Id)).State);
+        Assert.Equal(1, (await Broker.Reads.CountAsync(Queue)).Scheduled);
         Assert.Empty(await Broker.FetchAsync(Queue, "w1", 10, Clock.UtcNow.AddSeconds(30)));
 
         var (moved, next) = await Broker.PromoteAsync(Queue);
@@ -556,8 +556,8 @@ public sealed class BrokerTests : BrokerTest
         await Broker.EnqueueAsync(Queue, new[] { task });
         Assert.Equal(EnqueueStatus.Duplicate, (await Broker.EnqueueAsync(Queue, new[] { Unique("later") }))[0].Status);
         Assert.Equal(CancelOutcome.Canceled, await Broker.CancelAsync(Queue, task.Id, "no longer needed"));
-        Assert.Equal(TaskState.Failed, (await Broker.InspectAsync(Queue, task.Id)).State);
-        Assert.Equal(0, (await Broker.CountAsync(Queue)).Scheduled);
+        Assert.Equal(TaskState.Failed, (await Broker.Reads.InspectAsync(Queue, task.Id)).State);
+        Assert.Equal(0, (await Broker.Reads.CountAsync(Queue)).Scheduled);
     }
 
     [Fact]
@@ -567,7 +567,7 @@ public sealed class BrokerTests : BrokerTest
         var waiting = await EnqueueOne();
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
         await Broker.CompleteAsync("w1", Result(done.Id));
-        var states = await Broker.GetOutcomesAsync(Queue, new[] { done.Id, waiting.Id, "nope" });
+        var states = await Broker.Reads.GetOutcomesAsync(Queue, new[] { done.Id, waiting.Id, "nope" });
         Assert.Equal(new[] { TaskState.Succeeded, TaskState.Pending, TaskState.Unknown }, states);
     }
 
@@ -606,7 +606,7 @@ public sealed class BrokerTests : BrokerTest
         await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));   // takes 'pending' (FIFO)
         Assert.Equal(CancelOutcome.StopRequested, await Broker.CancelAsync(Queue, pending.Id, "stop it"));
         Assert.Equal(CancelOutcome.Canceled, await Broker.CancelAsync(Queue, active.Id, "not needed"));
-        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        var failure = Assert.Single(await Broker.Reads.GetFailuresAsync(Queue, 10));
         Assert.Equal((active.Id, FailureReasons.Canceled, "not needed"), (failure.Error.Id, failure.Error.Reason, failure.Error.Message));
         Assert.Equal(0, await Redis.Db.ListLengthAsync(Keys.Pending));
 
@@ -628,7 +628,7 @@ public sealed class BrokerTests : BrokerTest
         foreach (var task in fresh) task.Id = "";
         ex = await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.EnqueueAsync(Queue, fresh));
         Assert.Equal((string)Keys.Pending!, ex.Key);
-        await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.CountAsync(Queue));
+        await Assert.ThrowsAsync<QueueKeyTypeException>(() => Broker.Reads.CountAsync(Queue));
     }
 
     private TaskEnvelope Unique(string key)

@@ -53,6 +53,36 @@ public sealed class LayoutTests
     }
 
     [Fact]
+    public void Each_script_call_lists_as_many_keys_as_its_file_name_declares_and_loads_self_contained()
+    {
+        var keys = new QueueKeys("ops");
+        var files = Directory.GetFiles(Path.Combine(RepositoryRoot(), "src", "TaskQueue.Core", "Scripts"), "*.lua").Select(Path.GetFileName).OrderBy(f => f);
+        // Every script file has its call, and every call its file.
+        Assert.Equal(files, Scripts.All.Select(s => s.Name).OrderBy(f => f));
+        foreach (var script in Scripts.All)
+        {
+            Assert.Equal(RedisScript.KeyCount(script.Name), script.KeysOf(keys).Length);
+            // Included helpers are resolved when loaded: what runs on the server needs nothing else.
+            Assert.DoesNotContain(script.Script.Text.Split('\n'), line => line.StartsWith(RedisScript.IncludeDirective));
+            Assert.All(script.KeysOf(keys), k => Assert.StartsWith("tq:{ops}:", k.ToString()));
+        }
+        Assert.Contains("local function variadic", Scripts.Fetch.Script.Text);
+        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-6.lua", k => new[] { k.Pending }));
+        Assert.Contains("takes 6 keys by its name, but its call lists 1", error.Message);
+        Assert.Throws<InvalidOperationException>(() => RedisScript.ResolveIncludes("--#include ../secret", "x-1.lua"));
+    }
+
+    [Fact]
+    public void A_return_code_the_caller_does_not_know_is_an_error_not_a_default()
+    {
+        Assert.Equal(RequeueOutcome.TaskMissing, ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(-1), (1L, RequeueOutcome.Requeued), (-1L, RequeueOutcome.TaskMissing)));
+        var error = Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(7), (1L, RequeueOutcome.Requeued)));
+        Assert.Equal("requeue-7.lua", error.Script);
+        Assert.Equal("7", error.Reply);
+        Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Flag(Scripts.Fail, StackExchange.Redis.RedisResult.Create(2)));
+    }
+
+    [Fact]
     public void Retry_delays_grow_exponentially_with_jitter_and_a_cap()
     {
         var policy = new RetryPolicy(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), new Random(1));

@@ -66,7 +66,7 @@ public sealed class ScheduleFirerTests : BrokerTest
             Name = "nightly", Queue = Queue, Cron = cron, MissedRuns = missed, CreatedAt = Clock.UtcNow,
             Task = new TaskEnvelope { Kind = "script", Script = "'report'", Queue = Queue },
         };
-        await Broker.SaveScheduleAsync(schedule, due);
+        await Broker.Schedules.SaveScheduleAsync(schedule, due);
         return schedule;
     }
 
@@ -78,7 +78,7 @@ public sealed class ScheduleFirerTests : BrokerTest
         var fired = await Task.WhenAll(firers.Select(f => f.FireDueAsync(Queue)));
         Assert.Equal(1, fired.Sum());
         Assert.Equal(1, await Redis.Db.ListLengthAsync(Keys.Pending));
-        var (_, next, run) = Assert.Single(await Broker.GetSchedulesAsync(Queue));
+        var (_, next, run) = Assert.Single(await Broker.Schedules.GetSchedulesAsync(Queue));
         Assert.Equal(Clock.UtcNow.AddMinutes(5), next);
         Assert.False(run!.Skipped);
 
@@ -95,7 +95,7 @@ public sealed class ScheduleFirerTests : BrokerTest
         await Register("* * * * *", Clock.UtcNow.AddHours(-3));
         Assert.Equal(1, await new ScheduleFirer(Broker).FireDueAsync(Queue));
         Assert.Equal(1, await Redis.Db.ListLengthAsync(Keys.Pending));
-        var (_, next, _) = Assert.Single(await Broker.GetSchedulesAsync(Queue));
+        var (_, next, _) = Assert.Single(await Broker.Schedules.GetSchedulesAsync(Queue));
         Assert.True(next > Clock.UtcNow);
     }
 
@@ -105,7 +105,7 @@ public sealed class ScheduleFirerTests : BrokerTest
         await Register("* * * * *", Clock.UtcNow.AddHours(-3), MissedRunPolicy.Skip);
         Assert.Equal(0, await new ScheduleFirer(Broker).FireDueAsync(Queue));
         Assert.Equal(0, await Redis.Db.ListLengthAsync(Keys.Pending));
-        var (_, next, run) = Assert.Single(await Broker.GetSchedulesAsync(Queue));
+        var (_, next, run) = Assert.Single(await Broker.Schedules.GetSchedulesAsync(Queue));
         Assert.True(run!.Skipped);
         Assert.True(next > Clock.UtcNow);
     }
@@ -115,8 +115,8 @@ public sealed class ScheduleFirerTests : BrokerTest
     {
         var schedule = await Register("* * * * *", Clock.UtcNow);
         schedule.Enabled = false;
-        await Broker.SaveScheduleAsync(schedule, Clock.UtcNow);
+        await Broker.Schedules.SaveScheduleAsync(schedule, Clock.UtcNow);
         Assert.Equal(0, await new ScheduleFirer(Broker).FireDueAsync(Queue));
-        Assert.Null(Assert.Single(await Broker.GetSchedulesAsync(Queue)).NextDue);
+        Assert.Null(Assert.Single(await Broker.Schedules.GetSchedulesAsync(Queue)).NextDue);
     }
 }

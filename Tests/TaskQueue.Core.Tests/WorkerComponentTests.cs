@@ -225,12 +225,12 @@ public sealed class WorkerComponentTests : BrokerTest
             Assert.Equal((Clock.UtcNow + options.LeaseTime).ToUnixMs(), (long)deadline!.Value);
             Assert.Contains(log.Warnings, w => w.Contains("lost the lease of 1 task") && w.Contains(tasks[1].Id));
             Assert.Equal(new[] { (Queue, tasks[2].Id) }, canceled);
-            var workers = await Broker.GetWorkersAsync();
+            var workers = await Broker.Workers.GetWorkersAsync();
             Assert.Contains(workers, w => w.Id == "w1" && w.Running == 3);
         }
         finally
         {
-            await Broker.UnregisterWorkerAsync("w1");
+            await Broker.Workers.UnregisterWorkerAsync("w1");
         }
     }
 

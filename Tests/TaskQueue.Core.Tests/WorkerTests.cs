@@ -53,9 +53,9 @@ public sealed class WorkerTests : BrokerTest
         var summary = worker.Run(CancellationToken.None);
         Assert.Equal(50, summary.Processed);
         Assert.Equal(50, summary.Succeeded);
-        var counts = await Broker.CountAsync(Queue);
+        var counts = await Broker.Reads.CountAsync(Queue);
         Assert.Equal((0, 0, 50L), (counts.Pending, counts.Active, counts.Succeeded));
-        var result = Assert.Single(await Broker.GetResultsAsync(Queue, 1, new[] { ids[0] }));
+        var result = Assert.Single(await Broker.Reads.GetResultsAsync(Queue, 1, new[] { ids[0] }));
         Assert.Equal("[1]", result.Output);
     }
 
@@ -72,7 +72,7 @@ public sealed class WorkerTests : BrokerTest
         var summary = worker.Run(CancellationToken.None);
         Assert.Equal(new[] { 1, 2, 3 }, attempts.OrderBy(a => a));
         Assert.Equal((1L, 2L), (summary.Failed, summary.Retried));
-        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        var failure = Assert.Single(await Broker.Reads.GetFailuresAsync(Queue, 10));
         Assert.Equal("nope 3", failure.Error.Message);
         Assert.Equal(3, failure.Error.Attempts);
         Assert.Equal(ids[0], failure.Error.Id);
@@ -90,7 +90,7 @@ public sealed class WorkerTests : BrokerTest
         }));
         worker.Run(CancellationToken.None);
         Assert.Equal(1, runs);
-        Assert.Equal(FailureReasons.ParseError, Assert.Single(await Broker.GetFailuresAsync(Queue, 10)).Error.Reason);
+        Assert.Equal(FailureReasons.ParseError, Assert.Single(await Broker.Reads.GetFailuresAsync(Queue, 10)).Error.Reason);
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public sealed class WorkerTests : BrokerTest
         var worker = new TaskWorker(RealTimeBroker, Options(), () => new DelegateExecutor((_, _, _) => Ok()));
         var summary = worker.Run(CancellationToken.None);
         Assert.Equal(3, summary.Succeeded);
-        var failures = (await Broker.GetFailuresAsync(Queue, 10)).ToDictionary(f => f.Error.Id, f => f.Error);
+        var failures = (await Broker.Reads.GetFailuresAsync(Queue, 10)).ToDictionary(f => f.Error.Id, f => f.Error);
         Assert.Equal(4, failures.Count);
         Assert.All(failures.Values, f => Assert.Equal(FailureReasons.MalformedTask, f.Reason));
         Assert.Contains("not valid JSON", failures["bad-json"].Message);
@@ -167,12 +167,12 @@ public sealed class WorkerTests : BrokerTest
         var running = Task.Run(() => worker.Run(stop.Token));
         Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
         // Two running, and a buffer of leased tasks that have not started.
-        var leased = (await Broker.CountAsync(Queue)).Active;
+        var leased = (await Broker.Reads.CountAsync(Queue)).Active;
         Assert.True(leased > 2, $"the worker leased {leased} task(s); a buffer beyond the running ones was expected");
         stop.Cancel();
         gate.Set();
         var summary = await running;
-        var counts = await Broker.CountAsync(Queue);
+        var counts = await Broker.Reads.CountAsync(Queue);
         Assert.Equal(0, counts.Active);
         Assert.Equal(2, counts.Succeeded);
         Assert.Equal(8, counts.Pending);
@@ -192,7 +192,7 @@ public sealed class WorkerTests : BrokerTest
         while (!running.IsCompleted && DateTime.UtcNow < deadline)
             most = Math.Max(most, await Redis.Db.SortedSetLengthAsync(Keys.Active));
         var summary = await running;
-        Assert.Equal(0, (await Broker.CountAsync(Queue)).Pending);
+        Assert.Equal(0, (await Broker.Reads.CountAsync(Queue)).Pending);
         Assert.Equal(summary.Processed, summary.Succeeded);
         return most;
     }
@@ -248,7 +248,7 @@ public sealed class WorkerTests : BrokerTest
             {
                 foreach (var (at, probe) in probes.Where(p => p.Value.SeenAt < 0 && p.Key < call).ToList())
                 {
-                    if (broker.GetOutcomesAsync(Queue, new[] { probe.Id }).GetAwaiter().GetResult()[0] == TaskState.Succeeded)
+                    if (broker.Reads.GetOutcomesAsync(Queue, new[] { probe.Id }).GetAwaiter().GetResult()[0] == TaskState.Succeeded)
                         probes[at] = (probe.Id, call);
                 }
             }
@@ -271,7 +271,7 @@ public sealed class WorkerTests : BrokerTest
         var worker = new TaskWorker(broker, options, () =>
         {
             // Nothing may be leased yet: a lease would run down while the runspace opens.
-            var active = broker.CountAsync(Queue).GetAwaiter().GetResult().Active;
+            var active = broker.Reads.CountAsync(Queue).GetAwaiter().GetResult().Active;
             lock (activeWhenOpening) activeWhenOpening.Add(active);
             return new DelegateExecutor((_, _, _) => Ok());
         });
@@ -309,7 +309,7 @@ public sealed class WorkerTests : BrokerTest
         Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
         stop.Cancel();
         await running;
-        var snapshot = await Broker.InspectAsync(Queue, ids[0]);
+        var snapshot = await Broker.Reads.InspectAsync(Queue, ids[0]);
         Assert.Equal(TaskState.Pending, snapshot.State);
         Assert.Equal(0, snapshot.Attempts);
     }
@@ -340,7 +340,7 @@ public sealed class WorkerTests : BrokerTest
         release.Set();
         await WaitUntil(() => Task.FromResult(log.Warnings.Any(w => w.Contains("finished after the worker stopped"))));
         Assert.Equal(0, summary.Succeeded);
-        Assert.Equal(TaskState.Active, (await Broker.InspectAsync(Queue, ids[0])).State);
+        Assert.Equal(TaskState.Active, (await Broker.Reads.InspectAsync(Queue, ids[0])).State);
     }
 
     [Fact]
@@ -370,7 +370,7 @@ public sealed class WorkerTests : BrokerTest
         await running;
         Assert.Equal(ids.OrderBy(i => i), done.Select(d => d.Id).OrderBy(i => i));
         Assert.All(done, d => Assert.Equal(2, d.Attempt));
-        Assert.Equal(3, (await Broker.CountAsync(Queue)).Succeeded);
+        Assert.Equal(3, (await Broker.Reads.CountAsync(Queue)).Succeeded);
     }
 
     [Fact]
@@ -387,7 +387,7 @@ public sealed class WorkerTests : BrokerTest
         var worker = new TaskWorker(broker, Options(), () => new DelegateExecutor((_, _, _) => { runs++; return Ok(); }));
         worker.Run(CancellationToken.None);
         Assert.Equal(0, runs);
-        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        var failure = Assert.Single(await Broker.Reads.GetFailuresAsync(Queue, 10));
         Assert.Equal(FailureReasons.WorkerLost, failure.Error.Reason);
         Assert.Equal(ids[0], failure.Error.Id);
         Assert.Contains("died while running this task 3 time(s)", failure.Error.Message);
@@ -412,16 +412,16 @@ public sealed class WorkerTests : BrokerTest
         {
             Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
             Assert.Equal(CancelOutcome.StopRequested, await RealTimeBroker.CancelAsync(Queue, ids[0], "stop"));
-            await WaitUntil(async () => (await Broker.CountAsync(Queue)).Failed == 1);
+            await WaitUntil(async () => (await Broker.Reads.CountAsync(Queue)).Failed == 1);
         }
         finally
         {
             stop.Cancel();
             await running;
         }
-        var failure = Assert.Single(await Broker.GetFailuresAsync(Queue, 10));
+        var failure = Assert.Single(await Broker.Reads.GetFailuresAsync(Queue, 10));
         Assert.Equal(FailureReasons.Canceled, failure.Error.Reason);
-        Assert.Equal(0, (await Broker.CountAsync(Queue)).Active);
+        Assert.Equal(0, (await Broker.Reads.CountAsync(Queue)).Active);
     }
 
     [Fact]

@@ -1,9 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
-using System.Text.Json;
 using System.Threading.Tasks;
 using StackExchange.Redis;
 using TaskQueue.Core.Connection;
@@ -13,8 +11,11 @@ using TaskQueue.Core.Security;
 namespace TaskQueue.Core.Broker;
 
 /// <summary>
-/// Every read and write of task state. Each state change is one atomic call: a Lua script (docs/PROTOCOL.md), or,
-/// for a batch of new tasks that needs no checks, one MULTI/EXEC. Nothing else in the code base talks to Redis about tasks.
+/// The state changes of tasks: each one atomic call, a Lua script (docs/PROTOCOL.md) or, for a batch of new tasks that
+/// needs no checks, one MULTI/EXEC. Beside them, in stores of their own on the same connection: <see cref="Reads"/>
+/// (what a task, a queue or its records look like, changing nothing), <see cref="Schedules"/>, <see cref="Workers"/>
+/// (the registry of live workers) and <see cref="Statistics"/> (counters for the dashboard and /metrics). Nothing
+/// else in the code base talks to Redis about tasks.
 /// </summary>
 public sealed class RedisBroker
 {
@@ -23,30 +24,50 @@ public sealed class RedisBroker
     /// <summary>A broker on the process's shared connection for a configuration string (RedisConnections.Resolve's default when null).</summary>
     public static RedisBroker Connect(string? configuration, BrokerOptions? options = null) => new(RedisConnections.Get(configuration), options);
 
-    /// <summary>A task as stored (with its signature line, if any); null when its body is gone.</summary>
-    public async Task<byte[]?> GetStoredTaskAsync(string queue, string id) =>
-        (byte[]?)await Db.HashGetAsync(Keys(queue).Tasks, id).ConfigureAwait(false);
-
     public RedisBroker(IConnectionMultiplexer connection, BrokerOptions? options = null, IClock? clock = null)
     {
         Connection = connection;
         Options = options ?? new BrokerOptions();
         Clock = clock ?? SystemClock.Instance;
+        Reads = new TaskReads(this);
+        Schedules = new ScheduleStore(this);
+        Workers = new WorkerRegistry(this);
+        Statistics = new QueueStatistics(this);
     }
 
     public IConnectionMultiplexer Connection { get; }
     public BrokerOptions Options { get; }
     public IClock Clock { get; }
-    private IDatabase Db => Connection.GetDatabase();
+
+    /// <summary>Tasks, queues and records as they are: every read that changes nothing.</summary>
+    public TaskReads Reads { get; }
+    /// <summary>Recurring schedules: stored, listed, fired.</summary>
+    public ScheduleStore Schedules { get; }
+    /// <summary>Live workers: their heartbeats and descriptions.</summary>
+    public WorkerRegistry Workers { get; }
+    /// <summary>Finished-task counters per minute and in total.</summary>
+    public QueueStatistics Statistics { get; }
+
+    internal IDatabase Db => Connection.GetDatabase();
 
     public QueueKeys Keys(string queue) => _keys.GetOrAdd(queue, q => new QueueKeys(q));
 
-    /// <summary>Runs a script; a WRONGTYPE error becomes a <see cref="QueueKeyTypeException"/> naming the key.</summary>
-    private async Task<RedisResult> Eval(RedisScript script, RedisKey[] keys, RedisValue[] args)
+    /// <summary>Runs a script of the protocol on a queue's keys, as the script lists them.</summary>
+    internal Task<RedisResult> RunAsync(QueueScript script, QueueKeys keys, params RedisValue[] args)
+    {
+        var names = script.KeysOf(keys);
+        return CheckKeyTypesAsync(names, () => script.Script.EvaluateAsync(Db, names, args));
+    }
+
+    /// <summary>
+    /// Runs a call on <paramref name="keys"/>; a WRONGTYPE error (a key someone else wrote with another type) becomes a
+    /// <see cref="QueueKeyTypeException"/> naming the key and both types.
+    /// </summary>
+    internal async Task<T> CheckKeyTypesAsync<T>(RedisKey[] keys, Func<Task<T>> call)
     {
         try
         {
-            return await script.EvaluateAsync(Db, keys, args).ConfigureAwait(false);
+            return await call().ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
         {
@@ -187,14 +208,14 @@ public sealed class RedisBroker
             args[3 + 4 * k] = batch[k].UniqueKey;
             args[4 + 4 * k] = batch[k].DueMs;
         }
-        var flags = (RedisResult[])(await Eval(Scripts.Enqueue, new[] { keys.Tasks, keys.Pending, keys.Unique, keys.Failed, keys.Scheduled }, args).ConfigureAwait(false))!;
+        var flags = (RedisResult[])(await RunAsync(Scripts.Enqueue, keys, args).ConfigureAwait(false))!;
         var outcomes = new EnqueueOutcome[flags.Length];
         for (var j = 0; j < flags.Length; j++)
         {
             var flag = flags[j];
             outcomes[j] = flag.Resp2Type == ResultType.BulkString
                 ? new EnqueueOutcome(EnqueueStatus.Duplicate, (string?)flag)
-                : new EnqueueOutcome((long)flag == 1 ? EnqueueStatus.Stored : EnqueueStatus.IdExists);
+                : new EnqueueOutcome(ScriptReply.Code(Scripts.Enqueue, flag, (1L, EnqueueStatus.Stored), (0L, EnqueueStatus.IdExists)));
         }
         return outcomes;
     }
@@ -217,18 +238,14 @@ public sealed class RedisBroker
         var stored = transaction.HashSetAsync(keys.Tasks, bodies);
         var pushed = transaction.ListLeftPushAsync(keys.Pending, ids);
         var executed = transaction.ExecuteAsync();
-        try
+        var length = await CheckKeyTypesAsync(new[] { keys.Tasks, keys.Pending }, async () =>
         {
             await executed.ConfigureAwait(false);
             await stored.ConfigureAwait(false);
-            // The list held only this batch: wake idle workers (a lost wake-up costs them at most a second).
-            if (await pushed.ConfigureAwait(false) == count)
-                Db.Publish(RedisChannel.Literal(keys.WakeChannel), count, CommandFlags.FireAndForget);
-        }
-        catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
-        {
-            throw await DiagnoseWrongTypeAsync(new[] { keys.Tasks, keys.Pending }, ex).ConfigureAwait(false);
-        }
+            return await pushed.ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        // The list held only this batch: wake idle workers (a lost wake-up costs them at most a second).
+        if (length == count) Db.Publish(RedisChannel.Literal(keys.WakeChannel), count, CommandFlags.FireAndForget);
         var outcomes = new EnqueueOutcome[count];
         for (var k = 0; k < count; k++) outcomes[k] = new EnqueueOutcome(EnqueueStatus.Stored);
         return outcomes;
@@ -238,8 +255,7 @@ public sealed class RedisBroker
     public async Task<IReadOnlyList<LeasedTask>> FetchAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline)
     {
         var keys = Keys(queue);
-        var result = (RedisResult[])(await Eval(Scripts.Fetch,
-            new[] { keys.Pending, keys.Active, keys.Tasks, keys.Attempts, keys.Owners, keys.Recoveries },
+        var result = (RedisResult[])(await RunAsync(Scripts.Fetch, keys,
             new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max }).ConfigureAwait(false))!;
         if (result.Length == 0) return Array.Empty<LeasedTask>();
         // Pairs of id and envelope, then the triples (position, attempt, recoveries) of tasks past their first attempt.
@@ -274,24 +290,22 @@ public sealed class RedisBroker
         var keys = Keys(completions[0].Result.Queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
-        var args = new RedisValue[4 + 4 * completions.Count];
+        var args = new RedisValue[3 + 4 * completions.Count];
         args[0] = workerId;
-        args[1] = now.ToUnixMs();
-        args[2] = oldest.ToUnixMs();
-        args[3] = Options.MaxSuccessRecords;
+        args[1] = oldest.ToUnixMs();
+        args[2] = Options.MaxSuccessRecords;
         for (var i = 0; i < completions.Count; i++)
         {
             var (result, uniqueKey) = completions[i];
             if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
-            args[4 + 4 * i] = result.Id;
-            args[5 + 4 * i] = TqJson.Serialize(result);
-            args[6 + 4 * i] = uniqueKey ?? "";
-            args[7 + 4 * i] = result.CompletedAt.ToUnixMs();
+            args[3 + 4 * i] = result.Id;
+            args[4 + 4 * i] = TqJson.Serialize(result);
+            args[5 + 4 * i] = uniqueKey ?? "";
+            args[6 + 4 * i] = result.CompletedAt.ToUnixMs();
         }
-        var flags = (RedisResult[])(await Eval(Scripts.Complete,
-            new[] { keys.Active, keys.Owners, keys.Succeeded, keys.Results, keys.Tasks, keys.Attempts, keys.Unique, keys.Recoveries, keys.Canceled },
+        var flags = (RedisResult[])(await RunAsync(Scripts.Complete, keys,
             args).ConfigureAwait(false))!;
-        return flags.Select(f => (long)f == 1).ToArray();
+        return flags.Select(f => ScriptReply.Flag(Scripts.Complete, f)).ToArray();
     }
 
     /// <summary>Records a failed attempt: a retry at <paramref name="retryAt"/>, or a failure record when it is null.</summary>
@@ -299,10 +313,10 @@ public sealed class RedisBroker
     {
         var keys = Keys(error.Queue);
         error.RetryAt = retryAt;
-        var done = await Eval(Scripts.Fail, new[] { keys.Active, keys.Owners, keys.Retry, keys.Failed, keys.Errors, keys.Attempts, keys.Tasks, keys.Unique, keys.Recoveries, keys.Canceled },
+        var done = await RunAsync(Scripts.Fail, keys,
             new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "" })
             .ConfigureAwait(false);
-        return (long)done == 1;
+        return ScriptReply.Flag(Scripts.Fail, done);
     }
 
     /// <summary>
@@ -313,19 +327,19 @@ public sealed class RedisBroker
     {
         var k = Keys(queue);
         var now = Clock.UtcNow;
-        var removed = (RedisResult[])(await Eval(Scripts.Trim, new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks },
+        var removed = (RedisResult[])(await RunAsync(Scripts.Trim, k,
             new RedisValue[] { (now - Options.SuccessRetention).ToUnixMs(), (now - Options.FailureRetention).ToUnixMs(), limit }).ConfigureAwait(false))!;
         return ((long)removed[0], (long)removed[1]);
     }
 
-    /// <summary>Hands leased tasks back to the front of the queue without counting the attempt.</summary>
-    public async Task<long> ReleaseAsync(string queue, string workerId, IReadOnlyCollection<string> ids)
+    /// <summary>Hands leased tasks back to the front of the queue without counting the attempt; returns how many went back.</summary>
+    public async Task<long> HandBackAsync(string queue, string workerId, IReadOnlyCollection<string> ids)
     {
         if (ids.Count == 0) return 0;
         var keys = Keys(queue);
         var args = new List<RedisValue> { keys.WakeChannel, workerId };
         args.AddRange(ids.Select(id => (RedisValue)id));
-        return (long)await Eval(Scripts.Release, new[] { keys.Active, keys.Owners, keys.Pending }, args.ToArray()).ConfigureAwait(false);
+        return (long)await RunAsync(Scripts.HandBack, keys, args.ToArray()).ConfigureAwait(false);
     }
 
     /// <summary>Extends the leases a worker holds; returns the ids it no longer holds and those whose cancellation was asked.</summary>
@@ -335,11 +349,15 @@ public sealed class RedisBroker
         var keys = Keys(queue);
         var args = new List<RedisValue> { workerId, leaseDeadline.ToUnixMs() };
         args.AddRange(ids.Select(id => (RedisValue)id));
-        var pairs = (RedisResult[])(await Eval(Scripts.Extend, new[] { keys.Active, keys.Owners, keys.Canceled }, args.ToArray()).ConfigureAwait(false))!;
+        var pairs = (RedisResult[])(await RunAsync(Scripts.Extend, keys, args.ToArray()).ConfigureAwait(false))!;
         var lost = new List<string>();
         var canceled = new List<string>();
         for (var i = 0; i + 1 < pairs.Length; i += 2)
-            ((string?)pairs[i + 1] == "canceled" ? canceled : lost).Add((string)pairs[i]!);
+        {
+            var why = (string?)pairs[i + 1];
+            var list = why == "lost" ? lost : why == "canceled" ? canceled : throw new UnexpectedScriptReplyException(Scripts.Extend.Name, why ?? "(nil)");
+            list.Add((string)pairs[i]!);
+        }
         return (lost.ToArray(), canceled.ToArray());
     }
 
@@ -347,7 +365,7 @@ public sealed class RedisBroker
     public async Task<(string Id, string Worker)[]> RecoverAsync(string queue, int limit = 100)
     {
         var keys = Keys(queue);
-        var pairs = (RedisResult[])(await Eval(Scripts.Recover, new[] { keys.Active, keys.Owners, keys.Pending, keys.Recoveries },
+        var pairs = (RedisResult[])(await RunAsync(Scripts.Recover, keys,
             new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
         var moved = new (string, string)[pairs.Length / 2];
         for (var i = 0; i < moved.Length; i++) moved[i] = ((string)pairs[2 * i]!, (string?)pairs[2 * i + 1] ?? "");
@@ -358,7 +376,7 @@ public sealed class RedisBroker
     public async Task<(long Moved, DateTimeOffset? NextDue)> PromoteAsync(string queue, int limit = 500)
     {
         var keys = Keys(queue);
-        var result = (RedisResult[])(await Eval(Scripts.Promote, new[] { keys.Retry, keys.Pending, keys.Scheduled },
+        var result = (RedisResult[])(await RunAsync(Scripts.Promote, keys,
             new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
         var nextDue = (long)result[1];
         return ((long)result[0], nextDue < 0 ? null : ClockExtensions.FromUnixMs(nextDue));
@@ -368,14 +386,9 @@ public sealed class RedisBroker
     public async Task<RequeueOutcome> RequeueAsync(string queue, string id)
     {
         var keys = Keys(queue);
-        var result = (long)await Eval(Scripts.Requeue, new[] { keys.Failed, keys.Errors, keys.Attempts, keys.Tasks, keys.Pending, keys.Recoveries, keys.Canceled },
+        var result = await RunAsync(Scripts.Requeue, keys,
             new RedisValue[] { keys.WakeChannel, id }).ConfigureAwait(false);
-        return result switch
-        {
-            1 => RequeueOutcome.Requeued,
-            -1 => RequeueOutcome.TaskMissing,
-            _ => RequeueOutcome.NotFailed,
-        };
+        return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
     }
 
     /// <summary>Puts every failure record of a queue back in its pending list, oldest first; returns how many went back.</summary>
@@ -425,15 +438,9 @@ public sealed class RedisBroker
             try { uniqueKey = TqJson.ReadEnvelope(envelope!).UniqueKey; }
             catch (MalformedTaskException) { }
         }
-        var result = (long)await Eval(Scripts.Delete,
-            new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique },
+        var result = await RunAsync(Scripts.Delete, k,
             new RedisValue[] { id, uniqueKey ?? "" }).ConfigureAwait(false);
-        return result switch
-        {
-            1 => DeleteOutcome.Deleted,
-            -1 => DeleteOutcome.Running,
-            _ => DeleteOutcome.NotFound,
-        };
+        return ScriptReply.Code(Scripts.Delete, result, (1L, DeleteOutcome.Deleted), (0L, DeleteOutcome.NotFound), (-1L, DeleteOutcome.Running));
     }
 
     /// <summary>Cancels a task: pending or retrying ones become failure records; active ones are stopped by their worker.</summary>
@@ -442,421 +449,19 @@ public sealed class RedisBroker
         var k = Keys(queue);
         var now = Clock.UtcNow;
         var error = new TaskError { Id = id, Queue = queue, Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
-        var result = (long)await Eval(Scripts.Cancel,
-            new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts, k.Scheduled },
+        var result = await RunAsync(Scripts.Cancel, k,
             new RedisValue[] { k.CancelChannel, id, now.ToUnixMs(), TqJson.Serialize(error) }).ConfigureAwait(false);
-        return result switch
-        {
-            1 => CancelOutcome.Canceled,
-            2 => CancelOutcome.StopRequested,
-            _ => CancelOutcome.NotCancelable,
-        };
-    }
-
-    /// <summary>
-    /// For each id: Succeeded or Failed once the task finished, Unknown when Redis has no such task
-    /// (never sent, or its record expired), Pending for any state in between. Pipelined: three reads per id.
-    /// </summary>
-    public async Task<TaskState[]> GetOutcomesAsync(string queue, IReadOnlyList<string> ids)
-    {
-        var k = Keys(queue);
-        var db = Db;
-        var succeeded = ids.Select(id => db.SortedSetScoreAsync(k.Succeeded, id)).ToArray();
-        var failed = ids.Select(id => db.SortedSetScoreAsync(k.Failed, id)).ToArray();
-        var exists = ids.Select(id => db.HashExistsAsync(k.Tasks, id)).ToArray();
-        await Task.WhenAll(succeeded.Cast<Task>().Concat(failed).Concat(exists)).ConfigureAwait(false);
-        var states = new TaskState[ids.Count];
-        for (var i = 0; i < ids.Count; i++)
-        {
-            states[i] = succeeded[i].Result is not null ? TaskState.Succeeded
-                : failed[i].Result is not null ? TaskState.Failed
-                : exists[i].Result ? TaskState.Pending
-                : TaskState.Unknown;
-        }
-        return states;
-    }
-
-    public async Task<TaskSnapshot> InspectAsync(string queue, string id)
-    {
-        var k = Keys(queue);
-        var r = (RedisResult[])(await Eval(Scripts.Inspect, new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries },
-            new RedisValue[] { id }).ConfigureAwait(false))!;
-        var state = (string)r[0]! switch
-        {
-            "succeeded" => TaskState.Succeeded,
-            "failed" => TaskState.Failed,
-            "active" => TaskState.Active,
-            "retrying" => TaskState.Retrying,
-            "pending" => TaskState.Pending,
-            "scheduled" => TaskState.Scheduled,
-            _ => TaskState.Unknown,
-        };
-        var snapshot = new TaskSnapshot { Id = id, Queue = queue, State = state };
-        var envelope = (string?)r[1];
-        if (!string.IsNullOrEmpty(envelope))
-        {
-            try { snapshot.Envelope = TqJson.ReadEnvelope(envelope); }
-            catch (MalformedTaskException) { }
-        }
-        if (int.TryParse((string?)r[2], out var attempts)) snapshot.Attempts = attempts;
-        var owner = (string?)r[3];
-        if (!string.IsNullOrEmpty(owner)) snapshot.Worker = owner;
-        if (double.TryParse((string?)r[4], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var score))
-            snapshot.StateSince = ClockExtensions.FromUnixMs((long)score);
-        var record = (string?)r[5];
-        if (state == TaskState.Succeeded) snapshot.Result = TqJson.ReadResult(record);
-        else if (!string.IsNullOrEmpty(record)) snapshot.Error = TqJson.ReadError(record);
-        if (snapshot.Result is { } result)
-        {
-            snapshot.Attempts = result.Attempts;
-            snapshot.Worker = result.Worker;
-        }
-        else if (snapshot.Error is { } error && state == TaskState.Failed)
-        {
-            snapshot.Attempts = error.Attempts;
-            snapshot.Worker = error.Worker;
-        }
-        return snapshot;
-    }
-
-    public async Task<QueueCounts> CountAsync(string queue)
-    {
-        var k = Keys(queue);
-        var db = Db;
-        var pending = db.ListLengthAsync(k.Pending);
-        var active = db.SortedSetLengthAsync(k.Active);
-        var retrying = db.SortedSetLengthAsync(k.Retry);
-        var succeeded = db.SortedSetLengthAsync(k.Succeeded);
-        var failed = db.SortedSetLengthAsync(k.Failed);
-        var scheduled = db.SortedSetLengthAsync(k.Scheduled);
-        try
-        {
-            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled).ConfigureAwait(false);
-        }
-        catch (RedisServerException ex) when (ex.Message.IndexOf("WRONGTYPE", StringComparison.Ordinal) >= 0)
-        {
-            throw await DiagnoseWrongTypeAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled }, ex).ConfigureAwait(false);
-        }
-        return new QueueCounts
-        {
-            Name = queue,
-            Pending = await pending.ConfigureAwait(false),
-            Scheduled = await scheduled.ConfigureAwait(false),
-            Active = await active.ConfigureAwait(false),
-            Retrying = await retrying.ConfigureAwait(false),
-            Succeeded = await succeeded.ConfigureAwait(false),
-            Failed = await failed.ConfigureAwait(false),
-        };
-    }
-
-    /// <summary>Publishes a live worker's description; it expires unless refreshed within three lease times.</summary>
-    public async Task HeartbeatWorkerAsync(Worker.WorkerInfo info, TimeSpan leaseTime)
-    {
-        var db = Db;
-        var key = QueueKeys.Worker(info.Id);
-        var now = Clock.UtcNow.ToUnixMs();
-        var batch = db.CreateBatch();
-        var set = batch.HashSetAsync(key, new[]
-        {
-            new HashEntry("host", info.Host),
-            new HashEntry("pid", info.ProcessId),
-            new HashEntry("queues", string.Join(",", info.Queues)),
-            new HashEntry("concurrency", info.Concurrency),
-            new HashEntry("started", info.StartedAt.ToUnixMs()),
-            new HashEntry("running", info.Running),
-            new HashEntry("processed", info.Processed),
-            new HashEntry("heartbeat", now),
-        });
-        var expire = batch.KeyExpireAsync(key, TimeSpan.FromTicks(leaseTime.Ticks * 3));
-        var seen = batch.SortedSetAddAsync(QueueKeys.Workers, info.Id, now);
-        // Ids of workers that died without unregistering: their descriptions expired long ago.
-        var forgetBefore = now - (long)Math.Max(TimeSpan.FromHours(1).TotalMilliseconds, leaseTime.TotalMilliseconds * 3);
-        var pruned = batch.SortedSetRemoveRangeByScoreAsync(QueueKeys.Workers, double.NegativeInfinity, forgetBefore);
-        batch.Execute();
-        await Task.WhenAll(set, expire, seen, pruned).ConfigureAwait(false);
-    }
-
-    public async Task UnregisterWorkerAsync(string workerId)
-    {
-        var db = Db;
-        await Task.WhenAll(db.KeyDeleteAsync(QueueKeys.Worker(workerId)), db.SortedSetRemoveAsync(QueueKeys.Workers, workerId)).ConfigureAwait(false);
+        return ScriptReply.Code(Scripts.Cancel, result, (1L, CancelOutcome.Canceled), (2L, CancelOutcome.StopRequested), (0L, CancelOutcome.NotCancelable));
     }
 
     /// <summary>The bytes a task is stored as: its JSON, behind a signature line when this broker signs.</summary>
-    private byte[] Stored(TaskEnvelope task)
+    internal byte[] Stored(TaskEnvelope task)
     {
         if (Options.Signing is not { } keyring) return TqJson.SerializeToUtf8(task);
         task.Kid = keyring.SigningKeyId;
         return EnvelopeSignature.Sign(TqJson.SerializeToUtf8(task), keyring);
     }
 
-    /// <summary>Stores a recurring schedule and its next due time (none while disabled), atomically; signed when this broker signs.</summary>
-    public async Task SaveScheduleAsync(ScheduleDefinition schedule, DateTimeOffset? nextDue)
-    {
-        var k = Keys(schedule.Queue);
-        byte[] stored;
-        if (Options.Signing is { } keyring)
-        {
-            schedule.Kid = keyring.SigningKeyId;
-            stored = EnvelopeSignature.Sign(TqJson.SerializeToUtf8(schedule), keyring);
-        }
-        else
-        {
-            schedule.Kid = null;
-            stored = TqJson.SerializeToUtf8(schedule);
-        }
-        var transaction = Db.CreateTransaction();
-        var saved = transaction.HashSetAsync(k.Schedules, schedule.Name, stored);
-        var due = schedule.Enabled && nextDue is { } next
-            ? transaction.SortedSetAddAsync(k.ScheduleDue, schedule.Name, next.ToUnixMs())
-            : transaction.SortedSetRemoveAsync(k.ScheduleDue, schedule.Name);
-        var registered = transaction.SetAddAsync(QueueKeys.Queues, schedule.Queue);
-        await transaction.ExecuteAsync().ConfigureAwait(false);
-        await Task.WhenAll(saved, due, registered).ConfigureAwait(false);
-    }
-
-    /// <summary>Removes a schedule; false when there was none of that name.</summary>
-    public async Task<bool> RemoveScheduleAsync(string queue, string name)
-    {
-        var k = Keys(queue);
-        var transaction = Db.CreateTransaction();
-        var removed = transaction.HashDeleteAsync(k.Schedules, name);
-        var due = transaction.SortedSetRemoveAsync(k.ScheduleDue, name);
-        var runs = transaction.HashDeleteAsync(k.ScheduleRuns, name);
-        await transaction.ExecuteAsync().ConfigureAwait(false);
-        await Task.WhenAll(due, runs).ConfigureAwait(false);
-        return await removed.ConfigureAwait(false);
-    }
-
-    public async Task<ScheduleDefinition?> GetScheduleAsync(string queue, string name) =>
-        TqJson.ReadSchedule(await Db.HashGetAsync(Keys(queue).Schedules, name).ConfigureAwait(false));
-
-    /// <summary>A schedule as stored (with its signature line, if any), for a firer that checks it; null when there is none.</summary>
-    public async Task<byte[]?> GetStoredScheduleAsync(string queue, string name) =>
-        (byte[]?)await Db.HashGetAsync(Keys(queue).Schedules, name).ConfigureAwait(false);
-
-    /// <summary>The schedules of a queue with their next due time and last run.</summary>
-    public async Task<IReadOnlyList<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> GetSchedulesAsync(string queue)
-    {
-        var k = Keys(queue);
-        var db = Db;
-        var definitions = db.HashGetAllAsync(k.Schedules);
-        var due = db.SortedSetRangeByRankWithScoresAsync(k.ScheduleDue);
-        var runs = db.HashGetAllAsync(k.ScheduleRuns);
-        var dueByName = (await due.ConfigureAwait(false)).ToDictionary(e => (string)e.Element!, e => (long)e.Score);
-        var runByName = (await runs.ConfigureAwait(false)).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
-        var list = new List<(ScheduleDefinition, DateTimeOffset?, ScheduleRun?)>();
-        foreach (var entry in await definitions.ConfigureAwait(false))
-        {
-            var schedule = TqJson.ReadSchedule(entry.Value);
-            if (schedule is null) continue;
-            DateTimeOffset? next = dueByName.TryGetValue(schedule.Name, out var ms) ? ClockExtensions.FromUnixMs(ms) : null;
-            runByName.TryGetValue(schedule.Name, out var run);
-            list.Add((schedule, next, TqJson.ReadScheduleRun(run)));
-        }
-        return list.OrderBy(s => s.Item1.Name, StringComparer.Ordinal).ToList();
-    }
-
-    /// <summary>Schedules whose next occurrence is due, with the due time each was seen with.</summary>
-    public async Task<(string Name, long DueMs)[]> DueSchedulesAsync(string queue, int limit = 20)
-    {
-        var entries = await Db.SortedSetRangeByScoreWithScoresAsync(Keys(queue).ScheduleDue, double.NegativeInfinity, Clock.UtcNow.ToUnixMs(), take: limit).ConfigureAwait(false);
-        return entries.Select(e => ((string)e.Element!, (long)e.Score)).ToArray();
-    }
-
-    /// <summary>
-    /// Fires one occurrence, if no other worker did: moves the due time on and enqueues the task (null: skip it),
-    /// signed when this broker signs and <paramref name="sign"/> says the schedule itself was signed.
-    /// </summary>
-    public async Task<bool> FireAsync(string queue, string name, long dueMs, DateTimeOffset? next, ScheduleRun run, TaskEnvelope? task, bool sign = true)
-    {
-        var k = Keys(queue);
-        RedisValue stored = task is null ? "" : sign ? Stored(task) : TqJson.SerializeToUtf8(task);
-        var result = await Eval(Scripts.Fire, new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending },
-            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, TqJson.Serialize(run), task?.Id ?? "", stored })
-            .ConfigureAwait(false);
-        return (long)result == 1;
-    }
-
-    /// <summary>How long per-minute throughput counters are kept.</summary>
-    public static readonly TimeSpan ThroughputRetention = TimeSpan.FromHours(48);
-
-    /// <summary>Counts finished tasks of the current minute (the dashboard's history); fire and forget.</summary>
-    public void CountFinished(string queue, long succeeded, long failed)
-    {
-        var now = Clock.UtcNow;
-        var key = Keys(queue).Throughput(now);
-        var minute = (now.ToUnixTimeSeconds() / 60 % 60).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var db = Db;
-        if (succeeded > 0) db.HashIncrement(key, minute + "s", succeeded, CommandFlags.FireAndForget);
-        if (failed > 0) db.HashIncrement(key, minute + "f", failed, CommandFlags.FireAndForget);
-        db.KeyExpire(key, ThroughputRetention, CommandFlags.FireAndForget);
-        var totals = Keys(queue).Totals;
-        if (succeeded > 0) db.HashIncrement(totals, "succeeded", succeeded, CommandFlags.FireAndForget);
-        if (failed > 0) db.HashIncrement(totals, "failed", failed, CommandFlags.FireAndForget);
-    }
-
-    /// <summary>Tasks that ever succeeded and failed for good in a queue, as counted by its workers.</summary>
-    public async Task<(long Succeeded, long Failed, long BadSignature)> GetTotalsAsync(string queue)
-    {
-        var values = await Db.HashGetAsync(Keys(queue).Totals, new RedisValue[] { "succeeded", "failed", "badSignature" }).ConfigureAwait(false);
-        return ((long?)values[0] ?? 0, (long?)values[1] ?? 0, (long?)values[2] ?? 0);
-    }
-
-    /// <summary>Counts a task or schedule refused for its signature (the /metrics counter); fire and forget.</summary>
-    public void CountBadSignature(string queue) =>
-        Db.HashIncrement(Keys(queue).Totals, "badSignature", 1, CommandFlags.FireAndForget);
-
-    /// <summary>Tasks succeeded and failed per minute over the last <paramref name="minutes"/> minutes, oldest first.</summary>
-    public async Task<IReadOnlyList<(DateTimeOffset Minute, long Succeeded, long Failed)>> GetThroughputAsync(string queue, int minutes)
-    {
-        var k = Keys(queue);
-        var now = Clock.UtcNow;
-        var firstMinute = now.ToUnixTimeSeconds() / 60 - minutes + 1;
-        var hours = new Dictionary<long, Task<HashEntry[]>>();
-        for (var m = firstMinute; m <= now.ToUnixTimeSeconds() / 60; m++)
-        {
-            var hour = m / 60;
-            if (!hours.ContainsKey(hour)) hours[hour] = Db.HashGetAllAsync(k.Throughput(DateTimeOffset.FromUnixTimeSeconds(hour * 3600)));
-        }
-        await Task.WhenAll(hours.Values).ConfigureAwait(false);
-        var series = new List<(DateTimeOffset, long, long)>(minutes);
-        for (var m = firstMinute; m <= now.ToUnixTimeSeconds() / 60; m++)
-        {
-            var fields = hours[m / 60].Result;
-            var name = (m % 60).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            long Count(string suffix) => (long)(fields.FirstOrDefault(f => f.Name == name + suffix).Value is { HasValue: true } v ? v : 0);
-            series.Add((DateTimeOffset.FromUnixTimeSeconds(m * 60), Count("s"), Count("f")));
-        }
-        return series;
-    }
-
-    /// <summary>The live workers, as they last described themselves (<see cref="HeartbeatWorkerAsync"/>).</summary>
-    public async Task<IReadOnlyList<Worker.WorkerInfo>> GetWorkersAsync()
-    {
-        var workers = new List<Worker.WorkerInfo>();
-        foreach (var fields in await ListWorkersAsync().ConfigureAwait(false))
-        {
-            string Field(string name) => fields.TryGetValue(name, out var value) ? value : "";
-            long Number(string name) => long.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
-            workers.Add(new Worker.WorkerInfo
-            {
-                Id = Field("id"),
-                Host = Field("host"),
-                ProcessId = (int)Number("pid"),
-                Queues = Field("queues").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries),
-                Concurrency = (int)Number("concurrency"),
-                StartedAt = ClockExtensions.FromUnixMs(Number("started")),
-                Running = (int)Number("running"),
-                Processed = Number("processed"),
-                LastSeen = ClockExtensions.FromUnixMs(Number("heartbeat")),
-            });
-        }
-        return workers;
-    }
-
-    /// <summary>Live workers (those whose description has not expired), with what they publish about themselves.</summary>
-    public async Task<IReadOnlyList<Dictionary<string, string>>> ListWorkersAsync()
-    {
-        var db = Db;
-        var ids = await db.SortedSetRangeByRankAsync(QueueKeys.Workers).ConfigureAwait(false);
-        var hashes = await Task.WhenAll(ids.Select(id => db.HashGetAllAsync(QueueKeys.Worker(id!)))).ConfigureAwait(false);
-        var workers = new List<Dictionary<string, string>>();
-        for (var i = 0; i < ids.Length; i++)
-        {
-            if (hashes[i].Length == 0) continue;
-            var worker = hashes[i].ToDictionary(e => (string)e.Name!, e => (string?)e.Value ?? "");
-            worker["id"] = ids[i]!;
-            workers.Add(worker);
-        }
-        return workers;
-    }
-
-    /// <summary>Names of the queues that ever received a task, sorted.</summary>
-    public async Task<string[]> ListQueuesAsync()
-    {
-        var members = await Db.SetMembersAsync(QueueKeys.Queues).ConfigureAwait(false);
-        return members.Select(m => (string)m!).Where(QueueName.IsValid).OrderBy(n => n, StringComparer.Ordinal).ToArray();
-    }
-
-    /// <summary>Success records, newest first, or those with the given ids. A record that is not valid JSON reads as <see cref="Unreadable(string, string)"/>.</summary>
-    public async Task<IReadOnlyList<TaskResult>> GetResultsAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0)
-    {
-        var k = Keys(queue);
-        var db = Db;
-        var wanted = ids?.Select(i => (RedisValue)i).ToArray()
-            ?? await db.SortedSetRangeByRankAsync(k.Succeeded, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
-        if (wanted.Length == 0) return Array.Empty<TaskResult>();
-        var json = await db.HashGetAsync(k.Results, wanted).ConfigureAwait(false);
-        var results = new List<TaskResult>(wanted.Length);
-        for (var i = 0; i < wanted.Length; i++)
-        {
-            if (!json[i].HasValue) continue;
-            try { results.Add(TqJson.ReadResult(json[i])!); }
-            catch (JsonException) { results.Add(Unreadable(queue, wanted[i]!)); }
-        }
-        return results;
-    }
-
-    /// <summary>What a success record that is not valid JSON reads as: its id and queue, and a label that says so.</summary>
-    public static TaskResult Unreadable(string queue, string id) =>
-        new() { Id = id, Queue = queue, Label = "(unreadable record: not valid JSON)" };
-
-    /// <summary>
-    /// Failure records with their tasks, newest first, or those with the given ids. A record that is not valid JSON
-    /// reads as one with reason <see cref="FailureReasons.UnreadableRecord"/>. With <paramref name="maxTaskBytes"/>,
-    /// envelopes larger than that are not read (the entry's Task is null and TaskBytes says how large it is): a page
-    /// of failures then costs Redis and the network at most that much per record.
-    /// </summary>
-    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0, int? maxTaskBytes = null)
-    {
-        var k = Keys(queue);
-        var db = Db;
-        RedisValue[] wanted;
-        if (ids is null)
-        {
-            wanted = await db.SortedSetRangeByRankAsync(k.Failed, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
-        }
-        else
-        {
-            // Only ids that are failure records, not retrying tasks whose last error is also kept.
-            var scores = await Task.WhenAll(ids.Select(id => db.SortedSetScoreAsync(k.Failed, id))).ConfigureAwait(false);
-            wanted = ids.Where((_, i) => scores[i].HasValue).Select(i => (RedisValue)i).ToArray();
-        }
-        if (wanted.Length == 0) return Array.Empty<FailureEntry>();
-        var errors = db.HashGetAsync(k.Errors, wanted);
-        RedisValue[] taskJson;
-        long[]? sizes = null;
-        if (maxTaskBytes is { } limit)
-        {
-            var peeked = (RedisResult[])(await Eval(Scripts.Peek, new[] { k.Tasks }, wanted.Prepend(limit).ToArray()).ConfigureAwait(false))!;
-            taskJson = peeked.Select(r => r.Resp2Type == ResultType.BulkString ? (RedisValue)r : RedisValue.Null).ToArray();
-            sizes = peeked.Select((r, i) => taskJson[i].HasValue ? ((byte[])taskJson[i]!).Length : (long)r).ToArray();
-        }
-        else
-            taskJson = await db.HashGetAsync(k.Tasks, wanted).ConfigureAwait(false);
-        var errorJson = await errors.ConfigureAwait(false);
-        var entries = new List<FailureEntry>(wanted.Length);
-        for (var i = 0; i < wanted.Length; i++)
-        {
-            if (!errorJson[i].HasValue) continue;
-            TaskEnvelope? envelope = null;
-            try { envelope = TqJson.ReadEnvelope(taskJson[i]); }
-            catch (MalformedTaskException) { }
-            TaskError error;
-            try { error = TqJson.ReadError(errorJson[i])!; }
-            catch (JsonException)
-            {
-                error = new TaskError
-                {
-                    Id = wanted[i]!, Queue = queue, Reason = FailureReasons.UnreadableRecord, Permanent = true,
-                    Message = "This failure record is not valid JSON. Remove-TqTask deletes it.",
-                };
-            }
-            entries.Add(new FailureEntry(error, envelope, taskJson[i], sizes?[i] ?? ((byte[]?)taskJson[i])?.Length ?? 0));
-        }
-        return entries;
-    }
 }
 
 public enum CancelOutcome

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Security.Cryptography;
 using System.Text;
@@ -37,13 +38,52 @@ public sealed class RedisScript
     /// <summary>Set once a server answered that it has no EVALSHA_RO (Redis 6, Garnet): read scripts then run by EVALSHA.</summary>
     private static volatile bool s_noReadOnlyEval;
 
-    public static RedisScript Load(string fileName, bool readOnly = false)
+    public static RedisScript Load(string fileName, bool readOnly = false) =>
+        new(fileName, ResolveIncludes(ReadResource("TaskQueue.Scripts." + fileName), fileName), readOnly);
+
+    /// <summary>
+    /// A line <c>--#include name</c> stands for the text of <c>Scripts/lib/name.lua</c> (helpers several scripts
+    /// share). It is replaced when the script is loaded, so what runs on the server is one self-contained script, as
+    /// docs/PROTOCOL.md describes for clients in other languages.
+    /// </summary>
+    internal static string ResolveIncludes(string text, string fileName)
     {
-        var resource = "TaskQueue.Scripts." + fileName;
+        var lines = text.Split('\n');
+        var resolved = new StringBuilder(text.Length);
+        foreach (var line in lines)
+        {
+            var trimmed = line.TrimEnd('\r');
+            if (trimmed.StartsWith(IncludeDirective, StringComparison.Ordinal))
+            {
+                var name = trimmed.Substring(IncludeDirective.Length).Trim();
+                if (name.Length == 0 || name.IndexOfAny(new[] { '/', '\\', '.' }) >= 0)
+                    throw new InvalidOperationException($"{fileName}: '{trimmed}' must name a file of Scripts/lib without its extension.");
+                resolved.Append(ReadResource("TaskQueue.Scripts.lib." + name + ".lua").TrimEnd('\n', '\r')).Append('\n');
+            }
+            else resolved.Append(line).Append('\n');
+        }
+        return resolved.ToString(0, resolved.Length - 1);
+    }
+
+    /// <summary>The directive that includes a file of Scripts/lib.</summary>
+    public const string IncludeDirective = "--#include ";
+
+    private static string ReadResource(string resource)
+    {
         using var stream = typeof(RedisScript).Assembly.GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"The Lua script resource '{resource}' is missing from the build.");
         using var reader = new StreamReader(stream, Encoding.UTF8);
-        return new RedisScript(fileName, reader.ReadToEnd(), readOnly);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>The number in a script's file name, <c>name-N.lua</c>: how many KEYS it takes.</summary>
+    public static int KeyCount(string fileName)
+    {
+        var dash = fileName.LastIndexOf('-');
+        var dot = fileName.LastIndexOf('.');
+        if (dash < 0 || dot < dash || !int.TryParse(fileName.Substring(dash + 1, dot - dash - 1), out var count))
+            throw new InvalidOperationException($"The script file name '{fileName}' must end in -N.lua, N the number of KEYS it takes.");
+        return count;
     }
 
     public async Task<RedisResult> EvaluateAsync(IDatabaseAsync db, RedisKey[] keys, RedisValue[] args)
@@ -74,22 +114,86 @@ public sealed class RedisScript
     }
 }
 
-/// <summary>All scripts of the broker, loaded once per process.</summary>
+/// <summary>
+/// A script of the queue protocol with the keys it takes, named here beside its file so that a call cannot pass them in
+/// another order or number. Loading checks their number against the N of <c>name-N.lua</c>.
+/// </summary>
+internal sealed class QueueScript
+{
+    private static readonly QueueKeys Probe = new("probe");
+    private readonly Func<QueueKeys, RedisKey[]> _keys;
+
+    private QueueScript(RedisScript script, Func<QueueKeys, RedisKey[]> keys)
+    {
+        Script = script;
+        _keys = keys;
+    }
+
+    public RedisScript Script { get; }
+    public string Name => Script.Name;
+
+    /// <summary>The KEYS of a call for <paramref name="queue"/>, in the order the script's header gives.</summary>
+    public RedisKey[] KeysOf(QueueKeys queue) => _keys(queue);
+
+    public static QueueScript Load(string fileName, Func<QueueKeys, RedisKey[]> keys, bool readOnly = false)
+    {
+        var declared = RedisScript.KeyCount(fileName);
+        var listed = keys(Probe).Length;
+        if (listed != declared)
+            throw new InvalidOperationException($"{fileName} takes {declared} keys by its name, but its call lists {listed}.");
+        return new QueueScript(RedisScript.Load(fileName, readOnly), keys);
+    }
+}
+
+/// <summary>The integer codes a script returns, read strictly: a code the caller does not know is an error, never a default.</summary>
+internal static class ScriptReply
+{
+    public static T Code<T>(QueueScript script, RedisResult reply, params (long Code, T Meaning)[] meanings)
+    {
+        var code = (long)reply;
+        foreach (var (known, meaning) in meanings)
+        {
+            if (known == code) return meaning;
+        }
+        throw new UnexpectedScriptReplyException(script.Name, code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    public static bool Flag(QueueScript script, RedisResult reply) => Code(script, reply, (1L, true), (0L, false));
+}
+
+/// <summary>A script answered with a code its caller does not know: the script and the code in the assembly disagree.</summary>
+public sealed class UnexpectedScriptReplyException : InvalidOperationException
+{
+    public UnexpectedScriptReplyException(string script, string reply)
+        : base($"The script {script} answered '{reply}', which this version of TaskQueue does not know. Is a script of another version loaded under the same name?")
+    {
+        Script = script;
+        Reply = reply;
+    }
+
+    public string Script { get; }
+    public string Reply { get; }
+}
+
+/// <summary>All scripts of the broker with their keys, loaded once per process.</summary>
 internal static class Scripts
 {
-    public static readonly RedisScript Enqueue = RedisScript.Load("enqueue-5.lua");
-    public static readonly RedisScript Fetch = RedisScript.Load("fetch-6.lua");
-    public static readonly RedisScript Complete = RedisScript.Load("complete-9.lua");
-    public static readonly RedisScript Fail = RedisScript.Load("fail-10.lua");
-    public static readonly RedisScript Release = RedisScript.Load("release-3.lua");
-    public static readonly RedisScript Extend = RedisScript.Load("extend-3.lua");
-    public static readonly RedisScript Recover = RedisScript.Load("recover-4.lua");
-    public static readonly RedisScript Promote = RedisScript.Load("promote-3.lua");
-    public static readonly RedisScript Requeue = RedisScript.Load("requeue-7.lua");
-    public static readonly RedisScript Cancel = RedisScript.Load("cancel-9.lua");
-    public static readonly RedisScript Fire = RedisScript.Load("fire-4.lua");
-    public static readonly RedisScript Inspect = RedisScript.Load("inspect-11.lua", readOnly: true);
-    public static readonly RedisScript Delete = RedisScript.Load("delete-12.lua");
-    public static readonly RedisScript Peek = RedisScript.Load("peek-1.lua", readOnly: true);
-    public static readonly RedisScript Trim = RedisScript.Load("trim-5.lua");
+    public static readonly QueueScript Enqueue = QueueScript.Load("enqueue-5.lua", k => new[] { k.Tasks, k.Pending, k.Unique, k.Failed, k.Scheduled });
+    public static readonly QueueScript Fetch = QueueScript.Load("fetch-6.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries });
+    public static readonly QueueScript Complete = QueueScript.Load("complete-9.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled });
+    public static readonly QueueScript Fail = QueueScript.Load("fail-10.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled });
+    public static readonly QueueScript HandBack = QueueScript.Load("handback-3.lua", k => new[] { k.Active, k.Owners, k.Pending });
+    public static readonly QueueScript Extend = QueueScript.Load("extend-3.lua", k => new[] { k.Active, k.Owners, k.Canceled });
+    public static readonly QueueScript Recover = QueueScript.Load("recover-4.lua", k => new[] { k.Active, k.Owners, k.Pending, k.Recoveries });
+    public static readonly QueueScript Promote = QueueScript.Load("promote-3.lua", k => new[] { k.Retry, k.Pending, k.Scheduled });
+    public static readonly QueueScript Requeue = QueueScript.Load("requeue-7.lua", k => new[] { k.Failed, k.Errors, k.Attempts, k.Tasks, k.Pending, k.Recoveries, k.Canceled });
+    public static readonly QueueScript Cancel = QueueScript.Load("cancel-9.lua", k => new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts, k.Scheduled });
+    public static readonly QueueScript Fire = QueueScript.Load("fire-4.lua", k => new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending });
+    public static readonly QueueScript Inspect = QueueScript.Load("inspect-11.lua", k => new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries }, readOnly: true);
+    public static readonly QueueScript Delete = QueueScript.Load("delete-12.lua", k => new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique });
+    public static readonly QueueScript Peek = QueueScript.Load("peek-1.lua", k => new[] { k.Tasks }, readOnly: true);
+    public static readonly QueueScript Trim = QueueScript.Load("trim-5.lua", k => new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks });
+
+    /// <summary>Every script, for the tests that check them all.</summary>
+    public static IReadOnlyList<QueueScript> All => new[] { Enqueue, Fetch, Complete, Fail, HandBack, Extend, Recover, Promote, Requeue, Cancel, Fire, Inspect, Delete, Peek, Trim };
 }

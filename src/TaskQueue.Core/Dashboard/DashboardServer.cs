@@ -167,26 +167,26 @@ public sealed class DashboardServer
         if (get && Is("api", "queues"))
             return await Json(200, async w => WriteQueues(w, await QueueCountsAsync()));
         if (get && Is("api", "workers"))
-            return await Json(200, async w => WriteWorkers(w, await _broker.ListWorkersAsync()));
+            return await Json(200, async w => WriteWorkers(w, await _broker.Workers.ListWorkersAsync()));
         if (get && Is("api", "schedules"))
-            return await Json(200, async w => WriteSchedules(w, await SchedulesAsync(await _broker.ListQueuesAsync())));
+            return await Json(200, async w => WriteSchedules(w, await SchedulesAsync(await _broker.Reads.ListQueuesAsync())));
         if (get && Is("api", "throughput", "*"))
         {
             var minutes = Number(query, "minutes", ChartMinutes, 1, MaxChartMinutes);
-            return await Json(200, async w => WriteThroughput(w, await _broker.GetThroughputAsync(p[2], minutes)));
+            return await Json(200, async w => WriteThroughput(w, await _broker.Statistics.GetThroughputAsync(p[2], minutes)));
         }
         if (get && Is("api", "tasks", "*", "*"))
         {
-            var snapshot = await _broker.InspectAsync(p[2], p[3]);
+            var snapshot = await _broker.Reads.InspectAsync(p[2], p[3]);
             return await Json(snapshot.State == TaskState.Unknown ? 404 : 200, w => { WriteTask(w, snapshot); return Task.CompletedTask; });
         }
         if (get && Is("api", "failures", "*"))
-            return await Json(200, async w => WriteFailures(w, await _broker.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage), maxTaskBytes: MaxTaskBytes)));
+            return await Json(200, async w => WriteFailures(w, await _broker.Reads.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage), maxTaskBytes: MaxTaskBytes)));
         if (get && Is("api", "results", "*"))
-            return await Json(200, async w => WriteResults(w, await _broker.GetResultsAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
+            return await Json(200, async w => WriteResults(w, await _broker.Reads.GetResultsAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage))));
         if (post && Is("api", "failures", "*", "*", "retry"))
         {
-            if (_signatures?.Keyring is not null && await _broker.GetStoredTaskAsync(p[2], p[3]) is { } stored && _signatures.Check(stored, p[2], p[3]) is not null)
+            if (_signatures?.Keyring is not null && await _broker.Reads.GetStoredTaskAsync(p[2], p[3]) is { } stored && _signatures.Check(stored, p[2], p[3]) is not null)
                 return await Outcome(403, p[3], FailureReasons.BadSignature);
             var outcome = await _broker.RequeueAsync(p[2], p[3]);
             return await Outcome(outcome == RequeueOutcome.Requeued ? 200 : 404, p[3], outcome.ToString());
@@ -216,18 +216,18 @@ public sealed class DashboardServer
     /// </summary>
     private async Task Overview(Utf8JsonWriter w, NameValueCollection query)
     {
-        var names = await _broker.ListQueuesAsync();
+        var names = await _broker.Reads.ListQueuesAsync();
         var countsTask = QueueCountsAsync(names);
-        var workersTask = _broker.ListWorkersAsync();
+        var workersTask = _broker.Workers.ListWorkersAsync();
         var schedulesTask = SchedulesAsync(names);
         var selected = query["queue"] is { } q && names.Contains(q) ? q : names.FirstOrDefault();
         var page = Number(query, "first", DefaultPage, 1, MaxPage);
         var failuresSkip = Number(query, "failures", 0, 0, int.MaxValue - MaxPage);
         var resultsSkip = Number(query, "results", 0, 0, int.MaxValue - MaxPage);
         var minutes = Number(query, "minutes", ChartMinutes, 1, MaxChartMinutes);
-        var throughputTask = selected is null ? null : _broker.GetThroughputAsync(selected, minutes);
-        var failuresTask = selected is null ? null : _broker.GetFailuresAsync(selected, page, skip: failuresSkip, maxTaskBytes: MaxTaskBytes);
-        var resultsTask = selected is null ? null : _broker.GetResultsAsync(selected, page, skip: resultsSkip);
+        var throughputTask = selected is null ? null : _broker.Statistics.GetThroughputAsync(selected, minutes);
+        var failuresTask = selected is null ? null : _broker.Reads.GetFailuresAsync(selected, page, skip: failuresSkip, maxTaskBytes: MaxTaskBytes);
+        var resultsTask = selected is null ? null : _broker.Reads.GetResultsAsync(selected, page, skip: resultsSkip);
         var counts = await countsTask;
 
         w.WriteStartObject();
@@ -288,10 +288,10 @@ public sealed class DashboardServer
         int.TryParse(query[name], out var n) ? Math.Max(min, Math.Min(n, max)) : fallback;
 
     private async Task<QueueCounts[]> QueueCountsAsync(string[]? names = null) =>
-        await Task.WhenAll((names ?? await _broker.ListQueuesAsync()).Select(_broker.CountAsync));
+        await Task.WhenAll((names ?? await _broker.Reads.ListQueuesAsync()).Select(_broker.Reads.CountAsync));
 
     private async Task<List<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> SchedulesAsync(string[] names) =>
-        (await Task.WhenAll(names.Select(_broker.GetSchedulesAsync))).SelectMany(s => s).ToList();
+        (await Task.WhenAll(names.Select(_broker.Schedules.GetSchedulesAsync))).SelectMany(s => s).ToList();
 
     /// <summary>One page of a list: where it starts, how long the whole list is, and its items.</summary>
     private static void WritePage(Utf8JsonWriter w, string name, int skip, long total, Action writeItems)
@@ -436,9 +436,9 @@ public sealed class DashboardServer
     private async Task<string> Metrics()
     {
         var countsTask = QueueCountsAsync();
-        var workersTask = _broker.ListWorkersAsync();
+        var workersTask = _broker.Workers.ListWorkersAsync();
         var counts = await countsTask;
-        var totals = await Task.WhenAll(counts.Select(c => _broker.GetTotalsAsync(c.Name)));
+        var totals = await Task.WhenAll(counts.Select(c => _broker.Statistics.GetTotalsAsync(c.Name)));
         var workers = await workersTask;
 
         var text = new StringBuilder();

@@ -31,7 +31,7 @@ public sealed class ScheduleFirer
     public async Task<int> FireDueAsync(string queue)
     {
         var fired = 0;
-        foreach (var (name, dueMs) in await _broker.DueSchedulesAsync(queue).ConfigureAwait(false))
+        foreach (var (name, dueMs) in await _broker.Schedules.DueSchedulesAsync(queue).ConfigureAwait(false))
         {
             var now = _broker.Clock.UtcNow;
             var dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
@@ -48,7 +48,7 @@ public sealed class ScheduleFirer
             }
             var task = skip || schedule is null ? null : Occurrence(schedule, now);
             var run = new ScheduleRun { DueAt = dueAt, FiredAt = now, TaskId = task?.Id, Skipped = task is null };
-            if (await _broker.FireAsync(queue, name, dueMs, next, run, task, sign: signed).ConfigureAwait(false) && task is not null) fired++;
+            if (await _broker.Schedules.FireAsync(queue, name, dueMs, next, run, task, sign: signed).ConfigureAwait(false) && task is not null) fired++;
         }
         return fired;
     }
@@ -59,7 +59,7 @@ public sealed class ScheduleFirer
     /// </summary>
     private async Task<(ScheduleDefinition? Schedule, bool Signed)> ReadAsync(string queue, string name)
     {
-        var stored = await _broker.GetStoredScheduleAsync(queue, name).ConfigureAwait(false);
+        var stored = await _broker.Schedules.GetStoredScheduleAsync(queue, name).ConfigureAwait(false);
         if (stored is null) return (null, false);
         var keyId = "";
         var refusal = _signatures?.Refusal(stored, out keyId);
@@ -71,7 +71,7 @@ public sealed class ScheduleFirer
         }
         if (refusal is not null)
         {
-            _broker.CountBadSignature(queue);
+            _broker.Statistics.CountBadSignature(queue);
             _warn($"Schedule '{name}' of queue '{queue}' did not fire: {refusal}");
         }
         return (schedule, keyId.Length > 0);

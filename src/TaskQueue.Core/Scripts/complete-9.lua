@@ -9,39 +9,28 @@
 -- KEYS[8] recoveries HASH  task id -> recoveries (removed)
 -- KEYS[9] canceled   SET   ids whose cancellation was asked (removed)
 -- ARGV[1] worker id
--- ARGV[2] (unused, kept for the layout of ARGV)
--- ARGV[3] records completed before this time (unix ms) are removed
--- ARGV[4] most success records kept
--- ARGV[5], ARGV[6], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
+-- ARGV[2] records completed before this time (unix ms) are removed
+-- ARGV[3] most success records kept
+-- ARGV[4], ARGV[5], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
 --         and its completion time (unix ms), the score that orders success records
 -- Returns one integer per task: 1 recorded, 0 the worker no longer holds the lease (nothing written for it).
 -- Every write is one batch command for all the tasks (in chunks), so the cost per task is a few list entries.
-local CHUNK = 1000
-
-local function variadic(command, key, items)
-  for from = 1, #items, CHUNK do
-    redis.call(command, key, unpack(items, from, math.min(from + CHUNK - 1, #items)))
-  end
-end
+--#include chunks
 
 local ids, n = {}, 0
-for i = 5, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   n = n + 1
   ids[n] = ARGV[i]
 end
 if n == 0 then return {} end
-local owners = {}
-for from = 1, n, CHUNK do
-  local part = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + CHUNK - 1, n)))
-  for j = 1, #part do owners[from + j - 1] = part[j] end
-end
+local owners = hmget(KEYS[2], ids, n)
 
 -- Counters rather than the length operator (a search per call) in the loop that runs per task.
 local out, mine, scored, records = {}, {}, {}, {}
 local m = 0
 for k = 1, n do
   local id = ids[k]
-  local i = 5 + (k - 1) * 4
+  local i = 4 + (k - 1) * 4
   if owners[k] == ARGV[1] then
     m = m + 1
     mine[m] = id
@@ -77,8 +66,8 @@ local function evict(old)
   variadic('HDEL', KEYS[4], old)
 end
 local budget = m + 100
-evict(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3], 'LIMIT', 0, budget))
-local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
+evict(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2], 'LIMIT', 0, budget))
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[3])
 if over > 0 then
   if over > budget then over = budget end
   evict(redis.call('ZRANGE', KEYS[3], 0, over - 1))

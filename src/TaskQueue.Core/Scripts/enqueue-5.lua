@@ -11,13 +11,7 @@
 -- Returns one value per task: 1 stored, 0 refused because the id exists,
 -- or the id (a string) of the live task that holds the unique key.
 -- Writes are one batch command per key for all the tasks (in chunks), so the cost per task is a few list entries.
-local CHUNK = 1000
-
-local function variadic(command, key, items)
-  for from = 1, #items, CHUNK do
-    redis.call(command, key, unpack(items, from, math.min(from + CHUNK - 1, #items)))
-  end
-end
+--#include chunks
 
 local ids, n = {}, 0
 for i = 2, #ARGV, 4 do
@@ -25,11 +19,7 @@ for i = 2, #ARGV, 4 do
   ids[n] = ARGV[i]
 end
 if n == 0 then return {} end
-local existing = {}
-for from = 1, n, CHUNK do
-  local part = redis.call('HMGET', KEYS[1], unpack(ids, from, math.min(from + CHUNK - 1, n)))
-  for j = 1, math.min(CHUNK, n - from + 1) do existing[from + j - 1] = part[j] end
-end
+local existing = hmget(KEYS[1], ids, n)
 
 -- Counters rather than the length operator: # costs a search per call, and this loop runs per task.
 local out, stored, claimed = {}, {}, {}

@@ -17,14 +17,7 @@
 -- A task that was recovered before (its worker died while holding it) is leased alone, so that if it kills
 -- its worker again, no other task is counted with it: it ends a batch, and is left for the next one if others came first.
 -- Batch commands (one call for all ids, in chunks) keep the cost per task to a few hash and sorted-set entries.
-local CHUNK = 1000
-
--- Calls a variadic command on a key with the items of a list, in chunks that stay within Lua's stack.
-local function variadic(command, key, items)
-  for from = 1, #items, CHUNK do
-    redis.call(command, key, unpack(items, from, math.min(from + CHUNK - 1, #items)))
-  end
-end
+--#include chunks
 
 -- The tail of the list, tail first (as RPOP with a count would give; LRANGE and LTRIM because RPOP with a
 -- count is not implemented alike by every Redis-compatible server).

@@ -100,7 +100,7 @@ internal sealed class Acknowledger
                 {
                     _log.Error($"Could not record {items.Count} completed task(s) of queue '{group.Key}' ({ex.Message}); they run again when their lease runs out.", ex);
                 }
-                if (written is not null) _broker.CountFinished(group.Key, written.Count(w => w), 0);
+                if (written is not null) _broker.Statistics.CountFinished(group.Key, written.Count(w => w), 0);
                 for (var i = 0; i < items.Count; i++)
                 {
                     if (written is not null && written[i]) _counters.AddSucceeded();
@@ -129,7 +129,7 @@ internal sealed class Acknowledger
     {
         try
         {
-            var moved = Finish(tasks, () => QuietTask.Result(_broker.ReleaseAsync(queue, _workerId, tasks.Select(t => t.Id).ToList())));
+            var moved = Finish(tasks, () => QuietTask.Result(_broker.HandBackAsync(queue, _workerId, tasks.Select(t => t.Id).ToList())));
             _counters.AddHandedBack(moved);
         }
         catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))

@@ -68,6 +68,6 @@ internal sealed class Heartbeat
         }
         _info.Running = _book.Count;
         _info.Processed = _counters.Processed;
-        await _broker.HeartbeatWorkerAsync(_info, _options.LeaseTime).ConfigureAwait(false);
+        await _broker.Workers.HeartbeatWorkerAsync(_info, _options.LeaseTime).ConfigureAwait(false);
     }
 }

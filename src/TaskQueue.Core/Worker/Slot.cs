@@ -221,7 +221,7 @@ internal sealed class Slot
         }
         catch (Security.BadSignatureException ex)
         {
-            _w.Broker.CountBadSignature(leased.Queue);
+            _w.Broker.Statistics.CountBadSignature(leased.Queue);
             RecordFailure(leased, null, startedAt, new TaskError { Reason = FailureReasons.BadSignature, Permanent = true, Message = ex.Message });
             return executor;
         }
@@ -347,7 +347,7 @@ internal sealed class Slot
         if (retryAt is null)
         {
             _w.Counters.AddFailed();
-            _w.Broker.CountFinished(leased.Queue, 0, 1);
+            _w.Broker.Statistics.CountFinished(leased.Queue, 0, 1);
             _w.Log.Warning($"Task {leased.Id} of queue '{leased.Queue}' failed for good after {leased.Attempt} attempt(s): {error.Message}");
         }
         else

@@ -163,7 +163,7 @@ public sealed class TaskWorker
             {
                 try { subscriber.Unsubscribe(channel); } catch (RedisException) { }
             }
-            try { _broker.UnregisterWorkerAsync(WorkerId).Wait(TimeSpan.FromSeconds(2)); } catch (AggregateException) { }
+            try { _broker.Workers.UnregisterWorkerAsync(WorkerId).Wait(TimeSpan.FromSeconds(2)); } catch (AggregateException) { }
             _summary.Duration = watch.Elapsed;
         }
         return _summary;

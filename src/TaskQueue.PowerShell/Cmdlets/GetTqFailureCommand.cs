@@ -11,7 +11,7 @@ public sealed class GetTqFailureCommand : RecordQueryCmdlet
 {
     protected override void ProcessRecord()
     {
-        var failures = Run(b => b.GetFailuresAsync(Queue, First, Id));
+        var failures = Run(b => b.Reads.GetFailuresAsync(Queue, First, Id));
         foreach (var failure in failures) WriteObject(FailureRecord.From(failure));
         WriteMissing(failures.Select(f => f.Error.Id), "FailureNotFound", "failure record");
     }

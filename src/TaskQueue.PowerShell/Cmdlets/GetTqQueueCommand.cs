@@ -18,7 +18,7 @@ public sealed class GetTqQueueCommand : TqCmdlet
 
     protected override void ProcessRecord()
     {
-        var known = Run(b => b.ListQueuesAsync());
+        var known = Run(b => b.Reads.ListQueuesAsync());
         var patterns = Name ?? new[] { "*" };
         foreach (var pattern in patterns)
         {
@@ -30,12 +30,12 @@ public sealed class GetTqQueueCommand : TqCmdlet
                     continue;
                 }
                 // A queue with no tasks yet still has (zero) counts: names are not an error.
-                WriteObject(QueueInfo.From(Run(b => b.CountAsync(pattern))));
+                WriteObject(QueueInfo.From(Run(b => b.Reads.CountAsync(pattern))));
                 continue;
             }
             var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
             foreach (var queue in known.Where(q => wildcard.IsMatch(q)))
-                WriteObject(QueueInfo.From(Run(b => b.CountAsync(queue))));
+                WriteObject(QueueInfo.From(Run(b => b.Reads.CountAsync(queue))));
         }
     }
 }

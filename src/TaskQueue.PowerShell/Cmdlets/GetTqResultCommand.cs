@@ -11,7 +11,7 @@ public sealed class GetTqResultCommand : RecordQueryCmdlet
 {
     protected override void ProcessRecord()
     {
-        var results = Run(b => b.GetResultsAsync(Queue, First, Id));
+        var results = Run(b => b.Reads.GetResultsAsync(Queue, First, Id));
         foreach (var result in results) WriteObject(SuccessRecord.From(result));
         WriteMissing(results.Select(r => r.Id), "ResultNotFound", "success record");
     }

@@ -25,17 +25,17 @@ public sealed class GetTqScheduleCommand : TqCmdlet
     protected override void ProcessRecord()
     {
         var pattern = new WildcardPattern(Name, WildcardOptions.IgnoreCase);
-        var queues = Queue is null ? Run(b => b.ListQueuesAsync()) : new[] { Queue };
+        var queues = Queue is null ? Run(b => b.Reads.ListQueuesAsync()) : new[] { Queue };
         var found = false;
         foreach (var queue in queues)
         {
-            foreach (var (schedule, next, run) in Run(b => b.GetSchedulesAsync(queue)).Where(s => pattern.IsMatch(s.Schedule.Name)))
+            foreach (var (schedule, next, run) in Run(b => b.Schedules.GetSchedulesAsync(queue)).Where(s => pattern.IsMatch(s.Schedule.Name)))
             {
                 found = true;
                 string? outcome = null;
                 if (run?.TaskId is { } taskId)
                 {
-                    var state = Run(b => b.InspectAsync(queue, taskId)).State;
+                    var state = Run(b => b.Reads.InspectAsync(queue, taskId)).State;
                     outcome = state == TaskState.Unknown ? "Expired" : state.ToString();
                 }
                 WriteObject(ScheduleInfo.From(schedule, next, run, outcome));

@@ -13,7 +13,7 @@ public sealed class GetTqTaskCommand : TaskIdCmdlet
     {
         foreach (var id in Id)
         {
-            var snapshot = Run(b => b.InspectAsync(Queue, id));
+            var snapshot = Run(b => b.Reads.InspectAsync(Queue, id));
             if (snapshot.State == TaskState.Unknown)
                 WriteNotFound("TaskNotFound", $"Queue '{Queue}' has no task with id {id} (it never existed, or its record expired).", id);
             else

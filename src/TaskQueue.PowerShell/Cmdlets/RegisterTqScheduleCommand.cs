@@ -57,7 +57,7 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
     protected override void ProcessRecord()
     {
         if (Parse(Cron, TimeZone) is null) return;
-        if (!Force && Run(b => b.GetScheduleAsync(Queue, Name)) is not null)
+        if (!Force && Run(b => b.Schedules.GetScheduleAsync(Queue, Name)) is not null)
         {
             WriteError(new ErrorRecord(new InvalidOperationException($"Queue '{Queue}' already has a schedule named '{Name}'. Use Set-TqSchedule to change it, or -Force to replace it."),
                 "ScheduleExists", ErrorCategory.ResourceExists, Name));

@@ -24,7 +24,7 @@ public sealed class RestartTqTaskCommand : TaskIdCmdlet
         foreach (var id in Id)
         {
             if (!ShouldProcess($"task {id} in queue '{Queue}'", "Retry")) continue;
-            if (Keyring is { } keyring && Run(b => b.GetStoredTaskAsync(Queue, id)) is { } stored
+            if (Keyring is { } keyring && Run(b => b.Reads.GetStoredTaskAsync(Queue, id)) is { } stored
                 && new SignaturePolicy(keyring, allowUnsigned: false).Check(stored, Queue, id) is { } refusal)
             {
                 WriteError(new ErrorRecord(new System.Security.SecurityException($"Task {id} in queue '{Queue}' is not put back: {refusal}"),
@@ -34,7 +34,7 @@ public sealed class RestartTqTaskCommand : TaskIdCmdlet
             switch (Run(b => b.RequeueAsync(Queue, id)))
             {
                 case RequeueOutcome.Requeued:
-                    WriteObject(TaskInfo.From(Run(b => b.InspectAsync(Queue, id))));
+                    WriteObject(TaskInfo.From(Run(b => b.Reads.InspectAsync(Queue, id))));
                     break;
                 case RequeueOutcome.TaskMissing:
                     WriteNotFound("TaskBodyMissing", $"Task {id} in queue '{Queue}' failed, but its body is gone; it cannot be retried.", id);

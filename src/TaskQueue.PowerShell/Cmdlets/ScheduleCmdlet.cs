@@ -25,7 +25,7 @@ public abstract class ScheduleCmdlet : TqCmdlet
 
     protected ScheduleDefinition? Load()
     {
-        var schedule = Run(b => b.GetScheduleAsync(Queue, Name));
+        var schedule = Run(b => b.Schedules.GetScheduleAsync(Queue, Name));
         if (schedule is null)
             WriteError(new ErrorRecord(new ItemNotFoundException($"Queue '{Queue}' has no schedule named '{Name}'."),
                 "ScheduleNotFound", ErrorCategory.ObjectNotFound, Name));
@@ -38,7 +38,7 @@ public abstract class ScheduleCmdlet : TqCmdlet
         var cron = Parse(schedule.Cron, schedule.TimeZone);
         if (cron is null) return;
         var next = cron.NextAfter(DateTimeOffset.UtcNow);
-        Run(async b => { await b.SaveScheduleAsync(schedule, next).ConfigureAwait(false); return true; });
+        Run(async b => { await b.Schedules.SaveScheduleAsync(schedule, next).ConfigureAwait(false); return true; });
         if (passThru) WriteObject(ScheduleInfo.From(schedule, schedule.Enabled ? next : null, null, null));
     }
 

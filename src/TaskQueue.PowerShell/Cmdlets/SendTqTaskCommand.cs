@@ -221,7 +221,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
                     break;
                 case EnqueueStatus.Duplicate:
                     WriteWarning($"A task with unique key '{task.UniqueKey}' is already in queue '{Queue}' (id {outcome.ExistingId}); it was not sent again.");
-                    var existing = Run(b => b.InspectAsync(Queue, outcome.ExistingId!));
+                    var existing = Run(b => b.Reads.InspectAsync(Queue, outcome.ExistingId!));
                     WriteObject(TaskInfo.From(existing));
                     break;
                 case EnqueueStatus.TooLarge:

@@ -35,7 +35,7 @@ public sealed class StopTqTaskCommand : TaskIdCmdlet
                     WriteNotFound("TaskNotCancelable", $"Queue '{Queue}' has no pending, retrying or active task with id {id}: it finished already, or never existed.", id);
                     continue;
             }
-            if (PassThru) WriteObject(TaskInfo.From(Run(b => b.InspectAsync(Queue, id))));
+            if (PassThru) WriteObject(TaskInfo.From(Run(b => b.Reads.InspectAsync(Queue, id))));
         }
     }
 }

@@ -9,7 +9,7 @@ public sealed class UnregisterTqScheduleCommand : ScheduleCmdlet
     protected override void ProcessRecord()
     {
         if (!ShouldProcess($"schedule '{Name}' in queue '{Queue}'", "Unregister")) return;
-        if (!Run(b => b.RemoveScheduleAsync(Queue, Name)))
+        if (!Run(b => b.Schedules.RemoveScheduleAsync(Queue, Name)))
             WriteError(new ErrorRecord(new ItemNotFoundException($"Queue '{Queue}' has no schedule named '{Name}'."),
                 "ScheduleNotFound", ErrorCategory.ObjectNotFound, Name));
     }

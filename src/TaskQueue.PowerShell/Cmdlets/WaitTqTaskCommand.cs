@@ -57,15 +57,15 @@ public sealed class WaitTqTaskCommand : TqCmdlet
             foreach (var group in waiting.GroupBy(w => w.Queue).ToList())
             {
                 var ids = group.Select(g => g.Id).ToList();
-                var states = Run(b => b.GetOutcomesAsync(group.Key, ids));
+                var states = Run(b => b.Reads.GetOutcomesAsync(group.Key, ids));
                 var succeeded = ids.Where((_, i) => states[i] == TaskState.Succeeded).ToList();
                 var failed = ids.Where((_, i) => states[i] == TaskState.Failed).ToList();
                 var unknown = ids.Where((_, i) => states[i] == TaskState.Unknown).ToList();
                 if (succeeded.Count > 0)
-                    foreach (var result in Run(b => b.GetResultsAsync(group.Key, succeeded.Count, succeeded))) WriteObject(SuccessRecord.From(result));
+                    foreach (var result in Run(b => b.Reads.GetResultsAsync(group.Key, succeeded.Count, succeeded))) WriteObject(SuccessRecord.From(result));
                 if (failed.Count > 0)
                 {
-                    foreach (var failure in Run(b => b.GetFailuresAsync(group.Key, failed.Count, failed)))
+                    foreach (var failure in Run(b => b.Reads.GetFailuresAsync(group.Key, failed.Count, failed)))
                     {
                         var record = FailureRecord.From(failure);
                         WriteError(new ErrorRecord(new InvalidOperationException($"Task {record.Id} of queue '{record.Queue}' failed: {record.Message}"),

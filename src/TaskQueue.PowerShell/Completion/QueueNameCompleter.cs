@@ -10,5 +10,5 @@ public sealed class QueueNameCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters) =>
-        RedisCompletion.Complete(fakeBoundParameters, wordToComplete, broker => broker.ListQueuesAsync());
+        RedisCompletion.Complete(fakeBoundParameters, wordToComplete, broker => broker.Reads.ListQueuesAsync());
 }

@@ -26,10 +26,10 @@ public sealed class ScheduleNameCompleter : IArgumentCompleter
 
     private static async Task<string[]> Names(RedisBroker broker, string? queue)
     {
-        var queues = queue is null ? await broker.ListQueuesAsync().ConfigureAwait(false) : new[] { queue };
+        var queues = queue is null ? await broker.Reads.ListQueuesAsync().ConfigureAwait(false) : new[] { queue };
         var names = new List<string>();
         foreach (var q in queues)
-            names.AddRange((await broker.GetSchedulesAsync(q).ConfigureAwait(false)).Select(s => s.Schedule.Name));
+            names.AddRange((await broker.Schedules.GetSchedulesAsync(q).ConfigureAwait(false)).Select(s => s.Schedule.Name));
         return names.Distinct(StringComparer.Ordinal).OrderBy(n => n, StringComparer.Ordinal).ToArray();
     }
 }

@@ -71,7 +71,7 @@ internal sealed class WorkerProgress
     {
         try
         {
-            var counts = Task.WhenAll(_queues.Select(q => _broker.CountAsync(q)));
+            var counts = Task.WhenAll(_queues.Select(q => _broker.Reads.CountAsync(q)));
             if (!counts.Wait(CountTimeout)) return null;
             return counts.Result.Sum(c => c.Pending + c.Active);
         }

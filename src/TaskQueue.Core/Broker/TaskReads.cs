@@ -1,0 +1,202 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text.Json;
+using System.Threading.Tasks;
+using StackExchange.Redis;
+using TaskQueue.Core.Model;
+
+namespace TaskQueue.Core.Broker;
+
+/// <summary>
+/// What a task, a queue or its records look like, read without changing anything (the inspection side of the broker,
+/// as asynq's inspector is): states, counts, records, queue names.
+/// </summary>
+public sealed class TaskReads : BrokerStore
+{
+    internal TaskReads(RedisBroker broker) : base(broker) { }
+
+    /// <summary>A task as stored (with its signature line, if any); null when its body is gone.</summary>
+    public async Task<byte[]?> GetStoredTaskAsync(string queue, string id) =>
+        (byte[]?)await Db.HashGetAsync(Keys(queue).Tasks, id).ConfigureAwait(false);
+
+    /// <summary>
+    /// For each id: Succeeded or Failed once the task finished, Unknown when Redis has no such task
+    /// (never sent, or its record expired), Pending for any state in between. Pipelined: three reads per id.
+    /// </summary>
+    public async Task<TaskState[]> GetOutcomesAsync(string queue, IReadOnlyList<string> ids)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        var succeeded = ids.Select(id => db.SortedSetScoreAsync(k.Succeeded, id)).ToArray();
+        var failed = ids.Select(id => db.SortedSetScoreAsync(k.Failed, id)).ToArray();
+        var exists = ids.Select(id => db.HashExistsAsync(k.Tasks, id)).ToArray();
+        await Task.WhenAll(succeeded.Cast<Task>().Concat(failed).Concat(exists)).ConfigureAwait(false);
+        var states = new TaskState[ids.Count];
+        for (var i = 0; i < ids.Count; i++)
+        {
+            states[i] = succeeded[i].Result is not null ? TaskState.Succeeded
+                : failed[i].Result is not null ? TaskState.Failed
+                : exists[i].Result ? TaskState.Pending
+                : TaskState.Unknown;
+        }
+        return states;
+    }
+
+    public async Task<TaskSnapshot> InspectAsync(string queue, string id)
+    {
+        var k = Keys(queue);
+        var r = (RedisResult[])(await RunAsync(Scripts.Inspect, k,
+            new RedisValue[] { id }).ConfigureAwait(false))!;
+        var state = (string)r[0]! switch
+        {
+            "succeeded" => TaskState.Succeeded,
+            "failed" => TaskState.Failed,
+            "active" => TaskState.Active,
+            "retrying" => TaskState.Retrying,
+            "pending" => TaskState.Pending,
+            "scheduled" => TaskState.Scheduled,
+            _ => TaskState.Unknown,
+        };
+        var snapshot = new TaskSnapshot { Id = id, Queue = queue, State = state };
+        var envelope = (string?)r[1];
+        if (!string.IsNullOrEmpty(envelope))
+        {
+            try { snapshot.Envelope = TqJson.ReadEnvelope(envelope); }
+            catch (MalformedTaskException) { }
+        }
+        if (int.TryParse((string?)r[2], out var attempts)) snapshot.Attempts = attempts;
+        var owner = (string?)r[3];
+        if (!string.IsNullOrEmpty(owner)) snapshot.Worker = owner;
+        if (double.TryParse((string?)r[4], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var score))
+            snapshot.StateSince = ClockExtensions.FromUnixMs((long)score);
+        var record = (string?)r[5];
+        if (state == TaskState.Succeeded) snapshot.Result = TqJson.ReadResult(record);
+        else if (!string.IsNullOrEmpty(record)) snapshot.Error = TqJson.ReadError(record);
+        if (snapshot.Result is { } result)
+        {
+            snapshot.Attempts = result.Attempts;
+            snapshot.Worker = result.Worker;
+        }
+        else if (snapshot.Error is { } error && state == TaskState.Failed)
+        {
+            snapshot.Attempts = error.Attempts;
+            snapshot.Worker = error.Worker;
+        }
+        return snapshot;
+    }
+
+    public async Task<QueueCounts> CountAsync(string queue)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        var pending = db.ListLengthAsync(k.Pending);
+        var active = db.SortedSetLengthAsync(k.Active);
+        var retrying = db.SortedSetLengthAsync(k.Retry);
+        var succeeded = db.SortedSetLengthAsync(k.Succeeded);
+        var failed = db.SortedSetLengthAsync(k.Failed);
+        var scheduled = db.SortedSetLengthAsync(k.Scheduled);
+        await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled }, async () =>
+        {
+            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled).ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
+        return new QueueCounts
+        {
+            Name = queue,
+            Pending = await pending.ConfigureAwait(false),
+            Scheduled = await scheduled.ConfigureAwait(false),
+            Active = await active.ConfigureAwait(false),
+            Retrying = await retrying.ConfigureAwait(false),
+            Succeeded = await succeeded.ConfigureAwait(false),
+            Failed = await failed.ConfigureAwait(false),
+        };
+    }
+
+    /// <summary>Names of the queues that ever received a task, sorted.</summary>
+    public async Task<string[]> ListQueuesAsync()
+    {
+        var members = await Db.SetMembersAsync(QueueKeys.Queues).ConfigureAwait(false);
+        return members.Select(m => (string)m!).Where(QueueName.IsValid).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>Success records, newest first, or those with the given ids. A record that is not valid JSON reads as <see cref="Unreadable(string, string)"/>.</summary>
+    public async Task<IReadOnlyList<TaskResult>> GetResultsAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        var wanted = ids?.Select(i => (RedisValue)i).ToArray()
+            ?? await db.SortedSetRangeByRankAsync(k.Succeeded, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
+        if (wanted.Length == 0) return Array.Empty<TaskResult>();
+        var json = await db.HashGetAsync(k.Results, wanted).ConfigureAwait(false);
+        var results = new List<TaskResult>(wanted.Length);
+        for (var i = 0; i < wanted.Length; i++)
+        {
+            if (!json[i].HasValue) continue;
+            try { results.Add(TqJson.ReadResult(json[i])!); }
+            catch (JsonException) { results.Add(Unreadable(queue, wanted[i]!)); }
+        }
+        return results;
+    }
+
+    /// <summary>What a success record that is not valid JSON reads as: its id and queue, and a label that says so.</summary>
+    public static TaskResult Unreadable(string queue, string id) =>
+        new() { Id = id, Queue = queue, Label = "(unreadable record: not valid JSON)" };
+
+    /// <summary>
+    /// Failure records with their tasks, newest first, or those with the given ids. A record that is not valid JSON
+    /// reads as one with reason <see cref="FailureReasons.UnreadableRecord"/>. With <paramref name="maxTaskBytes"/>,
+    /// envelopes larger than that are not read (the entry's Task is null and TaskBytes says how large it is): a page
+    /// of failures then costs Redis and the network at most that much per record.
+    /// </summary>
+    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0, int? maxTaskBytes = null)
+    {
+        var k = Keys(queue);
+        var db = Db;
+        RedisValue[] wanted;
+        if (ids is null)
+        {
+            wanted = await db.SortedSetRangeByRankAsync(k.Failed, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
+        }
+        else
+        {
+            // Only ids that are failure records, not retrying tasks whose last error is also kept.
+            var scores = await Task.WhenAll(ids.Select(id => db.SortedSetScoreAsync(k.Failed, id))).ConfigureAwait(false);
+            wanted = ids.Where((_, i) => scores[i].HasValue).Select(i => (RedisValue)i).ToArray();
+        }
+        if (wanted.Length == 0) return Array.Empty<FailureEntry>();
+        var errors = db.HashGetAsync(k.Errors, wanted);
+        RedisValue[] taskJson;
+        long[]? sizes = null;
+        if (maxTaskBytes is { } limit)
+        {
+            var peeked = (RedisResult[])(await RunAsync(Scripts.Peek, k, wanted.Prepend(limit).ToArray()).ConfigureAwait(false))!;
+            taskJson = peeked.Select(r => r.Resp2Type == ResultType.BulkString ? (RedisValue)r : RedisValue.Null).ToArray();
+            sizes = peeked.Select((r, i) => taskJson[i].HasValue ? ((byte[])taskJson[i]!).Length : (long)r).ToArray();
+        }
+        else
+            taskJson = await db.HashGetAsync(k.Tasks, wanted).ConfigureAwait(false);
+        var errorJson = await errors.ConfigureAwait(false);
+        var entries = new List<FailureEntry>(wanted.Length);
+        for (var i = 0; i < wanted.Length; i++)
+        {
+            if (!errorJson[i].HasValue) continue;
+            TaskEnvelope? envelope = null;
+            try { envelope = TqJson.ReadEnvelope(taskJson[i]); }
+            catch (MalformedTaskException) { }
+            TaskError error;
+            try { error = TqJson.ReadError(errorJson[i])!; }
+            catch (JsonException)
+            {
+                error = new TaskError
+                {
+                    Id = wanted[i]!, Queue = queue, Reason = FailureReasons.UnreadableRecord, Permanent = true,
+                    Message = "This failure record is not valid JSON. Remove-TqTask deletes it.",
+                };
+            }
+            entries.Add(new FailureEntry(error, envelope, taskJson[i], sizes?[i] ?? ((byte[]?)taskJson[i])?.Length ?? 0));
+        }
+        return entries;
+    }
+}
