@@ -1,0 +1,122 @@
+# Private Redis-compatible servers on free loopback ports: started, restarted and stopped by the build and the tests.
+# Dot-sourced by tools/Build.psm1.
+
+function Get-FreeLoopbackPort([int] $Preferred = 0) {
+    # $Preferred when it is free, else any free port.
+    foreach ($port in @($Preferred, 0) | Select-Object -Unique) {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, $port)
+        try { $listener.Start(); return $listener.LocalEndpoint.Port }
+        catch [System.Net.Sockets.SocketException] { }
+        finally { $listener.Stop() }
+    }
+}
+
+function Send-RespCommand([int] $Port, [string] $Command, [int] $TimeoutMs = 1000) {
+    # A minimal inline-command client: enough to PING a server we started and read INFO.
+    $client = [System.Net.Sockets.TcpClient]::new()
+    try {
+        if (-not $client.ConnectAsync('127.0.0.1', $Port).Wait($TimeoutMs)) { return $null }
+        $client.ReceiveTimeout = $TimeoutMs
+        $stream = $client.GetStream()
+        $bytes = [System.Text.Encoding]::ASCII.GetBytes("$Command`r`n")
+        $stream.Write($bytes, 0, $bytes.Length)
+        $buffer = [byte[]]::new(65536)
+        $read = $stream.Read($buffer, 0, $buffer.Length)
+        return [System.Text.Encoding]::UTF8.GetString($buffer, 0, $read)
+    }
+    catch { return $null }
+    finally { $client.Dispose() }
+}
+
+function Start-PrivateRedis {
+    <# Starts a Redis (or Garnet) of our own on a free loopback port and waits until it answers PING.
+       Returns an object for Stop-PrivateRedis. Never reuses a server that was already running.
+       -Persistent turns on the append-only file (fsync every second); -Port and -Directory restart a
+       server where it was (Restart-PrivateRedis); -Arguments adds server options (e.g. --requirepass). #>
+    param(
+        [string] $Kind = 'auto',
+        [string] $ToolsPath = (Join-Path $PSScriptRoot '../.tools'),
+        [switch] $Persistent,
+        [int] $Port,
+        [string] $Directory,
+        [string[]] $Arguments = @()
+    )
+    $exe = $null
+    if ($Kind -in 'auto', 'redis') {
+        $exe = Find-RedisServer
+        if (-not $exe) { $exe = Install-RedisServer }
+        if ($exe) { $Kind = 'redis' }
+        elseif ($Kind -eq 'redis') { throw 'redis-server is not installed and could not be installed (run as root on Debian, or use -Server garnet).' }
+    }
+    if (-not $exe) {
+        $Kind = 'garnet'
+        $exe = Install-Garnet -ToolsPath $ToolsPath
+    }
+
+    for ($try = 1; $try -le 5; $try++) {
+        $port = if ($Port) { $Port } else { Get-FreeLoopbackPort }
+        $dir = if ($Directory) { $Directory } else { Join-Path ([System.IO.Path]::GetTempPath()) "taskqueue-redis-$port-$([guid]::NewGuid().ToString('N').Substring(0, 6))" }
+        New-Item -ItemType Directory -Force -Path $dir | Out-Null
+        $info = [System.Diagnostics.ProcessStartInfo]::new($exe)
+        $info.UseShellExecute = $false
+        $info.RedirectStandardOutput = $true
+        $info.RedirectStandardError = $true
+        if ($Kind -eq 'redis') {
+            $aof = if ($Persistent) { @('--appendonly', 'yes', '--appendfsync', 'everysec') } else { @('--appendonly', 'no') }
+            foreach ($a in @('--port', $port, '--bind', '127.0.0.1', '--dir', $dir, '--save', '') + $aof +
+                @('--daemonize', 'no', '--logfile', (Join-Path $dir 'redis.log')) + $Arguments) { $info.ArgumentList.Add([string]$a) }
+        }
+        else {
+            $aof = if ($Persistent) { @('--aof', '--checkpointdir', $dir, '--logdir', $dir, '--recover') } else { @() }
+            foreach ($a in @('--port', $port, '--bind', '127.0.0.1', '--lua', '--lua-transaction-mode', '-q') + $aof + $Arguments) { $info.ArgumentList.Add([string]$a) }
+        }
+        $process = [System.Diagnostics.Process]::Start($info)
+        # Drain the pipes so a chatty server never blocks on a full buffer.
+        $null = $process.StandardOutput.ReadToEndAsync()
+        $null = $process.StandardError.ReadToEndAsync()
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ([DateTime]::UtcNow -lt $deadline -and -not $process.HasExited) {
+            $answer = Send-RespCommand -Port $port -Command 'PING'
+            if ($answer -like '+PONG*' -or $answer -like '-NOAUTH*') {
+                $server = [pscustomobject]@{
+                    Kind          = $Kind
+                    Port          = $port
+                    Configuration = "127.0.0.1:$port"
+                    Process       = $process
+                    Directory     = $dir
+                    Persistent    = [bool]$Persistent
+                    Arguments     = $Arguments
+                }
+                Write-Step "Started $Kind on 127.0.0.1:$port (pid $($process.Id))"
+                return $server
+            }
+            Start-Sleep -Milliseconds 100
+        }
+        if (-not $process.HasExited) { $process.Kill($true) }
+        if (-not $Directory) { Remove-Item -Recurse -Force $dir -ErrorAction Ignore }
+        if ($Port) { break }
+    }
+    throw "Could not start $Kind on $(if ($Port) { "port $Port" } else { 'a free loopback port' })."
+}
+
+function Stop-PrivateRedis {
+    <# Stops a server started by Start-PrivateRedis: killed, or with -Graceful shut down (the append-only
+       file is flushed). -KeepData leaves its directory for a restart. #>
+    param($Server, [switch] $Graceful, [switch] $KeepData)
+    if (-not $Server) { return }
+    if (-not $Server.Process.HasExited) {
+        if ($Graceful) { $null = Send-RespCommand -Port $Server.Port -Command 'SHUTDOWN' -TimeoutMs 5000 }
+        if (-not $Server.Process.WaitForExit($(if ($Graceful) { 10000 } else { 0 }))) { $Server.Process.Kill($true) }
+        $null = $Server.Process.WaitForExit(10000)
+    }
+    if (-not $KeepData) { Remove-Item -Recurse -Force $Server.Directory -ErrorAction Ignore }
+    Write-Step "Stopped $($Server.Kind) on port $($Server.Port)"
+}
+
+function Restart-PrivateRedis {
+    # Stops a server and starts it again on the same port with the same data directory (and its AOF).
+    param($Server, [switch] $Graceful, [scriptblock] $WhileDown)
+    Stop-PrivateRedis $Server -Graceful:$Graceful -KeepData
+    if ($WhileDown) { & $WhileDown }
+    return Start-PrivateRedis -Kind $Server.Kind -Persistent:$Server.Persistent -Port $Server.Port -Directory $Server.Directory -Arguments $Server.Arguments
+}

@@ -1,0 +1,13 @@
+# Reading test results: the counts of an xUnit TRX file.
+# Dot-sourced by tools/Build.psm1.
+
+function Read-TrxCounts([string] $Path) {
+    if (-not (Test-Path $Path)) {
+        Write-Warning "No xUnit results at ${Path}: the test project did not build or run."
+        return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 }
+    }
+    [xml] $trx = Get-Content -Raw $Path
+    $counters = $trx.TestRun.ResultSummary.Counters
+    $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+    return [pscustomobject]@{ Passed = [int]$counters.passed; Failed = $failed; Skipped = [int]$counters.notExecuted }
+}
