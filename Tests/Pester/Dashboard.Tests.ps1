@@ -61,6 +61,13 @@ Describe 'Start-TqDashboard' {
         $worker = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
         try {
             Wait-Until { (Invoke-RestMethod "$base/api/workers").Count -ge 1 } -Because 'the worker to register'
+            $all = Invoke-RestMethod "$base/api/workers"
+            $described = $all | Where-Object queues -eq $queue
+            if (-not $described) { throw "no worker of $queue in: $($all | ConvertTo-Json -Compress)" }
+            $described.pid | Should -Be $PID
+            $described.host | Should -Be ([Environment]::MachineName)
+            $described.concurrency | Should -Be 1
+            [DateTimeOffset]::FromUnixTimeMilliseconds($described.heartbeat) | Should -BeGreaterThan ([DateTimeOffset]::UtcNow.AddMinutes(-1))
             $metrics = (Invoke-WebRequest "$base/metrics").Content
             $metrics | Should -Match "tq_queue_tasks\{queue=""$queue"",state=""succeeded""\} \d+"
             $metrics | Should -Match 'tq_workers [1-9]'

@@ -87,7 +87,11 @@ public sealed class TaskReads : BrokerStore
         return snapshot;
     }
 
-    public async Task<QueueCounts> CountAsync(string queue)
+    /// <summary>How many tasks of a queue are in each state.</summary>
+    public Task<QueueCounts> CountAsync(string queue) => CountAsync<QueueCounts>(queue);
+
+    /// <summary>The counts as <typeparamref name="T"/>: a caller's own record type that extends <see cref="QueueCounts"/> is filled in place.</summary>
+    public async Task<T> CountAsync<T>(string queue) where T : QueueCounts, new()
     {
         var k = Keys(queue);
         var db = Db;
@@ -102,7 +106,7 @@ public sealed class TaskReads : BrokerStore
             await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);
-        return new QueueCounts
+        return new T
         {
             Name = queue,
             Pending = await pending.ConfigureAwait(false),

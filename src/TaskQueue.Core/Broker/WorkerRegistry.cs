@@ -47,16 +47,27 @@ public sealed class WorkerRegistry : BrokerStore
     }
 
     /// <summary>The live workers, as they last described themselves (<see cref="HeartbeatWorkerAsync"/>).</summary>
-    public async Task<IReadOnlyList<Worker.WorkerInfo>> GetWorkersAsync()
+    public Task<IReadOnlyList<Worker.WorkerInfo>> GetWorkersAsync() => GetWorkersAsync<Worker.WorkerInfo>();
+
+    /// <summary>
+    /// The live workers (those whose description has not expired) as <typeparamref name="T"/>: a caller's own record
+    /// type that extends <see cref="Worker.WorkerInfo"/> is filled in place, not copied field by field.
+    /// </summary>
+    public async Task<IReadOnlyList<T>> GetWorkersAsync<T>() where T : Worker.WorkerInfo, new()
     {
-        var workers = new List<Worker.WorkerInfo>();
-        foreach (var fields in await ListWorkersAsync().ConfigureAwait(false))
+        var db = Db;
+        var ids = await db.SortedSetRangeByRankAsync(QueueKeys.Workers).ConfigureAwait(false);
+        var hashes = await Task.WhenAll(ids.Select(id => db.HashGetAllAsync(QueueKeys.Worker(id!)))).ConfigureAwait(false);
+        var workers = new List<T>(ids.Length);
+        for (var i = 0; i < ids.Length; i++)
         {
+            if (hashes[i].Length == 0) continue;
+            var fields = hashes[i].ToDictionary(e => (string)e.Name!, e => (string?)e.Value ?? "");
             string Field(string name) => fields.TryGetValue(name, out var value) ? value : "";
             long Number(string name) => long.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
-            workers.Add(new Worker.WorkerInfo
+            workers.Add(new T
             {
-                Id = Field("id"),
+                Id = ids[i]!,
                 Host = Field("host"),
                 ProcessId = (int)Number("pid"),
                 Queues = Field("queues").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries),
@@ -66,23 +77,6 @@ public sealed class WorkerRegistry : BrokerStore
                 Processed = Number("processed"),
                 LastSeen = ClockExtensions.FromUnixMs(Number("heartbeat")),
             });
-        }
-        return workers;
-    }
-
-    /// <summary>Live workers (those whose description has not expired), with what they publish about themselves.</summary>
-    public async Task<IReadOnlyList<Dictionary<string, string>>> ListWorkersAsync()
-    {
-        var db = Db;
-        var ids = await db.SortedSetRangeByRankAsync(QueueKeys.Workers).ConfigureAwait(false);
-        var hashes = await Task.WhenAll(ids.Select(id => db.HashGetAllAsync(QueueKeys.Worker(id!)))).ConfigureAwait(false);
-        var workers = new List<Dictionary<string, string>>();
-        for (var i = 0; i < ids.Length; i++)
-        {
-            if (hashes[i].Length == 0) continue;
-            var worker = hashes[i].ToDictionary(e => (string)e.Name!, e => (string?)e.Value ?? "");
-            worker["id"] = ids[i]!;
-            workers.Add(worker);
         }
         return workers;
     }

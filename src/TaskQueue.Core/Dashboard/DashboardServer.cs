@@ -10,6 +10,7 @@ using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Model;
 using TaskQueue.Core.Security;
+using TaskQueue.Core.Worker;
 
 namespace TaskQueue.Core.Dashboard;
 
@@ -167,7 +168,7 @@ public sealed class DashboardServer
         if (get && Is("api", "queues"))
             return await Json(200, async w => WriteQueues(w, await QueueCountsAsync()));
         if (get && Is("api", "workers"))
-            return await Json(200, async w => WriteWorkers(w, await _broker.Workers.ListWorkersAsync()));
+            return await Json(200, async w => WriteWorkers(w, await _broker.Workers.GetWorkersAsync()));
         if (get && Is("api", "schedules"))
             return await Json(200, async w => WriteSchedules(w, await SchedulesAsync(await _broker.Reads.ListQueuesAsync())));
         if (get && Is("api", "throughput", "*"))
@@ -218,7 +219,7 @@ public sealed class DashboardServer
     {
         var names = await _broker.Reads.ListQueuesAsync();
         var countsTask = QueueCountsAsync(names);
-        var workersTask = _broker.Workers.ListWorkersAsync();
+        var workersTask = _broker.Workers.GetWorkersAsync();
         var schedulesTask = SchedulesAsync(names);
         var selected = query["queue"] is { } q && names.Contains(q) ? q : names.FirstOrDefault();
         var page = Number(query, "first", DefaultPage, 1, MaxPage);
@@ -324,10 +325,18 @@ public sealed class DashboardServer
             foreach (var (state, count) in c.ByState()) w.WriteNumber(state, count);
         });
 
-    private static void WriteWorkers(Utf8JsonWriter w, IEnumerable<Dictionary<string, string>> workers) =>
+    private static void WriteWorkers(Utf8JsonWriter w, IEnumerable<WorkerInfo> workers) =>
         WriteObjects(w, workers, (w, worker) =>
         {
-            foreach (var pair in worker) w.WriteString(pair.Key, pair.Value);
+            w.WriteString("id", worker.Id);
+            w.WriteString("host", worker.Host);
+            w.WriteNumber("pid", worker.ProcessId);
+            w.WriteString("queues", string.Join(",", worker.Queues));
+            w.WriteNumber("concurrency", worker.Concurrency);
+            w.WriteNumber("running", worker.Running);
+            w.WriteNumber("processed", worker.Processed);
+            w.WriteNumber("started", worker.StartedAt.ToUnixMs());
+            w.WriteNumber("heartbeat", worker.LastSeen?.ToUnixMs() ?? 0);
         });
 
     private static void WriteSchedules(Utf8JsonWriter w, IEnumerable<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)> schedules) =>
@@ -436,7 +445,7 @@ public sealed class DashboardServer
     private async Task<string> Metrics()
     {
         var countsTask = QueueCountsAsync();
-        var workersTask = _broker.Workers.ListWorkersAsync();
+        var workersTask = _broker.Workers.GetWorkersAsync();
         var counts = await countsTask;
         var totals = await Task.WhenAll(counts.Select(c => _broker.Statistics.GetTotalsAsync(c.Name)));
         var workers = await workersTask;
@@ -448,8 +457,7 @@ public sealed class DashboardServer
             text.Append($"# HELP {name} {help}\n# TYPE {name} {type}\n");
             foreach (var (labels, value) in samples) text.Append($"{name}{labels} {value}\n");
         }
-        string Worker(Dictionary<string, string> w) => $"{{worker=\"{Label(w["id"])}\"}}";
-        string Field(Dictionary<string, string> w, string field) => w.TryGetValue(field, out var v) ? v : "0";
+        string Worker(WorkerInfo w) => $"{{worker=\"{Label(w.Id)}\"}}";
 
         Family("tq_queue_tasks", "gauge", "Tasks of a queue by state.",
             counts.SelectMany(c => c.ByState().Select(s => ($"{{queue=\"{c.Name}\",state=\"{s.State}\"}}", (object)s.Count))));
@@ -461,9 +469,9 @@ public sealed class DashboardServer
             counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].BadSignature)));
         Family("tq_workers", "gauge", "Live workers.", new[] { ("", (object)workers.Count) });
         Family("tq_worker_processed_total", "counter", "Tasks processed by a live worker since it started.",
-            workers.Select(w => (Worker(w), (object)Field(w, "processed"))));
+            workers.Select(w => (Worker(w), (object)w.Processed)));
         Family("tq_worker_running", "gauge", "Tasks a live worker runs now.",
-            workers.Select(w => (Worker(w), (object)Field(w, "running"))));
+            workers.Select(w => (Worker(w), (object)w.Running)));
         return text.ToString();
     }
 

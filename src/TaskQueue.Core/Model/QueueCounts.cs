@@ -2,7 +2,8 @@ using System.Collections.Generic;
 
 namespace TaskQueue.Core.Model;
 
-public sealed class QueueCounts
+/// <summary>How many tasks of a queue are in each state.</summary>
+public class QueueCounts
 {
     public string Name { get; set; } = "";
     public long Pending { get; set; }

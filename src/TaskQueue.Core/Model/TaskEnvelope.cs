@@ -45,6 +45,22 @@ public sealed class TaskEnvelope
         public const string Command = "command";
     }
 
+    /// <summary>Makes this a script task running <paramref name="script"/> (Send-TqTask -ScriptBlock, and schedules).</summary>
+    public void SetScript(string script)
+    {
+        Kind = Kinds.Script;
+        Script = script;
+        Command = null;
+    }
+
+    /// <summary>Makes this a command task running <paramref name="command"/> (Send-TqTask -Command, and schedules).</summary>
+    public void SetCommand(string command)
+    {
+        Kind = Kinds.Command;
+        Command = command;
+        Script = null;
+    }
+
     /// <summary>A short human label: the -Name given, else the command name or the script's first line (credentials in it redacted).</summary>
     [JsonIgnore]
     public string Label => !string.IsNullOrEmpty(Name) ? Name! : Kind == Kinds.Command ? Command ?? "" : FirstLine(Script);

@@ -4,7 +4,7 @@ using System.Collections.Generic;
 namespace TaskQueue.Core.Worker;
 
 /// <summary>What a live worker publishes about itself in Redis (tq:worker:{id}).</summary>
-public sealed class WorkerInfo
+public class WorkerInfo
 {
     public string Id { get; set; } = "";
     public string Host { get; set; } = "";
@@ -12,7 +12,9 @@ public sealed class WorkerInfo
     public IReadOnlyList<string> Queues { get; set; } = Array.Empty<string>();
     public int Concurrency { get; set; }
     public DateTimeOffset StartedAt { get; set; }
+    /// <summary>Tasks it was running at its last heartbeat.</summary>
     public int Running { get; set; }
+    /// <summary>Tasks it processed since it started, at its last heartbeat.</summary>
     public long Processed { get; set; }
     /// <summary>When the worker last published this (its heartbeat); set when read back from Redis.</summary>
     public DateTimeOffset? LastSeen { get; set; }

@@ -30,12 +30,12 @@ public sealed class GetTqQueueCommand : TqCmdlet
                     continue;
                 }
                 // A queue with no tasks yet still has (zero) counts: names are not an error.
-                WriteObject(QueueInfo.From(Run(b => b.Reads.CountAsync(pattern))));
+                WriteObject(Run(b => b.Reads.CountAsync<QueueInfo>(pattern)));
                 continue;
             }
             var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
             foreach (var queue in known.Where(q => wildcard.IsMatch(q)))
-                WriteObject(QueueInfo.From(Run(b => b.Reads.CountAsync(queue))));
+                WriteObject(Run(b => b.Reads.CountAsync<QueueInfo>(queue)));
         }
     }
 }

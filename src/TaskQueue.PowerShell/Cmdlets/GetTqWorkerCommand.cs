@@ -21,9 +21,9 @@ public sealed class GetTqWorkerCommand : TqCmdlet
     protected override void ProcessRecord()
     {
         var patterns = (Queue ?? new[] { "*" }).Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
-        var workers = Run(b => b.Workers.GetWorkersAsync())
+        var workers = Run(b => b.Workers.GetWorkersAsync<WorkerRecord>())
             .Where(w => w.Queues.Any(q => patterns.Any(p => p.IsMatch(q))))
             .OrderBy(w => w.Host, StringComparer.OrdinalIgnoreCase).ThenBy(w => w.StartedAt);
-        foreach (var worker in workers) WriteObject(WorkerRecord.From(worker));
+        foreach (var worker in workers) WriteObject(worker);
     }
 }

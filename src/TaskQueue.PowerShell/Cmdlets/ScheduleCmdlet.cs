@@ -58,18 +58,8 @@ public abstract class ScheduleCmdlet : TqCmdlet
     /// <summary>Fills the task of a schedule from -ScriptBlock or -Command with their arguments; false after writing an error.</summary>
     protected bool FillTask(TaskEnvelope task, ScriptBlock? script, string? command, object?[]? argumentList, Hashtable? parameters)
     {
-        if (script is not null)
-        {
-            task.Kind = TaskEnvelope.Kinds.Script;
-            task.Script = script.ToString();
-            task.Command = null;
-        }
-        else if (command is not null)
-        {
-            task.Kind = TaskEnvelope.Kinds.Command;
-            task.Command = command;
-            task.Script = null;
-        }
+        if (script is not null) task.SetScript(script.ToString());
+        else if (command is not null) task.SetCommand(command);
         try
         {
             if (argumentList is not null) task.Args = PSJsonWriter.ToElement(PSJsonWriter.ArgumentListToJson(argumentList));

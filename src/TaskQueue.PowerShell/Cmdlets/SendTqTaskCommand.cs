@@ -158,16 +158,8 @@ public sealed class SendTqTaskCommand : TqCmdlet
         if (Delay is { } delay && delay > TimeSpan.Zero) envelope.NotBefore = envelope.EnqueuedAt + delay;
         // A DateTime without a kind is local time, as Get-Date gives it.
         if (At is { } at) envelope.NotBefore = new DateTimeOffset(at.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(at, DateTimeKind.Local) : at);
-        if (ParameterSetName == CommandSet)
-        {
-            envelope.Kind = TaskEnvelope.Kinds.Command;
-            envelope.Command = Command;
-        }
-        else
-        {
-            envelope.Kind = TaskEnvelope.Kinds.Script;
-            envelope.Script = ScriptBlock.ToString();
-        }
+        if (ParameterSetName == CommandSet) envelope.SetCommand(Command);
+        else envelope.SetScript(ScriptBlock.ToString());
         if (argsJson != "[]") envelope.Args = PSJsonWriter.ToElement(argsJson);
         if (_parametersJson is not null) envelope.Params = PSJsonWriter.ToElement(_parametersJson);
         return envelope;

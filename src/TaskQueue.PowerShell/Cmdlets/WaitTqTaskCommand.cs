@@ -15,21 +15,12 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Wait, "TqTask")]
 [OutputType(typeof(SuccessRecord))]
-public sealed class WaitTqTaskCommand : TqCmdlet
+public sealed class WaitTqTaskCommand : TaskIdCmdlet
 {
     private static readonly TimeSpan MaxPollInterval = TimeSpan.FromMilliseconds(500);
 
     private readonly List<(string Queue, string Id)> _tasks = new();
     private readonly CancellationTokenSource _stop = new();
-
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string[] Id { get; set; } = null!;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateQueueName]
-    [ArgumentCompleter(typeof(QueueNameCompleter))]
-    public string Queue { get; set; } = "default";
 
     /// <summary>How long to wait in all (a TimeSpan, or seconds); by default, until every task finished.</summary>
     [Parameter]
