@@ -17,11 +17,7 @@
 -- Every write is one batch command for all the tasks (in chunks), so the cost per task is a few list entries.
 --#include chunks
 
-local ids, n = {}, 0
-for i = 4, #ARGV, 4 do
-  n = n + 1
-  ids[n] = ARGV[i]
-end
+local ids, n = ids_of(4, 4)
 if n == 0 then return {} end
 local owners = hmget(KEYS[2], ids, n)
 

@@ -13,11 +13,7 @@
 -- Writes are one batch command per key for all the tasks (in chunks), so the cost per task is a few list entries.
 --#include chunks
 
-local ids, n = {}, 0
-for i = 2, #ARGV, 4 do
-  n = n + 1
-  ids[n] = ARGV[i]
-end
+local ids, n = ids_of(2, 4)
 if n == 0 then return {} end
 local existing = hmget(KEYS[1], ids, n)
 

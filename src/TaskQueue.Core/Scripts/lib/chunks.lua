@@ -18,3 +18,14 @@ local function hmget(key, ids, n)
   end
   return values
 end
+
+-- The task ids of a call whose ARGV from position first on holds groups of stride values, each led by an id:
+-- the ids in order, and how many.
+local function ids_of(first, stride)
+  local ids, n = {}, 0
+  for i = first, #ARGV, stride do
+    n = n + 1
+    ids[n] = ARGV[i]
+  end
+  return ids, n
+end
