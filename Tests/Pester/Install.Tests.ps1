@@ -27,7 +27,8 @@ function Use-TaskQueue([string] $Redis) {
 
 AfterAll {
     # The queues the children used (each Use-TaskQueue makes one, named install-<random>).
-    foreach ($name in @(Invoke-Redis SMEMBERS 'tq:queues') | Where-Object { $_ -like 'install-*' }) { Remove-TestQueue $name }
+    $names = Invoke-Redis SMEMBERS 'tq:queues'
+    foreach ($name in $names) { if ($name -like 'install-*') { Remove-TestQueue $name } }
 }
 
 Describe 'Installing TaskQueue by name from a PowerShell repository' {
