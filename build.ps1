@@ -25,8 +25,9 @@ param(
     [ValidateSet('build', 'package', 'test', 'demo', 'chaos', 'bench')]
     [string] $Task = 'build',
 
-    # Which server to start for test and demo: redis-server when it can be found or installed, else Garnet.
-    [ValidateSet('auto', 'redis', 'garnet')]
+    # Which server to start for test and demo: redis-server when it can be found or installed, else Garnet; cluster
+    # starts a Redis Cluster of 3 masters and 3 replicas on loopback.
+    [ValidateSet('auto', 'redis', 'garnet', 'cluster')]
     [string] $Server = 'auto',
 
     # Name of the Pester test files to run, without .Tests.ps1, e.g. SendTqTask (default: all).

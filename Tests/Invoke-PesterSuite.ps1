@@ -27,11 +27,6 @@ $counts | ConvertTo-Json | Set-Content -Path $SummaryPath
 # What the tests left in the shared Redis: each test works in queues of its own and deletes them afterwards.
 Import-Module (Join-Path $PSScriptRoot 'Pester/TestHelpers.psm1') -Force
 $left = [System.Collections.Generic.SortedSet[string]]::new()
-$cursor = '0'
-do {
-    $page = Invoke-Redis SCAN $cursor MATCH 'tq:*' COUNT 1000
-    $cursor = [string]$page[0]
-    foreach ($key in @($page[1] | Where-Object { $_ })) { $null = $left.Add(($key -replace '^(tq:\{[^}]*\}).*$', '$1*')) }
-} while ($cursor -ne '0')
+foreach ($key in @(Get-TestKey 'tq:*')) { $null = $left.Add(($key -replace '^(tq:\{[^}]*\}).*$', '$1*')) }
 if ($left.Count) { Write-Host "Keys left in Redis after the suite: $($left -join ', ')" }
 Write-Host "Pester: $($counts.Passed) passed, $($counts.Failed) failed, $($counts.Skipped) skipped"

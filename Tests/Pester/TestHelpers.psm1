@@ -44,12 +44,34 @@ function Get-RedisDatabase {
     return $script:Multiplexer.GetDatabase()
 }
 
+# Commands whose first argument is not a key (the others are routed by it on a Redis Cluster).
+$script:KeylessCommands = @('SCAN', 'PUBLISH', 'PING', 'INFO', 'FLUSHALL', 'FLUSHDB', 'CLUSTER', 'CONFIG', 'ACL', 'DBSIZE', 'CLIENT', 'SCRIPT')
+
 function Invoke-Redis {
-    # Runs one raw Redis command: Invoke-Redis LPUSH key value
+    # Runs one raw Redis command: Invoke-Redis LPUSH key value. The first argument is the key, so that a Redis Cluster
+    # sends the command to the node that holds it.
     $db = Get-RedisDatabase
     $name, $rest = $args
-    $arguments = [object[]]@($rest | ForEach-Object { [string]$_ })
-    return ConvertFrom-RedisResult $db.Execute($name, $arguments)
+    $arguments = [System.Collections.Generic.List[object]]::new()
+    foreach ($value in @($rest)) {
+        if ($arguments.Count -eq 0 -and $name.ToUpperInvariant() -notin $script:KeylessCommands) { $arguments.Add([StackExchange.Redis.RedisKey][string]$value) }
+        else { $arguments.Add([string]$value) }
+    }
+    return ConvertFrom-RedisResult $db.Execute($name, $arguments.ToArray())
+}
+
+function Get-TestKey([string] $Pattern) {
+    # The keys matching $Pattern on every master (one server, or each master of a cluster).
+    $null = Get-RedisDatabase
+    foreach ($server in $script:Multiplexer.GetServers()) {
+        if ($server.IsReplica) { continue }
+        $cursor = '0'
+        do {
+            $page = ConvertFrom-RedisResult $server.Execute('SCAN', [object[]]@($cursor, 'MATCH', $Pattern, 'COUNT', '1000'))
+            $cursor = [string]$page[0]
+            foreach ($key in @($page[1] | Where-Object { $_ })) { $key }
+        } while ($cursor -ne '0')
+    }
 }
 
 function ConvertFrom-RedisResult($Result) {
@@ -132,15 +154,9 @@ function Send-RawTask([string] $Queue, [hashtable] $Envelope, [string] $Id = [gu
 function Remove-TestQueue([string] $Queue) {
     <# Deletes every key of the queue (all carry its hash tag, whatever QueueKeys adds later) and its name in
        tq:queues, so a test leaves nothing behind for the next. #>
-    $db = Get-RedisDatabase
     $pattern = 'tq:{' + ($Queue -replace '([\\\[\]*?])', '\$1') + '}:*'
-    $cursor = '0'
-    do {
-        $page = Invoke-Redis SCAN $cursor MATCH $pattern COUNT 1000
-        $cursor = [string]$page[0]
-        foreach ($key in @($page[1] | Where-Object { $_ })) { $null = Invoke-Redis DEL $key }
-    } while ($cursor -ne '0')
-    $null = $db.SetRemove('tq:queues', $Queue)
+    foreach ($key in @(Get-TestKey $pattern)) { $null = Invoke-Redis DEL $key }
+    $null = Invoke-Redis SREM 'tq:queues' $Queue
 }
 
 function New-FailureRecord([string] $Queue, [string] $Message = 'test failure') {

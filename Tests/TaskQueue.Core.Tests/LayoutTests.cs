@@ -71,6 +71,41 @@ public sealed class LayoutTests
         Assert.Throws<InvalidOperationException>(() => RedisScript.ResolveIncludes("--#include ../secret", "x-1.lua"));
     }
 
+    [Theory]
+    [InlineData("ops")]
+    [InlineData("nightly-reports")]
+    [InlineData("q1")]
+    public void Every_script_call_names_keys_of_one_cluster_slot(string queue)
+    {
+        // A Redis Cluster refuses a script whose keys are in different slots; the slot is CRC16 of the hash tag.
+        Assert.Equal(0x31C3, ClusterSlot("123456789")); // the CRC16 check value of the Redis Cluster specification
+        var keys = new QueueKeys(queue);
+        foreach (var script in Scripts.All)
+        {
+            var slots = script.KeysOf(keys).Select(k => ClusterSlot(k.ToString())).Distinct().ToList();
+            Assert.True(slots.Count == 1, $"{script.Name} names keys in {slots.Count} slots for queue '{queue}'");
+        }
+        Assert.Equal(ClusterSlot("tq:{" + queue + "}:pending"), ClusterSlot(keys.Throughput(DateTimeOffset.UnixEpoch).ToString()));
+    }
+
+    /// <summary>The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag, or of the whole key without one, mod 16384.</summary>
+    internal static int ClusterSlot(string key)
+    {
+        var open = key.IndexOf('{');
+        if (open >= 0)
+        {
+            var close = key.IndexOf('}', open + 1);
+            if (close > open + 1) key = key.Substring(open + 1, close - open - 1);
+        }
+        ushort crc = 0;
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(key))
+        {
+            crc ^= (ushort)(b << 8);
+            for (var i = 0; i < 8; i++) crc = (crc & 0x8000) != 0 ? (ushort)((crc << 1) ^ 0x1021) : (ushort)(crc << 1);
+        }
+        return crc % 16384;
+    }
+
     [Fact]
     public void A_return_code_the_caller_does_not_know_is_an_error_not_a_default()
     {

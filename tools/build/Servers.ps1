@@ -41,6 +41,7 @@ function Start-PrivateRedis {
         [string] $Directory,
         [string[]] $Arguments = @()
     )
+    if ($Kind -eq 'cluster') { return Start-PrivateRedisCluster -ToolsPath $ToolsPath }
     $exe = $null
     if ($Kind -in 'auto', 'redis') {
         $exe = Find-RedisServer
@@ -99,11 +100,52 @@ function Start-PrivateRedis {
     throw "Could not start $Kind on $(if ($Port) { "port $Port" } else { 'a free loopback port' })."
 }
 
+function Start-PrivateRedisCluster {
+    <# A Redis Cluster of our own: 3 masters and 3 replicas (Debian's redis-server, --cluster-enabled) on free loopback
+       ports, joined with redis-cli --cluster create; returns once every node says cluster_state:ok. Its
+       Configuration is the seed list StackExchange.Redis takes; Port is the first node's. #>
+    param([string] $ToolsPath = (Join-Path $PSScriptRoot '../.tools'))
+    $cli = Find-Application redis-cli
+    if (-not $cli) { throw 'redis-cli (Debian package redis-tools, which redis-server brings) is needed to create a cluster.' }
+    $nodes = [System.Collections.Generic.List[object]]::new()
+    try {
+        foreach ($n in 1..6) {
+            $nodes.Add((Start-PrivateRedis -Kind redis -ToolsPath $ToolsPath -Arguments @('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000')))
+        }
+        $endpoints = @($nodes | ForEach-Object { "127.0.0.1:$($_.Port)" })
+        $created = & $cli --cluster create @endpoints --cluster-replicas 1 --cluster-yes 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "redis-cli --cluster create failed: $($created -join "`n")" }
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (@($nodes | Where-Object { (Send-RespCommand -Port $_.Port -Command 'CLUSTER INFO') -notmatch 'cluster_state:ok' }).Count -gt 0) {
+            if ([DateTime]::UtcNow -gt $deadline) { throw 'The cluster did not reach cluster_state:ok within 60 s.' }
+            Start-Sleep -Milliseconds 200
+        }
+        $cluster = [pscustomobject]@{
+            Kind          = 'cluster'
+            Port          = $nodes[0].Port
+            Configuration = $endpoints -join ','
+            Nodes         = $nodes.ToArray()
+            Persistent    = $false
+            Arguments     = @()
+        }
+        Write-Step "Started a Redis Cluster of 3 masters and 3 replicas on $($cluster.Configuration)"
+        return $cluster
+    }
+    catch {
+        foreach ($node in $nodes) { Stop-PrivateRedis $node }
+        throw
+    }
+}
+
 function Stop-PrivateRedis {
     <# Stops a server started by Start-PrivateRedis: killed, or with -Graceful shut down (the append-only
-       file is flushed). -KeepData leaves its directory for a restart. #>
+       file is flushed). -KeepData leaves its directory for a restart. A cluster stops every node. #>
     param($Server, [switch] $Graceful, [switch] $KeepData)
     if (-not $Server) { return }
+    if ($Server.Kind -eq 'cluster') {
+        foreach ($node in $Server.Nodes) { Stop-PrivateRedis $node -Graceful:$Graceful -KeepData:$KeepData }
+        return
+    }
     if (-not $Server.Process.HasExited) {
         if ($Graceful) { $null = Send-RespCommand -Port $Server.Port -Command 'SHUTDOWN' -TimeoutMs 5000 }
         if (-not $Server.Process.WaitForExit($(if ($Graceful) { 10000 } else { 0 }))) { $Server.Process.Kill($true) }

@@ -33,7 +33,9 @@ public sealed class ScheduleStore : BrokerStore
         var due = schedule.Enabled && nextDue is { } next
             ? transaction.SortedSetAddAsync(k.ScheduleDue, schedule.Name, next.ToUnixMs())
             : transaction.SortedSetRemoveAsync(k.ScheduleDue, schedule.Name);
-        var registered = transaction.SetAddAsync(QueueKeys.Queues, schedule.Queue);
+        // The queue's name goes into the global list apart from the transaction: on a Redis Cluster that list lives in
+        // another slot than the queue's keys, and a transaction must stay within one.
+        var registered = Db.SetAddAsync(QueueKeys.Queues, schedule.Queue);
         await transaction.ExecuteAsync().ConfigureAwait(false);
         await Task.WhenAll(saved, due, registered).ConfigureAwait(false);
     }
