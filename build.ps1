@@ -6,9 +6,10 @@
     build (default)  compiles the module into out/TaskQueue/<version> and writes its help.
     package          builds, checks the manifest (Test-ModuleManifest) and writes out/packages/TaskQueue.<version>.nupkg,
                      the package a PowerShell repository takes (Publish-PSResource, Install-PSResource TaskQueue).
-    test             builds, starts a private Redis, runs the xUnit and Pester suites,
-                     prints "N passed, M failed, K skipped" and exits non-zero if anything failed, nothing ran,
-                     or a test was skipped (-AllowSkipped accepts skips).
+    test             builds, then for each lane (a private standalone Redis, then a private Redis Cluster of 3 masters
+                     and 3 replicas; -Server picks one lane, or all) runs the xUnit and Pester suites against it;
+                     prints "N passed, M failed, K skipped" over all lanes and exits non-zero if anything failed,
+                     nothing ran, or a test was skipped (-AllowSkipped accepts skips).
     demo             builds, starts a private Redis and runs tools/Demo.ps1 against it, with the dashboard
                      (its address is printed; in a terminal it stays up until Enter).
     bench            builds and runs tools/Bench.ps1: writes BENCHMARKS.md and docs/bench-processing.svg
@@ -26,8 +27,10 @@ param(
     [string] $Task = 'build',
 
     # Which server to start for test and demo: redis-server when it can be found or installed, else Garnet; cluster
-    # starts a Redis Cluster of 3 masters and 3 replicas on loopback.
-    [ValidateSet('auto', 'redis', 'garnet', 'cluster')]
+    # starts a Redis Cluster of 3 masters and 3 replicas on loopback, sentinel a primary, a replica and three
+    # sentinels. For test, auto runs the suite on a standalone server and then on a cluster (where redis-server is
+    # there); all adds Sentinel and Garnet.
+    [ValidateSet('auto', 'redis', 'garnet', 'cluster', 'sentinel', 'all')]
     [string] $Server = 'auto',
 
     # Name of the Pester test files to run, without .Tests.ps1, e.g. SendTqTask (default: all).
@@ -78,44 +81,78 @@ function Invoke-Package {
     Write-Host "Install it: Register-PSResourceRepository -Name local -Uri '$packages' -Trusted; Install-PSResource TaskQueue -Repository local"
 }
 
-function Invoke-Test {
-    # The package too: Install.Tests.ps1 publishes and installs it.
-    Invoke-Package
-    $pester = Install-Pester -ToolsPath $Tools
-    $browser = Install-BrowserTools -Root $Root
-    $redis = Start-PrivateRedis -Kind $Server -ToolsPath $Tools
-    $results = Join-Path $Root 'Tests/artifacts'
+# Pester files whose tests start servers of their own (a restart, a password, TLS, ACL users, the chaos run, the
+# benchmark, the Garnet fallback) and never use the lane's server: they run in the first lane only.
+$OwnServerFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Outage', 'Replication', 'Tls')
+
+function Get-TestLanes {
+    # The servers the suite runs on: -Server auto (the default) is a standalone server (redis-server, else Garnet)
+    # and, where redis-server is there, a Redis Cluster; all adds Sentinel and Garnet; any other value is that lane alone.
+    switch ($Server) {
+        'auto' {
+            $first = if (Find-RedisServer) { 'redis' } elseif (Install-RedisServer) { 'redis' } else { 'garnet' }
+            if ($first -eq 'redis') { return @('redis', 'cluster') }
+            return @('garnet')
+        }
+        'all' { return @('redis', 'cluster', 'sentinel', 'garnet') }
+        default { return @($Server) }
+    }
+}
+
+function Invoke-TestLane([string] $Kind, [string] $Pester, [bool] $First) {
+    # One lane: a private server of $Kind, the xUnit suite and the Pester suite against it. Returns the counts.
+    $redis = Start-PrivateRedis -Kind $Kind -ToolsPath $Tools
+    $results = Join-Path $Root "Tests/artifacts/$Kind"
     New-Item -ItemType Directory -Force -Path $results | Out-Null
     try {
         $env:TQ_TEST_REDIS = $redis.Configuration
-        # For Browser.Tests.ps1, which fails (never skips) with the problem when a tool is missing.
-        if ($browser.Problem) { $env:TQ_TEST_BROWSER_PROBLEM = $browser.Problem }
-        else { $env:TQ_TEST_CHROMIUM = $browser.Chromium; $env:TQ_TEST_NODE = $browser.Node }
         Write-Step "Running xUnit tests against $($redis.Kind) at $($redis.Configuration)"
         $trx = Join-Path $results 'core.trx'
         Remove-Item $trx -ErrorAction Ignore
-        & dotnet test (Join-Path $Root 'Tests/TaskQueue.Core.Tests') -c Release --nologo -v quiet --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
+        # Out-Host: what the suites print goes to the console, not into this function's result.
+        & dotnet test (Join-Path $Root 'Tests/TaskQueue.Core.Tests') -c Release --nologo -v quiet --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal' | Out-Host
         $xunit = Read-TrxCounts -Path $trx
 
-        Write-Step 'Running Pester tests in a fresh pwsh'
+        Write-Step "Running Pester tests against $($redis.Kind) in a fresh pwsh"
         $summary = Join-Path $results 'pester.json'
         Remove-Item $summary -ErrorAction Ignore
         $runner = Join-Path $Root 'Tests/Invoke-PesterSuite.ps1'
         $only = if ($PesterFilter) { @('-Filter', $PesterFilter) } else { @() }
-        & dotnet pwsh -NoProfile -File $runner -PesterPath $pester -SummaryPath $summary @only
+        $exclude = if ($First) { @() } else { @('-ExcludeFile', ($OwnServerFiles -join ',')) }
+        & dotnet pwsh -NoProfile -File $runner -PesterPath $Pester -SummaryPath $summary @only @exclude | Out-Host
         $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; SkippedTests = @() } }
     }
     finally {
         Stop-PrivateRedis $redis
         Remove-Item Env:TQ_TEST_REDIS -ErrorAction Ignore
     }
-    $passed = $xunit.Passed + $pesterCounts.Passed
-    $failed = $xunit.Failed + $pesterCounts.Failed
-    $skipped = $xunit.Skipped + $pesterCounts.Skipped
-    Write-Host "xUnit: $($xunit.Passed) passed, $($xunit.Failed) failed, $($xunit.Skipped) skipped; Pester: $($pesterCounts.Passed) passed, $($pesterCounts.Failed) failed, $($pesterCounts.Skipped) skipped"
+    Write-Host "Lane $($Kind): xUnit $($xunit.Passed) passed, $($xunit.Failed) failed, $($xunit.Skipped) skipped; Pester $($pesterCounts.Passed) passed, $($pesterCounts.Failed) failed, $($pesterCounts.Skipped) skipped"
+    return [pscustomobject]@{
+        Lane         = $Kind
+        Passed       = $xunit.Passed + $pesterCounts.Passed
+        Failed       = $xunit.Failed + $pesterCounts.Failed
+        Skipped      = $xunit.Skipped + $pesterCounts.Skipped
+        SkippedTests = @($pesterCounts.SkippedTests | ForEach-Object { "[$Kind] $_" })
+    }
+}
+
+function Invoke-Test {
+    # The package too: Install.Tests.ps1 publishes and installs it.
+    Invoke-Package
+    $pester = Install-Pester -ToolsPath $Tools
+    $browser = Install-BrowserTools -Root $Root
+    # For Browser.Tests.ps1, which fails (never skips) with the problem when a tool is missing.
+    if ($browser.Problem) { $env:TQ_TEST_BROWSER_PROBLEM = $browser.Problem }
+    else { $env:TQ_TEST_CHROMIUM = $browser.Chromium; $env:TQ_TEST_NODE = $browser.Node }
+    $lanes = @(Get-TestLanes)
+    $counts = foreach ($lane in $lanes) { Invoke-TestLane -Kind $lane -Pester $pester -First ($lane -eq $lanes[0]) }
+    $passed = ($counts | Measure-Object Passed -Sum).Sum
+    $failed = ($counts | Measure-Object Failed -Sum).Sum
+    $skipped = ($counts | Measure-Object Skipped -Sum).Sum
+    foreach ($lane in $counts) { Write-Host "$($lane.Lane): $($lane.Passed) passed, $($lane.Failed) failed, $($lane.Skipped) skipped" }
     # A skipped test did not prove its promise: here, where the build installs what the tests need (redis-server from
     # Debian's packages), a skip means an install step is missing, and the run fails unless -AllowSkipped says otherwise.
-    foreach ($name in $pesterCounts.SkippedTests) { Write-Host "Skipped: $name" }
+    foreach ($name in $counts.SkippedTests) { if ($name) { Write-Host "Skipped: $name" } }
     Write-Host "$passed passed, $failed failed, $skipped skipped"
     if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
     if ($skipped -gt 0 -and -not $AllowSkipped) {
@@ -126,6 +163,7 @@ function Invoke-Test {
 }
 
 function Invoke-Demo {
+    if ($Server -eq 'all') { throw '-Server all is for test; the demo runs on one server (auto, redis, garnet or cluster).' }
     Invoke-Build
     $redis = Start-PrivateRedis -Kind $Server -ToolsPath $Tools
     try {
@@ -140,7 +178,9 @@ function Invoke-Demo {
 
 function Invoke-Chaos {
     Invoke-Build
-    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')'; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or `$r.RanTwiceNotHeld -ne 0 -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0) { exit 1 }"
+    # -Server cluster: a Redis Cluster whose master holding the queue is killed midway; otherwise one Redis, restarted.
+    $chaosServer = if ($Server -eq 'cluster') { 'cluster' } else { 'redis' }
+    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or `$r.RanTwiceNotHeld -ne 0 -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0) { exit 1 }"
     exit $LASTEXITCODE
 }
 

@@ -5,13 +5,16 @@
 param(
     [Parameter(Mandatory)] [string] $PesterPath,
     [Parameter(Mandatory)] [string] $SummaryPath,
-    [string] $Filter = '*'
+    [string] $Filter = '*',
+    # Comma-separated names of test files (without .Tests.ps1) not to run: those whose tests start servers of their own.
+    [string] $ExcludeFile = ''
 )
 $ErrorActionPreference = 'Stop'
 $env:NO_COLOR = '1'
 $PSStyle.OutputRendering = 'PlainText'
 Import-Module $PesterPath -Force
-$files = Get-ChildItem -Path (Join-Path $PSScriptRoot 'Pester') -Filter "$Filter.Tests.ps1"
+$excluded = @($ExcludeFile -split ',' | Where-Object { $_ })
+$files = Get-ChildItem -Path (Join-Path $PSScriptRoot 'Pester') -Filter "$Filter.Tests.ps1" | Where-Object { $_.Name -replace '\.Tests\.ps1$' -notin $excluded }
 $config = New-PesterConfiguration
 $config.Run.Path = @($files.FullName)
 $config.Run.PassThru = $true

@@ -18,7 +18,11 @@ param(
     [int] $TaskMilliseconds = 20,
     [int] $LeaseSeconds = 5,
     [switch] $NoRedisRestart,
-    [int] $TimeoutSeconds = 900
+    [int] $TimeoutSeconds = 900,
+    # redis: one server, restarted midway. cluster: a Redis Cluster of 3 masters and 3 replicas, whose master holding
+    # the queue is killed with kill -9 midway (its replica takes over; nothing is restarted).
+    [ValidateSet('redis', 'cluster')]
+    [string] $Server = 'redis'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -27,8 +31,8 @@ Import-Module (Join-Path $root 'TaskQueue.psd1')
 Import-Module (Join-Path $PSScriptRoot 'Build.psm1')
 Import-Module (Join-Path $root 'Tests/Pester/TestHelpers.psm1')
 
-$server = Start-PrivateRedis -Persistent
-$config = $server.Configuration
+$redisServer = if ($Server -eq 'cluster') { Start-PrivateRedis -Kind cluster } else { Start-PrivateRedis -Persistent }
+$config = $redisServer.Configuration
 $queue = 'chaos'
 $processes = [System.Collections.Generic.List[object]]::new()
 try {
@@ -77,11 +81,41 @@ try {
         $killed.Add([pscustomobject]@{ Pid = $victim.Id; At = $killedAt; Held = $held })
         Write-Host ("kill -9 worker pid {0} at {1:0.0} s, holding {2} task(s)" -f $victim.Id, $started.Elapsed.TotalSeconds, $held.Count)
         $processes[$index] = & $startWorker
-        if (-not $NoRedisRestart -and $k -eq $restartAfter) {
+        if ($Server -eq 'cluster' -and $k -eq $restartAfter) {
+            # The master that holds the queue's slot, killed as a crash would: its replica is promoted after the
+            # node timeout (2 s), and workers and the connection follow it without a restart.
+            $slot = [regex]::Match((Send-RespCommand -Port $redisServer.Port -Command "CLUSTER KEYSLOT tq:{$queue}:pending"), ':(\d+)').Groups[1].Value
+            $owner = $null
+            foreach ($node in $redisServer.Nodes) {
+                $nodes = Send-RespCommand -Port $node.Port -Command 'CLUSTER NODES' -TimeoutMs 2000
+                foreach ($line in $nodes -split "`n") {
+                    $f = $line -split ' '
+                    if ($f.Count -lt 9 -or $f[2] -notmatch 'master' -or $f[2] -match 'fail') { continue }
+                    foreach ($range in $f[8..($f.Count - 1)]) {
+                        $bounds = $range.Trim() -split '-'
+                        if ($bounds[0] -match '^\d+$' -and [int]$slot -ge [int]$bounds[0] -and [int]$slot -le [int]$bounds[-1]) { $owner = [int](($f[1] -split '[:@]')[1]) }
+                    }
+                }
+                if ($owner) { break }
+            }
+            $victimNode = $redisServer.Nodes | Where-Object Port -eq $owner
+            $before = (Get-TqQueue -Redis $config -Name $queue).Succeeded
+            Write-Host ("kill -9 the master on port {0} (slot {1}) at {2:0.0} s" -f $owner, $slot, $started.Elapsed.TotalSeconds)
+            $down = [Diagnostics.Stopwatch]::StartNew()
+            $victimNode.Process.Kill()
+            $victimNode.Process.WaitForExit()
+            # Recovered: a task succeeds again after the kill.
+            do {
+                Start-Sleep -Milliseconds 100
+                $now = try { (Get-TqQueue -Redis $config -Name $queue -ErrorAction Stop).Succeeded } catch { $before }
+            } until ($now -gt $before -or $down.Elapsed.TotalSeconds -gt 120)
+            $redisRestartSeconds = $down.Elapsed.TotalSeconds
+        }
+        elseif (-not $NoRedisRestart -and $Server -eq 'redis' -and $k -eq $restartAfter) {
             Start-Sleep -Milliseconds ($KillEverySeconds * 500)
             Write-Host ("restarting Redis at {0:0.0} s" -f $started.Elapsed.TotalSeconds)
             $down = [Diagnostics.Stopwatch]::StartNew()
-            $server = Restart-PrivateRedis $server -Graceful
+            $redisServer = Restart-PrivateRedis $redisServer -Graceful
             $redisRestartSeconds = $down.Elapsed.TotalSeconds
         }
     }
@@ -154,6 +188,7 @@ try {
         UnknownIds          = $strangers.Count
         LeasesLeft          = $leftOwners
         Kills               = $killed.Count
+        Server              = $Server
         RedisRestartSeconds = if ($null -ne $redisRestartSeconds) { [Math]::Round($redisRestartSeconds, 2) } else { $null }
         WorstRecoverySec    = [Math]::Round($worst.TotalSeconds, 2)
         LeaseSeconds        = $LeaseSeconds
@@ -169,5 +204,5 @@ finally {
     foreach ($worker in $processes) {
         if (-not $worker.WaitForExit(20000)) { $worker.Kill($true) }
     }
-    Stop-PrivateRedis $server
+    Stop-PrivateRedis $redisServer
 }

@@ -64,7 +64,7 @@ Describe 'The wire protocol of docs/PROTOCOL.md' {
         $null = Send-TqTask -Queue $queue -ScriptBlock { 1 }
         $null = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'x' }
         $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
-        $keys = Invoke-Redis KEYS "*$queue*"
+        $keys = @(Get-TestKey "*$queue*")
         $keys.Count | Should -BeGreaterThan 3
         $keys | ForEach-Object { $_ | Should -BeLike "tq:{$queue}:*" }
     }

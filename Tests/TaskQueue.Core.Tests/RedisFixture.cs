@@ -20,6 +20,14 @@ public sealed class RedisFixture : IDisposable
     public IDatabase Db => Connection.GetDatabase();
 
     public void Dispose() => Connection.Dispose();
+
+    /// <summary>Deletes every key of a queue, on every master (one server, or each master of a cluster), and its name in tq:queues.</summary>
+    public void DeleteQueue(string queue)
+    {
+        foreach (var server in Connection.GetServers().Where(s => !s.IsReplica))
+            foreach (var key in server.Keys(pattern: QueueKeys.Prefix + "{" + queue + "}:*")) Db.KeyDelete(key);
+        Db.SetRemove(QueueKeys.Queues, queue);
+    }
 }
 
 [CollectionDefinition("redis")]
@@ -80,8 +88,6 @@ public abstract class BrokerTest : IDisposable
 
     public void Dispose()
     {
-        var server = Redis.Connection.GetServers()[0];
-        foreach (var key in server.Keys(pattern: QueueKeys.Prefix + "{" + Queue + "}:*")) Redis.Db.KeyDelete(key);
-        Redis.Db.SetRemove(QueueKeys.Queues, Queue);
+        Redis.DeleteQueue(Queue);
     }
 }

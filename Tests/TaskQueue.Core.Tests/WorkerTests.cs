@@ -443,9 +443,7 @@ public sealed class WorkerTests : BrokerTest
         }
         finally
         {
-            var server = Redis.Connection.GetServers()[0];
-            foreach (var key in server.Keys(pattern: QueueKeys.Prefix + "{" + low + "}:*")) await Redis.Db.KeyDeleteAsync(key);
-            await Redis.Db.SetRemoveAsync(QueueKeys.Queues, low);
+            Redis.DeleteQueue(low);
         }
     }
 

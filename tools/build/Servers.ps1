@@ -42,6 +42,7 @@ function Start-PrivateRedis {
         [string[]] $Arguments = @()
     )
     if ($Kind -eq 'cluster') { return Start-PrivateRedisCluster -ToolsPath $ToolsPath }
+    if ($Kind -eq 'sentinel') { return Start-PrivateRedisSentinel -ToolsPath $ToolsPath }
     $exe = $null
     if ($Kind -in 'auto', 'redis') {
         $exe = Find-RedisServer
@@ -137,12 +138,71 @@ function Start-PrivateRedisCluster {
     }
 }
 
+function Start-PrivateRedisSentinel {
+    <# A primary, a replica of it and three sentinels (quorum 2) of our own on free loopback ports, Debian's
+       redis-server; returns once the sentinels name the primary and the replica is in sync. Its Configuration
+       is what StackExchange.Redis takes to follow the primary through failovers: the sentinels and serviceName. #>
+    param([string] $ToolsPath = (Join-Path $PSScriptRoot '../.tools'), [string] $ServiceName = 'tq')
+    $servers = [System.Collections.Generic.List[object]]::new()
+    try {
+        $primary = Start-PrivateRedis -Kind redis -ToolsPath $ToolsPath
+        $servers.Add($primary)
+        $replica = Start-PrivateRedis -Kind redis -ToolsPath $ToolsPath -Arguments @('--replicaof', '127.0.0.1', $primary.Port)
+        $servers.Add($replica)
+        $sentinels = foreach ($n in 1..3) {
+            $port = Get-FreeLoopbackPort
+            $dir = Join-Path ([System.IO.Path]::GetTempPath()) "taskqueue-sentinel-$port-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
+            New-Item -ItemType Directory -Force -Path $dir | Out-Null
+            $conf = Join-Path $dir 'sentinel.conf'
+            Set-Content -Path $conf -Value @(
+                "port $port", 'bind 127.0.0.1', "dir $dir", "logfile $(Join-Path $dir 'sentinel.log')",
+                "sentinel monitor $ServiceName 127.0.0.1 $($primary.Port) 2",
+                "sentinel down-after-milliseconds $ServiceName 1000",
+                "sentinel failover-timeout $ServiceName 3000")
+            $info = [System.Diagnostics.ProcessStartInfo]::new((Find-RedisServer))
+            $info.UseShellExecute = $false
+            $info.RedirectStandardOutput = $true
+            $info.RedirectStandardError = $true
+            foreach ($a in @($conf, '--sentinel')) { $info.ArgumentList.Add($a) }
+            $process = [System.Diagnostics.Process]::Start($info)
+            $null = $process.StandardOutput.ReadToEndAsync()
+            $null = $process.StandardError.ReadToEndAsync()
+            $sentinel = [pscustomobject]@{ Kind = 'sentinel-node'; Port = $port; Configuration = "127.0.0.1:$port"; Process = $process; Directory = $dir; Persistent = $false; Arguments = @() }
+            $servers.Add($sentinel)
+            $sentinel
+        }
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while ($true) {
+            $named = @($sentinels | Where-Object { (Send-RespCommand -Port $_.Port -Command "SENTINEL get-master-addr-by-name $ServiceName") -match [string]$primary.Port }).Count
+            $synced = (Send-RespCommand -Port $primary.Port -Command 'INFO replication') -match 'connected_slaves:1'
+            if ($named -eq 3 -and $synced) { break }
+            if ([DateTime]::UtcNow -gt $deadline) { throw "The sentinels did not all name the primary (named by $named of 3, replica in sync: $synced) within 60 s." }
+            Start-Sleep -Milliseconds 200
+        }
+        $endpoints = @($sentinels | ForEach-Object { "127.0.0.1:$($_.Port)" })
+        $group = [pscustomobject]@{
+            Kind          = 'sentinel'
+            Port          = $primary.Port
+            Configuration = "$($endpoints -join ','),serviceName=$ServiceName"
+            Nodes         = $servers.ToArray()
+            Persistent    = $false
+            Arguments     = @()
+        }
+        Write-Step "Started a primary, a replica and three sentinels; the suite connects with $($group.Configuration)"
+        return $group
+    }
+    catch {
+        foreach ($server in $servers) { Stop-PrivateRedis $server }
+        throw
+    }
+}
+
 function Stop-PrivateRedis {
     <# Stops a server started by Start-PrivateRedis: killed, or with -Graceful shut down (the append-only
        file is flushed). -KeepData leaves its directory for a restart. A cluster stops every node. #>
     param($Server, [switch] $Graceful, [switch] $KeepData)
     if (-not $Server) { return }
-    if ($Server.Kind -eq 'cluster') {
+    if ($Server.Kind -in 'cluster', 'sentinel') {
         foreach ($node in $Server.Nodes) { Stop-PrivateRedis $node -Graceful:$Graceful -KeepData:$KeepData }
         return
     }

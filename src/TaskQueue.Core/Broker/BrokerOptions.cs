@@ -27,6 +27,16 @@ public sealed class BrokerOptions
     /// </summary>
     public int EnqueueBatchSize { get; set; } = 1000;
 
+    /// <summary>
+    /// Replicas that must confirm a write before it counts as safe (Redis WAIT after a send and after each batch of
+    /// outcomes; 0, the default, waits for none). Replication is asynchronous: a failover can drop writes the old
+    /// primary acknowledged but had not passed on yet (docs/RELIABILITY.md, "Replicas").
+    /// </summary>
+    public int WaitReplicas { get; set; }
+
+    /// <summary>How long a write waits for <see cref="WaitReplicas"/> replicas to confirm it (default 2 s, below the connection's 5 s command timeout).</summary>
+    public TimeSpan WaitReplicasTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>When set, every task and schedule this broker stores is signed with the keyring's signing key (docs/SECURITY.md).</summary>
     public Security.SigningKeyring? Signing { get; set; }
 }

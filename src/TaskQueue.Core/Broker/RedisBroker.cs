@@ -332,6 +332,21 @@ public sealed class RedisBroker
         return ((long)removed[0], (long)removed[1]);
     }
 
+    /// <summary>
+    /// With <see cref="BrokerOptions.WaitReplicas"/>: waits (Redis WAIT) until that many replicas of the primary that
+    /// holds <paramref name="queue"/> have every write this connection sent it so far, for at most
+    /// <see cref="BrokerOptions.WaitReplicasTimeout"/>. Returns how many confirmed; null when no wait is asked.
+    /// </summary>
+    public async Task<long?> WaitForReplicasAsync(string queue)
+    {
+        if (Options.WaitReplicas <= 0) return null;
+        // The primary of the queue's slot: WAIT counts the replicas of the server it runs on, for the writes of the
+        // connection it runs on, which is the one the queue's writes went through.
+        var server = Connection.GetServer(Keys(queue).Pending);
+        var confirmed = await server.ExecuteAsync("WAIT", Options.WaitReplicas, (long)Options.WaitReplicasTimeout.TotalMilliseconds).ConfigureAwait(false);
+        return (long)confirmed;
+    }
+
     /// <summary>Hands leased tasks back to the front of the queue without counting the attempt; returns how many went back.</summary>
     public async Task<long> HandBackAsync(string queue, string workerId, IReadOnlyCollection<string> ids)
     {

@@ -100,7 +100,11 @@ internal sealed class Acknowledger
                 {
                     _log.Error($"Could not record {items.Count} completed task(s) of queue '{group.Key}' ({ex.Message}); they run again when their lease runs out.", ex);
                 }
-                if (written is not null) _broker.Statistics.CountFinished(group.Key, written.Count(w => w), 0);
+                if (written is not null)
+                {
+                    ConfirmReplicas(group.Key, items.Count);
+                    _broker.Statistics.CountFinished(group.Key, written.Count(w => w), 0);
+                }
                 for (var i = 0; i < items.Count; i++)
                 {
                     if (written is not null && written[i]) _counters.AddSucceeded();
@@ -116,7 +120,11 @@ internal sealed class Acknowledger
     public bool WriteFailure(LeasedTask task, TaskError error, DateTimeOffset? retryAt, string? uniqueKey) =>
         Finish(new[] { task }, () =>
         {
-            if (WriteWithRetry(() => _broker.FailAsync(_workerId, error, retryAt, uniqueKey))) return true;
+            if (WriteWithRetry(() => _broker.FailAsync(_workerId, error, retryAt, uniqueKey)))
+            {
+                ConfirmReplicas(task.Queue, 1);
+                return true;
+            }
             WarnLeaseLost(task);
             return false;
         });
@@ -130,11 +138,32 @@ internal sealed class Acknowledger
         try
         {
             var moved = Finish(tasks, () => QuietTask.Result(_broker.HandBackAsync(queue, _workerId, tasks.Select(t => t.Id).ToList())));
+            ConfirmReplicas(queue, tasks.Count);
             _counters.AddHandedBack(moved);
         }
         catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
         {
             _log.Warning($"Could not hand back {tasks.Count} task(s) of queue '{queue}' ({ex.Message}); they return to the queue when their lease runs out.");
+        }
+    }
+
+    /// <summary>
+    /// With -WaitReplicas, waits until that many replicas have the outcomes just written; warns when fewer confirmed in
+    /// time (a failover then could lose them, and their tasks would run again).
+    /// </summary>
+    private void ConfirmReplicas(string queue, int count)
+    {
+        var wanted = _broker.Options.WaitReplicas;
+        if (wanted <= 0) return;
+        try
+        {
+            var confirmed = QuietTask.Result(_broker.WaitForReplicasAsync(queue)) ?? wanted;
+            if (confirmed < wanted)
+                _log.Warning($"Only {confirmed} of {wanted} replica(s) confirmed the outcome of {count} task(s) of queue '{queue}' within {_broker.Options.WaitReplicasTimeout.TotalSeconds:0.#} s: a failover now could lose it, and the task(s) would run again.");
+        }
+        catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
+        {
+            _log.Warning($"Could not ask Redis whether replicas have the outcome of {count} task(s) of queue '{queue}' ({ex.Message}).");
         }
     }
 

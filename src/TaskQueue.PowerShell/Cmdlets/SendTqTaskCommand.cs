@@ -90,6 +90,13 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [Parameter]
     public SwitchParameter ContinueOnError { get; set; }
 
+    /// <summary>Replicas that must have the tasks before Send-TqTask writes them out (Redis WAIT, up to 2 s); 0 (the default) waits for none.</summary>
+    [Parameter]
+    [ValidateRange(0, 100)]
+    public int WaitReplicas { get; set; }
+
+    protected override void ConfigureBroker(BrokerOptions options) => options.WaitReplicas = WaitReplicas;
+
     protected override void BeginProcessing()
     {
         if (Delay is not null && At is not null)
@@ -192,7 +199,28 @@ public sealed class SendTqTaskCommand : TqCmdlet
                 error.FullyQualifiedErrorId, error.CategoryInfo.Category, error.TargetObject));
             return;
         }
+        ConfirmReplicas(batch.Length);
         Report(batch, outcomes);
+    }
+
+    /// <summary>With -WaitReplicas: an error when fewer replicas than asked confirmed the batch in time (it stays stored).</summary>
+    private void ConfirmReplicas(int count)
+    {
+        if (WaitReplicas <= 0) return;
+        long? confirmed;
+        try
+        {
+            confirmed = Broker.WaitForReplicasAsync(Queue).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex))
+        {
+            WriteError(new ErrorRecord(new InvalidOperationException($"Could not ask Redis whether {WaitReplicas} replica(s) have the {count} task(s) just stored: {ex.Message}", ex),
+                "ReplicationNotConfirmed", ErrorCategory.ConnectionError, Queue));
+            return;
+        }
+        if (confirmed < WaitReplicas)
+            WriteError(new ErrorRecord(new InvalidOperationException($"The {count} task(s) just sent to queue '{Queue}' are stored on the primary, but only {confirmed} of {WaitReplicas} replica(s) confirmed them within {Broker.Options.WaitReplicasTimeout.TotalSeconds:0.#} s: a failover now could lose them."),
+                "ReplicationNotConfirmed", ErrorCategory.OperationTimeout, Queue));
     }
 
     /// <summary>Writes the stored tasks, and an error or warning for each that was not stored.</summary>

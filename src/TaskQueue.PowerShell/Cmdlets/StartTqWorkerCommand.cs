@@ -116,10 +116,16 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [TimeSpanTransformation]
     public TimeSpan FailureRetention { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>Replicas that must have each batch of outcomes (Redis WAIT, up to 2 s; fewer is a warning); 0 (the default) waits for none.</summary>
+    [Parameter]
+    [ValidateRange(0, 100)]
+    public int WaitReplicas { get; set; }
+
     protected override void ConfigureBroker(BrokerOptions options)
     {
         options.SuccessRetention = SuccessRetention;
         options.FailureRetention = FailureRetention;
+        options.WaitReplicas = WaitReplicas;
     }
 
     protected override void EndProcessing()
