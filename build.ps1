@@ -152,7 +152,7 @@ function Invoke-Test {
     foreach ($lane in $counts) { Write-Host "$($lane.Lane): $($lane.Passed) passed, $($lane.Failed) failed, $($lane.Skipped) skipped" }
     # A skipped test did not prove its promise: here, where the build installs what the tests need (redis-server from
     # Debian's packages), a skip means an install step is missing, and the run fails unless -AllowSkipped says otherwise.
-    foreach ($name in $counts.SkippedTests) { if ($name) { Write-Host "Skipped: $name" } }
+    foreach ($lane in $counts) { foreach ($name in $lane.SkippedTests) { Write-Host "Skipped: $name" } }
     Write-Host "$passed passed, $failed failed, $skipped skipped"
     if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
     if ($skipped -gt 0 -and -not $AllowSkipped) {
