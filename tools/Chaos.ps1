@@ -22,7 +22,9 @@ param(
     # redis: one server, restarted midway. cluster: a Redis Cluster of 3 masters and 3 replicas, whose master holding
     # the queue is killed with kill -9 midway (its replica takes over; nothing is restarted).
     [ValidateSet('redis', 'cluster')]
-    [string] $Server = 'redis'
+    [string] $Server = 'redis',
+    # Passed to the workers: replicas that must confirm each batch of outcomes (Start-TqWorker -WaitReplicas).
+    [int] $WaitReplicas = 0
 )
 
 $ErrorActionPreference = 'Stop'
@@ -57,7 +59,7 @@ try {
     if ($ids.Count -ne $Tasks) { throw "Sent $($ids.Count) of $Tasks tasks." }
 
     $startWorker = {
-        Start-PwshProcess "Start-TqWorker -Redis '$config' -Queue $queue -Concurrency $Concurrency -LeaseTime $LeaseSeconds -RetryDelay 1"
+        Start-PwshProcess "Start-TqWorker -Redis '$config' -Queue $queue -Concurrency $Concurrency -LeaseTime $LeaseSeconds -RetryDelay 1 -WaitReplicas $WaitReplicas"
     }
     1..$Workers | ForEach-Object { $processes.Add((& $startWorker)) }
     $started = [Diagnostics.Stopwatch]::StartNew()
@@ -189,6 +191,7 @@ try {
         LeasesLeft          = $leftOwners
         Kills               = $killed.Count
         Server              = $Server
+        WaitReplicas        = $WaitReplicas
         RedisRestartSeconds = if ($null -ne $redisRestartSeconds) { [Math]::Round($redisRestartSeconds, 2) } else { $null }
         WorstRecoverySec    = [Math]::Round($worst.TotalSeconds, 2)
         LeaseSeconds        = $LeaseSeconds

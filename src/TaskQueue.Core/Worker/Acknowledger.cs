@@ -39,6 +39,12 @@ internal sealed class Acknowledger
     private readonly Action _written;
     private readonly QuietQueue<Completion[]> _completions = new();
     private Thread? _thread;
+    // Until when (UTC ticks) outcomes are written without waiting for replicas, after a wait found fewer than asked;
+    // read and written by the acknowledger and the slots.
+    private long _replicasMissingUntil;
+
+    /// <summary>How long a worker writes outcomes without waiting for replicas after a wait found fewer than asked.</summary>
+    public static readonly TimeSpan ReplicaRecheck = TimeSpan.FromSeconds(30);
 
     /// <param name="written">Called after each batch of success records is written (the dispatcher leases again).</param>
     public Acknowledger(RedisBroker broker, LeaseBook book, WorkerCounters counters, IWorkerLog log, string workerId, TimeSpan leaseTime, Action written)
@@ -154,12 +160,19 @@ internal sealed class Acknowledger
     private void ConfirmReplicas(string queue, int count)
     {
         var wanted = _broker.Options.WaitReplicas;
-        if (wanted <= 0) return;
+        if (wanted <= 0 || Clock.UtcNow.UtcTicks < Interlocked.Read(ref _replicasMissingUntil)) return;
         try
         {
             var confirmed = QuietTask.Result(_broker.WaitForReplicasAsync(queue)) ?? wanted;
             if (confirmed < wanted)
-                _log.Warning($"Only {confirmed} of {wanted} replica(s) confirmed the outcome of {count} task(s) of queue '{queue}' within {_broker.Options.WaitReplicasTimeout.TotalSeconds:0.#} s: a failover now could lose it, and the task(s) would run again.");
+            {
+                // WAIT holds the connection it runs on, which every command of this worker shares: waiting out its
+                // timeout on each batch while replicas are missing (after a failover, the new primary has none yet)
+                // slowed a worker to a few tasks a second in the cluster chaos run. Waiting would not make the writes
+                // safer, so the worker stops asking for a while, and says so.
+                Interlocked.Exchange(ref _replicasMissingUntil, (Clock.UtcNow + ReplicaRecheck).UtcTicks);
+                _log.Warning($"Only {confirmed} of {wanted} replica(s) confirmed the outcome of {count} task(s) of queue '{queue}' within {_broker.Options.WaitReplicasTimeout.TotalSeconds:0.#} s: a failover now could lose it, and the task(s) would run again. Outcomes are written without waiting for replicas for the next {ReplicaRecheck.TotalSeconds:0} s.");
+            }
         }
         catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
         {
