@@ -60,9 +60,15 @@ Describe 'Writes confirmed by replicas (-WaitReplicas)' {
             "$($sendErrors[0])" | Should -Match 'only 0 of 1 replica'
             $watch.Elapsed.TotalSeconds | Should -BeGreaterThan 1.5 -Because 'WAIT waited its 2 s for a replica'
             (Get-TqQueue -Redis $pair.Primary.Configuration -Name $queue).Pending | Should -Be 3
-            $summary = Start-TqWorker -Redis $pair.Primary.Configuration -Queue $queue -Burst -AllowUnsigned -WaitReplicas 1 -WarningVariable workerWarnings -WarningAction SilentlyContinue
-            $summary.Succeeded | Should -Be 3
-            @($workerWarnings | Where-Object { "$_" -match 'Only 0 of 1 replica' }) | Should -Not -BeNullOrEmpty
+            # Tasks long enough that each outcome is written in a batch of its own unless one waits.
+            $null = 1..5 | Send-TqTask -Redis $pair.Primary.Configuration -Queue $queue -ScriptBlock { Start-Sleep -Milliseconds 300 }
+            $waits = { [int][regex]::Match((Send-RespCommand -Port $pair.Primary.Port -Command 'INFO commandstats'), 'cmdstat_wait:calls=(\d+)').Groups[1].Value }
+            $before = & $waits
+            $summary = Start-TqWorker -Redis $pair.Primary.Configuration -Queue $queue -Burst -AllowUnsigned -Concurrency 1 -WaitReplicas 1 -WarningVariable workerWarnings -WarningAction SilentlyContinue
+            $summary.Succeeded | Should -Be 8
+            @($workerWarnings | Where-Object { "$_" -match 'Only 0 of 1 replica.*without waiting for replicas for the next 30 s' }) | Should -HaveCount 1
+            # One wait found no replica; the worker wrote the rest without waiting (WAIT holds the connection it shares).
+            (& $waits) - $before | Should -Be 1
         }
         finally { Stop-ReplicatedPair $pair }
     }
