@@ -178,11 +178,12 @@ function Invoke-Demo {
 
 function Invoke-Chaos {
     Invoke-Build
-    # -Server cluster: a Redis Cluster whose master holding the queue is killed midway; otherwise one Redis, restarted.
+    # -Server cluster: a Redis Cluster whose master holding the queue is killed midway; -Server sentinel: a primary with
+    # a replica and three sentinels, the primary killed midway; otherwise one Redis, restarted.
     # A failover may drop outcomes the old master had not passed on (replication is asynchronous), and their tasks run
     # again: on a cluster, tasks run twice that no killed worker held are reported, not failed (docs/RELIABILITY.md).
-    $chaosServer = if ($Server -eq 'cluster') { 'cluster' } else { 'redis' }
-    $duplicatesFail = if ($chaosServer -eq 'cluster') { '$false' } else { '$r.RanTwiceNotHeld -ne 0' }
+    $chaosServer = if ($Server -in 'cluster', 'sentinel') { $Server } else { 'redis' }
+    $duplicatesFail = if ($chaosServer -ne 'redis') { '$false' } else { '$r.RanTwiceNotHeld -ne 0' }
     & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or $duplicatesFail -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0) { exit 1 }"
     exit $LASTEXITCODE
 }

@@ -21,8 +21,11 @@ param(
     [int] $TimeoutSeconds = 900,
     # redis: one server, restarted midway. cluster: a Redis Cluster of 3 masters and 3 replicas, whose master holding
     # the queue is killed with kill -9 midway (its replica takes over; nothing is restarted).
-    [ValidateSet('redis', 'cluster')]
+    # sentinel: a primary, a replica and three sentinels, whose primary is killed with kill -9 midway (or, with
+    # -SentinelFailover, handed over with SENTINEL FAILOVER); the connection follows the sentinels.
+    [ValidateSet('redis', 'cluster', 'sentinel')]
     [string] $Server = 'redis',
+    [switch] $SentinelFailover,
     # Passed to the workers: replicas that must confirm each batch of outcomes (Start-TqWorker -WaitReplicas).
     [int] $WaitReplicas = 0
 )
@@ -33,7 +36,7 @@ Import-Module (Join-Path $root 'TaskQueue.psd1')
 Import-Module (Join-Path $PSScriptRoot 'Build.psm1')
 Import-Module (Join-Path $root 'Tests/Pester/TestHelpers.psm1')
 
-$redisServer = if ($Server -eq 'cluster') { Start-PrivateRedis -Kind cluster } else { Start-PrivateRedis -Persistent }
+$redisServer = if ($Server -in 'cluster', 'sentinel') { Start-PrivateRedis -Kind $Server } else { Start-PrivateRedis -Persistent }
 $config = $redisServer.Configuration
 $queue = 'chaos'
 $processes = [System.Collections.Generic.List[object]]::new()
@@ -107,6 +110,27 @@ try {
             $victimNode.Process.Kill()
             $victimNode.Process.WaitForExit()
             # Recovered: a task succeeds again after the kill.
+            do {
+                Start-Sleep -Milliseconds 100
+                $now = try { (Get-TqQueue -Redis $config -Name $queue -ErrorAction Stop).Succeeded } catch { $before }
+            } until ($now -gt $before -or $down.Elapsed.TotalSeconds -gt 120)
+            $redisRestartSeconds = $down.Elapsed.TotalSeconds
+        }
+        elseif ($Server -eq 'sentinel' -and $k -eq $restartAfter) {
+            $primary = $redisServer.Nodes[0]
+            $before = (Get-TqQueue -Redis $config -Name $queue).Succeeded
+            $down = [Diagnostics.Stopwatch]::StartNew()
+            if ($SentinelFailover) {
+                $sentinel = $redisServer.Nodes | Where-Object Kind -eq 'sentinel-node' | Select-Object -First 1
+                Write-Host ("SENTINEL FAILOVER (primary on port {0}) at {1:0.0} s" -f $primary.Port, $started.Elapsed.TotalSeconds)
+                $answer = Send-RespCommand -Port $sentinel.Port -Command 'SENTINEL FAILOVER tq'
+                if ($answer -notlike '+OK*') { throw "SENTINEL FAILOVER answered: $answer" }
+            }
+            else {
+                Write-Host ("kill -9 the primary on port {0} at {1:0.0} s" -f $primary.Port, $started.Elapsed.TotalSeconds)
+                $primary.Process.Kill()
+                $primary.Process.WaitForExit()
+            }
             do {
                 Start-Sleep -Milliseconds 100
                 $now = try { (Get-TqQueue -Redis $config -Name $queue -ErrorAction Stop).Succeeded } catch { $before }
