@@ -67,6 +67,16 @@ try {
     1..$Workers | ForEach-Object { $processes.Add((& $startWorker)) }
     $started = [Diagnostics.Stopwatch]::StartNew()
 
+    # Seconds from a failover's start ($down, begun at $since) until Redis holds a success record of a task that
+    # finished after it: a record written before, or on its way at the time, does not count.
+    function Wait-Recovered([DateTimeOffset] $since, [Diagnostics.Stopwatch] $down) {
+        do {
+            Start-Sleep -Milliseconds 100
+            $newest = try { Get-TqResult -Redis $config -Queue $queue -First 1 -ErrorAction Stop } catch { $null }
+        } until (($newest -and $newest.CompletedAt -gt $since) -or $down.Elapsed.TotalSeconds -gt 120)
+        return $down.Elapsed.TotalSeconds
+    }
+
     $killed = [System.Collections.Generic.List[object]]::new()
     $restartAfter = [Math]::Ceiling($Kills / 2)
     $redisRestartSeconds = $null
@@ -104,21 +114,16 @@ try {
                 if ($owner) { break }
             }
             $victimNode = $redisServer.Nodes | Where-Object Port -eq $owner
-            $before = (Get-TqQueue -Redis $config -Name $queue).Succeeded
             Write-Host ("kill -9 the master on port {0} (slot {1}) at {2:0.0} s" -f $owner, $slot, $started.Elapsed.TotalSeconds)
+            $failoverAt = [DateTimeOffset]::UtcNow
             $down = [Diagnostics.Stopwatch]::StartNew()
             $victimNode.Process.Kill()
             $victimNode.Process.WaitForExit()
-            # Recovered: a task succeeds again after the kill.
-            do {
-                Start-Sleep -Milliseconds 100
-                $now = try { (Get-TqQueue -Redis $config -Name $queue -ErrorAction Stop).Succeeded } catch { $before }
-            } until ($now -gt $before -or $down.Elapsed.TotalSeconds -gt 120)
-            $redisRestartSeconds = $down.Elapsed.TotalSeconds
+            $redisRestartSeconds = Wait-Recovered $failoverAt $down
         }
         elseif ($Server -eq 'sentinel' -and $k -eq $restartAfter) {
             $primary = $redisServer.Nodes[0]
-            $before = (Get-TqQueue -Redis $config -Name $queue).Succeeded
+            $failoverAt = [DateTimeOffset]::UtcNow
             $down = [Diagnostics.Stopwatch]::StartNew()
             if ($SentinelFailover) {
                 $sentinel = $redisServer.Nodes | Where-Object Kind -eq 'sentinel-node' | Select-Object -First 1
@@ -131,11 +136,7 @@ try {
                 $primary.Process.Kill()
                 $primary.Process.WaitForExit()
             }
-            do {
-                Start-Sleep -Milliseconds 100
-                $now = try { (Get-TqQueue -Redis $config -Name $queue -ErrorAction Stop).Succeeded } catch { $before }
-            } until ($now -gt $before -or $down.Elapsed.TotalSeconds -gt 120)
-            $redisRestartSeconds = $down.Elapsed.TotalSeconds
+            $redisRestartSeconds = Wait-Recovered $failoverAt $down
         }
         elseif (-not $NoRedisRestart -and $Server -eq 'redis' -and $k -eq $restartAfter) {
             Start-Sleep -Milliseconds ($KillEverySeconds * 500)
