@@ -83,7 +83,7 @@ function Invoke-Package {
 
 # Pester files whose tests start servers of their own (a restart, a password, TLS, ACL users, the chaos run, the
 # benchmark, the Garnet fallback) and never use the lane's server: they run in the first lane only.
-$OwnServerFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Outage', 'Replication', 'Tls')
+$OwnServerFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Idle', 'Outage', 'Replication', 'Tls')
 
 function Get-TestLanes {
     # The servers the suite runs on: -Server auto (the default) is a standalone server (redis-server, else Garnet)

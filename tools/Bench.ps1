@@ -35,6 +35,7 @@ $runs = if ($Quick) { 1 } else { 3 }
 $enqueueN = if ($Quick) { 2000 } else { 100000 }
 $processN = if ($Quick) { 2000 } else { 50000 }
 $latencyN = if ($Quick) { 50 } else { 1000 }
+$replicaN = if ($Quick) { 2000 } else { 20000 }
 $scaleSmall = if ($Quick) { 2000 } else { 100000 }
 $scaleLarge = if ($Quick) { 20000 } else { 1000000 }
 $concurrencies = 1, 2, 4
@@ -274,6 +275,49 @@ try {
     $results['latency.p50'] = Get-Median $p50s
     $results['latency.p99'] = Get-Median $p99s
 
+    # 5. Idle commands: what one idle worker sends Redis a second while it serves 1, 10, 100 and 1,000 queues (after its
+    # first look at every queue), counted by Redis itself; the two INFO calls of each sample are counted too.
+    function Get-CommandsProcessed {
+        [long][regex]::Match((Send-RespCommand -Port $server.Port -Command 'INFO stats'), 'total_commands_processed:(\d+)').Groups[1].Value
+    }
+    $idleWindow = if ($Quick) { 5 } else { 20 }
+    foreach ($count in 1, 10, 100, 1000) {
+        Step "Idle commands: one worker on $count queue(s), $idleWindow s"
+        Clear-Redis $config
+        $job = Start-TqWorker -Redis $config -Queue (1..$count | ForEach-Object { "idle$_" }) -Concurrency 1 -AsJob
+        try {
+            Wait-Until {
+                $before = Get-CommandsProcessed
+                Start-Sleep -Milliseconds 1000
+                (Get-CommandsProcessed) - $before -lt 30
+            } -TimeoutSeconds 120 -Because "the first look at $count queue(s) to end"
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $before = Get-CommandsProcessed
+            Start-Sleep -Seconds $idleWindow
+            $results["idle.q$count"] = ((Get-CommandsProcessed) - $before) / $watch.Elapsed.TotalSeconds
+        }
+        finally { Stop-Job $job; Remove-Job $job -Force }
+    }
+
+    # 5b. -WaitReplicas 1: sends and outcomes confirmed by a replica (Redis WAIT), against the same without, in turns.
+    Step "WaitReplicas: $replicaN sends and $replicaN tasks processed with and without -WaitReplicas 1"
+    $replica = Start-PrivateRedis -Kind redis -Arguments @('--replicaof', '127.0.0.1', $server.Port)
+    try {
+        Wait-Until { (Send-RespCommand -Port $replica.Port -Command 'INFO replication') -match 'master_link_status:up' } -TimeoutSeconds 60 -Because 'the replica to sync'
+        $rates = @{ 'w0.send' = @(); 'w1.send' = @(); 'w0.process' = @(); 'w1.process' = @() }
+        foreach ($wait in 0, 1, 0, 1) {
+            Clear-Redis $config
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $null = 1..$replicaN | Send-TqTask -Redis $config -Queue replicated -WaitReplicas $wait -ScriptBlock { param($x) $x + 1 }
+            $rates["w$wait.send"] += $replicaN / $watch.Elapsed.TotalSeconds
+            $summary = Start-TqWorker -Redis $config -Queue replicated -Concurrency 2 -Burst -WaitReplicas $wait
+            if ($summary.Succeeded -ne $replicaN) { throw "Replicated run: $($summary.Succeeded) of $replicaN succeeded." }
+            $rates["w$wait.process"] += $summary.Processed / $summary.ProcessingTime.TotalSeconds
+        }
+        foreach ($key in $rates.Keys) { $results["replicas.$key"] = Get-Median $rates[$key] }
+    }
+    finally { Stop-PrivateRedis $replica }
+
     # 6. Scale: enqueue and drain 100k, then 1M, with one worker process; its memory after each.
     foreach ($n in $scaleSmall, $scaleLarge) {
         Step "Scale: enqueue and drain $n tasks"
@@ -327,5 +371,5 @@ if (-not $Quick -and -not $NoPeers -and (Test-Path $peersDir)) {
 }
 
 & (Join-Path $PSScriptRoot 'bench/Write-BenchReport.ps1') -Results $results -Peers $peers -OutputDirectory $OutputDirectory `
-    -Quick:$Quick -RedisVersion $redisVersion -Runs $runs -Elapsed $benchWatch.Elapsed -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Small = $scaleSmall; Large = $scaleLarge }
+    -Quick:$Quick -RedisVersion $redisVersion -Runs $runs -Elapsed $benchWatch.Elapsed -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Replicated = $replicaN; IdleWindow = $idleWindow; Small = $scaleSmall; Large = $scaleLarge }
 [pscustomobject]$results

@@ -235,15 +235,20 @@ public sealed class WorkerComponentTests : BrokerTest
     }
 
     [Fact]
-    public async Task Recoverer_returns_only_tasks_whose_lease_ran_out_and_names_their_worker()
+    public async Task Recoverer_returns_only_tasks_whose_lease_ran_out_names_their_worker_and_says_when_the_next_lease_ends()
     {
         var expired = await Lease(2, worker: "dead-worker", lease: TimeSpan.FromSeconds(5));
         var alive = await Lease(1, worker: "live-worker", lease: TimeSpan.FromSeconds(60));
         var log = new RecordingLog();
-        var recoverer = new Recoverer(Broker, new[] { Queue }, log);
-        Assert.Equal(0, recoverer.RecoverExpired());
+        var recoverer = new Recoverer(Broker, log);
+        var (recovered, next) = recoverer.Recover(Queue);
+        Assert.Equal(0, recovered);
+        Assert.Equal((Clock.UtcNow + TimeSpan.FromSeconds(5)).ToUnixMs(), next!.Value.ToUnixMs());
         Clock.Advance(TimeSpan.FromSeconds(6));
-        Assert.Equal(2, recoverer.RecoverExpired());
+        (recovered, next) = recoverer.Recover(Queue);
+        Assert.Equal(2, recovered);
+        // The live worker's lease is the next to end: look again then, not before.
+        Assert.Equal((await Redis.Db.SortedSetScoreAsync(Keys.Active, alive[0].Id))!.Value, next!.Value.ToUnixMs());
         Assert.Contains(log.Warnings, w => w.Contains("Recovered 2 task(s)") && w.Contains("dead-worker"));
         Assert.Equal(2, await Redis.Db.ListLengthAsync(Keys.Pending));
         Assert.NotNull(await Redis.Db.SortedSetScoreAsync(Keys.Active, alive[0].Id));
@@ -253,18 +258,40 @@ public sealed class WorkerComponentTests : BrokerTest
     [Fact]
     public async Task DueWork_moves_due_retries_and_delayed_tasks_and_says_when_to_look_next()
     {
-        var poll = TimeSpan.FromSeconds(1);
-        var due = new DueWork(Broker, new ScheduleFirer(Broker, null, _ => { }), new[] { Queue }, poll);
+        var due = new DueWork(Broker, new ScheduleFirer(Broker, null, _ => { }));
         var delayed = NewTask();
         delayed.NotBefore = Clock.UtcNow.AddMilliseconds(400);
         await Broker.EnqueueAsync(Queue, new[] { delayed });
-        // Nothing due yet: look again when the delayed task is due, sooner than the poll.
-        Assert.Equal(delayed.NotBefore.Value.ToUnixMs(), due.MoveDue(Clock.UtcNow).ToUnixMs());
+        // Nothing due yet: look again when the delayed task is due.
+        var (moved, next) = due.MoveDue(Queue);
+        Assert.False(moved);
+        Assert.Equal(delayed.NotBefore.Value.ToUnixMs(), next!.Value.ToUnixMs());
         Assert.Equal(0, await Redis.Db.ListLengthAsync(Keys.Pending));
         Clock.Advance(TimeSpan.FromMilliseconds(500));
-        Assert.Equal(DateTimeOffset.MinValue, due.MoveDue(Clock.UtcNow));
+        (moved, next) = due.MoveDue(Queue);
+        Assert.True(moved);
         Assert.Equal(1, await Redis.Db.ListLengthAsync(Keys.Pending));
-        // Nothing left: look again after the poll interval.
-        Assert.Equal(Clock.UtcNow + poll, due.MoveDue(Clock.UtcNow));
+        // Nothing left that waits for a time: no need to look again until told.
+        Assert.Null(next);
+    }
+
+    [Fact]
+    public async Task A_fetch_says_how_many_tasks_are_left_and_when_the_first_lease_of_the_queue_ends()
+    {
+        await Lease(1, worker: "other", lease: TimeSpan.FromSeconds(7));
+        await EnqueueOne();
+        await EnqueueOne();
+        var first = await Broker.LeaseAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30));
+        Assert.Single(first.Tasks);
+        Assert.Equal(1, first.Left);
+        Assert.Equal((Clock.UtcNow + TimeSpan.FromSeconds(7)).ToUnixMs(), first.FirstLeaseEnds!.Value.ToUnixMs());
+        var last = await Broker.LeaseAsync(Queue, "w1", 5, Clock.UtcNow.AddSeconds(30));
+        Assert.Single(last.Tasks);
+        Assert.Equal(0, last.Left);
+        Assert.Equal((Clock.UtcNow + TimeSpan.FromSeconds(7)).ToUnixMs(), last.FirstLeaseEnds!.Value.ToUnixMs());
+        var none = await Broker.LeaseAsync(Queue, "w2", 5, Clock.UtcNow.AddSeconds(30));
+        Assert.Empty(none.Tasks);
+        Assert.Equal(0, none.Left);
+        Assert.Equal((Clock.UtcNow + TimeSpan.FromSeconds(7)).ToUnixMs(), none.FirstLeaseEnds!.Value.ToUnixMs());
     }
 }

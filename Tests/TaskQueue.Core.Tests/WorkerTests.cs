@@ -121,7 +121,6 @@ public sealed class WorkerTests : BrokerTest
         var sawTask = false;
         var options = Options(burst: false);
         options.PollInterval = TimeSpan.FromMinutes(1);
-        options.RecoverInterval = TimeSpan.FromMinutes(1);
         var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((task, _, _) =>
         {
             sawTask = true;
@@ -350,7 +349,6 @@ public sealed class WorkerTests : BrokerTest
         // A worker that leased the tasks and died: nothing renews its leases.
         await RealTimeBroker.FetchAsync(Queue, "dead-worker", 3, DateTimeOffset.UtcNow.AddMilliseconds(300));
         var options = Options();
-        options.RecoverInterval = TimeSpan.FromMilliseconds(100);
         var watch = Stopwatch.StartNew();
         var done = new ConcurrentBag<(string Id, int Attempt)>();
         var worker = new TaskWorker(RealTimeBroker, options, () => new DelegateExecutor((t, attempt, _) =>

@@ -69,6 +69,7 @@ foreach ($c in 1, 2, 4) {
 }
 & $add "| Send-TqTask from the pipeline >= 20,000 tasks/s | $(N $r['enqueue.piped']) | $(Verdict ($r['enqueue.piped'] -ge 20000)) |"
 & $add "| idle latency p50 <= 1 ms, p99 <= 5 ms | $(N $r['latency.p50'] '{0:0.00}') ms, $(N $r['latency.p99'] '{0:0.00}') ms | $(Verdict ($r['latency.p50'] -le 1 -and $r['latency.p99'] -le 5)) |"
+if ($r.Contains('idle.q1000')) { & $add "| an idle worker sends a few commands a second (<= 5), as many on 1,000 queues as on 1 | $(N $r['idle.q1'] '{0:0.0}') on 1 queue, $(N $r['idle.q1000'] '{0:0.0}') on 1,000 | $(Verdict ($r['idle.q1000'] -le 5 -and $r['idle.q1'] -le 5)) |" }
 & $add "| Redis memory per pending no-op task <= 400 bytes | $(N $r['memory.pending'] '{0:0}') bytes | $(Verdict ($r['memory.pending'] -le 400)) |"
 $scaleRatio = $r["scale.$($Sizes.Large).perTaskUs"] / $r["scale.$($Sizes.Small).perTaskUs"]
 & $add "| per-task cost at $(N $Sizes.Large) / at $(N $Sizes.Small) <= 1.2 | $(N $r["scale.$($Sizes.Large).perTaskUs"] '{0:0.0}') / $(N $r["scale.$($Sizes.Small).perTaskUs"] '{0:0.0}') us = $(N $scaleRatio '{0:0.00}') | $(Verdict ($scaleRatio -le 1.2)) |"
@@ -159,6 +160,12 @@ if ($r.Contains('cpu.bulk.redis')) {
 & $add "| enqueue $(N $Sizes.Enqueue) tasks, Core bulk API, ids chosen by the caller (checked by the enqueue script) | $(N $r['enqueue.bulk.checked']) tasks/s |"
 & $add "| enqueue $(N $Sizes.Enqueue) tasks, ``1..$($Sizes.Enqueue) \| Send-TqTask`` | $(N $r['enqueue.piped']) tasks/s |"
 & $add "| idle latency, Send-TqTask called -> task started, $(N $Sizes.Latency) sequential tasks | p50 $(N $r['latency.p50'] '{0:0.00}') ms, p99 $(N $r['latency.p99'] '{0:0.00}') ms |"
+if ($r.Contains('idle.q1')) {
+    & $add "| commands a second Redis gets from one idle worker serving 1 / 10 / 100 / 1,000 queues ($($Sizes.IdleWindow) s each, INFO total_commands_processed) | $(N $r['idle.q1'] '{0:0.0}') / $(N $r['idle.q10'] '{0:0.0}') / $(N $r['idle.q100'] '{0:0.0}') / $(N $r['idle.q1000'] '{0:0.0}') |"
+}
+if ($r.Contains('replicas.w0.send')) {
+    & $add "| $(N $Sizes.Replicated) sends (``Send-TqTask``) and tasks processed (2 runspaces) with one replica: without / with ``-WaitReplicas 1`` | sends $(N $r['replicas.w0.send']) / $(N $r['replicas.w1.send']) tasks/s ($(N ($r['replicas.w1.send'] / $r['replicas.w0.send']) '{0:0.00}')x), processing $(N $r['replicas.w0.process']) / $(N $r['replicas.w1.process']) tasks/s ($(N ($r['replicas.w1.process'] / $r['replicas.w0.process']) '{0:0.00}')x) |"
+}
 & $add "| Redis used_memory per pending no-op task | $(N $r['memory.pending'] '{0:0}') bytes |"
 & $add "| Redis used_memory per success record | $(N $r['memory.success'] '{0:0}') bytes (at most 10,000 per queue and 7 days are kept) |"
 & $add "| enqueue + drain $(N $Sizes.Small) tasks, one worker process, 2 runspaces | $(N $r["scale.$($Sizes.Small).perTaskUs"] '{0:0.0}') us per task, worker peak RSS $(N $r["scale.$($Sizes.Small).rssMB"] '{0:0}') MB |"

@@ -252,17 +252,29 @@ public sealed class RedisBroker
     }
 
     /// <summary>Leases up to <paramref name="max"/> pending tasks to a worker until <paramref name="leaseDeadline"/>.</summary>
-    public async Task<IReadOnlyList<LeasedTask>> FetchAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline)
+    public async Task<IReadOnlyList<LeasedTask>> FetchAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline) =>
+        (await LeaseAsync(queue, workerId, max, leaseDeadline).ConfigureAwait(false)).Tasks;
+
+    /// <summary>
+    /// Leases up to <paramref name="max"/> pending tasks, and says how many are left in the list and when the first
+    /// lease of the queue runs out (null when no task is leased): what a worker needs to know to look at the queue
+    /// again only when something can have changed.
+    /// </summary>
+    internal async Task<FetchReply> LeaseAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline)
     {
         var keys = Keys(queue);
         var result = (RedisResult[])(await RunAsync(Scripts.Fetch, keys,
             new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max }).ConfigureAwait(false))!;
-        if (result.Length == 0) return Array.Empty<LeasedTask>();
-        // Pairs of id and envelope, then the triples (position, attempt, recoveries) of tasks past their first attempt.
-        var count = (result.Length - 1) / 2;
+        // Pairs of id and envelope, then the triples (position, attempt, recoveries) of tasks past their first
+        // attempt, then the tasks left and the earliest lease deadline.
+        var count = (result.Length - 3) / 2;
+        var left = (long)result[result.Length - 2];
+        var earliest = (long)result[result.Length - 1];
+        var firstLease = earliest < 0 ? (DateTimeOffset?)null : ClockExtensions.FromUnixMs(earliest);
+        if (count == 0) return new FetchReply(Array.Empty<LeasedTask>(), left, firstLease);
         var attempts = new int[count];
         var recoveries = new int[count];
-        var later = (RedisResult[])result[result.Length - 1]!;
+        var later = (RedisResult[])result[2 * count]!;
         for (var i = 0; i + 2 < later.Length; i += 3)
         {
             var at = (int)later[i] - 1;
@@ -273,7 +285,7 @@ public sealed class RedisBroker
         for (var i = 0; i < count; i++)
             leased[i] = new LeasedTask(queue, (string)result[2 * i]!, (byte[]?)result[2 * i + 1] ?? Array.Empty<byte>(),
                 Math.Max(1, attempts[i]), recoveries[i]);
-        return leased;
+        return new FetchReply(leased, left, firstLease);
     }
 
     /// <summary>Writes the success record. False when the worker lost the lease (nothing was written).</summary>
@@ -314,7 +326,7 @@ public sealed class RedisBroker
         var keys = Keys(error.Queue);
         error.RetryAt = retryAt;
         var done = await RunAsync(Scripts.Fail, keys,
-            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "" })
+            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "", keys.WakeChannel })
             .ConfigureAwait(false);
         return ScriptReply.Flag(Scripts.Fail, done);
     }
@@ -377,14 +389,23 @@ public sealed class RedisBroker
     }
 
     /// <summary>Moves tasks whose lease ran out back to pending; returns them with the worker that held each.</summary>
-    public async Task<(string Id, string Worker)[]> RecoverAsync(string queue, int limit = 100)
+    public async Task<(string Id, string Worker)[]> RecoverAsync(string queue, int limit = 100) =>
+        (await RecoverExpiredAsync(queue, limit).ConfigureAwait(false)).Moved;
+
+    /// <summary>
+    /// Moves tasks whose lease ran out back to pending: returns them with the worker that held each, and the lease
+    /// that runs out next (null when no task is leased), when to look again.
+    /// </summary>
+    internal async Task<((string Id, string Worker)[] Moved, DateTimeOffset? NextDeadline)> RecoverExpiredAsync(string queue, int limit = 100)
     {
         var keys = Keys(queue);
-        var pairs = (RedisResult[])(await RunAsync(Scripts.Recover, keys,
+        var reply = (RedisResult[])(await RunAsync(Scripts.Recover, keys,
             new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
+        var pairs = (RedisResult[])reply[0]!;
+        var next = (long)reply[1];
         var moved = new (string, string)[pairs.Length / 2];
         for (var i = 0; i < moved.Length; i++) moved[i] = ((string)pairs[2 * i]!, (string?)pairs[2 * i + 1] ?? "");
-        return moved;
+        return (moved, next < 0 ? null : ClockExtensions.FromUnixMs(next));
     }
 
     /// <summary>Moves due retries and scheduled tasks to pending; returns how many moved and when the next one is due.</summary>

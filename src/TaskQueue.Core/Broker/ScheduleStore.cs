@@ -38,6 +38,9 @@ public sealed class ScheduleStore : BrokerStore
         var registered = Db.SetAddAsync(QueueKeys.Queues, schedule.Queue);
         await transaction.ExecuteAsync().ConfigureAwait(false);
         await Task.WhenAll(saved, due, registered).ConfigureAwait(false);
+        // Idle workers look at a queue's schedules when the next one is due, which they learn from this message.
+        if (schedule.Enabled && nextDue is { } at)
+            await Db.PublishAsync(RedisChannel.Literal(k.WakeChannel), "due:" + at.ToUnixMs().ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
     }
 
     /// <summary>Removes a schedule; false when there was none of that name.</summary>
@@ -87,6 +90,13 @@ public sealed class ScheduleStore : BrokerStore
     {
         var entries = await Db.SortedSetRangeByScoreWithScoresAsync(Keys(queue).ScheduleDue, double.NegativeInfinity, Clock.UtcNow.ToUnixMs(), take: limit).ConfigureAwait(false);
         return entries.Select(e => ((string)e.Element!, (long)e.Score)).ToArray();
+    }
+
+    /// <summary>When the next occurrence of any schedule of the queue is due; null when none is.</summary>
+    public async Task<DateTimeOffset?> NextScheduleDueAsync(string queue)
+    {
+        var first = await Db.SortedSetRangeByRankWithScoresAsync(Keys(queue).ScheduleDue, 0, 0).ConfigureAwait(false);
+        return first.Length == 0 ? null : ClockExtensions.FromUnixMs((long)first[0].Score);
     }
 
     /// <summary>

@@ -5,7 +5,8 @@
 -- KEYS[3] unique  HASH  unique key -> id of the task that holds it
 -- KEYS[4] failed    ZSET  task id -> failure time (a failed holder no longer holds its key)
 -- KEYS[5] scheduled ZSET  task id -> time it becomes pending (unix ms), for tasks sent with a delay
--- ARGV[1] wake channel, published to when the pending list was empty before this call
+-- ARGV[1] wake channel, published to when the pending list was empty before this call (the number of tasks), and when
+--         a delayed task of this call is due before any other of the queue ('due:<unix ms>')
 -- ARGV[2], ARGV[3], ... quadruples of task id, envelope JSON, unique key ('' for none),
 --         and the time the task is due (unix ms), or 0 to make it pending now
 -- Returns one value per task: 1 stored, 0 refused because the id exists,
@@ -21,6 +22,7 @@ local existing = hmget(KEYS[1], ids, n)
 local out, stored, claimed = {}, {}, {}
 local bodies, pending, scheduled, uniques = {}, {}, {}, {}
 local nb, np, ns, nu = 0, 0, 0, 0
+local earliest = nil
 for k = 1, n do
   local id = ids[k]
   local i = 2 + (k - 1) * 4
@@ -50,6 +52,7 @@ for k = 1, n do
       scheduled[ns + 1] = due
       scheduled[ns + 2] = id
       ns = ns + 2
+      if not earliest or due < earliest then earliest = due end
     else
       np = np + 1
       pending[np] = id
@@ -70,5 +73,8 @@ variadic('ZADD', KEYS[5], scheduled)
 variadic('HSET', KEYS[3], uniques)
 if np > 0 and redis.call('LLEN', KEYS[2]) == np then
   redis.call('PUBLISH', ARGV[1], np)
+end
+if earliest and tonumber(redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')[2]) == earliest then
+  redis.call('PUBLISH', ARGV[1], 'due:' .. string.format('%d', earliest))
 end
 return out

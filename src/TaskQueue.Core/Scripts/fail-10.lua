@@ -16,6 +16,7 @@
 -- ARGV[5] retry due time (unix ms), or 0 to fail the task for good
 -- ARGV[6] most failure records kept; the oldest beyond it are removed
 -- ARGV[7] the task's unique key, or ''
+-- ARGV[8] wake channel: a retry due before any other of the queue is published there as 'due:<unix ms>'
 -- Returns 1 when recorded, 0 when the worker no longer holds the lease (nothing written).
 local id = ARGV[1]
 if redis.call('HGET', KEYS[2], id) ~= ARGV[2] then return 0 end
@@ -26,6 +27,9 @@ redis.call('SREM', KEYS[10], id)
 if tonumber(ARGV[5]) > 0 then
   redis.call('ZADD', KEYS[3], ARGV[5], id)
   redis.call('HINCRBY', KEYS[6], id, 1)
+  if redis.call('ZRANGE', KEYS[3], 0, 0)[1] == id then
+    redis.call('PUBLISH', ARGV[8], 'due:' .. ARGV[5])
+  end
   return 1
 end
 redis.call('HDEL', KEYS[6], id)

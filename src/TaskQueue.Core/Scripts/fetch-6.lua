@@ -10,7 +10,9 @@
 -- ARGV[3] most tasks to lease (at most 1,000 per call)
 -- Returns a flat array of pairs, task id and envelope JSON ('' when the task body is missing), followed by one
 -- array of triples for the tasks whose attempt is not their first: position of the task in the batch (1-based),
--- attempt number, recoveries so far. A task missing from it is on attempt 1 with no recoveries, as most are, so
+-- attempt number, recoveries so far; then the number of tasks left in the list, and the earliest lease deadline
+-- of the queue (unix ms; -1 when no task is leased): a worker learns from them whether to fetch again, and when to
+-- look for a lease that ran out, without asking again. A task missing from it is on attempt 1 with no recoveries, as most are, so
 -- the reply carries two strings for most tasks. The attempt number is 1 + the attempts that failed and were
 -- retried + the recoveries (attempts whose worker died): nothing is written for the attempt itself, which the
 -- lease records.
@@ -21,8 +23,17 @@
 
 -- The tail of the list, tail first (as RPOP with a count would give; LRANGE and LTRIM because RPOP with a
 -- count is not implemented alike by every Redis-compatible server).
+-- What is left in the list after this call, and the lease that runs out first.
+local function left_and_earliest()
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return redis.call('LLEN', KEYS[1]), head[2] and tonumber(head[2]) or -1
+end
+
 local tail = redis.call('LRANGE', KEYS[1], -math.min(tonumber(ARGV[3]), CHUNK), -1)
-if #tail == 0 then return {} end
+if #tail == 0 then
+  local left, earliest = left_and_earliest()
+  return { {}, left, earliest }
+end
 redis.call('LTRIM', KEYS[1], 0, -(#tail + 1))
 local ids = {}
 for i = #tail, 1, -1 do ids[#ids + 1] = tail[i] end
@@ -76,4 +87,5 @@ for i = 1, take do
   end
 end
 out[2 * take + 1] = later
+out[2 * take + 2], out[2 * take + 3] = left_and_earliest()
 return out

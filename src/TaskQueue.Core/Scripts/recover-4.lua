@@ -6,7 +6,8 @@
 -- ARGV[1] wake channel
 -- ARGV[2] now (unix ms)
 -- ARGV[3] most tasks to move in this call
--- Returns a flat array of pairs: id moved, and the worker that held it.
+-- Returns { flat array of pairs: id moved, and the worker that held it; the earliest lease deadline left (unix ms), or -1
+-- when no task is leased }: when to look again.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(ids) do
@@ -20,4 +21,5 @@ end
 if #ids > 0 and redis.call('LLEN', KEYS[3]) == #ids then
   redis.call('PUBLISH', ARGV[1], #ids)
 end
-return out
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return { out, head[2] and tonumber(head[2]) or -1 }

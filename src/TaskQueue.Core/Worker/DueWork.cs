@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Scheduling;
 
@@ -13,33 +12,23 @@ internal sealed class DueWork
 {
     private readonly RedisBroker _broker;
     private readonly ScheduleFirer _schedules;
-    private readonly IReadOnlyList<string> _queues;
-    private readonly TimeSpan _pollInterval;
 
-    public DueWork(RedisBroker broker, ScheduleFirer schedules, IReadOnlyList<string> queues, TimeSpan pollInterval)
+    public DueWork(RedisBroker broker, ScheduleFirer schedules)
     {
         _broker = broker;
         _schedules = schedules;
-        _queues = queues;
-        _pollInterval = pollInterval;
     }
 
     /// <summary>
-    /// Fires due schedule occurrences and moves due retries and delayed tasks to pending, in every queue. Returns when
-    /// to look next: after the poll interval, or sooner when a retry or delayed task is due sooner; MinValue when it
-    /// moved any (look again at once: there may be more).
+    /// Fires the queue's due schedule occurrences and moves its due retries and delayed tasks to pending. Returns
+    /// whether any task became pending, and when the next one comes due (null: nothing is waiting for a time).
     /// </summary>
-    public DateTimeOffset MoveDue(DateTimeOffset now)
+    public (bool Moved, DateTimeOffset? Next) MoveDue(string queue)
     {
-        var next = now + _pollInterval;
-        var movedAny = false;
-        foreach (var queue in _queues)
-        {
-            _schedules.FireDueAsync(queue).GetAwaiter().GetResult();
-            var (moved, due) = _broker.PromoteAsync(queue).GetAwaiter().GetResult();
-            movedAny |= moved > 0;
-            if (due is { } d && d < next) next = d;
-        }
-        return movedAny ? DateTimeOffset.MinValue : next;
+        var fired = _schedules.FireDueAsync(queue).GetAwaiter().GetResult();
+        var nextOccurrence = _broker.Schedules.NextScheduleDueAsync(queue).GetAwaiter().GetResult();
+        var (moved, nextDue) = _broker.PromoteAsync(queue).GetAwaiter().GetResult();
+        var next = nextOccurrence is { } o && (nextDue is null || o < nextDue) ? o : nextDue;
+        return (fired > 0 || moved > 0, next);
     }
 }

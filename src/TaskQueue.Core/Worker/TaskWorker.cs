@@ -20,7 +20,9 @@ namespace TaskQueue.Core.Worker;
 /// <item>the <see cref="Acknowledger"/> writes their outcomes and hands tasks back;</item>
 /// <item>the <see cref="Heartbeat"/> renews the leases and relays cancellations;</item>
 /// <item>the <see cref="Recoverer"/> returns the tasks of dead workers, and <see cref="DueWork"/> moves retries,
-/// delayed tasks and schedule occurrences to pending when they come due.</item>
+/// delayed tasks and schedule occurrences to pending when they come due;</item>
+/// <item>the <see cref="QueueWatch"/> says which queue to ask Redis about, and when: an idle worker sends a few commands
+/// a second however many queues it serves.</item>
 /// </list>
 /// </summary>
 public sealed class TaskWorker
@@ -29,6 +31,7 @@ public sealed class TaskWorker
     private readonly WorkerOptions _options;
     private readonly IWorkerLog _log;
     private readonly string[] _queues;
+    private readonly QueueWatch _watch;
     private readonly QuietQueue<LeasedTask> _ready = new();
     private readonly QuietSignal _wake = new();
     private readonly CancellationTokenSource _interrupt = new();
@@ -58,8 +61,9 @@ public sealed class TaskWorker
         WorkerId = options.WorkerId ?? $"{Environment.MachineName}:{Process.GetCurrentProcess().Id}:{Guid.NewGuid().ToString("N").Substring(0, 8)}";
         _slotsOpening = new CountdownEvent(options.Concurrency);
         _acknowledger = new Acknowledger(broker, _book, _counters, _log, WorkerId, options.LeaseTime, Wake);
-        _recoverer = new Recoverer(broker, _queues, _log);
-        _due = new DueWork(broker, new Scheduling.ScheduleFirer(broker, options.Signatures, _log.Warning), _queues, options.PollInterval);
+        _watch = new QueueWatch(_queues, options.PollInterval);
+        _recoverer = new Recoverer(broker, _log);
+        _due = new DueWork(broker, new Scheduling.ScheduleFirer(broker, options.Signatures, _log.Warning));
         var context = new SlotContext(broker, options, WorkerId, _book, _counters, _acknowledger, _log, executorFactory, _ready,
             () => _stopping, TaskLeftSlot, _slotsOpening, _interrupt.Token);
         _slots = Enumerable.Range(0, options.Concurrency).Select(i => new Slot(i, context)).ToArray();
@@ -127,8 +131,11 @@ public sealed class TaskWorker
         _summary.WorkerId = WorkerId;
         _summary.Queues = _queues;
         var subscriber = _broker.Connection.GetSubscriber();
-        var channels = _queues.Select(q => RedisChannel.Literal(_broker.Keys(q).WakeChannel)).ToArray();
-        foreach (var channel in channels) subscriber.Subscribe(channel, (_, _) => Wake());
+        var channels = _queues.Select(q => (Queue: q, Channel: RedisChannel.Literal(_broker.Keys(q).WakeChannel))).ToArray();
+        foreach (var (queue, channel) in channels) subscriber.Subscribe(channel, (_, message) => { _watch.Heard(queue, message); Wake(); });
+        // Messages sent while the connection was down are lost: look at every queue once it is back.
+        EventHandler<ConnectionFailedEventArgs> restored = (_, _) => { _watch.LookAtAll(); Wake(); };
+        _broker.Connection.ConnectionRestored += restored;
         var cancelChannels = _queues.Select(q => (Queue: q, Channel: RedisChannel.Literal(_broker.Keys(q).CancelChannel))).ToArray();
         foreach (var (queue, channel) in cancelChannels) subscriber.Subscribe(channel, (_, id) => RequestCancel(queue, (string?)id ?? ""));
         using var stopRegistration = stop.Register(() => { _stopping = true; Wake(); });
@@ -159,7 +166,8 @@ public sealed class TaskWorker
             Shutdown(slots);
             heartbeatStop.Cancel();
             try { beating.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
-            foreach (var channel in channels.Concat(cancelChannels.Select(c => c.Channel)))
+            _broker.Connection.ConnectionRestored -= restored;
+            foreach (var channel in channels.Select(c => c.Channel).Concat(cancelChannels.Select(c => c.Channel)))
             {
                 try { subscriber.Unsubscribe(channel); } catch (RedisException) { }
             }
@@ -171,26 +179,22 @@ public sealed class TaskWorker
 
     private void Dispatch(CancellationToken stop)
     {
-        var nextRecover = DateTimeOffset.MinValue;
-        var nextPromote = DateTimeOffset.MinValue;
-        var nextTrim = DateTimeOffset.MinValue;
         var backoff = TimeSpan.FromMilliseconds(250);
+        // Burst mode returns once a look at every queue found nothing to do.
+        var lookedAtAll = false;
         while (!stop.IsCancellationRequested)
         {
             try
             {
                 var now = Clock.UtcNow;
-                if (now >= nextRecover)
+                var nowMs = now.ToUnixMs();
+                _watch.Sweep(now, TrimInterval);
+                foreach (var queue in _watch.Queues)
                 {
-                    _recoverer.RecoverExpired();
-                    nextRecover = now + _options.RecoverInterval;
+                    if (queue.LeaseEndsMs <= nowMs) Recover(queue);
+                    if (queue.DueMs <= nowMs) MoveDue(queue);
+                    if (queue.TrimAsked || (queue.Wrote && now >= queue.NextTrim)) Trim(queue, now);
                 }
-                if (now >= nextTrim)
-                {
-                    foreach (var queue in _queues) _broker.TrimRecordsAsync(queue).GetAwaiter().GetResult();
-                    nextTrim = now + TrimInterval;
-                }
-                if (now >= nextPromote) nextPromote = _due.MoveDue(now);
                 var leased = LeaseTasks();
                 if (_trouble is not null)
                 {
@@ -198,14 +202,22 @@ public sealed class TaskWorker
                     _log.Warning($"Worker {WorkerId} resumes: Redis answers again.");
                     backoff = TimeSpan.FromMilliseconds(250);
                 }
-                if (leased > 0) continue;
+                if (leased > 0)
+                {
+                    lookedAtAll = false;
+                    continue;
+                }
                 if (_options.Burst && _book.IsEmpty)
                 {
-                    if (_due.MoveDue(Clock.UtcNow) == DateTimeOffset.MinValue || LeaseTasks() > 0) continue;
-                    if (_book.IsEmpty) return;
+                    if (!lookedAtAll)
+                    {
+                        _watch.LookAtAll();
+                        lookedAtAll = true;
+                        continue;
+                    }
+                    return;
                 }
-                var until = nextPromote < nextRecover ? nextPromote : nextRecover;
-                var wait = until - Clock.UtcNow;
+                var wait = _watch.NextEvent() - Clock.UtcNow;
                 if (wait > _options.PollInterval) wait = _options.PollInterval;
                 if (_book.IsEmpty) Idle?.Invoke();
                 if (wait > TimeSpan.Zero) _wake.Wait(wait);
@@ -232,6 +244,48 @@ public sealed class TaskWorker
         }
     }
 
+    /// <summary>Recovers the queue's leases that ran out, and learns when the next one does.</summary>
+    private void Recover(WatchedQueue queue)
+    {
+        queue.ForgetLeaseEnd();
+        try
+        {
+            var (recovered, next) = _recoverer.Recover(queue.Name);
+            queue.LeaseEndsBy(next?.ToUnixMs() ?? WatchedQueue.Never);
+            if (recovered > 0) queue.MarkPending();
+        }
+        catch
+        {
+            queue.LeaseEndsBy(long.MinValue);
+            throw;
+        }
+    }
+
+    /// <summary>Moves the queue's due retries, delayed tasks and schedule occurrences to pending, and learns when the next is due.</summary>
+    private void MoveDue(WatchedQueue queue)
+    {
+        queue.ForgetDue();
+        try
+        {
+            var (moved, next) = _due.MoveDue(queue.Name);
+            queue.DueBy(next?.ToUnixMs() ?? WatchedQueue.Never);
+            if (moved) queue.MarkPending();
+        }
+        catch
+        {
+            queue.DueBy(long.MinValue);
+            throw;
+        }
+    }
+
+    private void Trim(WatchedQueue queue, DateTimeOffset now)
+    {
+        _broker.TrimRecordsAsync(queue.Name).GetAwaiter().GetResult();
+        queue.TrimAsked = false;
+        queue.Wrote = false;
+        queue.NextTrim = now + TrimInterval;
+    }
+
     private int LeaseTasks()
     {
         // Tasks waiting for their acknowledgement do not take a place: only those buffered or running do.
@@ -242,12 +296,32 @@ public sealed class TaskWorker
         // A suspect (a task whose worker died under it before) runs alone: fetch nothing beside it.
         if (free <= 0 || _stopping || _book.HoldsSuspect) return 0;
         var total = 0;
-        foreach (var queue in _queues)
+        foreach (var queue in _watch.Queues)
         {
+            // Only queues that may hold tasks: a wake-up message came, or the last fetch left some.
+            if (!queue.MaybePending) continue;
+            queue.ClearPending();
             var deadline = Clock.UtcNow + _options.LeaseTime;
             var asked = Stopwatch.GetTimestamp();
-            var leased = QuietTask.Result(_broker.FetchAsync(queue, WorkerId, free, deadline));
-            if (leased.Count > 0) _counters.FetchLeased(asked);
+            FetchReply reply;
+            try
+            {
+                reply = QuietTask.Result(_broker.LeaseAsync(queue.Name, WorkerId, free, deadline));
+            }
+            catch
+            {
+                queue.MarkPending();
+                throw;
+            }
+            // With the list empty, this worker fetches here again when a message says tasks came.
+            if (reply.Left > 0) queue.MarkPending();
+            if (reply.FirstLeaseEnds is { } ends) queue.LeaseEndsBy(ends.ToUnixMs());
+            var leased = reply.Tasks;
+            if (leased.Count > 0)
+            {
+                _counters.FetchLeased(asked);
+                queue.Wrote = true;
+            }
             foreach (var task in leased)
             {
                 task.ReadAhead(_options.Signatures);

@@ -17,9 +17,6 @@ public sealed class WorkerOptions
     /// <summary>How long a fetched task stays leased without a heartbeat; a dead worker's tasks come back after this.</summary>
     public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How often every worker looks for tasks whose lease ran out.</summary>
-    public TimeSpan RecoverInterval { get; set; } = TimeSpan.FromSeconds(5);
-
     /// <summary>On shutdown, how long running tasks may finish before they are stopped and handed back.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -34,8 +31,12 @@ public sealed class WorkerOptions
     /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
     public string? WorkerId { get; set; }
 
-    /// <summary>How often an idle worker looks at its queues even without a wake-up message (retries due, missed messages).</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How often an idle worker looks at one of its queues in full, in turn, without being told to: the safety net for
+    /// a wake-up message lost while the connection stayed up. Messages, due times and lease deadlines drive the worker
+    /// otherwise, so its idle cost does not grow with its queues. With one queue, it is looked at this often.
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Which tasks may run: with a keyring, only those it verifies (docs/SECURITY.md); null runs any task unchecked.</summary>
     public Security.SignaturePolicy? Signatures { get; set; }

@@ -144,7 +144,6 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             RetryDelay = RetryDelay < TimeSpan.Zero ? TimeSpan.Zero : RetryDelay,
             MaxRecoveries = MaxRecoveries,
             Signatures = new SignaturePolicy(Keyring, AllowUnsigned),
-            RecoverInterval = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, LeaseTime.Ticks / 2)),
         };
         if (Keyring is null && !AllowUnsigned)
             WriteWarning("This worker runs tasks without checking who sent them: anyone who can write to its Redis can run code here. Give it a keyring with -SigningKey (or $env:TQ_SIGNING_KEY), or say that this is intended with -AllowUnsigned.");
