@@ -23,6 +23,7 @@
         'Stop-TqTask'
         'Remove-TqTask'
         'Wait-TqTask'
+        'Set-TqQueue'
         'Register-TqSchedule'
         'Get-TqSchedule'
         'Set-TqSchedule'

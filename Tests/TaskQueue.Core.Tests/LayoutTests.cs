@@ -12,12 +12,41 @@ public sealed class LayoutTests
         // Every key and channel the class owns, found by reflection so that a key added later is checked too.
         var properties = typeof(QueueKeys).GetProperties().Where(p => p.PropertyType == typeof(StackExchange.Redis.RedisKey) || (p.PropertyType == typeof(string) && p.Name != nameof(QueueKeys.Queue))).ToList();
         var all = properties.Select(p => p.GetValue(keys)!.ToString()!).Append(keys.Throughput(DateTimeOffset.UnixEpoch).ToString()).ToList();
-        Assert.Equal(21, all.Count); // 18 keys, 2 channels, the hourly throughput key
+        Assert.Equal(22, all.Count); // 19 keys, 2 channels, the hourly throughput key
         Assert.All(all, k => Assert.StartsWith("tq:{ops}:", k));
         Assert.Equal(all.Count, all.Distinct().Count());
         // Expected() (the type check of every key) lists every key of the queue.
         var keyProperties = properties.Where(p => p.PropertyType == typeof(StackExchange.Redis.RedisKey)).Select(p => p.GetValue(keys)!.ToString()).OrderBy(k => k);
         Assert.Equal(keyProperties, keys.Expected().Select(e => e.Key.ToString()).OrderBy(k => k));
+    }
+
+    [Fact]
+    public void A_shard_of_a_queue_has_keys_of_its_own_hash_tag_and_no_queue_can_take_its_name()
+    {
+        Assert.Equal("ops", QueueName.Shard("ops", 0));
+        Assert.Equal("ops~2", QueueName.Shard("ops", 2));
+        Assert.Equal("ops", QueueName.Logical("ops~2"));
+        Assert.StartsWith("tq:{ops~2}:", new QueueKeys("ops~2").Pending.ToString());
+        Assert.False(QueueName.IsValid("ops~2"));
+        Assert.Throws<ArgumentException>(() => new QueueKeys("ops~"));
+        Assert.Throws<ArgumentException>(() => new QueueKeys("ops~01"));
+        Assert.Throws<ArgumentException>(() => new QueueKeys("ops~x"));
+    }
+
+    [Fact]
+    public void Tasks_are_placed_in_shards_evenly_and_by_their_unique_key_when_they_have_one()
+    {
+        var counts = new int[4];
+        for (var i = 0; i < 40_000; i++)
+        {
+            var shard = QueueShards.Place("ops", 4, Guid.NewGuid().ToString("N"), null);
+            counts[shard.Contains('~') ? int.Parse(shard.Split('~')[1]) : 0]++;
+        }
+        Assert.All(counts, c => Assert.InRange(c, 8_000, 12_000));
+        // One unique key, one shard, whatever the ids: the key is held in one place.
+        var shards = Enumerable.Range(0, 50).Select(i => QueueShards.Place("ops", 4, $"other-id-{i}", "nightly-report")).Distinct();
+        Assert.Single(shards);
+        Assert.Equal("ops", QueueShards.Place("ops", 1, "any", null));
     }
 
     [Theory]

@@ -23,7 +23,7 @@ public sealed class QueueKeys
 
     public QueueKeys(string queue)
     {
-        QueueName.Validate(queue);
+        QueueName.ValidateStored(queue);
         Queue = queue;
         var p = Prefix + "{" + queue + "}:";
         Pending = p + "pending";
@@ -44,11 +44,15 @@ public sealed class QueueKeys
         Recoveries = p + "recoveries";
         Canceled = p + "canceled";
         Totals = p + "totals";
+        Shards = p + "shards";
         WakeChannel = p + "wake";
         CancelChannel = p + "cancel";
     }
 
     public string Queue { get; }
+
+    /// <summary>STRING: the number of shards of a sharded queue (absent: one, the queue itself). Kept on shard 0.</summary>
+    public RedisKey Shards { get; }
 
     /// <summary>HASH minute-of-hour -> "s" (succeeded) and "f" (failed) counts, one key per hour; expires after 48 hours.</summary>
     public RedisKey Throughput(DateTimeOffset hour) => Prefix + "{" + Queue + "}:throughput:" + hour.ToUnixTimeSeconds() / 3600;
@@ -74,6 +78,7 @@ public sealed class QueueKeys
         yield return (Recoveries, RedisType.Hash);
         yield return (Canceled, RedisType.Set);
         yield return (Totals, RedisType.Hash);
+        yield return (Shards, RedisType.String);
     }
 
     /// <summary>LIST of pending task ids: enqueued at the head, leased from the tail.</summary>

@@ -33,6 +33,17 @@ public sealed class QueueStatistics : BrokerStore
     /// <summary>Tasks that ever succeeded and failed for good in a queue, as counted by its workers.</summary>
     public async Task<(long Succeeded, long Failed, long BadSignature)> GetTotalsAsync(string queue)
     {
+        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length > 1)
+        {
+            var each = await Task.WhenAll(shards.Select(GetTotalsOneAsync)).ConfigureAwait(false);
+            return (each.Sum(t => t.Succeeded), each.Sum(t => t.Failed), each.Sum(t => t.BadSignature));
+        }
+        return await GetTotalsOneAsync(queue).ConfigureAwait(false);
+    }
+
+    private async Task<(long Succeeded, long Failed, long BadSignature)> GetTotalsOneAsync(string queue)
+    {
         var values = await Db.HashGetAsync(Keys(queue).Totals, new RedisValue[] { "succeeded", "failed", "badSignature" }).ConfigureAwait(false);
         return ((long?)values[0] ?? 0, (long?)values[1] ?? 0, (long?)values[2] ?? 0);
     }
@@ -43,6 +54,17 @@ public sealed class QueueStatistics : BrokerStore
 
     /// <summary>Tasks succeeded and failed per minute over the last <paramref name="minutes"/> minutes, oldest first.</summary>
     public async Task<IReadOnlyList<(DateTimeOffset Minute, long Succeeded, long Failed)>> GetThroughputAsync(string queue, int minutes)
+    {
+        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length > 1)
+        {
+            var each = await Task.WhenAll(shards.Select(s => GetThroughputOneAsync(s, minutes))).ConfigureAwait(false);
+            return each[0].Select((point, i) => (point.Minute, each.Sum(e => i < e.Count ? e[i].Succeeded : 0), each.Sum(e => i < e.Count ? e[i].Failed : 0))).ToList();
+        }
+        return await GetThroughputOneAsync(queue, minutes).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<(DateTimeOffset Minute, long Succeeded, long Failed)>> GetThroughputOneAsync(string queue, int minutes)
     {
         var k = Keys(queue);
         var now = Clock.UtcNow;

@@ -33,6 +33,7 @@ public sealed class RedisBroker
         Schedules = new ScheduleStore(this);
         Workers = new WorkerRegistry(this);
         Statistics = new QueueStatistics(this);
+        Shards = new QueueShards(this);
     }
 
     public IConnectionMultiplexer Connection { get; }
@@ -47,6 +48,8 @@ public sealed class RedisBroker
     public WorkerRegistry Workers { get; }
     /// <summary>Finished-task counters per minute and in total.</summary>
     public QueueStatistics Statistics { get; }
+    /// <summary>Sharded queues: how many shards a queue has, and which shard holds a task.</summary>
+    public QueueShards Shards { get; }
 
     internal IDatabase Db => Connection.GetDatabase();
 
@@ -103,11 +106,22 @@ public sealed class RedisBroker
     public async Task<EnqueueOutcome[]> EnqueueAsync(string queue, IReadOnlyList<TaskEnvelope> tasks)
     {
         var keys = Keys(queue);
-        var outcomes = new EnqueueOutcome[tasks.Count];
+        var logical = QueueName.Logical(queue);
         foreach (var task in tasks)
         {
-            if (task.Queue != queue) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{queue}'.");
+            if (task.Queue != logical) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{logical}'.");
         }
+        if (!QueueName.IsShard(queue) && await Shards.CountAsync(queue).ConfigureAwait(false) is var shards && shards > 1)
+            return await EnqueueShardedAsync(queue, tasks, shards).ConfigureAwait(false);
+        return await EnqueueOneAsync(queue, tasks).ConfigureAwait(false);
+    }
+
+    /// <summary>Stores tasks in one queue or shard (the body of <see cref="EnqueueAsync"/>).</summary>
+    private async Task<EnqueueOutcome[]> EnqueueOneAsync(string queue, IReadOnlyList<TaskEnvelope> tasks)
+    {
+        var keys = Keys(queue);
+        var logical = QueueName.Logical(queue);
+        var outcomes = new EnqueueOutcome[tasks.Count];
 
         Task<bool>? registered = null;
         var size = Math.Max(1, Options.EnqueueBatchSize);
@@ -120,7 +134,7 @@ public sealed class RedisBroker
         void Send()
         {
             if (batch.Count == 0) return;
-            registered ??= Db.SetAddAsync(QueueKeys.Queues, queue);
+            registered ??= Db.SetAddAsync(QueueKeys.Queues, logical);
             // A lone task goes through the script even so: the script publishes the wake-up within the same call,
             // one round trip sooner, and a single task is where the wait of an idle worker shows.
             var plain = batch.Count > 1 && batch.TrueForAll(t => t.NeedsNoCheck);
@@ -170,6 +184,49 @@ public sealed class RedisBroker
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         if (failure is not null)
             throw new EnqueueInterruptedException(outcomes, confirmed, batches.Sum(b => b.Positions.Length) - confirmed, failure);
+        return outcomes;
+    }
+
+    /// <summary>The tasks of a sharded queue, each to its shard (<see cref="QueueShards.Place"/>), the shards at the same time.</summary>
+    private async Task<EnqueueOutcome[]> EnqueueShardedAsync(string queue, IReadOnlyList<TaskEnvelope> tasks, int shards)
+    {
+        var groups = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var task = tasks[i];
+            // The id decides the shard, so it is drawn here; the shard's call stores it as a new id all the same.
+            if (task.Id.Length == 0) task.Id = TaskIds.NewId();
+            var shard = QueueShards.Place(queue, shards, task.Id, task.UniqueKey);
+            if (!groups.TryGetValue(shard, out var positions)) groups[shard] = positions = new List<int>();
+            positions.Add(i);
+        }
+        var calls = groups.Select(g => (Positions: g.Value, Call: EnqueueOneAsync(g.Key, g.Value.Select(p => tasks[p]).ToList()))).ToList();
+        var outcomes = new EnqueueOutcome[tasks.Count];
+        Exception? failure = null;
+        var confirmed = 0;
+        foreach (var (positions, call) in calls)
+        {
+            EnqueueOutcome[] stored;
+            try { stored = await call.ConfigureAwait(false); }
+            catch (EnqueueInterruptedException ex) when (ex.Outcomes.Count == positions.Count)
+            {
+                failure ??= ex.InnerException ?? ex;
+                for (var j = 0; j < positions.Count; j++) outcomes[positions[j]] = ex.Outcomes[j];
+                confirmed += ex.Confirmed;
+                continue;
+            }
+            catch (Exception ex)
+            {
+                failure ??= ex;
+                continue;
+            }
+            for (var j = 0; j < positions.Count; j++) outcomes[positions[j]] = stored[j];
+            confirmed += positions.Count;
+        }
+        if (failure is not null && confirmed == 0)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        if (failure is not null)
+            throw new EnqueueInterruptedException(outcomes, confirmed, tasks.Count - confirmed, failure);
         return outcomes;
     }
 
@@ -421,7 +478,7 @@ public sealed class RedisBroker
     /// <summary>Puts a failed task back in the queue with a fresh attempt count.</summary>
     public async Task<RequeueOutcome> RequeueAsync(string queue, string id)
     {
-        var keys = Keys(queue);
+        var keys = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var result = await RunAsync(Scripts.Requeue, keys,
             new RedisValue[] { keys.WakeChannel, id }).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
@@ -433,6 +490,18 @@ public sealed class RedisBroker
     /// alone unless asked), and so do those whose envelope <paramref name="signatures"/> refuses.
     /// </remarks>
     public async Task<long> RequeueAllAsync(string queue, int limit = 100_000, IReadOnlyCollection<string>? skipReasons = null, SignaturePolicy? signatures = null)
+    {
+        var shards = await Shards.OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length > 1)
+        {
+            var total = 0L;
+            foreach (var shard in shards) total += await RequeueAllOneAsync(shard, (int)Math.Max(0, limit - total), skipReasons, signatures).ConfigureAwait(false);
+            return total;
+        }
+        return await RequeueAllOneAsync(queue, limit, skipReasons, signatures).ConfigureAwait(false);
+    }
+
+    private async Task<long> RequeueAllOneAsync(string queue, int limit, IReadOnlyCollection<string>? skipReasons, SignaturePolicy? signatures)
     {
         var k = Keys(queue);
         var requeued = 0L;
@@ -466,7 +535,7 @@ public sealed class RedisBroker
     /// <summary>Deletes a task that is not running, with its records, whatever state it waits or ended in.</summary>
     public async Task<DeleteOutcome> DeleteAsync(string queue, string id)
     {
-        var k = Keys(queue);
+        var k = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var envelope = (string?)await Db.HashGetAsync(k.Tasks, id).ConfigureAwait(false);
         string? uniqueKey = null;
         if (!string.IsNullOrEmpty(envelope))
@@ -482,9 +551,9 @@ public sealed class RedisBroker
     /// <summary>Cancels a task: pending or retrying ones become failure records; active ones are stopped by their worker.</summary>
     public async Task<CancelOutcome> CancelAsync(string queue, string id, string reason)
     {
-        var k = Keys(queue);
+        var k = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var now = Clock.UtcNow;
-        var error = new TaskError { Id = id, Queue = queue, Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
+        var error = new TaskError { Id = id, Queue = QueueName.Logical(queue), Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
         var result = await RunAsync(Scripts.Cancel, k,
             new RedisValue[] { k.CancelChannel, id, now.ToUnixMs(), TqJson.Serialize(error) }).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Cancel, result, (1L, CancelOutcome.Canceled), (2L, CancelOutcome.StopRequested), (0L, CancelOutcome.NotCancelable));

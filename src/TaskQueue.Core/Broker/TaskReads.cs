@@ -19,13 +19,25 @@ public sealed class TaskReads : BrokerStore
 
     /// <summary>A task as stored (with its signature line, if any); null when its body is gone.</summary>
     public async Task<byte[]?> GetStoredTaskAsync(string queue, string id) =>
-        (byte[]?)await Db.HashGetAsync(Keys(queue).Tasks, id).ConfigureAwait(false);
+        (byte[]?)await Db.HashGetAsync(Keys(await Broker.Shards.LocateAsync(queue, id).ConfigureAwait(false)).Tasks, id).ConfigureAwait(false);
 
     /// <summary>
     /// For each id: Succeeded or Failed once the task finished, Unknown when Redis has no such task
     /// (never sent, or its record expired), Pending for any state in between. Pipelined: three reads per id.
     /// </summary>
     public async Task<TaskState[]> GetOutcomesAsync(string queue, IReadOnlyList<string> ids)
+    {
+        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length > 1)
+        {
+            // Each id from every shard: a task is in one of them (placed by its id, or its unique key).
+            var each = await Task.WhenAll(shards.Select(s => GetOutcomesOneAsync(s, ids))).ConfigureAwait(false);
+            return ids.Select((_, i) => each.Select(e => e[i]).FirstOrDefault(state => state != TaskState.Unknown)).ToArray();
+        }
+        return await GetOutcomesOneAsync(queue, ids).ConfigureAwait(false);
+    }
+
+    private async Task<TaskState[]> GetOutcomesOneAsync(string queue, IReadOnlyList<string> ids)
     {
         var k = Keys(queue);
         var db = Db;
@@ -46,7 +58,7 @@ public sealed class TaskReads : BrokerStore
 
     public async Task<TaskSnapshot> InspectAsync(string queue, string id)
     {
-        var k = Keys(queue);
+        var k = Keys(await Broker.Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var r = (RedisResult[])(await RunAsync(Scripts.Inspect, k,
             new RedisValue[] { id }).ConfigureAwait(false))!;
         var state = (string)r[0]! switch
@@ -93,6 +105,24 @@ public sealed class TaskReads : BrokerStore
     /// <summary>The counts as <typeparamref name="T"/>: a caller's own record type that extends <see cref="QueueCounts"/> is filled in place.</summary>
     public async Task<T> CountAsync<T>(string queue) where T : QueueCounts, new()
     {
+        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length == 1) return await CountOneAsync<T>(queue).ConfigureAwait(false);
+        var parts = await Task.WhenAll(shards.Select(CountOneAsync<QueueCounts>)).ConfigureAwait(false);
+        return new T
+        {
+            Name = queue,
+            Pending = parts.Sum(p => p.Pending),
+            Scheduled = parts.Sum(p => p.Scheduled),
+            Active = parts.Sum(p => p.Active),
+            Retrying = parts.Sum(p => p.Retrying),
+            Succeeded = parts.Sum(p => p.Succeeded),
+            Failed = parts.Sum(p => p.Failed),
+        };
+    }
+
+    /// <summary>The counts of one queue or shard, as stored.</summary>
+    internal async Task<T> CountOneAsync<T>(string queue) where T : QueueCounts, new()
+    {
         var k = Keys(queue);
         var db = Db;
         var pending = db.ListLengthAsync(k.Pending);
@@ -128,6 +158,20 @@ public sealed class TaskReads : BrokerStore
     /// <summary>Success records, newest first, or those with the given ids. A record that is not valid JSON reads as <see cref="Unreadable(string, string)"/>.</summary>
     public async Task<IReadOnlyList<TaskResult>> GetResultsAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0)
     {
+        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length > 1)
+        {
+            // The newest first + skip of every shard hold the newest first + skip of the queue.
+            var each = await Task.WhenAll(shards.Select(s => GetResultsOneAsync(s, ids is null ? first + skip : first, ids, 0))).ConfigureAwait(false);
+            var merged = each.SelectMany(r => r).OrderByDescending(r => r.CompletedAt);
+            foreach (var record in each.SelectMany(r => r)) record.Queue = queue;
+            return (ids is null ? merged.Skip(skip).Take(first) : merged).ToList();
+        }
+        return await GetResultsOneAsync(queue, first, ids, skip).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<TaskResult>> GetResultsOneAsync(string queue, int first, IReadOnlyList<string>? ids, int skip)
+    {
         var k = Keys(queue);
         var db = Db;
         var wanted = ids?.Select(i => (RedisValue)i).ToArray()
@@ -155,6 +199,19 @@ public sealed class TaskReads : BrokerStore
     /// of failures then costs Redis and the network at most that much per record.
     /// </summary>
     public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0, int? maxTaskBytes = null)
+    {
+        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length > 1)
+        {
+            var each = await Task.WhenAll(shards.Select(s => GetFailuresOneAsync(s, ids is null ? first + skip : first, ids, 0, maxTaskBytes))).ConfigureAwait(false);
+            var merged = each.SelectMany(r => r).OrderByDescending(f => f.Error.FailedAt);
+            foreach (var entry in each.SelectMany(r => r)) entry.Error.Queue = queue;
+            return (ids is null ? merged.Skip(skip).Take(first) : merged).ToList();
+        }
+        return await GetFailuresOneAsync(queue, first, ids, skip, maxTaskBytes).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<FailureEntry>> GetFailuresOneAsync(string queue, int first, IReadOnlyList<string>? ids, int skip, int? maxTaskBytes)
     {
         var k = Keys(queue);
         var db = Db;

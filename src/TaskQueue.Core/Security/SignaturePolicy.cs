@@ -49,7 +49,8 @@ public sealed class SignaturePolicy
     {
         if (!string.Equals(envelope.Kid, keyId, StringComparison.Ordinal))
             return $"The task's signed key id '{envelope.Kid}' is not the key '{keyId}' that signed it.";
-        if (!string.Equals(envelope.Queue, queue, StringComparison.Ordinal) || !string.Equals(envelope.Id, id, StringComparison.Ordinal))
+        // A task of a sharded queue is signed as the queue's and found in one of its shards (Broker.QueueShards).
+        if (!string.Equals(envelope.Queue, Broker.QueueName.Logical(queue), StringComparison.Ordinal) || !string.Equals(envelope.Id, id, StringComparison.Ordinal))
             return $"The task was signed as task '{envelope.Id}' of queue '{envelope.Queue}' but found as '{id}' of '{queue}': it was copied or moved.";
         return null;
     }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
@@ -68,29 +69,69 @@ internal sealed class WatchedQueue
 }
 
 /// <summary>
-/// The queues of a worker, highest priority first, and the sweep: every poll interval one queue, in turn, is looked at
-/// in full, whatever its marks say. Wake-up messages, due times and lease deadlines drive the worker; the sweep is the
-/// safety net for a message lost while the connection stayed up. With one queue it looks at it every poll interval;
-/// with a thousand, the idle worker still sends Redis the same few commands a second.
+/// The queues of a worker, highest priority first, each with its shards (one, the queue itself, unless it is sharded:
+/// Broker.QueueShards), and the sweep: every poll interval one queue or shard, in turn, is looked at in full, whatever
+/// its marks say. Wake-up messages, due times and lease deadlines drive the worker; the sweep is the safety net for a
+/// message lost while the connection stayed up. With one queue it looks at it every poll interval; with a thousand,
+/// the idle worker still sends Redis the same few commands a second. Only the dispatcher changes the shards; the
+/// subscriber's threads read them.
 /// </summary>
 internal sealed class QueueWatch
 {
-    private readonly WatchedQueue[] _queues;
-    private readonly Dictionary<string, WatchedQueue> _byName;
     private readonly TimeSpan _pollInterval;
+    private readonly ConcurrentDictionary<string, WatchedQueue> _byName = new(StringComparer.Ordinal);
+    private readonly List<(string Queue, WatchedQueue[] Shards)> _groups;
+    private readonly Dictionary<string, int> _nextShard = new(StringComparer.Ordinal);
+    private WatchedQueue[] _queues;
     private int _cursor;
     private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
 
     public QueueWatch(IEnumerable<string> queues, TimeSpan pollInterval)
     {
-        _queues = queues.Select(q => new WatchedQueue(q)).ToArray();
-        _byName = _queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
         _pollInterval = pollInterval;
+        _groups = queues.Select(q => (q, new[] { Watch(q) })).ToList();
+        _queues = _groups.SelectMany(g => g.Shards).ToArray();
     }
 
+    /// <summary>Every queue and shard, in the order of the queues.</summary>
     public IReadOnlyList<WatchedQueue> Queues => _queues;
 
     public WatchedQueue this[string name] => _byName[name];
+
+    /// <summary>The names of a queue's shards as watched now.</summary>
+    public IReadOnlyList<string> ShardsOf(string queue) => _groups.First(g => g.Queue == queue).Shards.Select(s => s.Name).ToArray();
+
+    /// <summary>Watches a queue's shards (shard 0, the queue itself, first); returns the names that are new.</summary>
+    public IReadOnlyList<string> SetShards(string queue, IReadOnlyList<string> shards)
+    {
+        var index = _groups.FindIndex(g => g.Queue == queue);
+        var added = shards.Where(s => !_byName.ContainsKey(s)).ToList();
+        _groups[index] = (queue, shards.Select(Watch).ToArray());
+        _queues = _groups.SelectMany(g => g.Shards).ToArray();
+        _cursor %= _queues.Length;
+        return added;
+    }
+
+    /// <summary>
+    /// The queues in the order to fetch from: queue by queue, highest priority first, and within a sharded queue from
+    /// a different shard each time, so that no shard's tasks wait behind another's.
+    /// </summary>
+    public IEnumerable<WatchedQueue> FetchOrder()
+    {
+        foreach (var (queue, shards) in _groups)
+        {
+            if (shards.Length == 1)
+            {
+                yield return shards[0];
+                continue;
+            }
+            _nextShard.TryGetValue(queue, out var first);
+            _nextShard[queue] = (first + 1) % shards.Length;
+            for (var i = 0; i < shards.Length; i++) yield return shards[(first + i) % shards.Length];
+        }
+    }
+
+    private WatchedQueue Watch(string name) => _byName.GetOrAdd(name, n => new WatchedQueue(n));
 
     /// <summary>Looks at every queue in full: at start, and after the connection to Redis came back (messages may have been lost).</summary>
     public void LookAtAll()
@@ -98,29 +139,37 @@ internal sealed class QueueWatch
         foreach (var queue in _queues) queue.LookNow();
     }
 
-    /// <summary>A message on a queue's wake channel: tasks were pushed to an empty list, or 'due:&lt;unix ms&gt;' when something comes due.</summary>
-    public void Heard(string queue, string? message)
+    /// <summary>
+    /// A message on a queue's wake channel: tasks were pushed to an empty list, or 'due:&lt;unix ms&gt;' when something
+    /// comes due. Returns true for the message that says the queue's shards changed.
+    /// </summary>
+    public bool Heard(string queue, string? message)
     {
-        if (!_byName.TryGetValue(queue, out var watched)) return;
+        if (!_byName.TryGetValue(queue, out var watched)) return false;
+        if (message == Broker.QueueShards.ShardsMessage) return true;
         if (message is not null && message.StartsWith("due:", StringComparison.Ordinal)
             && long.TryParse(message.Substring(4), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var ms))
             watched.DueBy(ms);
         else
             watched.MarkPending();
+        return false;
     }
 
-    /// <summary>Every poll interval, marks the next queue in turn to be looked at in full (and trimmed, when its last trim is old).</summary>
-    public void Sweep(DateTimeOffset now, TimeSpan trimInterval)
+    /// <summary>
+    /// Every poll interval, marks the next queue in turn to be looked at in full (and trimmed, when its last trim is
+    /// old); returns it, or null when no sweep was due.
+    /// </summary>
+    public WatchedQueue? Sweep(DateTimeOffset now)
     {
-        if (now < _nextSweep) return;
-        if (_nextSweep != DateTimeOffset.MinValue)
-        {
-            var queue = _queues[_cursor];
-            _cursor = (_cursor + 1) % _queues.Length;
-            queue.LookNow();
-            if (now >= queue.NextTrim) queue.TrimAsked = true;
-        }
+        if (now < _nextSweep) return null;
+        var first = _nextSweep == DateTimeOffset.MinValue;
         _nextSweep = now + _pollInterval;
+        if (first) return null;
+        var queue = _queues[_cursor];
+        _cursor = (_cursor + 1) % _queues.Length;
+        queue.LookNow();
+        if (now >= queue.NextTrim) queue.TrimAsked = true;
+        return queue;
     }
 
     /// <summary>The next time something is due in any queue, or the next sweep, whichever comes first.</summary>

@@ -130,14 +130,11 @@ public sealed class TaskWorker
         var watch = Stopwatch.StartNew();
         _summary.WorkerId = WorkerId;
         _summary.Queues = _queues;
-        var subscriber = _broker.Connection.GetSubscriber();
-        var channels = _queues.Select(q => (Queue: q, Channel: RedisChannel.Literal(_broker.Keys(q).WakeChannel))).ToArray();
-        foreach (var (queue, channel) in channels) subscriber.Subscribe(channel, (_, message) => { _watch.Heard(queue, message); Wake(); });
+        _subscriber = _broker.Connection.GetSubscriber();
+        foreach (var queue in _queues) Subscribe(queue);
         // Messages sent while the connection was down are lost: look at every queue once it is back.
         EventHandler<ConnectionFailedEventArgs> restored = (_, _) => { _watch.LookAtAll(); Wake(); };
         _broker.Connection.ConnectionRestored += restored;
-        var cancelChannels = _queues.Select(q => (Queue: q, Channel: RedisChannel.Literal(_broker.Keys(q).CancelChannel))).ToArray();
-        foreach (var (queue, channel) in cancelChannels) subscriber.Subscribe(channel, (_, id) => RequestCancel(queue, (string?)id ?? ""));
         using var stopRegistration = stop.Register(() => { _stopping = true; Wake(); });
         using var heartbeatStop = new CancellationTokenSource();
         var slots = _slots.Select(slot => slot.Start()).ToList();
@@ -167,9 +164,9 @@ public sealed class TaskWorker
             heartbeatStop.Cancel();
             try { beating.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
             _broker.Connection.ConnectionRestored -= restored;
-            foreach (var channel in channels.Select(c => c.Channel).Concat(cancelChannels.Select(c => c.Channel)))
+            foreach (var channel in _channels)
             {
-                try { subscriber.Unsubscribe(channel); } catch (RedisException) { }
+                try { _subscriber.Unsubscribe(channel); } catch (RedisException) { }
             }
             try { _broker.Workers.UnregisterWorkerAsync(WorkerId).Wait(TimeSpan.FromSeconds(2)); } catch (AggregateException) { }
             _summary.Duration = watch.Elapsed;
@@ -188,7 +185,13 @@ public sealed class TaskWorker
             {
                 var now = Clock.UtcNow;
                 var nowMs = now.ToUnixMs();
-                _watch.Sweep(now, TrimInterval);
+                if (Interlocked.Exchange(ref _shardsChanged, 0) == 1)
+                {
+                    try { ReadShards(_queues); }
+                    catch { Interlocked.Exchange(ref _shardsChanged, 1); throw; }
+                }
+                // The sweep also reads the shard count of a queue it comes to: a change whose message was lost.
+                if (_watch.Sweep(now) is { } swept && !QueueName.IsShard(swept.Name) && _queues.Contains(swept.Name)) ReadShards(new[] { swept.Name });
                 foreach (var queue in _watch.Queues)
                 {
                     if (queue.LeaseEndsMs <= nowMs) Recover(queue);
@@ -296,7 +299,7 @@ public sealed class TaskWorker
         // A suspect (a task whose worker died under it before) runs alone: fetch nothing beside it.
         if (free <= 0 || _stopping || _book.HoldsSuspect) return 0;
         var total = 0;
-        foreach (var queue in _watch.Queues)
+        foreach (var queue in _watch.FetchOrder())
         {
             // Only queues that may hold tasks: a wake-up message came, or the last fetch left some.
             if (!queue.MaybePending) continue;
@@ -372,6 +375,40 @@ public sealed class TaskWorker
     }
 
     private void Wake() => _wake.Set();
+
+    private ISubscriber _subscriber = null!;
+    private readonly List<RedisChannel> _channels = new();
+    // Set at start, so that the first turn reads the shards of every queue.
+    private int _shardsChanged = 1;
+
+    /// <summary>Hears a queue's (or shard's) wake-ups and cancellations.</summary>
+    private void Subscribe(string queue)
+    {
+        var keys = _broker.Keys(queue);
+        var wake = RedisChannel.Literal(keys.WakeChannel);
+        var cancel = RedisChannel.Literal(keys.CancelChannel);
+        _subscriber.Subscribe(wake, (_, message) =>
+        {
+            if (_watch.Heard(queue, message)) Interlocked.Exchange(ref _shardsChanged, 1);
+            Wake();
+        });
+        _subscriber.Subscribe(cancel, (_, id) => RequestCancel(queue, (string?)id ?? ""));
+        _channels.Add(wake);
+        _channels.Add(cancel);
+    }
+
+    /// <summary>Reads how many shards the queues have now, and watches and hears the new ones (Set-TqQueue -Shards).</summary>
+    private void ReadShards(IEnumerable<string> queues)
+    {
+        foreach (var queue in queues)
+        {
+            _broker.Shards.Forget(queue);
+            var shards = _broker.Shards.OfAsync(queue).GetAwaiter().GetResult();
+            if (shards.SequenceEqual(_watch.ShardsOf(queue))) continue;
+            foreach (var added in _watch.SetShards(queue, shards)) Subscribe(added);
+            _log.Verbose($"Worker {WorkerId} serves queue '{queue}' in {shards.Length} shard(s).");
+        }
+    }
 
     internal static bool IsConnectionProblem(Exception ex) =>
         ex is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException

@@ -30,12 +30,20 @@ public sealed class GetTqQueueCommand : TqCmdlet
                     continue;
                 }
                 // A queue with no tasks yet still has (zero) counts: names are not an error.
-                WriteObject(Run(b => b.Reads.CountAsync<QueueInfo>(pattern)));
+                WriteObject(Describe(this, pattern));
                 continue;
             }
             var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
             foreach (var queue in known.Where(q => wildcard.IsMatch(q)))
-                WriteObject(Run(b => b.Reads.CountAsync<QueueInfo>(queue)));
+                WriteObject(Describe(this, queue));
         }
+    }
+
+    /// <summary>A queue's counts (over all its shards) and how it is kept.</summary>
+    internal static QueueInfo Describe(TqCmdlet cmdlet, string queue)
+    {
+        var info = cmdlet.Run(b => b.Reads.CountAsync<QueueInfo>(queue));
+        info.Shards = cmdlet.Run(b => b.Shards.CountAsync(queue));
+        return info;
     }
 }

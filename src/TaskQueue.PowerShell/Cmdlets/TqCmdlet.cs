@@ -71,7 +71,7 @@ public abstract class TqCmdlet : PSCmdlet
     }
 
     /// <summary>Waits for a broker call, turning Redis failures into a terminating error that names the endpoint only.</summary>
-    protected T Run<T>(Func<RedisBroker, Task<T>> call)
+    protected internal T Run<T>(Func<RedisBroker, Task<T>> call)
     {
         try
         {
