@@ -15,7 +15,8 @@
     bench            builds and runs tools/Bench.ps1: writes BENCHMARKS.md and docs/bench-processing.svg
                      (-Quick: a smoke run on small numbers, under a minute).
     chaos            builds and runs tools/Chaos.ps1: 10,000 tasks, 3 worker processes, five kill -9,
-                     one Redis restart; exits non-zero if a task was lost or failed.
+                     one Redis restart (with -Server cluster or sentinel: a failover instead; -Shards n: a sharded
+                     queue); exits non-zero if a task was lost or failed.
     Private Redis servers listen on a free loopback port and are stopped afterwards, also on failure.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh -NoProfile -File build.ps1 test
@@ -41,7 +42,11 @@ param(
 
     # With test: do not fail the run for skipped tests (where a prerequisite cannot exist, such as the Linux-only
     # signal tests on Windows).
-    [switch] $AllowSkipped
+    [switch] $AllowSkipped,
+
+    # With chaos: keep the queue in this many shards (Set-TqQueue -Shards); with -Server cluster the run also reports
+    # the Redis CPU each node spent.
+    [int] $Shards = 1
 )
 
 $ErrorActionPreference = 'Stop'
@@ -184,7 +189,7 @@ function Invoke-Chaos {
     # again: on a cluster, tasks run twice that no killed worker held are reported, not failed (docs/RELIABILITY.md).
     $chaosServer = if ($Server -in 'cluster', 'sentinel') { $Server } else { 'redis' }
     $duplicatesFail = if ($chaosServer -ne 'redis') { '$false' } else { '$r.RanTwiceNotHeld -ne 0' }
-    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or $duplicatesFail -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0) { exit 1 }"
+    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer -Shards $Shards; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or $duplicatesFail -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0) { exit 1 }"
     exit $LASTEXITCODE
 }
 

@@ -27,7 +27,9 @@ param(
     [string] $Server = 'redis',
     [switch] $SentinelFailover,
     # Passed to the workers: replicas that must confirm each batch of outcomes (Start-TqWorker -WaitReplicas).
-    [int] $WaitReplicas = 0
+    [int] $WaitReplicas = 0,
+    # The queue's shards (Set-TqQueue -Shards); on a cluster, the master killed is the one that holds shard 0.
+    [int] $Shards = 1
 )
 
 $ErrorActionPreference = 'Stop'
@@ -39,8 +41,22 @@ Import-Module (Join-Path $root 'Tests/Pester/TestHelpers.psm1')
 $redisServer = if ($Server -in 'cluster', 'sentinel') { Start-PrivateRedis -Kind $Server } else { Start-PrivateRedis -Persistent }
 $config = $redisServer.Configuration
 $queue = 'chaos'
+$shardNames = @($queue) + @(1..($Shards - 1) | Where-Object { $_ -gt 0 } | ForEach-Object { "$queue~$_" })
 $processes = [System.Collections.Generic.List[object]]::new()
+# Redis CPU seconds of each server of a cluster (user + sys), to show where a sharded queue's load went.
+function Get-NodeCpu {
+    $cpu = [ordered]@{}
+    foreach ($node in @($redisServer.Nodes | Where-Object { $_.Kind -ne 'sentinel-node' -and -not $_.Process.HasExited })) {
+        $info = Send-RespCommand -Port $node.Port -Command 'INFO cpu' -TimeoutMs 2000
+        $role = [regex]::Match((Send-RespCommand -Port $node.Port -Command 'INFO replication' -TimeoutMs 2000), 'role:(\w+)').Groups[1].Value
+        $seconds = [double][regex]::Match($info, 'used_cpu_user:([\d.]+)').Groups[1].Value + [double][regex]::Match($info, 'used_cpu_sys:([\d.]+)').Groups[1].Value
+        $cpu[[string]$node.Port] = [pscustomobject]@{ Role = $role; Seconds = $seconds }
+    }
+    $cpu
+}
 try {
+    if ($Shards -gt 1) { Set-TqQueue -Redis $config -Name $queue -Shards $Shards }
+    $cpuBefore = if ($Server -eq 'cluster') { Get-NodeCpu } else { $null }
     # The engine's own connection (reconnects within about 2 s of the restart), reached by type.
     $null = Get-Command Send-TqTask
     $connections = Get-EngineType 'TaskQueue.Core.Connection.RedisConnections'
@@ -87,7 +103,7 @@ try {
         # The tasks it holds at the moment of the kill: running, and leased but not started. Read again after the
         # kill (a dead worker's leases stay in Redis until they expire) to include what it leased in between.
         $prefix = "$([Environment]::MachineName):$($victim.Id):"
-        $heldBy = { @((& $db).HashGetAll("tq:{$queue}:owners") | Where-Object { ([string]$_.Value).StartsWith($prefix) } | ForEach-Object { [string]$_.Name }) }
+        $heldBy = { @(foreach ($shard in $shardNames) { (& $db).HashGetAll("tq:{$shard}:owners") | Where-Object { ([string]$_.Value).StartsWith($prefix) } | ForEach-Object { [string]$_.Name } }) }
         $before = & $heldBy
         $victim.Kill()
         $victim.WaitForExit()
@@ -153,6 +169,7 @@ try {
         $counts = Get-TqQueue -Redis $config -Name $queue
     } until (($counts.Succeeded + $counts.Failed) -ge $Tasks -or [DateTime]::UtcNow -gt $deadline)
     $elapsed = $started.Elapsed
+    $cpuAfter = if ($Server -eq 'cluster') { Get-NodeCpu } else { $null }
 
     $runs = @{}
     foreach ($entry in (& $db).HashGetAll('chaos:runs')) { $runs[[int][string]$entry.Name] = [int]$entry.Value }
@@ -170,25 +187,29 @@ try {
     # Every task in exactly one structure, read from Redis itself: the pending list, the active, retry, scheduled,
     # succeeded and failed sets. Nothing in two, nothing in none, and no lease left behind.
     $where = @{}
-    $structures = @{
-        pending   = @((& $db).ListRange("tq:{$queue}:pending", 0, -1))
-        active    = @((& $db).SortedSetRangeByRank("tq:{$queue}:active", 0, -1))
-        retry     = @((& $db).SortedSetRangeByRank("tq:{$queue}:retry", 0, -1))
-        scheduled = @((& $db).SortedSetRangeByRank("tq:{$queue}:scheduled", 0, -1))
-        succeeded = @((& $db).SortedSetRangeByRank("tq:{$queue}:succeeded", 0, -1))
-        failed    = @((& $db).SortedSetRangeByRank("tq:{$queue}:failed", 0, -1))
-    }
-    foreach ($name in $structures.Keys) {
-        foreach ($member in $structures[$name]) {
-            $id = [string]$member
-            if ($where.ContainsKey($id)) { $where[$id] += $name } else { $where[$id] = @($name) }
+    # A sharded queue: every shard's structures, a task counted wherever it is (two shards count as two places).
+    foreach ($shard in $shardNames) {
+        $structures = @{
+            pending   = @((& $db).ListRange("tq:{$shard}:pending", 0, -1))
+            active    = @((& $db).SortedSetRangeByRank("tq:{$shard}:active", 0, -1))
+            retry     = @((& $db).SortedSetRangeByRank("tq:{$shard}:retry", 0, -1))
+            scheduled = @((& $db).SortedSetRangeByRank("tq:{$shard}:scheduled", 0, -1))
+            succeeded = @((& $db).SortedSetRangeByRank("tq:{$shard}:succeeded", 0, -1))
+            failed    = @((& $db).SortedSetRangeByRank("tq:{$shard}:failed", 0, -1))
+        }
+        foreach ($name in $structures.Keys) {
+            foreach ($member in $structures[$name]) {
+                $id = [string]$member
+                if ($where.ContainsKey($id)) { $where[$id] += "$shard/$name" } else { $where[$id] = @("$shard/$name") }
+            }
         }
     }
     $inNone = @($ids | Where-Object { -not $where.ContainsKey($_) })
     $inTwo = @($where.Keys | Where-Object { $where[$_].Count -gt 1 })
     $sent = [System.Collections.Generic.HashSet[string]]::new([string[]]$ids)
     $strangers = @($where.Keys | Where-Object { -not $sent.Contains($_) })
-    $leftOwners = (& $db).HashLength("tq:{$queue}:owners")
+    $leftOwners = 0
+    foreach ($shard in $shardNames) { $leftOwners += (& $db).HashLength("tq:{$shard}:owners") }
 
     # How long each task of a killed worker waited until it started again.
     $worst = [TimeSpan]::Zero
@@ -217,6 +238,10 @@ try {
         Kills               = $killed.Count
         Server              = $Server
         WaitReplicas        = $WaitReplicas
+        Shards              = $Shards
+        # Redis CPU seconds each server of a cluster spent during the run (port(role at the start)=seconds; a killed
+        # master is left out).
+        NodeCpuSec          = if ($cpuAfter) { ($cpuAfter.Keys | Where-Object { $cpuBefore.Contains($_) } | ForEach-Object { '{0}({1})={2:0.0}' -f $_, $cpuBefore[$_].Role, ($cpuAfter[$_].Seconds - $cpuBefore[$_].Seconds) }) -join ' ' } else { $null }
         RedisRestartSeconds = if ($null -ne $redisRestartSeconds) { [Math]::Round($redisRestartSeconds, 2) } else { $null }
         WorstRecoverySec    = [Math]::Round($worst.TotalSeconds, 2)
         LeaseSeconds        = $LeaseSeconds

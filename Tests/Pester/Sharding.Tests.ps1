@@ -3,6 +3,7 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    # The defaults are this file's: the dictionary is the session's, so AfterAll takes them out again.
     $PSDefaultParameterValues['*-Tq*:Redis'] = Get-TestRedis
     $PSDefaultParameterValues['Start-TqWorker:AllowUnsigned'] = $true
 
@@ -10,6 +11,11 @@ BeforeAll {
         Remove-TestQueue $Queue
         for ($i = 1; $i -lt $Shards; $i++) { foreach ($key in @(Get-TestKey "tq:{$Queue~$i}:*")) { $null = Invoke-Redis DEL $key } }
     }
+}
+
+AfterAll {
+    $PSDefaultParameterValues.Remove('*-Tq*:Redis')
+    $PSDefaultParameterValues.Remove('Start-TqWorker:AllowUnsigned')
 }
 
 Describe 'A sharded queue' {

@@ -117,7 +117,7 @@ public sealed class RedisBroker
     }
 
     /// <summary>Stores tasks in one queue or shard (the body of <see cref="EnqueueAsync"/>).</summary>
-    private async Task<EnqueueOutcome[]> EnqueueOneAsync(string queue, IReadOnlyList<TaskEnvelope> tasks)
+    private async Task<EnqueueOutcome[]> EnqueueOneAsync(string queue, IReadOnlyList<TaskEnvelope> tasks, ISet<string>? minted = null)
     {
         var keys = Keys(queue);
         var logical = QueueName.Logical(queue);
@@ -146,8 +146,8 @@ public sealed class RedisBroker
         for (var i = 0; i < tasks.Count; i++)
         {
             var task = tasks[i];
-            var minted = task.Id.Length == 0;
-            if (minted) task.Id = TaskIds.NewId();
+            var isNew = task.Id.Length == 0 || (minted is not null && minted.Contains(task.Id));
+            if (task.Id.Length == 0) task.Id = TaskIds.NewId();
             var json = Stored(task);
             if (json.Length > Options.MaxTaskBytes)
             {
@@ -156,34 +156,50 @@ public sealed class RedisBroker
             }
             // Rounded up to the millisecond: the task must not start before the time it was given.
             var due = task.NotBefore is { } notBefore && notBefore > Clock.UtcNow ? notBefore.ToUnixMsNotBefore() : 0;
-            batch.Add(new Storing(i, task.Id, json, task.UniqueKey ?? "", due, minted));
+            batch.Add(new Storing(i, task.Id, json, task.UniqueKey ?? "", due, isNew));
             if (batch.Count == size) Send();
         }
         Send();
         if (registered is null) return outcomes;
 
         await registered.ConfigureAwait(false);
+        return await GatherAsync(batches, outcomes).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Waits for the calls that store parts of an enqueue and puts each outcome at its task's position. When some
+    /// call failed: the failure itself if nothing was confirmed, else <see cref="EnqueueInterruptedException"/> with
+    /// what is known (a part that was itself interrupted gives what it knows).
+    /// </summary>
+    private static async Task<EnqueueOutcome[]> GatherAsync(IReadOnlyList<(int[] Positions, Task<EnqueueOutcome[]> Call)> calls, EnqueueOutcome[] outcomes)
+    {
         Exception? failure = null;
         var confirmed = 0;
-        foreach (var (sent, call) in batches)
+        var sent = 0;
+        foreach (var (positions, call) in calls)
         {
-            EnqueueOutcome[] stored;
+            sent += positions.Length;
             try
             {
-                stored = await call.ConfigureAwait(false);
+                var stored = await call.ConfigureAwait(false);
+                for (var j = 0; j < positions.Length; j++) outcomes[positions[j]] = stored[j];
+                confirmed += positions.Length;
+            }
+            catch (EnqueueInterruptedException ex) when (ex.Outcomes.Count == positions.Length)
+            {
+                failure ??= ex.InnerException ?? ex;
+                for (var j = 0; j < positions.Length; j++) outcomes[positions[j]] = ex.Outcomes[j];
+                confirmed += ex.Confirmed;
             }
             catch (Exception ex)
             {
                 failure ??= ex;
-                continue;
             }
-            for (var j = 0; j < sent.Length; j++) outcomes[sent[j]] = stored[j];
-            confirmed += sent.Length;
         }
         if (failure is not null && confirmed == 0)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         if (failure is not null)
-            throw new EnqueueInterruptedException(outcomes, confirmed, batches.Sum(b => b.Positions.Length) - confirmed, failure);
+            throw new EnqueueInterruptedException(outcomes, confirmed, sent - confirmed, failure);
         return outcomes;
     }
 
@@ -191,43 +207,23 @@ public sealed class RedisBroker
     private async Task<EnqueueOutcome[]> EnqueueShardedAsync(string queue, IReadOnlyList<TaskEnvelope> tasks, int shards)
     {
         var groups = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        var minted = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < tasks.Count; i++)
         {
             var task = tasks[i];
-            // The id decides the shard, so it is drawn here; the shard's call stores it as a new id all the same.
-            if (task.Id.Length == 0) task.Id = TaskIds.NewId();
+            // The id decides the shard, so it is drawn here; the shard's call stores it as a new id all the same
+            // (no stored task can hold it: nothing to check).
+            if (task.Id.Length == 0)
+            {
+                task.Id = TaskIds.NewId();
+                minted.Add(task.Id);
+            }
             var shard = QueueShards.Place(queue, shards, task.Id, task.UniqueKey);
             if (!groups.TryGetValue(shard, out var positions)) groups[shard] = positions = new List<int>();
             positions.Add(i);
         }
-        var calls = groups.Select(g => (Positions: g.Value, Call: EnqueueOneAsync(g.Key, g.Value.Select(p => tasks[p]).ToList()))).ToList();
-        var outcomes = new EnqueueOutcome[tasks.Count];
-        Exception? failure = null;
-        var confirmed = 0;
-        foreach (var (positions, call) in calls)
-        {
-            EnqueueOutcome[] stored;
-            try { stored = await call.ConfigureAwait(false); }
-            catch (EnqueueInterruptedException ex) when (ex.Outcomes.Count == positions.Count)
-            {
-                failure ??= ex.InnerException ?? ex;
-                for (var j = 0; j < positions.Count; j++) outcomes[positions[j]] = ex.Outcomes[j];
-                confirmed += ex.Confirmed;
-                continue;
-            }
-            catch (Exception ex)
-            {
-                failure ??= ex;
-                continue;
-            }
-            for (var j = 0; j < positions.Count; j++) outcomes[positions[j]] = stored[j];
-            confirmed += positions.Count;
-        }
-        if (failure is not null && confirmed == 0)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
-        if (failure is not null)
-            throw new EnqueueInterruptedException(outcomes, confirmed, tasks.Count - confirmed, failure);
-        return outcomes;
+        var calls = groups.Select(g => (g.Value.ToArray(), EnqueueOneAsync(g.Key, g.Value.Select(p => tasks[p]).ToList(), minted))).ToList();
+        return await GatherAsync(calls, new EnqueueOutcome[tasks.Count]).ConfigureAwait(false);
     }
 
     /// <summary>A task of an enqueue call on its way to Redis: where it stands in the call, and what is stored.</summary>

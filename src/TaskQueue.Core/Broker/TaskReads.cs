@@ -41,9 +41,11 @@ public sealed class TaskReads : BrokerStore
     {
         var k = Keys(queue);
         var db = Db;
+        // The body first, then the records, in this order on one connection: a task that finishes between the reads
+        // was seen with its body, so it reads as pending (or finished), never as unknown.
+        var exists = ids.Select(id => db.HashExistsAsync(k.Tasks, id)).ToArray();
         var succeeded = ids.Select(id => db.SortedSetScoreAsync(k.Succeeded, id)).ToArray();
         var failed = ids.Select(id => db.SortedSetScoreAsync(k.Failed, id)).ToArray();
-        var exists = ids.Select(id => db.HashExistsAsync(k.Tasks, id)).ToArray();
         await Task.WhenAll(succeeded.Cast<Task>().Concat(failed).Concat(exists)).ConfigureAwait(false);
         var states = new TaskState[ids.Count];
         for (var i = 0; i < ids.Count; i++)
