@@ -45,11 +45,27 @@ public sealed class QueueKeys
         Canceled = p + "canceled";
         Totals = p + "totals";
         Shards = p + "shards";
+        Waiting = p + "waiting";
+        Dependents = p + "dependents";
+        Settled = p + "settled";
+        Remaining = p + "remaining";
+        Handover = p + "handover";
         WakeChannel = p + "wake";
         CancelChannel = p + "cancel";
     }
 
     public string Queue { get; }
+
+    /// <summary>ZSET task id -> time it began to wait for the tasks it depends on (Send-TqTask -DependsOn).</summary>
+    public RedisKey Waiting { get; }
+    /// <summary>HASH task id -> the tasks that wait for it, one line each: '&lt;queue&gt;\t&lt;id&gt;\t&lt;policy&gt;'.</summary>
+    public RedisKey Dependents { get; }
+    /// <summary>HASH task id of a waiting task -> the outcomes of its dependencies known so far.</summary>
+    public RedisKey Settled { get; }
+    /// <summary>HASH task id of a waiting task -> how many of its dependencies have no known outcome yet.</summary>
+    public RedisKey Remaining { get; }
+    /// <summary>LIST of outcomes recorded here that are still to be handed over to the tasks waiting for them.</summary>
+    public RedisKey Handover { get; }
 
     /// <summary>STRING: the number of shards of a sharded queue (absent: one, the queue itself). Kept on shard 0.</summary>
     public RedisKey Shards { get; }
@@ -79,6 +95,11 @@ public sealed class QueueKeys
         yield return (Canceled, RedisType.Set);
         yield return (Totals, RedisType.Hash);
         yield return (Shards, RedisType.String);
+        yield return (Waiting, RedisType.SortedSet);
+        yield return (Dependents, RedisType.Hash);
+        yield return (Settled, RedisType.Hash);
+        yield return (Remaining, RedisType.Hash);
+        yield return (Handover, RedisType.List);
     }
 
     /// <summary>LIST of pending task ids: enqueued at the head, leased from the tail.</summary>

@@ -355,22 +355,27 @@ public sealed class RedisBroker
         var keys = Keys(completions[0].Result.Queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
-        var args = new RedisValue[3 + 4 * completions.Count];
+        var args = new RedisValue[4 + 4 * completions.Count];
         args[0] = workerId;
         args[1] = oldest.ToUnixMs();
         args[2] = Options.MaxSuccessRecords;
+        args[3] = keys.Queue;
         for (var i = 0; i < completions.Count; i++)
         {
             var (result, uniqueKey) = completions[i];
             if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
-            args[3 + 4 * i] = result.Id;
-            args[4 + 4 * i] = TqJson.Serialize(result);
-            args[5 + 4 * i] = uniqueKey ?? "";
-            args[6 + 4 * i] = result.CompletedAt.ToUnixMs();
+            args[4 + 4 * i] = result.Id;
+            args[5 + 4 * i] = TqJson.Serialize(result);
+            args[6 + 4 * i] = uniqueKey ?? "";
+            args[7 + 4 * i] = result.CompletedAt.ToUnixMs();
         }
         var flags = (RedisResult[])(await RunAsync(Scripts.Complete, keys,
             args).ConfigureAwait(false))!;
-        return flags.Select(f => ScriptReply.Flag(Scripts.Complete, f)).ToArray();
+        var codes = flags.Select(f => ScriptReply.Code(Scripts.Complete, f, (1L, 1), (2L, 2), (0L, 0))).ToArray();
+        // Tasks wait for some of these: hand their outcomes over now (release-7); what a crash leaves in the
+        // hand-over list, the next look at the queue hands over.
+        if (codes.Contains(2)) await HandOverAsync(keys.Queue).ConfigureAwait(false);
+        return codes.Select(c => c > 0).ToArray();
     }
 
     /// <summary>Records a failed attempt: a retry at <paramref name="retryAt"/>, or a failure record when it is null.</summary>
@@ -379,9 +384,101 @@ public sealed class RedisBroker
         var keys = Keys(error.Queue);
         error.RetryAt = retryAt;
         var done = await RunAsync(Scripts.Fail, keys,
-            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "", keys.WakeChannel })
+            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "", keys.WakeChannel, keys.Queue })
             .ConfigureAwait(false);
-        return ScriptReply.Flag(Scripts.Fail, done);
+        var code = ScriptReply.Code(Scripts.Fail, done, (1L, 1), (2L, 2), (0L, 0));
+        if (code == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
+        return code > 0;
+    }
+
+    /// <summary>
+    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-7
+    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-11,
+    /// fail-12 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
+    /// that dies between the two leaves the line for the next to hand over again, which changes nothing twice.
+    /// Returns how many lines were handed over.
+    /// </summary>
+    public async Task<int> HandOverAsync(string queue, int limit = 100)
+    {
+        var k = Keys(queue);
+        var lines = await Db.ListRangeAsync(k.Handover, 0, limit - 1).ConfigureAwait(false);
+        foreach (var line in lines)
+        {
+            var f = ((string)line!).Split('\t');
+            if (f.Length == 6 && QueueName.IsValid(QueueName.Logical(f[3])))
+            {
+                var waiting = Keys(f[3]);
+                var (before, after) = DependencyFailedRecord(QueueName.Logical(f[3]), f[4]);
+                await RunAsync(Scripts.Release, waiting,
+                    new RedisValue[] { waiting.WakeChannel, f[4], f[0] + "/" + f[1], f[2], f[5], Clock.UtcNow.ToUnixMs(), before, after }).ConfigureAwait(false);
+            }
+            await Db.ListRemoveAsync(k.Handover, line, 1).ConfigureAwait(false);
+        }
+        return lines.Length;
+    }
+
+    /// <summary>The failure record JSON of a task canceled because a dependency failed, split where the dependency's name goes.</summary>
+    private (string Before, string After) DependencyFailedRecord(string queue, string id)
+    {
+        // A mark the JSON writer keeps as it is; the dependency's name ('<queue>/<id>', both of a safe alphabet) goes there.
+        const string Mark = "@@dependency@@";
+        var error = new TaskError
+        {
+            Id = id, Queue = queue, Reason = FailureReasons.DependencyFailed, Permanent = true, FailedAt = Clock.UtcNow,
+            Message = $"The task it depends on, {Mark}, failed; this task was canceled (-OnDependencyFailure Cancel). Retry-TqTask the dependency, then this task.",
+        };
+        var json = TqJson.Serialize(error);
+        var at = json.IndexOf(Mark, StringComparison.Ordinal);
+        var length = Mark.Length;
+        return (json.Substring(0, at), json.Substring(at + length));
+    }
+
+    /// <summary>
+    /// Stores a task that waits for others (TaskEnvelope.DependsOn): registers it with each dependency's queue
+    /// (depend-4), which may live on another master, then stores it (hold-7). An outcome recorded between the two is
+    /// handed over to the task before it is stored, and hold-7 reads it. Returns what happened to it.
+    /// </summary>
+    public async Task<DependentOutcome> EnqueueDependentAsync(string queue, TaskEnvelope task)
+    {
+        if (task.DependsOn is not { Count: > 0 } dependsOn) throw new ArgumentException("The task depends on no task.", nameof(task));
+        if (task.Id.Length == 0) task.Id = TaskIds.NewId();
+        var shards = await Shards.CountAsync(queue).ConfigureAwait(false);
+        var home = QueueShards.Place(queue, shards, task.Id, task.UniqueKey);
+        var policy = task.OnDependencyFailure ?? TaskEnvelope.DependencyPolicies.Cancel;
+        var line = home + "\t" + task.Id + "\t" + policy;
+        var states = new List<(string Key, string State)>();
+        foreach (var group in dependsOn.GroupBy(d => d.Queue))
+        {
+            var located = new List<(TaskRef Ref, string Shard)>();
+            foreach (var dependency in group) located.Add((dependency, await Shards.LocateAsync(dependency.Queue, dependency.Id).ConfigureAwait(false)));
+            foreach (var byShard in located.GroupBy(l => l.Shard))
+            {
+                var k = Keys(byShard.Key);
+                var args = new List<RedisValue> { line };
+                args.AddRange(byShard.Select(l => (RedisValue)l.Ref.Id));
+                var answers = (RedisResult[])(await RunAsync(Scripts.Depend, k, args.ToArray()).ConfigureAwait(false))!;
+                var refs = byShard.ToList();
+                for (var i = 0; i < refs.Count; i++)
+                {
+                    var state = (string)answers[i]!;
+                    if (state == "u") return new DependentOutcome(DependentStatus.DependencyNotFound, refs[i].Ref);
+                    states.Add((byShard.Key + "/" + refs[i].Ref.Id, state));
+                }
+            }
+        }
+        var keys = Keys(home);
+        var (before, after) = DependencyFailedRecord(queue, task.Id);
+        var hold = new List<RedisValue> { keys.WakeChannel, task.Id, Stored(task), policy, Clock.UtcNow.ToUnixMs(), before, after };
+        foreach (var (key, state) in states)
+        {
+            hold.Add(key);
+            hold.Add(state);
+        }
+        var registered = Db.SetAddAsync(QueueKeys.Queues, queue);
+        var result = await RunAsync(Scripts.Hold, keys, hold.ToArray()).ConfigureAwait(false);
+        await registered.ConfigureAwait(false);
+        return new DependentOutcome(ScriptReply.Code(Scripts.Hold, result,
+            (0L, DependentStatus.IdExists), (1L, DependentStatus.Pending), (2L, DependentStatus.Canceled), (3L, DependentStatus.Waiting)), null);
     }
 
     /// <summary>

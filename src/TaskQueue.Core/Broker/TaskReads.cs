@@ -71,6 +71,7 @@ public sealed class TaskReads : BrokerStore
             "retrying" => TaskState.Retrying,
             "pending" => TaskState.Pending,
             "scheduled" => TaskState.Scheduled,
+            "waiting" => TaskState.Waiting,
             _ => TaskState.Unknown,
         };
         var snapshot = new TaskSnapshot { Id = id, Queue = queue, State = state };
@@ -115,6 +116,7 @@ public sealed class TaskReads : BrokerStore
             Name = queue,
             Pending = parts.Sum(p => p.Pending),
             Scheduled = parts.Sum(p => p.Scheduled),
+            Waiting = parts.Sum(p => p.Waiting),
             Active = parts.Sum(p => p.Active),
             Retrying = parts.Sum(p => p.Retrying),
             Succeeded = parts.Sum(p => p.Succeeded),
@@ -133,9 +135,10 @@ public sealed class TaskReads : BrokerStore
         var succeeded = db.SortedSetLengthAsync(k.Succeeded);
         var failed = db.SortedSetLengthAsync(k.Failed);
         var scheduled = db.SortedSetLengthAsync(k.Scheduled);
-        await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled }, async () =>
+        var waiting = db.SortedSetLengthAsync(k.Waiting);
+        await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled, k.Waiting }, async () =>
         {
-            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled).ConfigureAwait(false);
+            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled, waiting).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);
         return new T
@@ -143,6 +146,7 @@ public sealed class TaskReads : BrokerStore
             Name = queue,
             Pending = await pending.ConfigureAwait(false),
             Scheduled = await scheduled.ConfigureAwait(false),
+            Waiting = await waiting.ConfigureAwait(false),
             Active = await active.ConfigureAwait(false),
             Retrying = await retrying.ConfigureAwait(false),
             Succeeded = await succeeded.ConfigureAwait(false),

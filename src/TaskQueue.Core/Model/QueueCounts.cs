@@ -8,6 +8,8 @@ public class QueueCounts
     public string Name { get; set; } = "";
     public long Pending { get; set; }
     public long Scheduled { get; set; }
+    /// <summary>Tasks that wait for others (Send-TqTask -DependsOn).</summary>
+    public long Waiting { get; set; }
     public long Active { get; set; }
     public long Retrying { get; set; }
     public long Succeeded { get; set; }
@@ -18,6 +20,7 @@ public class QueueCounts
     {
         yield return ("pending", Pending);
         yield return ("scheduled", Scheduled);
+        yield return ("waiting", Waiting);
         yield return ("active", Active);
         yield return ("retrying", Retrying);
         yield return ("succeeded", Succeeded);

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -38,6 +39,19 @@ public sealed class TaskEnvelope
     public string? Name { get; set; }
     /// <summary>The id of the key that signed the task (docs/PROTOCOL.md, "Signed tasks"); inside the signed bytes.</summary>
     public string? Kid { get; set; }
+    /// <summary>The tasks this one waits for (Send-TqTask -DependsOn): it runs once they all succeeded (docs/WORKFLOWS.md).</summary>
+    public List<TaskRef>? DependsOn { get; set; }
+    /// <summary>What happens when a dependency fails for good: Cancel (the default: a DependencyFailed failure) or Run.</summary>
+    public string? OnDependencyFailure { get; set; }
+    /// <summary>The outcomes of <see cref="DependsOn"/>, read by the worker as the task starts (not stored).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<DependencyOutcome>? Dependencies { get; set; }
+
+    public static class DependencyPolicies
+    {
+        public const string Cancel = "Cancel";
+        public const string Run = "Run";
+    }
 
     public static class Kinds
     {

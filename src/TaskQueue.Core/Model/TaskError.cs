@@ -51,4 +51,6 @@ public static class FailureReasons
     public const string CommandNotAllowed = "CommandNotAllowed";
     /// <summary>Not written by a worker: what a failure record that is not valid JSON reads as.</summary>
     public const string UnreadableRecord = "UnreadableRecord";
+    /// <summary>A task it depends on (Send-TqTask -DependsOn) failed for good, and its policy was Cancel.</summary>
+    public const string DependencyFailed = "DependencyFailed";
 }

@@ -6,7 +6,8 @@ namespace TaskQueue.Core.Worker;
 
 /// <summary>
 /// What comes due with time, moved to pending by whichever worker looks first: occurrences of recurring schedules
-/// (<see cref="ScheduleFirer"/>), retries whose backoff ended, and tasks sent with -Delay or -At.
+/// (<see cref="ScheduleFirer"/>), retries whose backoff ended, and tasks sent with -Delay or -At; and outcomes still
+/// to be handed over to tasks that wait for them.
 /// </summary>
 internal sealed class DueWork
 {
@@ -25,6 +26,8 @@ internal sealed class DueWork
     /// </summary>
     public (bool Moved, DateTimeOffset? Next) MoveDue(string queue)
     {
+        // Outcomes a worker recorded but did not hand over to the tasks waiting for them (it died in between).
+        _broker.HandOverAsync(queue).GetAwaiter().GetResult();
         var fired = _schedules.FireDueAsync(queue).GetAwaiter().GetResult();
         var nextOccurrence = _broker.Schedules.NextScheduleDueAsync(queue).GetAwaiter().GetResult();
         var (moved, nextDue) = _broker.PromoteAsync(queue).GetAwaiter().GetResult();

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Threading;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Model;
@@ -251,6 +252,10 @@ internal sealed class Slot
             return executor;
         }
 
+        // A task that waited for others gets their outcomes ($TqDependencies), read as it starts.
+        if (envelope.DependsOn is { Count: > 0 } && envelope.Dependencies is null)
+            envelope.Dependencies = ReadDependencies(envelope.DependsOn);
+
         ExecutionOutcome outcome;
         var cancel = Begin(leased);
         // A cancellation that arrived while the task was being set up.
@@ -365,4 +370,19 @@ internal sealed class Slot
     };
 
     private static List<string>? NullIfEmpty(List<string>? list) => list is { Count: > 0 } ? list : null;
+
+    /// <summary>The success or failure record of each dependency, in the order they were given.</summary>
+    private IReadOnlyList<DependencyOutcome> ReadDependencies(IReadOnlyList<TaskRef> dependsOn)
+    {
+        var outcomes = new List<DependencyOutcome>(dependsOn.Count);
+        foreach (var dependency in dependsOn)
+        {
+            var result = _w.Broker.Reads.GetResultsAsync(dependency.Queue, 1, new[] { dependency.Id }).GetAwaiter().GetResult().FirstOrDefault();
+            var error = result is null
+                ? _w.Broker.Reads.GetFailuresAsync(dependency.Queue, 1, new[] { dependency.Id }, maxTaskBytes: 0).GetAwaiter().GetResult().FirstOrDefault()?.Error
+                : null;
+            outcomes.Add(new DependencyOutcome(dependency, result, error));
+        }
+        return outcomes;
+    }
 }

@@ -95,7 +95,46 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [ValidateRange(0, 100)]
     public int WaitReplicas { get; set; }
 
+    /// <summary>
+    /// Tasks this one waits for: task objects (what Send-TqTask, Get-TqTask and the record cmdlets write, with Id and
+    /// Queue) or ids of tasks of -Queue. It runs once they all succeeded (docs/WORKFLOWS.md).
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public object[]? DependsOn { get; set; }
+
+    /// <summary>When a dependency fails for good: Cancel (the default: this task becomes a DependencyFailed failure) or Run.</summary>
+    [Parameter]
+    [ValidateSet(TaskEnvelope.DependencyPolicies.Cancel, TaskEnvelope.DependencyPolicies.Run)]
+    public string OnDependencyFailure { get; set; } = TaskEnvelope.DependencyPolicies.Cancel;
+
+    private List<TaskRef>? _dependsOn;
+    private static readonly System.Text.RegularExpressions.Regex SafeId = new("^[A-Za-z0-9_.:-]{1,200}$");
+
     protected override void ConfigureBroker(BrokerOptions options) => options.WaitReplicas = WaitReplicas;
+
+    /// <summary>-DependsOn as tasks: objects with Id (and Queue), or ids of -Queue.</summary>
+    private List<TaskRef> ReadDependsOn(object[] items)
+    {
+        var refs = new List<TaskRef>();
+        foreach (var item in items)
+        {
+            var value = item is PSObject ps ? ps.BaseObject : item;
+            string? id, queue = Queue;
+            if (value is string text) id = text;
+            else
+            {
+                var wrapped = PSObject.AsPSObject(item);
+                id = wrapped.Properties["Id"]?.Value?.ToString();
+                queue = wrapped.Properties["Queue"]?.Value?.ToString() ?? Queue;
+            }
+            if (id is null || !SafeId.IsMatch(id) || !Core.Broker.QueueName.IsValid(queue))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-DependsOn takes tasks (objects with Id and Queue, as Send-TqTask writes them) or task ids; '{item}' is neither."),
+                    "DependsOnNotATask", ErrorCategory.InvalidArgument, item));
+            refs.Add(new TaskRef { Queue = queue!, Id = id! });
+        }
+        return refs;
+    }
 
     protected override void BeginProcessing()
     {
@@ -115,6 +154,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
         {
             ThrowTerminatingError(new ErrorRecord(ex, "ArgumentNotSerializable", ErrorCategory.InvalidArgument, ex.ArgumentName));
         }
+        if (DependsOn is not null) _dependsOn = ReadDependsOn(DependsOn);
         _ = Broker;
     }
 
@@ -169,6 +209,11 @@ public sealed class SendTqTaskCommand : TqCmdlet
         else envelope.SetScript(ScriptBlock.ToString());
         if (argsJson != "[]") envelope.Args = PSJsonWriter.ToElement(argsJson);
         if (_parametersJson is not null) envelope.Params = PSJsonWriter.ToElement(_parametersJson);
+        if (_dependsOn is not null)
+        {
+            envelope.DependsOn = _dependsOn;
+            envelope.OnDependencyFailure = OnDependencyFailure;
+        }
         return envelope;
     }
 
@@ -177,6 +222,11 @@ public sealed class SendTqTaskCommand : TqCmdlet
         if (_buffer.Count == 0) return;
         var batch = _buffer.ToArray();
         _buffer.Clear();
+        if (_dependsOn is not null)
+        {
+            foreach (var task in batch) SendDependent(task);
+            return;
+        }
         EnqueueOutcome[] outcomes;
         try
         {
@@ -201,6 +251,33 @@ public sealed class SendTqTaskCommand : TqCmdlet
         }
         ConfirmReplicas(batch.Length);
         Report(batch, outcomes);
+    }
+
+    /// <summary>A task with -DependsOn: registered with its dependencies, then stored waiting (or pending, or canceled).</summary>
+    private void SendDependent(TaskEnvelope task)
+    {
+        var outcome = Run(b => b.EnqueueDependentAsync(Queue, task));
+        switch (outcome.Status)
+        {
+            case DependentStatus.Waiting:
+            case DependentStatus.Pending:
+                _sent++;
+                WriteObject(TaskInfo.From(task, outcome.Status == DependentStatus.Waiting ? TaskState.Waiting : TaskState.Pending));
+                break;
+            case DependentStatus.Canceled:
+                _sent++;
+                WriteWarning($"Task {task.Id} was canceled at once: a task it depends on had failed already (-OnDependencyFailure Cancel). Get-TqFailure -Queue {Queue} -Id {task.Id} names it.");
+                WriteObject(TaskInfo.From(task, TaskState.Failed));
+                break;
+            case DependentStatus.DependencyNotFound:
+                WriteError(new ErrorRecord(new ItemNotFoundException($"The task depends on task {outcome.Missing!.Id} of queue '{outcome.Missing.Queue}', which does not exist (never sent, or its record expired); it was not sent."),
+                    "DependencyNotFound", ErrorCategory.ObjectNotFound, outcome.Missing.Id));
+                break;
+            default:
+                WriteError(new ErrorRecord(new InvalidOperationException($"A task with id {task.Id} already exists in queue '{Queue}'."),
+                    "DuplicateTaskId", ErrorCategory.ResourceExists, task.Id));
+                break;
+        }
     }
 
     /// <summary>With -WaitReplicas: an error when fewer replicas than asked confirmed the batch in time (it stays stored).</summary>

@@ -9,6 +9,7 @@ using System.Text.Json;
 using System.Threading;
 using TaskQueue.Core.Model;
 using TaskQueue.Core.Worker;
+using TaskQueue.PowerShell.Records;
 using TaskQueue.PowerShell.Serialization;
 
 namespace TaskQueue.PowerShell.Execution;
@@ -107,6 +108,10 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         ps.Streams.ClearStreams();
         var refused = Prepare(ps, task);
         if (refused is not null) return new ExecutionOutcome { Error = refused };
+        // Fan-in: a task sent with -DependsOn finds its dependencies' records in $TqDependencies, in the order given
+        // (docs/WORKFLOWS.md). The runspace's baseline takes the variable away after the task.
+        if (task.Dependencies is { } dependencies)
+            _runspace.SessionStateProxy.SetVariable("TqDependencies", dependencies.Select(DependencyRecord).ToArray());
 
         if (task.TimeoutMs <= 0) return InvokeUntilDone(ps, task, cancel);
 
@@ -343,5 +348,17 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         catch (Exception) { }
         try { _runspace.Dispose(); }
         catch (Exception) { }
+    }
+
+    /// <summary>A dependency as $TqDependencies shows it: its success record, or its failure record (-OnDependencyFailure Run).</summary>
+    private static object DependencyRecord(DependencyOutcome outcome)
+    {
+        if (outcome.Result is { } result) return SuccessRecord.From(result);
+        var error = outcome.Error ?? new TaskError
+        {
+            Id = outcome.Task.Id, Queue = outcome.Task.Queue, Reason = FailureReasons.UnreadableRecord, Permanent = true,
+            Message = "The dependency's record is gone (removed, or past its retention).",
+        };
+        return FailureRecord.From(new Core.Broker.FailureEntry(error, null, null));
     }
 }

@@ -2,9 +2,10 @@
 -- KEYS[1] tasks     HASH  KEYS[2] attempts HASH  KEYS[3] owners HASH
 -- KEYS[4] active    ZSET  KEYS[5] retry    ZSET  KEYS[6] succeeded ZSET  KEYS[7] failed ZSET
 -- KEYS[8] results   HASH  KEYS[9] errors   HASH  KEYS[10] scheduled ZSET  KEYS[11] recoveries HASH
+-- KEYS[12] waiting  ZSET  (tasks that wait for others: -DependsOn)
 -- ARGV[1] task id
 -- Returns { state, envelope, attempts started, owner, score, record }: state is one of
--- 'succeeded', 'failed', 'active', 'retrying', 'scheduled', 'pending' or 'unknown'; missing values are '' (attempts: 0).
+-- 'succeeded', 'failed', 'active', 'retrying', 'scheduled', 'waiting', 'pending' or 'unknown'; missing values are '' (attempts: 0).
 -- score is the lease deadline, retry or schedule due time, or completion time (unix ms) for those states.
 local id = ARGV[1]
 local envelope = redis.call('HGET', KEYS[1], id) or ''
@@ -21,5 +22,7 @@ score = redis.call('ZSCORE', KEYS[5], id)
 if score then return { 'retrying', envelope, attempts, owner, score, redis.call('HGET', KEYS[9], id) or '' } end
 score = redis.call('ZSCORE', KEYS[10], id)
 if score then return { 'scheduled', envelope, attempts, owner, score, '' } end
+score = redis.call('ZSCORE', KEYS[12], id)
+if score then return { 'waiting', envelope, attempts, owner, score, '' } end
 if envelope ~= '' then return { 'pending', envelope, attempts, owner, '', '' } end
 return { 'unknown', '', '', '', '', '' }

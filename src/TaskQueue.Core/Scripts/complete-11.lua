@@ -8,16 +8,20 @@
 -- KEYS[7] unique     HASH  unique key -> task id (released when the task holds it)
 -- KEYS[8] recoveries HASH  task id -> recoveries (removed)
 -- KEYS[9] canceled   SET   ids whose cancellation was asked (removed)
+-- KEYS[10] dependents HASH task id -> the tasks that wait for it (depend-4), removed as they move to handover
+-- KEYS[11] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\ts\t<waiting queue>\t<waiting id>\t<policy>'
 -- ARGV[1] worker id
 -- ARGV[2] records completed before this time (unix ms) are removed
 -- ARGV[3] most success records kept
--- ARGV[4], ARGV[5], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
+-- ARGV[4] the name of this queue (for the hand-over lines)
+-- ARGV[5], ARGV[6], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
 --         and its completion time (unix ms), the score that orders success records
--- Returns one integer per task: 1 recorded, 0 the worker no longer holds the lease (nothing written for it).
+-- Returns one integer per task: 1 recorded, 2 recorded and tasks wait for it (their hand-over is queued in
+-- handover), 0 the worker no longer holds the lease (nothing written for it).
 -- Every write is one batch command for all the tasks (in chunks), so the cost per task is a few list entries.
 --#include chunks
 
-local ids, n = ids_of(4, 4)
+local ids, n = ids_of(5, 4)
 if n == 0 then return {} end
 local owners = hmget(KEYS[2], ids, n)
 
@@ -26,7 +30,7 @@ local out, mine, scored, records = {}, {}, {}, {}
 local m = 0
 for k = 1, n do
   local id = ids[k]
-  local i = 4 + (k - 1) * 4
+  local i = 5 + (k - 1) * 4
   if owners[k] == ARGV[1] then
     m = m + 1
     mine[m] = id
@@ -54,6 +58,19 @@ if m > 0 then
   if redis.call('EXISTS', KEYS[9]) == 1 then variadic('SREM', KEYS[9], mine) end
   variadic('ZADD', KEYS[3], scored)
   variadic('HSET', KEYS[4], records)
+  -- Tasks that wait for these: their hand-over, in the same step as the record (a queue with none pays one EXISTS).
+  if redis.call('EXISTS', KEYS[10]) == 1 then
+    local waiting = hmget(KEYS[10], mine, m)
+    for j = 1, m do
+      if waiting[j] then
+        for line in string.gmatch(waiting[j], '([^\n]+)') do
+          redis.call('RPUSH', KEYS[11], ARGV[4] .. '\t' .. mine[j] .. '\ts\t' .. line)
+        end
+        redis.call('HDEL', KEYS[10], mine[j])
+        for k = 1, n do if ids[k] == mine[j] then out[k] = 2 end end
+      end
+    end
+  end
 end
 
 local function evict(old)

@@ -9,6 +9,8 @@
 -- KEYS[8] unique     HASH  unique key -> task id (released when the task fails for good)
 -- KEYS[9] recoveries HASH  task id -> recoveries (removed when the task fails for good)
 -- KEYS[10] canceled  SET   ids whose cancellation was asked (removed)
+-- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4), removed as they move to handover
+-- KEYS[12] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\tf\t<waiting queue>\t<waiting id>\t<policy>'
 -- ARGV[1] task id
 -- ARGV[2] worker id
 -- ARGV[3] now (unix ms)
@@ -17,7 +19,9 @@
 -- ARGV[6] most failure records kept; the oldest beyond it are removed
 -- ARGV[7] the task's unique key, or ''
 -- ARGV[8] wake channel: a retry due before any other of the queue is published there as 'due:<unix ms>'
--- Returns 1 when recorded, 0 when the worker no longer holds the lease (nothing written).
+-- ARGV[9] the name of this queue (for the hand-over lines)
+-- Returns 1 when recorded, 2 when it failed for good and tasks wait for it (their hand-over is queued), 0 when the
+-- worker no longer holds the lease (nothing written).
 local id = ARGV[1]
 if redis.call('HGET', KEYS[2], id) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], id)
@@ -46,5 +50,13 @@ if over > 0 then
     redis.call('HDEL', KEYS[5], old)
     redis.call('HDEL', KEYS[7], old)
   end
+end
+local waiting = redis.call('HGET', KEYS[11], id)
+if waiting then
+  for line in string.gmatch(waiting, '([^\n]+)') do
+    redis.call('RPUSH', KEYS[12], ARGV[9] .. '\t' .. id .. '\tf\t' .. line)
+  end
+  redis.call('HDEL', KEYS[11], id)
+  return 2
 end
 return 1

@@ -1,4 +1,4 @@
--- Cancels a task (Stop-TqTask): a pending, scheduled or retrying task becomes a failure record at once;
+-- Cancels a task (Stop-TqTask): a pending, scheduled, waiting or retrying task becomes a failure record at once;
 -- for an active one, the cancellation is recorded and announced so the worker running it stops it.
 -- KEYS[1] pending  LIST  task ids
 -- KEYS[2] retry    ZSET  task id -> due time
@@ -9,6 +9,9 @@
 -- KEYS[7] tasks    HASH  task id -> envelope JSON
 -- KEYS[8] attempts HASH  task id -> attempts that failed and were retried (removed)
 -- KEYS[9] scheduled ZSET task id -> time it becomes pending
+-- KEYS[10] waiting  ZSET  task id -> time it began to wait for others (-DependsOn)
+-- KEYS[11] remaining HASH task id -> dependencies not settled yet (removed)
+-- KEYS[12] settled  HASH  task id -> outcomes of its dependencies known so far (removed)
 -- ARGV[1] cancel channel (the message is the task id)
 -- ARGV[2] task id
 -- ARGV[3] now (unix ms)
@@ -20,9 +23,12 @@ if redis.call('ZSCORE', KEYS[3], id) then
   redis.call('PUBLISH', ARGV[1], id)
   return 2
 end
-if redis.call('ZREM', KEYS[2], id) == 0 and redis.call('ZREM', KEYS[9], id) == 0 and redis.call('LREM', KEYS[1], 1, id) == 0 then
+if redis.call('ZREM', KEYS[2], id) == 0 and redis.call('ZREM', KEYS[9], id) == 0 and redis.call('ZREM', KEYS[10], id) == 0
+  and redis.call('LREM', KEYS[1], 1, id) == 0 then
   return 0
 end
+redis.call('HDEL', KEYS[11], id)
+redis.call('HDEL', KEYS[12], id)
 if redis.call('HEXISTS', KEYS[7], id) == 0 then return 0 end
 redis.call('HSET', KEYS[5], id, ARGV[4])
 redis.call('HDEL', KEYS[8], id)
