@@ -189,7 +189,7 @@ function Invoke-Chaos {
     # again: on a cluster, tasks run twice that no killed worker held are reported, not failed (docs/RELIABILITY.md).
     $chaosServer = if ($Server -in 'cluster', 'sentinel') { $Server } else { 'redis' }
     $duplicatesFail = if ($chaosServer -ne 'redis') { '$false' } else { '$r.RanTwiceNotHeld -ne 0' }
-    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer -Shards $Shards; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or $duplicatesFail -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0) { exit 1 }"
+    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer -Shards $Shards; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or $duplicatesFail -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0 -or `$r.FanInRuns -ne 1 -or `$r.FanInSawSucceeded -ne `$r.FanIn -or `$r.FanInStartedEarly) { exit 1 }"
     exit $LASTEXITCODE
 }
 

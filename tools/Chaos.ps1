@@ -29,7 +29,10 @@ param(
     # Passed to the workers: replicas that must confirm each batch of outcomes (Start-TqWorker -WaitReplicas).
     [int] $WaitReplicas = 0,
     # The queue's shards (Set-TqQueue -Shards); on a cluster, the master killed is the one that holds shard 0.
-    [int] $Shards = 1
+    [int] $Shards = 1,
+    # A fan-in: one task of another queue that waits for the first $FanIn tasks (Send-TqTask -DependsOn) and must run
+    # exactly once, after all of them, seeing each one's success; 0 sends none.
+    [int] $FanIn = 1000
 )
 
 $ErrorActionPreference = 'Stop'
@@ -41,6 +44,8 @@ Import-Module (Join-Path $root 'Tests/Pester/TestHelpers.psm1')
 $redisServer = if ($Server -in 'cluster', 'sentinel') { Start-PrivateRedis -Kind $Server } else { Start-PrivateRedis -Persistent }
 $config = $redisServer.Configuration
 $queue = 'chaos'
+$fanInQueue = 'chaos-fanin'
+$FanIn = [Math]::Min($FanIn, $Tasks)
 $shardNames = @($queue) + @(1..($Shards - 1) | Where-Object { $_ -gt 0 } | ForEach-Object { "$queue~$_" })
 $processes = [System.Collections.Generic.List[object]]::new()
 # Redis CPU seconds of each server of a cluster (user + sys), to show where a sharded queue's load went.
@@ -76,9 +81,20 @@ try {
         $null = $db.HashIncrement('chaos:runs', $n)
     } -ArgumentList $config, $TaskMilliseconds | ForEach-Object Id
     if ($ids.Count -ne $Tasks) { throw "Sent $($ids.Count) of $Tasks tasks." }
+    $fanInTask = $null
+    if ($FanIn -gt 0) {
+        Write-Host "Sending a fan-in that waits for the first $FanIn tasks..."
+        $fanInTask = Send-TqTask -Redis $config -Queue $fanInQueue -Name fan-in -DependsOn ($ids[0..($FanIn - 1)] | ForEach-Object { [pscustomobject]@{ Id = $_; Queue = $queue } }) -ArgumentList $config -ScriptBlock {
+            param($redis)
+            $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TaskQueue.Core' }
+            $db = $engine.GetType('TaskQueue.Core.Connection.RedisConnections')::Get($redis).GetDatabase()
+            $null = $db.HashIncrement('chaos:fanin', 'runs')
+            $null = $db.HashSet('chaos:fanin', 'succeeded', @($TqDependencies | Where-Object { -not $_.Reason }).Count)
+        }
+    }
 
     $startWorker = {
-        Start-PwshProcess "Start-TqWorker -Redis '$config' -Queue $queue -Concurrency $Concurrency -LeaseTime $LeaseSeconds -RetryDelay 1 -WaitReplicas $WaitReplicas"
+        Start-PwshProcess "Start-TqWorker -Redis '$config' -Queue $queue, $fanInQueue -Concurrency $Concurrency -LeaseTime $LeaseSeconds -RetryDelay 1 -WaitReplicas $WaitReplicas"
     }
     1..$Workers | ForEach-Object { $processes.Add((& $startWorker)) }
     $started = [Diagnostics.Stopwatch]::StartNew()
@@ -167,7 +183,8 @@ try {
     do {
         Start-Sleep -Milliseconds 250
         $counts = Get-TqQueue -Redis $config -Name $queue
-    } until (($counts.Succeeded + $counts.Failed) -ge $Tasks -or [DateTime]::UtcNow -gt $deadline)
+        $fanInDone = -not $fanInTask -or (Get-TqQueue -Redis $config -Name $fanInQueue).Succeeded -ge 1
+    } until ((($counts.Succeeded + $counts.Failed) -ge $Tasks -and $fanInDone) -or [DateTime]::UtcNow -gt $deadline)
     $elapsed = $started.Elapsed
     $cpuAfter = if ($Server -eq 'cluster') { Get-NodeCpu } else { $null }
 
@@ -208,6 +225,15 @@ try {
     $inTwo = @($where.Keys | Where-Object { $where[$_].Count -gt 1 })
     $sent = [System.Collections.Generic.HashSet[string]]::new([string[]]$ids)
     $strangers = @($where.Keys | Where-Object { -not $sent.Contains($_) })
+    # The fan-in: how often it ran, how many of its dependencies it saw succeeded, and whether it started after the last.
+    $fanInRuns = $null; $fanInSaw = $null; $fanInEarly = $null
+    if ($fanInTask) {
+        $fanInRuns = [int][string](& $db).HashGet('chaos:fanin', 'runs')
+        $fanInSaw = [int][string](& $db).HashGet('chaos:fanin', 'succeeded')
+        $fanInRecord = Get-TqResult -Redis $config -Queue $fanInQueue -Id $fanInTask.Id -ErrorAction SilentlyContinue
+        $lastDependency = (Get-TqResult -Redis $config -Queue $queue -Id $ids[0..($FanIn - 1)] | Measure-Object CompletedAt -Maximum).Maximum
+        $fanInEarly = if ($fanInRecord) { $fanInRecord.StartedAt -lt $lastDependency } else { $null }
+    }
     $leftOwners = 0
     foreach ($shard in $shardNames) { $leftOwners += (& $db).HashLength("tq:{$shard}:owners") }
 
@@ -239,6 +265,10 @@ try {
         Server              = $Server
         WaitReplicas        = $WaitReplicas
         Shards              = $Shards
+        FanIn               = $FanIn
+        FanInRuns           = $fanInRuns
+        FanInSawSucceeded   = $fanInSaw
+        FanInStartedEarly   = $fanInEarly
         # Redis CPU seconds each server of a cluster spent during the run (port(role at the start)=seconds; a killed
         # master is left out).
         NodeCpuSec          = if ($cpuAfter) { ($cpuAfter.Keys | Where-Object { $cpuBefore.Contains($_) } | ForEach-Object { '{0}({1})={2:0.0}' -f $_, $cpuBefore[$_].Role, ($cpuAfter[$_].Seconds - $cpuBefore[$_].Seconds) }) -join ' ' } else { $null }

@@ -55,7 +55,11 @@ try {
     Get-TqQueue $queue | Format-Table -AutoSize
 
     Show 'Success records (Get-TqResult)'
-    Get-TqResult -Queue $queue | Format-Table Name, Attempts, @{ n = 'Output'; e = { $_.Output | ConvertTo-Json -Compress -Depth 3 } } -Wrap
+    # Each record's output as PowerShell shows objects: readable in a terminal of any width, and in a log.
+    foreach ($record in Get-TqResult -Queue $queue) {
+        Write-Host "$($record.Name)  (attempts: $($record.Attempts))"
+        ($record.Output | Format-List | Out-String -Width 100).Trim() -split "`n" | Where-Object { $_.Trim() } | ForEach-Object { Write-Host "    $($_.TrimEnd())" }
+    }
 
     Show 'Failure records (Get-TqFailure)'
     Get-TqFailure -Queue $queue | Format-Table Name, Attempts, Reason, Message -Wrap
@@ -69,6 +73,20 @@ try {
     Get-TqResult -Queue $queue -First 1 | Format-List Name, Attempts, Output
     Get-TqQueue $queue | Format-Table -AutoSize
     if ((Get-TqQueue $queue).Failed -ne 0) { throw 'The demo expected no failure left.' }
+
+    Show 'A workflow: fan out to three servers, fan in to one report (Send-TqTask -DependsOn)'
+    $checks = 'web01', 'web02', 'db01' | Send-TqTask -Queue $queue -Name check -ScriptBlock {
+        param($server)
+        [pscustomobject]@{ Server = $server; Healthy = $server -ne 'db01' }
+    }
+    $report = Send-TqTask -Queue $queue -Name report -DependsOn $checks -ScriptBlock {
+        $rows = $TqDependencies.Output
+        "$(@($rows | Where-Object Healthy).Count) of $($rows.Count) servers healthy; look at: $(@($rows | Where-Object { -not $_.Healthy }).Server -join ', ')"
+    }
+    @($checks) + $report | Format-Table Name, State, Id -AutoSize
+    Start-TqWorker -Queue $queue -Concurrency 2 -Burst | Format-Table -AutoSize
+    $fanIn = Wait-TqTask -Queue $queue -Id $report.Id -Timeout 30
+    Write-Host "report: $($fanIn.Output)"
 
     if ($dashboard.State -eq 'Running' -and -not [Console]::IsInputRedirected -and -not $env:CI) {
         Show "The dashboard is at $address"

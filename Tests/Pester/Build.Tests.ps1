@@ -60,7 +60,10 @@ Describe 'The Garnet fallback' {
             $demo = Join-Path (Get-RepoRoot) 'tools/Demo.ps1'
             $run = Invoke-Pwsh -NoImport -TimeoutSeconds 240 -Environment @{ CI = 'true' } "& '$demo' -Redis '$($server.Configuration)' -DashboardPort $(Get-FreeLoopbackPort)"
             $run.ExitCode | Should -Be 0 -Because "the demo failed:`n$($run.Output)`n$($run.Error)"
-            foreach ($step in 'Failure records', 'The retried task succeeded', 'Dashboard: http://127.0.0.1:') { $run.Output | Should -Match ([regex]::Escape($step)) }
+            foreach ($step in 'Failure records', 'The retried task succeeded', 'Dashboard: http://127.0.0.1:', 'report: 2 of 3 servers healthy; look at: db01') { $run.Output | Should -Match ([regex]::Escape($step)) }
+            # Read as a log: no type name where a value belongs, no JSON cut into a narrow column.
+            $run.Output | Should -Not -Match 'TaskQueue\.PowerShell\.Records\.'
+            $run.Output | Should -Not -Match '(?m)\{"[A-Za-z]+\s*$'
         }
         finally { Stop-PrivateRedis $server }
     }

@@ -26,6 +26,13 @@ Describe 'Chaos: workers killed and Redis restarted under load' -Skip:(-not $has
         $result.Failed | Should -Be 0
     }
 
+    It 'runs the fan-in that waits for all 1,000 tasks exactly once, after the last, seeing every one succeeded' {
+        $result.FanIn | Should -Be 1000
+        $result.FanInRuns | Should -Be 1
+        $result.FanInSawSucceeded | Should -Be 1000
+        $result.FanInStartedEarly | Should -BeFalse
+    }
+
     It 'runs a task twice only if it was in flight at a kill' {
         $result.Kills | Should -Be 2
         $result.Duplicates | Should -BeLessOrEqual $result.InFlightAtKills

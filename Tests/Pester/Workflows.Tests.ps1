@@ -75,4 +75,35 @@ Describe 'Send-TqTask -DependsOn' {
         $summary = Start-TqWorker -Redis $redis -Queue $checks, $reports -Burst -AllowUnsigned
         $summary.Succeeded | Should -Be 1
     }
+
+    It 'brings back the tasks a failed dependency canceled when Restart-TqTask runs it again' {
+        $marker = Join-Path ([IO.Path]::GetTempPath()) "tq-flaky-$([guid]::NewGuid().ToString('N'))"
+        try {
+            $flaky = Send-TqTask -Redis $redis -Queue $checks -MaxAttempts 1 -ArgumentList $marker -ScriptBlock {
+                param($m) if (-not (Test-Path $m)) { $null = New-Item -ItemType File $m; throw 'first time' }; 'second time'
+            }
+            $after = Send-TqTask -Redis $redis -Queue $reports -DependsOn $flaky -ScriptBlock { "after $($TqDependencies[0].Output[0])" }
+            $null = Start-TqWorker -Redis $redis -Queue $checks, $reports -Burst -AllowUnsigned -WarningAction SilentlyContinue
+            (Get-TqFailure -Redis $redis -Queue $reports -Id $after.Id).Reason | Should -Be 'DependencyFailed'
+            Get-TqFailure -Redis $redis -Queue $checks -Id $flaky.Id | Restart-TqTask -Redis $redis
+            (Get-TqTask -Redis $redis -Queue $reports -Id $after.Id).State | Should -Be 'Waiting'
+            $null = Start-TqWorker -Redis $redis -Queue $checks, $reports -Burst -AllowUnsigned
+            (Wait-TqTask -Redis $redis -Queue $reports -Id $after.Id -Timeout 30).Output | Should -Be 'after second time'
+        }
+        finally { Remove-Item $marker -ErrorAction Ignore }
+    }
+
+    It 'shows what a waiting task waits for, and Stop-TqTask -Recurse cancels what waits for a task' {
+        $a = Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { 1 }
+        $b = Send-TqTask -Redis $redis -Queue $reports -DependsOn $a -ScriptBlock { 2 }
+        $c = Send-TqTask -Redis $redis -Queue $checks -DependsOn $b -OnDependencyFailure Run -ScriptBlock { 3 }
+        $shown = Get-TqTask -Redis $redis -Queue $checks -Id $c.Id
+        $shown.DependsOn | Should -Be "$reports/$($b.Id)"
+        $shown.OnDependencyFailure | Should -Be 'Run'
+        Stop-TqTask -Redis $redis -Queue $checks -Id $a.Id -Recurse -Confirm:$false
+        foreach ($task in @(@($checks, $a), @($reports, $b), @($checks, $c))) {
+            (Get-TqTask -Redis $redis -Queue $task[0] -Id $task[1].Id).State | Should -Be 'Failed'
+        }
+        (Get-TqQueue -Redis $redis $reports).Waiting + (Get-TqQueue -Redis $redis $checks).Waiting | Should -Be 0
+    }
 }

@@ -573,8 +573,10 @@ public sealed class RedisBroker
     {
         var keys = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var result = await RunAsync(Scripts.Requeue, keys,
-            new RedisValue[] { keys.WakeChannel, id }).ConfigureAwait(false);
-        return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
+            new RedisValue[] { keys.WakeChannel, id, keys.Queue }).ConfigureAwait(false);
+        // 2: tasks that this one's failure canceled come back to wait for it (release-7 'r').
+        if ((long)result == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
+        return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (2L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
     }
 
     /// <summary>Puts every failure record of a queue back in its pending list, oldest first; returns how many went back.</summary>

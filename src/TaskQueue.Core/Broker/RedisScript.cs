@@ -189,11 +189,11 @@ internal static class Scripts
     public static readonly QueueScript Extend = QueueScript.Load("extend-3.lua", k => new[] { k.Active, k.Owners, k.Canceled });
     public static readonly QueueScript Recover = QueueScript.Load("recover-4.lua", k => new[] { k.Active, k.Owners, k.Pending, k.Recoveries });
     public static readonly QueueScript Promote = QueueScript.Load("promote-3.lua", k => new[] { k.Retry, k.Pending, k.Scheduled });
-    public static readonly QueueScript Requeue = QueueScript.Load("requeue-7.lua", k => new[] { k.Failed, k.Errors, k.Attempts, k.Tasks, k.Pending, k.Recoveries, k.Canceled });
+    public static readonly QueueScript Requeue = QueueScript.Load("requeue-9.lua", k => new[] { k.Failed, k.Errors, k.Attempts, k.Tasks, k.Pending, k.Recoveries, k.Canceled, k.Dependents, k.Handover });
     public static readonly QueueScript Cancel = QueueScript.Load("cancel-12.lua", k => new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts, k.Scheduled, k.Waiting, k.Remaining, k.Settled });
     public static readonly QueueScript Fire = QueueScript.Load("fire-4.lua", k => new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending });
     public static readonly QueueScript Inspect = QueueScript.Load("inspect-12.lua", k => new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries, k.Waiting }, readOnly: true);
-    public static readonly QueueScript Delete = QueueScript.Load("delete-12.lua", k => new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique });
+    public static readonly QueueScript Delete = QueueScript.Load("delete-15.lua", k => new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique, k.Waiting, k.Remaining, k.Settled });
     public static readonly QueueScript Peek = QueueScript.Load("peek-1.lua", k => new[] { k.Tasks }, readOnly: true);
     public static readonly QueueScript Trim = QueueScript.Load("trim-5.lua", k => new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks });
 

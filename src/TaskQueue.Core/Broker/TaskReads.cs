@@ -102,6 +102,19 @@ public sealed class TaskReads : BrokerStore
         return snapshot;
     }
 
+    /// <summary>The tasks that wait for a task (Send-TqTask -DependsOn) and were registered with it.</summary>
+    public async Task<IReadOnlyList<TaskRef>> GetDependentsAsync(string queue, string id)
+    {
+        var shard = await Broker.Shards.LocateAsync(queue, id).ConfigureAwait(false);
+        var lines = (string?)await Db.HashGetAsync(Keys(shard).Dependents, id).ConfigureAwait(false);
+        if (string.IsNullOrEmpty(lines)) return Array.Empty<TaskRef>();
+        return lines!.Split(new[] { '\n' }, StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('\t'))
+            .Where(f => f.Length >= 2)
+            .Select(f => new TaskRef { Queue = QueueName.Logical(f[0]), Id = f[1] })
+            .ToList();
+    }
+
     /// <summary>How many tasks of a queue are in each state.</summary>
     public Task<QueueCounts> CountAsync(string queue) => CountAsync<QueueCounts>(queue);
 

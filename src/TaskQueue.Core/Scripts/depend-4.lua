@@ -5,20 +5,19 @@
 -- KEYS[4] tasks      HASH  task id -> envelope JSON
 -- ARGV[1] the waiting task's line: '<queue>\t<id>\t<policy>' (policy Cancel or Run)
 -- ARGV[2], ARGV[3], ... ids of the tasks of this queue it waits for
--- Returns per id: 's' it succeeded already, 'f' it failed for good already, 'w' registered (its outcome is handed
--- over when it ends), 'u' no such task.
+-- Returns per id: 's' it succeeded already, 'f' it failed for good already (registered too), 'w' registered (its
+-- outcome is handed over when it ends), 'u' no such task (nor a failure whose envelope is gone).
 local line = ARGV[1] .. '\n'
 local out = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
   if redis.call('ZSCORE', KEYS[2], id) then
     out[#out + 1] = 's'
-  elseif redis.call('ZSCORE', KEYS[3], id) then
-    out[#out + 1] = 'f'
   elseif redis.call('HEXISTS', KEYS[4], id) == 1 then
+    -- Registered also when it failed already: a retry of it (requeue-9) brings back a task it canceled.
     local waiting = redis.call('HGET', KEYS[1], id) or ''
     if not string.find(waiting, line, 1, true) then redis.call('HSET', KEYS[1], id, waiting .. line) end
-    out[#out + 1] = 'w'
+    out[#out + 1] = redis.call('ZSCORE', KEYS[3], id) and 'f' or 'w'
   else
     out[#out + 1] = 'u'
   end

@@ -9,7 +9,7 @@
 -- KEYS[8] unique     HASH  unique key -> task id (released when the task fails for good)
 -- KEYS[9] recoveries HASH  task id -> recoveries (removed when the task fails for good)
 -- KEYS[10] canceled  SET   ids whose cancellation was asked (removed)
--- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4), removed as they move to handover
+-- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4); kept, for a retry of this task
 -- KEYS[12] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\tf\t<waiting queue>\t<waiting id>\t<policy>'
 -- ARGV[1] task id
 -- ARGV[2] worker id
@@ -56,7 +56,7 @@ if waiting then
   for line in string.gmatch(waiting, '([^\n]+)') do
     redis.call('RPUSH', KEYS[12], ARGV[9] .. '\t' .. id .. '\tf\t' .. line)
   end
-  redis.call('HDEL', KEYS[11], id)
+  -- Kept: Restart-TqTask of this task brings back the tasks it canceled (requeue-9).
   return 2
 end
 return 1

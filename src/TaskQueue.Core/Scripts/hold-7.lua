@@ -32,7 +32,12 @@ for i = 8, #ARGV, 2 do
   if not outcome then open = open + 1 elseif outcome == 'f' and not failed then failed = ARGV[i] end
 end
 if failed and ARGV[4] == 'Cancel' then
-  redis.call('HDEL', KEYS[4], id)
+  -- As release-7 cancels: the failed dependency not counted, so that a retry of it brings the task back.
+  local mark = '\n' .. failed .. '=f'
+  local at = string.find(settled, mark, 1, true)
+  if at then settled = string.sub(settled, 1, at - 1) .. string.sub(settled, at + #mark) end
+  redis.call('HSET', KEYS[4], id, settled)
+  redis.call('HSET', KEYS[3], id, open + 1)
   redis.call('ZADD', KEYS[6], ARGV[5], id)
   redis.call('HSET', KEYS[7], id, ARGV[6] .. failed .. ARGV[7])
   return 2

@@ -1,36 +1,57 @@
 -- Hands over one dependency's outcome to a task that waits for it: the last success makes it pending; a failure
 -- cancels it (policy Cancel) or counts as settled (policy Run). A duplicate hand-over changes nothing, so a worker
 -- that died between recording the outcome and handing it over is replaced by any other that hands it over again.
+-- A retried dependency ('r') brings back a task it had canceled, which then waits for it again.
 -- KEYS as hold-7: tasks, waiting, remaining, settled, pending, failed, errors
 -- ARGV[1] wake channel
 -- ARGV[2] id of the waiting task
 -- ARGV[3] the dependency: '<queue>/<id>'
--- ARGV[4] its outcome: 's' or 'f'
+-- ARGV[4] its outcome: 's' succeeded, 'f' failed for good, 'r' retried (Restart-TqTask)
 -- ARGV[5] the waiting task's policy: 'Cancel' or 'Run'
 -- ARGV[6] now (unix ms)
 -- ARGV[7], ARGV[8] the error record JSON of a cancellation, before and after the failed dependency's name
 -- Returns 0 nothing changed (handed over before, or the task no longer waits), 1 pending, 2 canceled, 3 still waiting,
--- 4 recorded for a task not stored yet (hold-7 reads it).
+-- 4 recorded for a task not stored yet (hold-7 reads it), 5 brought back to waiting.
 local id = ARGV[2]
 local mark = '\n' .. ARGV[3] .. '='
+local outcome = ARGV[4]
 local settled = redis.call('HGET', KEYS[4], id) or ''
+
+if outcome == 'r' then
+  -- Only a task this dependency canceled (its record names it), that no other failed dependency keeps canceled.
+  if not redis.call('ZSCORE', KEYS[6], id) or redis.call('HEXISTS', KEYS[3], id) == 0 then return 0 end
+  local record = redis.call('HGET', KEYS[7], id) or ''
+  if not string.find(record, '"reason":"DependencyFailed"', 1, true) or not string.find(record, ARGV[3], 1, true) then return 0 end
+  if string.find(settled, '=f', 1, true) then return 0 end
+  redis.call('ZREM', KEYS[6], id)
+  redis.call('HDEL', KEYS[7], id)
+  redis.call('ZADD', KEYS[2], ARGV[6], id)
+  return 5
+end
+
 if string.find(settled, mark, 1, true) then return 0 end
 if not redis.call('ZSCORE', KEYS[2], id) then
-  -- Stored and not waiting: it was released, canceled or removed already.
-  if redis.call('HEXISTS', KEYS[1], id) == 1 then return 0 end
-  redis.call('HSET', KEYS[4], id, settled .. mark .. ARGV[4])
-  return 4
+  if redis.call('HEXISTS', KEYS[1], id) == 0 then
+    -- Not stored yet: hold-7 reads it.
+    redis.call('HSET', KEYS[4], id, settled .. mark .. outcome)
+    return 4
+  end
+  -- Released, running or ended already (nothing left to count), or canceled by a failed dependency: then the
+  -- outcome is kept for when that dependency is retried and brings the task back.
+  if redis.call('HEXISTS', KEYS[3], id) == 0 then return 0 end
+  redis.call('HSET', KEYS[4], id, settled .. mark .. outcome)
+  if outcome == 's' then redis.call('HINCRBY', KEYS[3], id, -1) end
+  return 0
 end
-if ARGV[4] == 'f' and ARGV[5] == 'Cancel' then
+if outcome == 'f' and ARGV[5] == 'Cancel' then
+  -- remaining and settled stay as they are (this outcome not counted): a retry of the dependency brings the task back.
   redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-  redis.call('HDEL', KEYS[4], id)
   redis.call('ZADD', KEYS[6], ARGV[6], id)
   redis.call('HSET', KEYS[7], id, ARGV[7] .. ARGV[3] .. ARGV[8])
   return 2
 end
 if redis.call('HINCRBY', KEYS[3], id, -1) > 0 then
-  redis.call('HSET', KEYS[4], id, settled .. mark .. ARGV[4])
+  redis.call('HSET', KEYS[4], id, settled .. mark .. outcome)
   return 3
 end
 redis.call('ZREM', KEYS[2], id)

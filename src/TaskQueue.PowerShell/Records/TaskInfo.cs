@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Management.Automation;
 using TaskQueue.Core.Model;
 using TaskQueue.PowerShell.Serialization;
@@ -28,6 +29,13 @@ public sealed class TaskInfo
     public System.Collections.Hashtable? Parameters { get; set; }
     /// <summary>The last error, for retrying and failed tasks.</summary>
     public string? LastError { get; set; }
+    /// <summary>The tasks it waits for (Send-TqTask -DependsOn), as '&lt;queue&gt;/&lt;id&gt;'; null when it waits for none.</summary>
+    public string[]? DependsOn { get; set; }
+    /// <summary>What happens when one of them fails for good: Cancel or Run (null without -DependsOn).</summary>
+    public string? OnDependencyFailure { get; set; }
+
+    /// <summary>How the task reads where it is shown as a value (a failure record's Task in a list): name, state, id.</summary>
+    public override string ToString() => $"{(Name.Length > 60 ? Name.Substring(0, 57) + "..." : Name)} [{State}] {Id}";
 
     internal static TaskInfo From(TaskEnvelope envelope, TaskState state)
     {
@@ -45,6 +53,11 @@ public sealed class TaskInfo
             Command = envelope.Command,
         };
         if (state == TaskState.Scheduled) info.StateSince = envelope.NotBefore;
+        if (envelope.DependsOn is { Count: > 0 } dependsOn)
+        {
+            info.DependsOn = dependsOn.Select(d => d.ToString()).ToArray();
+            info.OnDependencyFailure = envelope.OnDependencyFailure ?? TaskEnvelope.DependencyPolicies.Cancel;
+        }
         if (envelope.Args is { } args && PSJsonReader.ToArgument(args) is object?[] list) info.ArgumentList = list;
         if (envelope.Params is { } ps && PSJsonReader.ToArgument(ps) is System.Collections.Hashtable table) info.Parameters = table;
         return info;

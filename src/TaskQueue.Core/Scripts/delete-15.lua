@@ -1,4 +1,4 @@
--- Deletes a task that is not running, in whatever state it waits or ended: pending, scheduled, retrying,
+-- Deletes a task that is not running, in whatever state it waits or ended: pending, scheduled, waiting, retrying,
 -- failed or succeeded (Remove-TqTask, and Delete on the dashboard). A running task is left alone: stop it first.
 -- KEYS[1]  pending    LIST  task ids
 -- KEYS[2]  scheduled  ZSET  task id -> due time
@@ -12,6 +12,9 @@
 -- KEYS[10] results    HASH  task id -> success record JSON
 -- KEYS[11] recoveries HASH  task id -> recoveries
 -- KEYS[12] unique     HASH  unique key -> task id (released only when this task holds it)
+-- KEYS[13] waiting    ZSET  task id -> time it began to wait for others
+-- KEYS[14] remaining  HASH  task id -> dependencies not settled yet
+-- KEYS[15] settled    HASH  task id -> outcomes of its dependencies known so far
 -- ARGV[1] task id
 -- ARGV[2] the task's unique key ('' for none)
 -- Returns 1 when deleted, 0 when there is no such task, -1 when it is running (nothing is changed).
@@ -23,6 +26,9 @@ found = found + redis.call('ZREM', KEYS[2], id)
 found = found + redis.call('ZREM', KEYS[3], id)
 found = found + redis.call('ZREM', KEYS[5], id)
 found = found + redis.call('ZREM', KEYS[6], id)
+found = found + redis.call('ZREM', KEYS[13], id)
+redis.call('HDEL', KEYS[14], id)
+redis.call('HDEL', KEYS[15], id)
 found = found + redis.call('HDEL', KEYS[7], id)
 redis.call('HDEL', KEYS[8], id)
 found = found + redis.call('HDEL', KEYS[9], id)

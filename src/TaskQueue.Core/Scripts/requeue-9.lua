@@ -6,9 +6,13 @@
 -- KEYS[5] pending    LIST  task ids
 -- KEYS[6] recoveries HASH  task id -> recoveries (removed)
 -- KEYS[7] canceled   SET   ids whose cancellation was asked (removed)
+-- KEYS[8] dependents HASH  task id -> the tasks that wait for it (kept when it fails, for this)
+-- KEYS[9] handover   LIST  outcomes to hand over: here 'r' lines, which bring back the tasks canceled because it failed
 -- ARGV[1] wake channel
 -- ARGV[2] task id
--- Returns 1 when requeued, 0 when the task is not a failure record, -1 when its envelope is gone.
+-- ARGV[3] the name of this queue (for the hand-over lines)
+-- Returns 1 when requeued, 2 when requeued and tasks canceled because it failed are to be brought back (hand-over
+-- queued), 0 when the task is not a failure record, -1 when its envelope is gone.
 local id = ARGV[2]
 if not redis.call('ZSCORE', KEYS[1], id) then return 0 end
 if redis.call('HEXISTS', KEYS[4], id) == 0 then return -1 end
@@ -20,5 +24,12 @@ redis.call('SREM', KEYS[7], id)
 redis.call('LPUSH', KEYS[5], id)
 if redis.call('LLEN', KEYS[5]) == 1 then
   redis.call('PUBLISH', ARGV[1], 1)
+end
+local waiting = redis.call('HGET', KEYS[8], id)
+if waiting then
+  for line in string.gmatch(waiting, '([^\n]+)') do
+    redis.call('RPUSH', KEYS[9], ARGV[3] .. '\t' .. id .. '\tr\t' .. line)
+  end
+  return 2
 end
 return 1
