@@ -26,6 +26,24 @@ Describe 'Start-TqDashboard' {
         $page.Content | Should -Not -Match ([regex]::Escape((Get-TestRedis)))
     }
 
+    It 'shows what a waiting task waits for (Send-TqTask -DependsOn), and counts it' {
+        $flow = New-TestQueue 'dash-flow'
+        try {
+            $first = Send-TqTask -Queue $flow -Name first -ScriptBlock { 1 }
+            $waiting = Send-TqTask -Queue $flow -Name second -DependsOn $first -OnDependencyFailure Run -ScriptBlock { 2 }
+            $o = Invoke-RestMethod "$base/api/overview?queue=$flow"
+            ($o.queues | Where-Object name -eq $flow).waiting | Should -Be 1
+            $o.waiting.total | Should -Be 1
+            $o.waiting.items[0].id | Should -Be $waiting.Id
+            $o.waiting.items[0].name | Should -Be 'second'
+            $o.waiting.items[0].dependsOn | Should -Be "$flow/$($first.Id)"
+            $o.waiting.items[0].remaining | Should -Be 1
+            $o.waiting.items[0].onDependencyFailure | Should -Be 'Run'
+            (Invoke-WebRequest "$base/").Content | Should -Match 'Waiting for other tasks'
+        }
+        finally { Remove-TestQueue $flow }
+    }
+
     It 'gives queue counts, failures and tasks as JSON' {
         $counts = (Invoke-RestMethod "$base/api/queues") | Where-Object name -eq $queue
         $counts.succeeded | Should -Be 3

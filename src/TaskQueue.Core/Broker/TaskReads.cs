@@ -102,6 +102,34 @@ public sealed class TaskReads : BrokerStore
         return snapshot;
     }
 
+    /// <summary>
+    /// Tasks that wait for others (Send-TqTask -DependsOn), longest waiting first: each with when it began to wait and
+    /// how many of its dependencies have no known outcome yet (the dashboard's Waiting list).
+    /// </summary>
+    public async Task<IReadOnlyList<(TaskEnvelope Task, DateTimeOffset Since, long Remaining)>> GetWaitingAsync(string queue, int first)
+    {
+        var list = new List<(TaskEnvelope, DateTimeOffset, long)>();
+        foreach (var shard in await Broker.Shards.OfAsync(queue).ConfigureAwait(false))
+        {
+            var k = Keys(shard);
+            var entries = await Db.SortedSetRangeByRankWithScoresAsync(k.Waiting, 0, first - 1).ConfigureAwait(false);
+            if (entries.Length == 0) continue;
+            var ids = entries.Select(e => e.Element).ToArray();
+            var bodies = Db.HashGetAsync(k.Tasks, ids);
+            var remaining = await Db.HashGetAsync(k.Remaining, ids).ConfigureAwait(false);
+            var json = await bodies.ConfigureAwait(false);
+            for (var i = 0; i < ids.Length; i++)
+            {
+                TaskEnvelope envelope;
+                try { envelope = TqJson.ReadEnvelope(json[i]); }
+                catch (MalformedTaskException) { envelope = new TaskEnvelope { Id = ids[i]!, Queue = queue }; }
+                envelope.Id = ids[i]!;
+                list.Add((envelope, ClockExtensions.FromUnixMs((long)entries[i].Score), (long?)remaining[i] ?? 0));
+            }
+        }
+        return list.OrderBy(t => t.Item2).Take(first).ToList();
+    }
+
     /// <summary>The tasks that wait for a task (Send-TqTask -DependsOn) and were registered with it.</summary>
     public async Task<IReadOnlyList<TaskRef>> GetDependentsAsync(string queue, string id)
     {

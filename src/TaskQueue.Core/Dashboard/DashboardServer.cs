@@ -230,6 +230,9 @@ public sealed class DashboardServer
         var failuresTask = selected is null ? null : _broker.Reads.GetFailuresAsync(selected, page, skip: failuresSkip, maxTaskBytes: MaxTaskBytes);
         var resultsTask = selected is null ? null : _broker.Reads.GetResultsAsync(selected, page, skip: resultsSkip);
         var counts = await countsTask;
+        var selectedWaiting = selected is null ? 0 : counts.First(c => c.Name == selected).Waiting;
+        // Read only when the queue has waiting tasks: a queue without workflows pays nothing for the list.
+        var waitingTask = selectedWaiting > 0 ? _broker.Reads.GetWaitingAsync(selected!, page) : null;
 
         w.WriteStartObject();
         w.WriteBoolean("readOnly", _readOnly);
@@ -250,6 +253,8 @@ public sealed class DashboardServer
             WritePage(w, "failures", failuresSkip, selectedCounts.Failed, () => WriteFailures(w, failures));
             var results = await resultsTask!;
             WritePage(w, "results", resultsSkip, selectedCounts.Succeeded, () => WriteResults(w, results));
+            var waiting = waitingTask is null ? Array.Empty<(TaskEnvelope, DateTimeOffset, long)>() : await waitingTask;
+            WritePage(w, "waiting", 0, selectedCounts.Waiting, () => WriteWaiting(w, waiting));
         }
         w.WriteEndObject();
     }
@@ -427,6 +432,19 @@ public sealed class DashboardServer
             w.WriteString("failedAt", f.Error.FailedAt);
             if (f.Error.Worker is not null) w.WriteString("worker", f.Error.Worker);
             WriteErrorDetails(w, f.Error);
+        });
+
+    private static void WriteWaiting(Utf8JsonWriter w, IEnumerable<(TaskEnvelope Task, DateTimeOffset Since, long Remaining)> waiting) =>
+        WriteObjects(w, waiting, (w, t) =>
+        {
+            w.WriteString("id", t.Task.Id);
+            w.WriteString("name", t.Task.Label);
+            w.WriteString("since", t.Since);
+            w.WriteNumber("remaining", t.Remaining);
+            w.WriteString("onDependencyFailure", t.Task.OnDependencyFailure ?? TaskEnvelope.DependencyPolicies.Cancel);
+            w.WriteStartArray("dependsOn");
+            foreach (var dependency in t.Task.DependsOn ?? new List<TaskRef>()) w.WriteStringValue(dependency.ToString());
+            w.WriteEndArray();
         });
 
     private static void WriteResults(Utf8JsonWriter w, IEnumerable<TaskResult> results) =>
