@@ -24,6 +24,8 @@
         'Remove-TqTask'
         'Wait-TqTask'
         'Set-TqQueue'
+        'Suspend-TqQueue'
+        'Resume-TqQueue'
         'Register-TqSchedule'
         'Get-TqSchedule'
         'Set-TqSchedule'

@@ -50,6 +50,8 @@ public sealed class QueueKeys
         Settled = p + "settled";
         Remaining = p + "remaining";
         Handover = p + "handover";
+        Limits = p + "limits";
+        RateState = p + "rate";
         WakeChannel = p + "wake";
         CancelChannel = p + "cancel";
     }
@@ -66,6 +68,11 @@ public sealed class QueueKeys
     public RedisKey Remaining { get; }
     /// <summary>LIST of outcomes recorded here that are still to be handed over to the tasks waiting for them.</summary>
     public RedisKey Handover { get; }
+
+    /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch-8.</summary>
+    public RedisKey Limits { get; }
+    /// <summary>STRING: when the rate limit lets the next task start (unix ms; GCRA's theoretical arrival time).</summary>
+    public RedisKey RateState { get; }
 
     /// <summary>STRING: the number of shards of a sharded queue (absent: one, the queue itself). Kept on shard 0.</summary>
     public RedisKey Shards { get; }
@@ -100,6 +107,8 @@ public sealed class QueueKeys
         yield return (Settled, RedisType.Hash);
         yield return (Remaining, RedisType.Hash);
         yield return (Handover, RedisType.List);
+        yield return (Limits, RedisType.Hash);
+        yield return (RateState, RedisType.String);
     }
 
     /// <summary>LIST of pending task ids: enqueued at the head, leased from the tail.</summary>

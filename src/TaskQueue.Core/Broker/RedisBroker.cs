@@ -34,6 +34,7 @@ public sealed class RedisBroker
         Workers = new WorkerRegistry(this);
         Statistics = new QueueStatistics(this);
         Shards = new QueueShards(this);
+        Limits = new QueueLimits(this);
     }
 
     public IConnectionMultiplexer Connection { get; }
@@ -50,6 +51,8 @@ public sealed class RedisBroker
     public QueueStatistics Statistics { get; }
     /// <summary>Sharded queues: how many shards a queue has, and which shard holds a task.</summary>
     public QueueShards Shards { get; }
+    /// <summary>Flow control: suspended queues, concurrency and rate limits.</summary>
+    public QueueLimits Limits { get; }
 
     internal IDatabase Db => Connection.GetDatabase();
 
@@ -317,14 +320,15 @@ public sealed class RedisBroker
     {
         var keys = Keys(queue);
         var result = (RedisResult[])(await RunAsync(Scripts.Fetch, keys,
-            new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max }).ConfigureAwait(false))!;
+            new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max, Clock.UtcNow.ToUnixMs() }).ConfigureAwait(false))!;
         // Pairs of id and envelope, then the triples (position, attempt, recoveries) of tasks past their first
-        // attempt, then the tasks left and the earliest lease deadline.
-        var count = (result.Length - 3) / 2;
-        var left = (long)result[result.Length - 2];
-        var earliest = (long)result[result.Length - 1];
+        // attempt, then the tasks left, the earliest lease deadline and what holds the queue back.
+        var count = (result.Length - 4) / 2;
+        var left = (long)result[result.Length - 3];
+        var earliest = (long)result[result.Length - 2];
+        var hold = (long)result[result.Length - 1];
         var firstLease = earliest < 0 ? (DateTimeOffset?)null : ClockExtensions.FromUnixMs(earliest);
-        if (count == 0) return new FetchReply(Array.Empty<LeasedTask>(), left, firstLease);
+        if (count == 0) return new FetchReply(Array.Empty<LeasedTask>(), left, firstLease, hold);
         var attempts = new int[count];
         var recoveries = new int[count];
         var later = (RedisResult[])result[2 * count]!;
@@ -338,7 +342,7 @@ public sealed class RedisBroker
         for (var i = 0; i < count; i++)
             leased[i] = new LeasedTask(queue, (string)result[2 * i]!, (byte[]?)result[2 * i + 1] ?? Array.Empty<byte>(),
                 Math.Max(1, attempts[i]), recoveries[i]);
-        return new FetchReply(leased, left, firstLease);
+        return new FetchReply(leased, left, firstLease, hold);
     }
 
     /// <summary>Writes the success record. False when the worker lost the lease (nothing was written).</summary>
@@ -355,19 +359,20 @@ public sealed class RedisBroker
         var keys = Keys(completions[0].Result.Queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
-        var args = new RedisValue[4 + 4 * completions.Count];
+        var args = new RedisValue[5 + 4 * completions.Count];
         args[0] = workerId;
         args[1] = oldest.ToUnixMs();
         args[2] = Options.MaxSuccessRecords;
         args[3] = keys.Queue;
+        args[4] = keys.WakeChannel;
         for (var i = 0; i < completions.Count; i++)
         {
             var (result, uniqueKey) = completions[i];
             if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
-            args[4 + 4 * i] = result.Id;
-            args[5 + 4 * i] = TqJson.Serialize(result);
-            args[6 + 4 * i] = uniqueKey ?? "";
-            args[7 + 4 * i] = result.CompletedAt.ToUnixMs();
+            args[5 + 4 * i] = result.Id;
+            args[6 + 4 * i] = TqJson.Serialize(result);
+            args[7 + 4 * i] = uniqueKey ?? "";
+            args[8 + 4 * i] = result.CompletedAt.ToUnixMs();
         }
         var flags = (RedisResult[])(await RunAsync(Scripts.Complete, keys,
             args).ConfigureAwait(false))!;

@@ -179,9 +179,9 @@ public sealed class UnexpectedScriptReplyException : InvalidOperationException
 internal static class Scripts
 {
     public static readonly QueueScript Enqueue = QueueScript.Load("enqueue-5.lua", k => new[] { k.Tasks, k.Pending, k.Unique, k.Failed, k.Scheduled });
-    public static readonly QueueScript Fetch = QueueScript.Load("fetch-6.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries });
-    public static readonly QueueScript Complete = QueueScript.Load("complete-11.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover });
-    public static readonly QueueScript Fail = QueueScript.Load("fail-12.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover });
+    public static readonly QueueScript Fetch = QueueScript.Load("fetch-8.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries, k.Limits, k.RateState });
+    public static readonly QueueScript Complete = QueueScript.Load("complete-12.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits });
+    public static readonly QueueScript Fail = QueueScript.Load("fail-13.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits });
     public static readonly QueueScript Depend = QueueScript.Load("depend-4.lua", k => new[] { k.Dependents, k.Succeeded, k.Failed, k.Tasks });
     public static readonly QueueScript Hold = QueueScript.Load("hold-7.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors });
     public static readonly QueueScript Release = QueueScript.Load("release-7.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors });

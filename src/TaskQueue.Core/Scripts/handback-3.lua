@@ -17,7 +17,8 @@ for i = 3, #ARGV do
     moved = moved + 1
   end
 end
-if moved > 0 and redis.call('LLEN', KEYS[3]) == moved then
+-- Always when tasks moved: they also free places under a concurrency limit (fetch-8).
+if moved > 0 then
   redis.call('PUBLISH', ARGV[1], moved)
 end
 return moved

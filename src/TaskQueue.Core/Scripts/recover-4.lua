@@ -18,7 +18,8 @@ for _, id in ipairs(ids) do
   redis.call('HINCRBY', KEYS[4], id, 1)
   redis.call('RPUSH', KEYS[3], id)
 end
-if #ids > 0 and redis.call('LLEN', KEYS[3]) == #ids then
+-- Always when tasks moved: they also free places under a concurrency limit (fetch-8).
+if #ids > 0 then
   redis.call('PUBLISH', ARGV[1], #ids)
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

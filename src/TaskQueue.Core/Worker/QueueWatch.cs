@@ -42,6 +42,11 @@ internal sealed class WatchedQueue
     public void LeaseEndsBy(long ms) => Lower(ref _leaseEndsMs, ms);
     public void ForgetLeaseEnd() => Interlocked.Exchange(ref _leaseEndsMs, Never);
 
+    private long _fetchAtMs = Never;
+    /// <summary>When the rate limit lets this worker fetch from the queue again (unix ms; <see cref="Never"/>: not held back by it).</summary>
+    public long FetchAtMs => Interlocked.Read(ref _fetchAtMs);
+    public void FetchAt(long ms) => Interlocked.Exchange(ref _fetchAtMs, ms);
+
     /// <summary>Everything at once: fetch, move what is due, recover what ran out.</summary>
     public void LookNow()
     {
@@ -178,7 +183,7 @@ internal sealed class QueueWatch
         var first = WatchedQueue.Never;
         foreach (var queue in _queues)
         {
-            first = Math.Min(first, Math.Min(queue.DueMs, queue.LeaseEndsMs));
+            first = Math.Min(first, Math.Min(Math.Min(queue.DueMs, queue.LeaseEndsMs), queue.FetchAtMs));
         }
         if (first == WatchedQueue.Never) return _nextSweep;
         var at = first <= 0 ? DateTimeOffset.MinValue : DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(first, 253402300799999));

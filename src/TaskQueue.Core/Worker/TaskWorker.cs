@@ -195,6 +195,11 @@ public sealed class TaskWorker
                 foreach (var queue in _watch.Queues)
                 {
                     if (queue.LeaseEndsMs <= nowMs) Recover(queue);
+                    if (queue.FetchAtMs <= nowMs)
+                    {
+                        queue.FetchAt(WatchedQueue.Never);
+                        queue.MarkPending();
+                    }
                     if (queue.DueMs <= nowMs) MoveDue(queue);
                     if (queue.TrimAsked || (queue.Wrote && now >= queue.NextTrim)) Trim(queue, now);
                 }
@@ -316,8 +321,11 @@ public sealed class TaskWorker
                 queue.MarkPending();
                 throw;
             }
-            // With the list empty, this worker fetches here again when a message says tasks came.
-            if (reply.Left > 0) queue.MarkPending();
+            // With the list empty, this worker fetches here again when a message says tasks came. Held back by a limit
+            // (Suspend-TqQueue, Set-TqQueue), it fetches again when a message says the limit lifted (resumed, a place
+            // came free), or when the rate limit lets the next task start.
+            if (reply.Hold > 0) queue.FetchAt(reply.Hold);
+            else if (reply.Left > 0 && reply.Hold < 0) queue.MarkPending();
             if (reply.FirstLeaseEnds is { } ends) queue.LeaseEndsBy(ends.ToUnixMs());
             var leased = reply.Tasks;
             if (leased.Count > 0)

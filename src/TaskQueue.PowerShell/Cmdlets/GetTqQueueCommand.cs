@@ -44,6 +44,11 @@ public sealed class GetTqQueueCommand : TqCmdlet
     {
         var info = cmdlet.Run(b => b.Reads.CountAsync<QueueInfo>(queue));
         info.Shards = cmdlet.Run(b => b.Shards.CountAsync(queue));
+        var limits = cmdlet.Run(b => b.Limits.GetAsync(queue));
+        info.Suspended = limits.Suspended;
+        info.ConcurrencyLimit = limits.ConcurrencyLimit;
+        info.RateLimit = limits.RateLimit;
+        info.RatePeriod = limits.RatePeriod;
         return info;
     }
 }

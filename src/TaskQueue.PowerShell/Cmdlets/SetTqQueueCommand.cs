@@ -11,40 +11,58 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "TqQueue", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(QueueInfo))]
-public sealed class SetTqQueueCommand : TqCmdlet
+public sealed class SetTqQueueCommand : QueueFlowCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("Queue")]
-    [ArgumentCompleter(typeof(QueueNameCompleter))]
-    public string Name { get; set; } = "";
-
     /// <summary>How many shards the queue is kept in (1 to 256; 1: not sharded).</summary>
     [Parameter]
     [ValidateRange(1, Core.Broker.QueueShards.MaxShards)]
     public int Shards { get; set; }
 
+    /// <summary>At most this many tasks of the queue run at once across all workers and hosts; 0 removes the limit.</summary>
     [Parameter]
-    public SwitchParameter PassThru { get; set; }
+    [ValidateRange(0, int.MaxValue)]
+    public int ConcurrencyLimit { get; set; }
+
+    /// <summary>At most this many tasks start per -RatePeriod, evenly spaced, across all workers; 0 removes the limit.</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int RateLimit { get; set; }
+
+    /// <summary>The period of -RateLimit (default: one minute).</summary>
+    [Parameter]
+    public TimeSpan RatePeriod { get; set; } = TimeSpan.FromMinutes(1);
 
     protected override void ProcessRecord()
     {
-        if (!Core.Broker.QueueName.IsValid(Name))
+        if (!CheckName()) return;
+        var bound = MyInvocation.BoundParameters;
+        try
         {
-            WriteError(new ErrorRecord(new ArgumentException($"'{Name}' is not a valid queue name: use 1 to {Core.Broker.QueueName.MaxLength} letters, digits, '-', '_' or '.'."), "InvalidQueueName", ErrorCategory.InvalidArgument, Name));
+            if (bound.ContainsKey(nameof(Shards)))
+            {
+                var now = Run(b => b.Shards.CountAsync(Name));
+                if (now != Shards && ShouldProcess($"queue '{Name}'", $"Set the shards from {now} to {Shards}"))
+                    Run(async b => { await b.Shards.SetAsync(Name, Shards).ConfigureAwait(false); return true; });
+            }
+            if (bound.ContainsKey(nameof(ConcurrencyLimit)) && ShouldProcess($"queue '{Name}'", ConcurrencyLimit == 0 ? "Remove the concurrency limit" : $"Run at most {ConcurrencyLimit} task(s) at once"))
+                Run(async b => { await b.Limits.SetConcurrencyAsync(Name, ConcurrencyLimit == 0 ? null : ConcurrencyLimit).ConfigureAwait(false); return true; });
+            if (bound.ContainsKey(nameof(RateLimit)) && ShouldProcess($"queue '{Name}'", RateLimit == 0 ? "Remove the rate limit" : $"Start at most {RateLimit} task(s) per {RatePeriod}"))
+            {
+                if (RatePeriod <= TimeSpan.Zero) throw new ArgumentException("-RatePeriod must be positive.");
+                Run(async b => { await b.Limits.SetRateAsync(Name, RateLimit == 0 ? null : RateLimit, RatePeriod).ConfigureAwait(false); return true; });
+            }
+            else if (bound.ContainsKey(nameof(RatePeriod)) && !bound.ContainsKey(nameof(RateLimit)))
+                WriteWarning("-RatePeriod goes with -RateLimit; nothing was changed by it.");
+        }
+        catch (InvalidOperationException ex)
+        {
+            WriteError(new ErrorRecord(ex, ex.Message.Contains("shard '") ? "ShardsStillHoldTasks" : "QueueIsSharded", ErrorCategory.InvalidOperation, Name));
             return;
         }
-        if (MyInvocation.BoundParameters.ContainsKey(nameof(Shards)))
+        catch (ArgumentException ex)
         {
-            var now = Run(b => b.Shards.CountAsync(Name));
-            if (now != Shards && ShouldProcess($"queue '{Name}'", $"Set the shards from {now} to {Shards}"))
-            {
-                try { Run(async b => { await b.Shards.SetAsync(Name, Shards).ConfigureAwait(false); return true; }); }
-                catch (InvalidOperationException ex)
-                {
-                    WriteError(new ErrorRecord(ex, "ShardsStillHoldTasks", ErrorCategory.ResourceBusy, Name));
-                    return;
-                }
-            }
+            WriteError(new ErrorRecord(ex, "InvalidLimit", ErrorCategory.InvalidArgument, Name));
+            return;
         }
         if (PassThru) WriteObject(GetTqQueueCommand.Describe(this, Name));
     }

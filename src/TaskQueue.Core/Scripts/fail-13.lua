@@ -11,6 +11,7 @@
 -- KEYS[10] canceled  SET   ids whose cancellation was asked (removed)
 -- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4); kept, for a retry of this task
 -- KEYS[12] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\tf\t<waiting queue>\t<waiting id>\t<policy>'
+-- KEYS[13] limits    HASH  flow control (fetch-8): under a concurrency limit, the place this attempt held is announced free
 -- ARGV[1] task id
 -- ARGV[2] worker id
 -- ARGV[3] now (unix ms)
@@ -25,6 +26,7 @@
 local id = ARGV[1]
 if redis.call('HGET', KEYS[2], id) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], id)
+if redis.call('HEXISTS', KEYS[13], 'concurrency') == 1 then redis.call('PUBLISH', ARGV[8], 'free') end
 redis.call('HDEL', KEYS[2], id)
 redis.call('HSET', KEYS[5], id, ARGV[4])
 redis.call('SREM', KEYS[10], id)

@@ -10,18 +10,21 @@
 -- KEYS[9] canceled   SET   ids whose cancellation was asked (removed)
 -- KEYS[10] dependents HASH task id -> the tasks that wait for it (depend-4), removed as they move to handover
 -- KEYS[11] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\ts\t<waiting queue>\t<waiting id>\t<policy>'
+-- KEYS[12] limits    HASH  flow control (fetch-8): under a concurrency limit, a finished task frees a place, which is
+--                          announced on the wake channel (ARGV[5]) to the workers that wait for one
 -- ARGV[1] worker id
 -- ARGV[2] records completed before this time (unix ms) are removed
 -- ARGV[3] most success records kept
 -- ARGV[4] the name of this queue (for the hand-over lines)
--- ARGV[5], ARGV[6], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
+-- ARGV[5] wake channel
+-- ARGV[6], ARGV[7], ... quadruples of task id, success record JSON, the task's unique key ('' for none),
 --         and its completion time (unix ms), the score that orders success records
 -- Returns one integer per task: 1 recorded, 2 recorded and tasks wait for it (their hand-over is queued in
 -- handover), 0 the worker no longer holds the lease (nothing written for it).
 -- Every write is one batch command for all the tasks (in chunks), so the cost per task is a few list entries.
 --#include chunks
 
-local ids, n = ids_of(5, 4)
+local ids, n = ids_of(6, 4)
 if n == 0 then return {} end
 local owners = hmget(KEYS[2], ids, n)
 
@@ -30,7 +33,7 @@ local out, mine, scored, records = {}, {}, {}, {}
 local m = 0
 for k = 1, n do
   local id = ids[k]
-  local i = 5 + (k - 1) * 4
+  local i = 6 + (k - 1) * 4
   if owners[k] == ARGV[1] then
     m = m + 1
     mine[m] = id
@@ -71,6 +74,11 @@ if m > 0 then
       end
     end
   end
+end
+
+-- A place under the concurrency limit came free: workers held back by it fetch again.
+if m > 0 and redis.call('HEXISTS', KEYS[12], 'concurrency') == 1 then
+  redis.call('PUBLISH', ARGV[5], 'free')
 end
 
 local function evict(old)

@@ -5,14 +5,22 @@
 -- KEYS[4] attempts   HASH  task id -> attempts that failed and were retried
 -- KEYS[5] owners     HASH  task id -> id of the worker holding the lease
 -- KEYS[6] recoveries HASH  task id -> times its lease ran out while a worker held it
+-- KEYS[7] limits     HASH  flow control (Suspend-TqQueue, Set-TqQueue): 'suspended' -> 1, 'concurrency' -> most tasks
+--                          leased at once across all workers, 'rate' and 'period' -> most tasks started per period (ms)
+-- KEYS[8] rate       STRING the rate limit's theoretical arrival time (GCRA, unix ms): the next task may start then
 -- ARGV[1] worker id
 -- ARGV[2] lease deadline (unix ms)
 -- ARGV[3] most tasks to lease (at most 1,000 per call)
+-- ARGV[4] now (unix ms)
 -- Returns a flat array of pairs, task id and envelope JSON ('' when the task body is missing), followed by one
 -- array of triples for the tasks whose attempt is not their first: position of the task in the batch (1-based),
--- attempt number, recoveries so far; then the number of tasks left in the list, and the earliest lease deadline
--- of the queue (unix ms; -1 when no task is leased): a worker learns from them whether to fetch again, and when to
--- look for a lease that ran out, without asking again. A task missing from it is on attempt 1 with no recoveries, as most are, so
+-- attempt number, recoveries so far; then the number of tasks left in the list, the earliest lease deadline
+-- of the queue (unix ms; -1 when no task is leased), and what holds the queue back: -1 nothing, 0 a limit that
+-- lifts with a message on the wake channel (suspended, or as many tasks leased as the concurrency limit allows),
+-- or the time the rate limit lets the next task start (unix ms). A worker learns from them whether and when to fetch
+-- again, and when to look for a lease that ran out, without asking again.
+-- Limits are enforced here, at lease time, where every worker sees the same counts: a task over a limit stays in
+-- the list, never leased and handed back. A queue without limits pays one EXISTS. A task missing from it is on attempt 1 with no recoveries, as most are, so
 -- the reply carries two strings for most tasks. The attempt number is 1 + the attempts that failed and were
 -- retried + the recoveries (attempts whose worker died): nothing is written for the attempt itself, which the
 -- lease records.
@@ -29,11 +37,34 @@ local function left_and_earliest()
   return redis.call('LLEN', KEYS[1]), head[2] and tonumber(head[2]) or -1
 end
 
-local tail = redis.call('LRANGE', KEYS[1], -math.min(tonumber(ARGV[3]), CHUNK), -1)
-if #tail == 0 then
+local want = math.min(tonumber(ARGV[3]), CHUNK)
+local held = -1
+local spacing = nil
+local function nothing(hold)
   local left, earliest = left_and_earliest()
-  return { {}, left, earliest }
+  return { {}, left, earliest, hold }
 end
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  local limits = redis.call('HMGET', KEYS[7], 'suspended', 'concurrency', 'rate', 'period')
+  if limits[1] then return nothing(0) end
+  if limits[2] then
+    local free = tonumber(limits[2]) - redis.call('ZCARD', KEYS[2])
+    if free <= 0 then return nothing(0) end
+    if free < want then want = free; held = 0 end
+  end
+  if limits[3] then
+    -- GCRA without a burst: one task per period / rate, so no window of one period holds more than the rate.
+    spacing = tonumber(limits[4]) / tonumber(limits[3])
+    local now = tonumber(ARGV[4])
+    local due = math.max(tonumber(redis.call('GET', KEYS[8]) or now), now)
+    if due > now then return nothing(math.ceil(due)) end
+    want = 1
+    held = math.ceil(now + spacing)
+  end
+end
+
+local tail = redis.call('LRANGE', KEYS[1], -want, -1)
+if #tail == 0 then return nothing(-1) end
 redis.call('LTRIM', KEYS[1], 0, -(#tail + 1))
 local ids = {}
 for i = #tail, 1, -1 do ids[#ids + 1] = tail[i] end
@@ -86,6 +117,11 @@ for i = 1, take do
     m = m + 3
   end
 end
+if spacing then
+  -- The next task may start one spacing after this one; the key goes once it no longer holds anything back.
+  redis.call('SET', KEYS[8], tostring(held), 'PX', math.ceil(spacing) + 1000)
+end
 out[2 * take + 1] = later
 out[2 * take + 2], out[2 * take + 3] = left_and_earliest()
+out[2 * take + 4] = held
 return out
