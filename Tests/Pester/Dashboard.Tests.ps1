@@ -44,6 +44,21 @@ Describe 'Start-TqDashboard' {
         finally { Remove-TestQueue $flow }
     }
 
+    It 'suspends and resumes a queue from the page, and shows it in the counts and /metrics' {
+        $flow = New-TestQueue 'dash-flow'
+        try {
+            $null = Send-TqTask -Queue $flow -ScriptBlock { 1 }
+            $post = @{ Method = 'Post'; Headers = @{ 'X-TaskQueue-Request' = '1' } }
+            (Invoke-RestMethod @post "$base/api/queues/$flow/suspend").outcome | Should -Be 'Suspended'
+            ((Invoke-RestMethod "$base/api/queues") | Where-Object name -eq $flow).suspended | Should -BeTrue
+            (Get-TqQueue $flow).Suspended | Should -BeTrue
+            (Invoke-WebRequest "$base/metrics").Content | Should -Match "tq_queue_suspended\{queue=`"$flow`"\} 1"
+            (Invoke-RestMethod @post "$base/api/queues/$flow/resume").outcome | Should -Be 'Resumed'
+            (Get-TqQueue $flow).Suspended | Should -BeFalse
+        }
+        finally { Remove-TestQueue $flow }
+    }
+
     It 'gives queue counts, failures and tasks as JSON' {
         $counts = (Invoke-RestMethod "$base/api/queues") | Where-Object name -eq $queue
         $counts.succeeded | Should -Be 3
@@ -209,10 +224,10 @@ Describe 'Dashboard cost' {
                 $o.failures.items.Count | Should -Be 50
                 $cost = ($costs | Measure-Object -Minimum).Minimum
                 Write-Host "One dashboard refresh with 10 queues, 1,000 failures and no live worker: $cost Redis commands."
-                # 1 SMEMBERS + 7 counts (pending, scheduled, waiting, active, retrying, succeeded, failed) and 3 schedule reads
-                # per queue + 1 worker list + 4 hour counters for a 3-hour chart
+                # 1 SMEMBERS + 7 counts (pending, scheduled, waiting, active, retrying, succeeded, failed), whether it is
+                # suspended and 3 schedule reads per queue + 1 worker list + 4 hour counters for a 3-hour chart
                 # + a page of failures (ZRANGE, HMGET, and a script's HSTRLEN and HGET per failure) + 2 for a page of successes.
-                $cost | Should -BeLessOrEqual (1 + 10 * 10 + 1 + 4 + (3 + 2 * 50) + 2)
+                $cost | Should -BeLessOrEqual (1 + 11 * 10 + 1 + 4 + (3 + 2 * 50) + 2)
             }
             finally { Stop-Job $job; Remove-Job $job -Force }
         }

@@ -162,6 +162,7 @@ public sealed class TaskReads : BrokerStore
             Retrying = parts.Sum(p => p.Retrying),
             Succeeded = parts.Sum(p => p.Succeeded),
             Failed = parts.Sum(p => p.Failed),
+            Suspended = parts.Any(p => p.Suspended),
         };
     }
 
@@ -177,9 +178,10 @@ public sealed class TaskReads : BrokerStore
         var failed = db.SortedSetLengthAsync(k.Failed);
         var scheduled = db.SortedSetLengthAsync(k.Scheduled);
         var waiting = db.SortedSetLengthAsync(k.Waiting);
+        var suspended = db.HashExistsAsync(k.Limits, "suspended");
         await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled, k.Waiting }, async () =>
         {
-            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled, waiting).ConfigureAwait(false);
+            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled, waiting, suspended).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);
         return new T
@@ -188,6 +190,7 @@ public sealed class TaskReads : BrokerStore
             Pending = await pending.ConfigureAwait(false),
             Scheduled = await scheduled.ConfigureAwait(false),
             Waiting = await waiting.ConfigureAwait(false),
+            Suspended = await suspended.ConfigureAwait(false),
             Active = await active.ConfigureAwait(false),
             Retrying = await retrying.ConfigureAwait(false),
             Succeeded = await succeeded.ConfigureAwait(false),

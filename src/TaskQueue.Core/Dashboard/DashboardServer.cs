@@ -203,6 +203,13 @@ public sealed class DashboardServer
                 return Task.CompletedTask;
             });
         }
+        if (post && (Is("api", "queues", "*", "suspend") || Is("api", "queues", "*", "resume")))
+        {
+            if (!QueueName.IsValid(p[2])) return await Outcome(400, p[2], "InvalidQueueName");
+            if (p[3] == "suspend") await _broker.Limits.SuspendAsync(p[2]);
+            else await _broker.Limits.ResumeAsync(p[2]);
+            return await Outcome(200, p[2], p[3] == "suspend" ? "Suspended" : "Resumed");
+        }
         if ((post && (Is("api", "tasks", "*", "*", "delete") || Is("api", "failures", "*", "*", "delete"))) || (method == "DELETE" && Is("api", "tasks", "*", "*")))
         {
             var outcome = await _broker.DeleteAsync(p[2], p[3]);
@@ -328,6 +335,7 @@ public sealed class DashboardServer
         {
             w.WriteString("name", c.Name);
             foreach (var (state, count) in c.ByState()) w.WriteNumber(state, count);
+            w.WriteBoolean("suspended", c.Suspended);
         });
 
     private static void WriteWorkers(Utf8JsonWriter w, IEnumerable<WorkerInfo> workers) =>
@@ -479,6 +487,8 @@ public sealed class DashboardServer
 
         Family("tq_queue_tasks", "gauge", "Tasks of a queue by state.",
             counts.SelectMany(c => c.ByState().Select(s => ($"{{queue=\"{c.Name}\",state=\"{s.State}\"}}", (object)s.Count))));
+        Family("tq_queue_suspended", "gauge", "1 when no worker leases from the queue (Suspend-TqQueue).",
+            counts.Select(c => ($"{{queue=\"{c.Name}\"}}", (object)(c.Suspended ? 1 : 0))));
         Family("tq_tasks_succeeded_total", "counter", "Tasks of a queue that succeeded, counted by its workers.",
             counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].Succeeded)));
         Family("tq_tasks_failed_total", "counter", "Tasks of a queue that failed for good, counted by its workers.",

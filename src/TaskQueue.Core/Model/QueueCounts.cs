@@ -14,6 +14,8 @@ public class QueueCounts
     public long Retrying { get; set; }
     public long Succeeded { get; set; }
     public long Failed { get; set; }
+    /// <summary>No worker leases from the queue (Suspend-TqQueue).</summary>
+    public bool Suspended { get; set; }
 
     /// <summary>The counts by state name, in the order the dashboard and the metrics show them.</summary>
     public IEnumerable<(string State, long Count)> ByState()
