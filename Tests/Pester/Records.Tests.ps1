@@ -226,6 +226,26 @@ Describe 'PowerShell manners' {
         finally { Remove-TestQueue $queue }
     }
 
+    It 'tab-completes -Id with the tasks of the queue typed, listed by their names (waiting, failed, succeeded)' {
+        $queue = New-TestQueue 'complete'
+        try {
+            $ok = Send-TqTask -Queue $queue -Name nightly-backup -ScriptBlock { 1 }
+            $bad = Send-TqTask -Queue $queue -Name disk-check -MaxAttempts 1 -ScriptBlock { throw 'full' }
+            $null = Start-TqWorker -Queue $queue -Burst -AllowUnsigned -WarningAction SilentlyContinue
+            $next = Send-TqTask -Queue $queue -Name collect -ScriptBlock { 2 }
+            $later = Send-TqTask -Queue $queue -Name mail-report -DependsOn $next -ScriptBlock { 3 }
+            $line = "Get-TqTask -Queue $queue -Id "
+            $found = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches
+            $found.CompletionText | Should -Contain $ok.Id
+            $found.CompletionText | Should -Contain $bad.Id
+            ($found | Where-Object CompletionText -eq $bad.Id).ListItemText | Should -BeLike 'disk-check (Failed)*'
+            # By name too: the id is what goes in.
+            $line = "Wait-TqTask -Queue $queue -Id mail"
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @($later.Id)
+        }
+        finally { Remove-TestQueue $queue }
+    }
+
     It 'tab-completes existing schedule names for -Name, in the queue typed' {
         $queue = New-TestQueue 'complete'
         $other = New-TestQueue 'complete'

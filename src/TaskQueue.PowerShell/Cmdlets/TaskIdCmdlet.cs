@@ -8,6 +8,7 @@ public abstract class TaskIdCmdlet : TqCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TaskIdCompleter))]
     public string[] Id { get; set; } = null!;
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
