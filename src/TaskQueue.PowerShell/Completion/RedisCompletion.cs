@@ -18,22 +18,28 @@ internal static class RedisCompletion
     /// <summary>The names <paramref name="ask"/> finds, those starting with the word typed; none when Redis does not answer in time.</summary>
     public static IEnumerable<CompletionResult> Complete(IDictionary fakeBoundParameters, string wordToComplete, Func<RedisBroker, Task<string[]>> ask)
     {
-        string[] names;
-        try
-        {
-            var broker = RedisBroker.Connect(fakeBoundParameters["Redis"] as string);
-            var asking = ask(broker);
-            if (!asking.Wait(Patience)) return Array.Empty<CompletionResult>();
-            names = asking.Result;
-        }
-        catch (Exception)
-        {
-            return Array.Empty<CompletionResult>();
-        }
-        var prefix = (wordToComplete ?? "").Trim('\'', '"');
+        if (Ask(fakeBoundParameters, ask) is not { } names) return Array.Empty<CompletionResult>();
+        var prefix = Word(wordToComplete);
         return names
             .Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
             .Select(n => new CompletionResult(n, n, CompletionResultType.ParameterValue, n))
             .ToList();
     }
+
+    /// <summary>What <paramref name="ask"/> finds; null when Redis does not answer in time or fails.</summary>
+    public static T? Ask<T>(IDictionary fakeBoundParameters, Func<RedisBroker, Task<T>> ask) where T : class
+    {
+        try
+        {
+            var asking = ask(RedisBroker.Connect(fakeBoundParameters["Redis"] as string));
+            return asking.Wait(Patience) ? asking.Result : null;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The word typed, without the quotes it may have.</summary>
+    public static string Word(string? wordToComplete) => (wordToComplete ?? "").Trim('\'', '"');
 }

@@ -6,7 +6,6 @@ using System.Management.Automation;
 using System.Management.Automation.Language;
 using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
-using TaskQueue.Core.Connection;
 
 namespace TaskQueue.PowerShell.Completion;
 
@@ -18,7 +17,6 @@ namespace TaskQueue.PowerShell.Completion;
 public sealed class TaskIdCompleter : IArgumentCompleter
 {
     private const int Each = 20;
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(2);
 
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
@@ -26,31 +24,20 @@ public sealed class TaskIdCompleter : IArgumentCompleter
         var queue = fakeBoundParameters["Queue"] as string;
         if (string.IsNullOrEmpty(queue)) queue = "default";
         if (!QueueName.IsValid(queue)) return Array.Empty<CompletionResult>();
-        List<(string Id, string Name, string State)> tasks;
-        try
-        {
-            var broker = RedisBroker.Connect(fakeBoundParameters["Redis"] as string);
-            var asking = Tasks(broker, queue!);
-            if (!asking.Wait(Patience)) return Array.Empty<CompletionResult>();
-            tasks = asking.Result;
-        }
-        catch (Exception)
-        {
-            return Array.Empty<CompletionResult>();
-        }
-        var prefix = (wordToComplete ?? "").Trim('\'', '"');
+        if (RedisCompletion.Ask(fakeBoundParameters, broker => Tasks(broker, queue!)) is not { } tasks) return Array.Empty<CompletionResult>();
+        var prefix = RedisCompletion.Word(wordToComplete);
         return tasks
             .Where(t => t.Id.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) || t.Name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
             .Select(t => new CompletionResult(t.Id, $"{t.Name} ({t.State}) {t.Id}", CompletionResultType.ParameterValue, $"{t.Name}: {t.State}, id {t.Id}"))
             .ToList();
     }
 
-    private static async Task<List<(string, string, string)>> Tasks(RedisBroker broker, string queue)
+    private static async Task<List<(string Id, string Name, string State)>> Tasks(RedisBroker broker, string queue)
     {
         var waiting = broker.Reads.GetWaitingAsync(queue, Each);
         var failures = broker.Reads.GetFailuresAsync(queue, Each, maxTaskBytes: 16 * 1024);
         var results = broker.Reads.GetResultsAsync(queue, Each);
-        var list = new List<(string, string, string)>();
+        var list = new List<(string Id, string Name, string State)>();
         list.AddRange((await waiting.ConfigureAwait(false)).Select(w => (w.Task.Id, w.Task.Label, "Waiting")));
         list.AddRange((await failures.ConfigureAwait(false)).Select(f => (f.Error.Id, f.Task?.Label ?? "", "Failed")));
         list.AddRange((await results.ConfigureAwait(false)).Select(r => (r.Id, r.Label, "Succeeded")));
