@@ -50,6 +50,7 @@ Describe 'Suspend-TqQueue and Resume-TqQueue' {
             $marker = Send-TqTask -Redis $redis -Queue $other -ScriptBlock { 'marker' }
             (Wait-TqTask -Redis $redis -Queue $other -Id $marker.Id -Timeout 30).Output | Should -Be 'marker'
             (Get-TqQueue -Redis $redis $queue).Pending | Should -Be 5
+            (Get-TqQueue -Redis $redis $queue).HeldBack | Should -Be 5
             Get-TqQueue -Redis $redis $queue | Resume-TqQueue -Redis $redis
             (Get-TqQueue -Redis $redis $queue).Suspended | Should -BeFalse
             $done = $sent | Wait-TqTask -Redis $redis -Timeout 30

@@ -1,6 +1,4 @@
 using System;
-using System.Globalization;
-using System.Linq;
 using System.Threading.Tasks;
 using StackExchange.Redis;
 
@@ -13,6 +11,8 @@ public sealed class QueueLimitSettings
     public int? ConcurrencyLimit { get; set; }
     public int? RateLimit { get; set; }
     public TimeSpan? RatePeriod { get; set; }
+    /// <summary>When the rate limit lets the next task start, when that is later than now (null otherwise).</summary>
+    public DateTimeOffset? NextStart { get; set; }
 }
 
 /// <summary>
@@ -27,9 +27,13 @@ public sealed class QueueLimits : BrokerStore
 
     public async Task<QueueLimitSettings> GetAsync(string queue)
     {
-        var values = await Db.HashGetAsync(Keys(queue).Limits, new RedisValue[] { "suspended", "concurrency", "rate", "period" }).ConfigureAwait(false);
+        var k = Keys(queue);
+        var next = Db.StringGetAsync(k.RateState);
+        var values = await Db.HashGetAsync(k.Limits, new RedisValue[] { "suspended", "concurrency", "rate", "period" }).ConfigureAwait(false);
+        var nextMs = (long?)await next.ConfigureAwait(false);
         return new QueueLimitSettings
         {
+            NextStart = nextMs is { } ms && ms > Clock.UtcNow.ToUnixMs() ? ClockExtensions.FromUnixMs(ms) : null,
             Suspended = values[0].HasValue,
             ConcurrencyLimit = values[1].HasValue ? (int)values[1] : null,
             RateLimit = values[2].HasValue ? (int)values[2] : null,

@@ -14,4 +14,6 @@ public sealed class QueueInfo : QueueCounts
     /// <summary>At most this many of its tasks start per RatePeriod (Set-TqQueue -RateLimit); null: no limit.</summary>
     public int? RateLimit { get; set; }
     public System.TimeSpan? RatePeriod { get; set; }
+    /// <summary>Pending tasks that a limit holds back now: all of them while suspended, at the concurrency limit or before the rate limit's next start.</summary>
+    public long HeldBack { get; set; }
 }
