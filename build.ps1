@@ -46,7 +46,10 @@ param(
 
     # With chaos: keep the queue in this many shards (Set-TqQueue -Shards); with -Server cluster the run also reports
     # the Redis CPU each node spent.
-    [int] $Shards = 1
+    [int] $Shards = 1,
+
+    # With chaos: a concurrency limit on the queue (Set-TqQueue -ConcurrencyLimit); the run fails if more tasks ran at once.
+    [int] $ConcurrencyLimit = 0
 )
 
 $ErrorActionPreference = 'Stop'
@@ -189,7 +192,7 @@ function Invoke-Chaos {
     # again: on a cluster, tasks run twice that no killed worker held are reported, not failed (docs/RELIABILITY.md).
     $chaosServer = if ($Server -in 'cluster', 'sentinel') { $Server } else { 'redis' }
     $duplicatesFail = if ($chaosServer -ne 'redis') { '$false' } else { '$r.RanTwiceNotHeld -ne 0' }
-    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer -Shards $Shards; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or $duplicatesFail -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0 -or `$r.FanInRuns -ne 1 -or `$r.FanInSawSucceeded -ne `$r.FanIn -or `$r.FanInStartedEarly) { exit 1 }"
+    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer -Shards $Shards -ConcurrencyLimit $ConcurrencyLimit; `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne 0 -or $duplicatesFail -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0 -or `$r.FanInRuns -ne 1 -or `$r.FanInSawSucceeded -ne `$r.FanIn -or `$r.FanInStartedEarly -or (`$r.ConcurrencyLimit -gt 0 -and `$r.MostAtOnce -gt `$r.ConcurrencyLimit)) { exit 1 }"
     exit $LASTEXITCODE
 }
 

@@ -32,7 +32,10 @@ param(
     [int] $Shards = 1,
     # A fan-in: one task of another queue that waits for the first $FanIn tasks (Send-TqTask -DependsOn) and must run
     # exactly once, after all of them, seeing each one's success; 0 sends none.
-    [int] $FanIn = 1000
+    [int] $FanIn = 1000,
+    # A concurrency limit on the queue (Set-TqQueue -ConcurrencyLimit): every run writes when it started and ended,
+    # and MostAtOnce reports the most runs that overlapped; 0 sets none.
+    [int] $ConcurrencyLimit = 0
 )
 
 $ErrorActionPreference = 'Stop'
@@ -61,6 +64,7 @@ function Get-NodeCpu {
 }
 try {
     if ($Shards -gt 1) { Set-TqQueue -Redis $config -Name $queue -Shards $Shards }
+    if ($ConcurrencyLimit -gt 0) { Set-TqQueue -Redis $config -Name $queue -ConcurrencyLimit $ConcurrencyLimit }
     $cpuBefore = if ($Server -eq 'cluster') { Get-NodeCpu } else { $null }
     # The engine's own connection (reconnects within about 2 s of the restart), reached by type.
     $null = Get-Command Send-TqTask
@@ -69,7 +73,8 @@ try {
     Write-Host "Enqueueing $Tasks tasks..."
     # Task ids in the order sent: the n-th task (its argument n counts its runs) has id $ids[n - 1].
     $ids = 1..$Tasks | Send-TqTask -Redis $config -Queue $queue -ScriptBlock {
-        param($n, $redis, $ms)
+        param($n, $redis, $ms, $timed)
+        $started = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
         Start-Sleep -Milliseconds $ms
         # One connection per worker process, kept where a task's runspace state cannot lose it.
         $db = [AppDomain]::CurrentDomain.GetData('chaos:db')
@@ -79,7 +84,8 @@ try {
             [AppDomain]::CurrentDomain.SetData('chaos:db', $db)
         }
         $null = $db.HashIncrement('chaos:runs', $n)
-    } -ArgumentList $config, $TaskMilliseconds | ForEach-Object Id
+        if ($timed) { $null = $db.ListRightPush('chaos:times', "$started,$([DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds())") }
+    } -ArgumentList $config, $TaskMilliseconds, ($ConcurrencyLimit -gt 0) | ForEach-Object Id
     if ($ids.Count -ne $Tasks) { throw "Sent $($ids.Count) of $Tasks tasks." }
     $fanInTask = $null
     if ($FanIn -gt 0) {
@@ -234,6 +240,18 @@ try {
         $lastDependency = (Get-TqResult -Redis $config -Queue $queue -Id $ids[0..($FanIn - 1)] | Measure-Object CompletedAt -Maximum).Maximum
         $fanInEarly = if ($fanInRecord) { $fanInRecord.StartedAt -lt $lastDependency } else { $null }
     }
+    # Under a concurrency limit: the most runs that overlapped (a run a kill cut short wrote nothing, but its lease
+    # held its place until it ran out).
+    $mostAtOnce = $null
+    if ($ConcurrencyLimit -gt 0) {
+        $events = foreach ($entry in (& $db).ListRange('chaos:times', 0, -1)) {
+            $p = ([string]$entry) -split ','
+            [pscustomobject]@{ At = [long]$p[0]; Step = 1 }
+            [pscustomobject]@{ At = [long]$p[1]; Step = -1 }
+        }
+        $now = 0; $mostAtOnce = 0
+        foreach ($e in $events | Sort-Object At, Step) { $now += $e.Step; if ($now -gt $mostAtOnce) { $mostAtOnce = $now } }
+    }
     $leftOwners = 0
     foreach ($shard in $shardNames) { $leftOwners += (& $db).HashLength("tq:{$shard}:owners") }
 
@@ -265,6 +283,8 @@ try {
         Server              = $Server
         WaitReplicas        = $WaitReplicas
         Shards              = $Shards
+        ConcurrencyLimit    = $ConcurrencyLimit
+        MostAtOnce          = $mostAtOnce
         FanIn               = $FanIn
         FanInRuns           = $fanInRuns
         FanInSawSucceeded   = $fanInSaw
