@@ -280,8 +280,9 @@ try {
     function Get-CommandsProcessed {
         [long][regex]::Match((Send-RespCommand -Port $server.Port -Command 'INFO stats'), 'total_commands_processed:(\d+)').Groups[1].Value
     }
-    $idleWindow = if ($Quick) { 5 } else { 20 }
-    foreach ($count in 1, 10, 100, 1000) {
+    $idleWindow = if ($Quick) { 3 } else { 20 }
+    $idleSizes = if ($Quick) { 1, 1000 } else { 1, 10, 100, 1000 }
+    foreach ($count in $idleSizes) {
         Step "Idle commands: one worker on $count queue(s), $idleWindow s"
         Clear-Redis $config
         $job = Start-TqWorker -Redis $config -Queue (1..$count | ForEach-Object { "idle$_" }) -Concurrency 1 -AsJob

@@ -160,7 +160,7 @@ if ($r.Contains('cpu.bulk.redis')) {
 & $add "| enqueue $(N $Sizes.Enqueue) tasks, Core bulk API, ids chosen by the caller (checked by the enqueue script) | $(N $r['enqueue.bulk.checked']) tasks/s |"
 & $add "| enqueue $(N $Sizes.Enqueue) tasks, ``1..$($Sizes.Enqueue) \| Send-TqTask`` | $(N $r['enqueue.piped']) tasks/s |"
 & $add "| idle latency, Send-TqTask called -> task started, $(N $Sizes.Latency) sequential tasks | p50 $(N $r['latency.p50'] '{0:0.00}') ms, p99 $(N $r['latency.p99'] '{0:0.00}') ms |"
-if ($r.Contains('idle.q1')) {
+if ($r.Contains('idle.q10')) {
     & $add "| commands a second Redis gets from one idle worker serving 1 / 10 / 100 / 1,000 queues ($($Sizes.IdleWindow) s each, INFO total_commands_processed) | $(N $r['idle.q1'] '{0:0.0}') / $(N $r['idle.q10'] '{0:0.0}') / $(N $r['idle.q100'] '{0:0.0}') / $(N $r['idle.q1000'] '{0:0.0}') |"
 }
 if ($r.Contains('replicas.w0.send')) {
