@@ -95,8 +95,8 @@ public sealed class LayoutTests
             Assert.All(script.KeysOf(keys), k => Assert.StartsWith("tq:{ops}:", k.ToString()));
         }
         Assert.Contains("local function variadic", Scripts.Fetch.Script.Text);
-        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-6.lua", k => new[] { k.Pending }));
-        Assert.Contains("takes 6 keys by its name, but its call lists 1", error.Message);
+        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-8.lua", k => new[] { k.Pending }));
+        Assert.Contains("takes 8 keys by its name, but its call lists 1", error.Message);
         Assert.Throws<InvalidOperationException>(() => RedisScript.ResolveIncludes("--#include ../secret", "x-1.lua"));
     }
 

@@ -398,8 +398,8 @@ public sealed class RedisBroker
 
     /// <summary>
     /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-7
-    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-11,
-    /// fail-12 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
+    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-12,
+    /// fail-13 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
     /// that dies between the two leaves the line for the next to hand over again, which changes nothing twice.
     /// Returns how many lines were handed over.
     /// </summary>
