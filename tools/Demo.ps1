@@ -62,7 +62,10 @@ try {
     }
 
     Show 'Failure records (Get-TqFailure)'
-    Get-TqFailure -Queue $queue | Format-Table Name, Attempts, Reason, Message -Wrap
+    foreach ($failure in Get-TqFailure -Queue $queue) {
+        Write-Host "$($failure.Name)  (attempts: $($failure.Attempts), reason: $($failure.Reason))"
+        Write-Host "    $($failure.Message)"
+    }
 
     Show 'Fixing the cause, then: Get-TqFailure | Retry-TqTask'
     @{ window = 'Sun 02:00-04:00'; servers = @('web01', 'web02') } | ConvertTo-Json | Set-Content -Path $config
