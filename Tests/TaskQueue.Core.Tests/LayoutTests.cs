@@ -12,7 +12,7 @@ public sealed class LayoutTests
         // Every key and channel the class owns, found by reflection so that a key added later is checked too.
         var properties = typeof(QueueKeys).GetProperties().Where(p => p.PropertyType == typeof(StackExchange.Redis.RedisKey) || (p.PropertyType == typeof(string) && p.Name != nameof(QueueKeys.Queue))).ToList();
         var all = properties.Select(p => p.GetValue(keys)!.ToString()!).Append(keys.Throughput(DateTimeOffset.UnixEpoch).ToString()).ToList();
-        Assert.Equal(29, all.Count); // 26 keys, 2 channels, the hourly throughput key
+        Assert.Equal(33, all.Count); // 30 keys, 2 channels, the hourly throughput key
         Assert.All(all, k => Assert.StartsWith("tq:{ops}:", k));
         Assert.Equal(all.Count, all.Distinct().Count());
         // Expected() (the type check of every key) lists every key of the queue.
@@ -95,8 +95,8 @@ public sealed class LayoutTests
             Assert.All(script.KeysOf(keys), k => Assert.StartsWith("tq:{ops}:", k.ToString()));
         }
         Assert.Contains("local function variadic", Scripts.Fetch.Script.Text);
-        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-8.lua", k => new[] { k.Pending }));
-        Assert.Contains("takes 8 keys by its name, but its call lists 1", error.Message);
+        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-12.lua", k => new[] { k.Pending }));
+        Assert.Contains("takes 12 keys by its name, but its call lists 1", error.Message);
         Assert.Throws<InvalidOperationException>(() => RedisScript.ResolveIncludes("--#include ../secret", "x-1.lua"));
     }
 
@@ -140,7 +140,7 @@ public sealed class LayoutTests
     {
         Assert.Equal(RequeueOutcome.TaskMissing, ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(-1), (1L, RequeueOutcome.Requeued), (-1L, RequeueOutcome.TaskMissing)));
         var error = Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(7), (1L, RequeueOutcome.Requeued)));
-        Assert.Equal("requeue-9.lua", error.Script);
+        Assert.Equal("requeue-12.lua", error.Script);
         Assert.Equal("7", error.Reply);
         Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Flag(Scripts.Fail, StackExchange.Redis.RedisResult.Create(2)));
     }

@@ -27,6 +27,10 @@ public sealed class QueueKeys
         Queue = queue;
         var p = Prefix + "{" + queue + "}:";
         Pending = p + "pending";
+        PendingHigh = p + "pending:high";
+        PendingLow = p + "pending:low";
+        Levels = p + "levels";
+        Passed = p + "passed";
         Active = p + "active";
         Retry = p + "retry";
         Scheduled = p + "scheduled";
@@ -69,7 +73,7 @@ public sealed class QueueKeys
     /// <summary>LIST of outcomes recorded here that are still to be handed over to the tasks waiting for them.</summary>
     public RedisKey Handover { get; }
 
-    /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch-8.</summary>
+    /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch-12.</summary>
     public RedisKey Limits { get; }
     /// <summary>STRING: when the rate limit lets the next task start (unix ms; GCRA's theoretical arrival time).</summary>
     public RedisKey RateState { get; }
@@ -84,6 +88,10 @@ public sealed class QueueKeys
     public IEnumerable<(RedisKey Key, RedisType Type)> Expected()
     {
         yield return (Pending, RedisType.List);
+        yield return (PendingHigh, RedisType.List);
+        yield return (PendingLow, RedisType.List);
+        yield return (Levels, RedisType.Hash);
+        yield return (Passed, RedisType.Hash);
         yield return (Active, RedisType.SortedSet);
         yield return (Retry, RedisType.SortedSet);
         yield return (Scheduled, RedisType.SortedSet);
@@ -111,8 +119,18 @@ public sealed class QueueKeys
         yield return (RateState, RedisType.String);
     }
 
-    /// <summary>LIST of pending task ids: enqueued at the head, leased from the tail.</summary>
+    /// <summary>LIST of pending task ids of priority Normal: enqueued at the head, leased from the tail.</summary>
     public RedisKey Pending { get; }
+    /// <summary>LIST of pending task ids of priority High, leased before those of <see cref="Pending"/>.</summary>
+    public RedisKey PendingHigh { get; }
+    /// <summary>LIST of pending task ids of priority Low, leased after those of <see cref="Pending"/> (aging aside).</summary>
+    public RedisKey PendingLow { get; }
+    /// <summary>HASH task id -> 'high' or 'low', for the tasks whose priority is not Normal (Scripts/lib/pending.lua).</summary>
+    public RedisKey Levels { get; }
+    /// <summary>HASH 'normal' and 'low' -> tasks leased from a higher level while that level waited (fetch-12's aging).</summary>
+    public RedisKey Passed { get; }
+    /// <summary>The three pending lists in the order they are served.</summary>
+    public RedisKey[] PendingLists => new[] { PendingHigh, Pending, PendingLow };
     /// <summary>ZSET task id -> lease deadline (unix ms) of tasks a worker holds.</summary>
     public RedisKey Active { get; }
     /// <summary>ZSET task id -> due time (unix ms) of failed attempts waiting to be retried.</summary>

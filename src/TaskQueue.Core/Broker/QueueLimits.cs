@@ -11,6 +11,8 @@ public sealed class QueueLimitSettings
     public int? ConcurrencyLimit { get; set; }
     public int? RateLimit { get; set; }
     public TimeSpan? RatePeriod { get; set; }
+    /// <summary>How long a priority level waits while higher levels are leased before it gives the next task.</summary>
+    public TimeSpan PriorityAging { get; set; } = QueueLimits.DefaultPriorityAging;
     /// <summary>When the rate limit lets the next task start, when that is later than now (null otherwise).</summary>
     public DateTimeOffset? NextStart { get; set; }
 }
@@ -25,11 +27,14 @@ public sealed class QueueLimits : BrokerStore
 {
     internal QueueLimits(RedisBroker broker) : base(broker) { }
 
+    /// <summary>The aging time of a queue that has none set (fetch-12.lua's AGING_MS).</summary>
+    public static readonly TimeSpan DefaultPriorityAging = TimeSpan.FromSeconds(30);
+
     public async Task<QueueLimitSettings> GetAsync(string queue)
     {
         var k = Keys(queue);
         var next = Db.StringGetAsync(k.RateState);
-        var values = await Db.HashGetAsync(k.Limits, new RedisValue[] { "suspended", "concurrency", "rate", "period" }).ConfigureAwait(false);
+        var values = await Db.HashGetAsync(k.Limits, new RedisValue[] { "suspended", "concurrency", "rate", "period", "aging" }).ConfigureAwait(false);
         var nextMs = (long?)await next.ConfigureAwait(false);
         return new QueueLimitSettings
         {
@@ -38,6 +43,7 @@ public sealed class QueueLimits : BrokerStore
             ConcurrencyLimit = values[1].HasValue ? (int)values[1] : null,
             RateLimit = values[2].HasValue ? (int)values[2] : null,
             RatePeriod = values[3].HasValue ? TimeSpan.FromMilliseconds((long)values[3]) : null,
+            PriorityAging = values[4].HasValue ? TimeSpan.FromMilliseconds((long)values[4]) : DefaultPriorityAging,
         };
     }
 
@@ -86,6 +92,24 @@ public sealed class QueueLimits : BrokerStore
         }
         else await Db.HashDeleteAsync(k.Limits, new RedisValue[] { "rate", "period" }).ConfigureAwait(false);
         await Db.PublishAsync(RedisChannel.Literal(k.WakeChannel), "limits").ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// How long a priority level whose tasks wait while higher levels are leased waits before it gives the next task
+    /// (aging, fetch-12.lua); null goes back to <see cref="DefaultPriorityAging"/>. Set in every shard: each orders its
+    /// own tasks.
+    /// </summary>
+    public async Task SetPriorityAgingAsync(string queue, TimeSpan? aging)
+    {
+        QueueName.Validate(queue);
+        if (aging is { } a && a < TimeSpan.FromMilliseconds(1)) throw new ArgumentOutOfRangeException(nameof(aging), a, "An aging time is at least 1 ms.");
+        foreach (var shard in await Broker.Shards.OfAsync(queue).ConfigureAwait(false))
+        {
+            var k = Keys(shard);
+            if (aging is { } time) await Db.HashSetAsync(k.Limits, "aging", (long)Math.Ceiling(time.TotalMilliseconds)).ConfigureAwait(false);
+            else await Db.HashDeleteAsync(k.Limits, "aging").ConfigureAwait(false);
+        }
+        await Db.SetAddAsync(QueueKeys.Queues, queue).ConfigureAwait(false);
     }
 
     private async Task<QueueKeys> SingleShardKeysAsync(string queue, string what)

@@ -159,7 +159,7 @@ public sealed class RedisBroker
             }
             // Rounded up to the millisecond: the task must not start before the time it was given.
             var due = task.NotBefore is { } notBefore && notBefore > Clock.UtcNow ? notBefore.ToUnixMsNotBefore() : 0;
-            batch.Add(new Storing(i, task.Id, json, task.UniqueKey ?? "", due, isNew));
+            batch.Add(new Storing(i, task.Id, json, task.UniqueKey ?? "", due, task.Level, isNew));
             if (batch.Count == size) Send();
         }
         Send();
@@ -232,14 +232,15 @@ public sealed class RedisBroker
     /// <summary>A task of an enqueue call on its way to Redis: where it stands in the call, and what is stored.</summary>
     private readonly struct Storing
     {
-        public Storing(int index, string id, byte[] json, string uniqueKey, long dueMs, bool minted)
+        public Storing(int index, string id, byte[] json, string uniqueKey, long dueMs, string level, bool minted)
         {
             Index = index;
             Id = id;
             Json = json;
             UniqueKey = uniqueKey;
             DueMs = dueMs;
-            NeedsNoCheck = minted && uniqueKey.Length == 0 && dueMs == 0;
+            Level = level;
+            NeedsNoCheck = minted && uniqueKey.Length == 0 && dueMs == 0 && level.Length == 0;
         }
 
         public int Index { get; }
@@ -248,21 +249,24 @@ public sealed class RedisBroker
         public string UniqueKey { get; }
         /// <summary>When it becomes pending (unix ms), or 0 for now.</summary>
         public long DueMs { get; }
-        /// <summary>A new id of the broker's, due now, no unique key: nothing for the script to check.</summary>
+        /// <summary>Its priority level as the scripts name it ("high", "low"; "" for Normal).</summary>
+        public string Level { get; }
+        /// <summary>A new id of the broker's, due now, no unique key, priority Normal: nothing for the script to check.</summary>
         public bool NeedsNoCheck { get; }
     }
 
     /// <summary>One batch through the enqueue script, which checks ids and unique keys and schedules delayed tasks.</summary>
     private async Task<EnqueueOutcome[]> StoreCheckedAsync(QueueKeys keys, List<Storing> batch)
     {
-        var args = new RedisValue[1 + 4 * batch.Count];
+        var args = new RedisValue[1 + 5 * batch.Count];
         args[0] = keys.WakeChannel;
         for (var k = 0; k < batch.Count; k++)
         {
-            args[1 + 4 * k] = batch[k].Id;
-            args[2 + 4 * k] = batch[k].Json;
-            args[3 + 4 * k] = batch[k].UniqueKey;
-            args[4 + 4 * k] = batch[k].DueMs;
+            args[1 + 5 * k] = batch[k].Id;
+            args[2 + 5 * k] = batch[k].Json;
+            args[3 + 5 * k] = batch[k].UniqueKey;
+            args[4 + 5 * k] = batch[k].DueMs;
+            args[5 + 5 * k] = batch[k].Level;
         }
         var flags = (RedisResult[])(await RunAsync(Scripts.Enqueue, keys, args).ConfigureAwait(false))!;
         var outcomes = new EnqueueOutcome[flags.Length];
@@ -377,7 +381,7 @@ public sealed class RedisBroker
         var flags = (RedisResult[])(await RunAsync(Scripts.Complete, keys,
             args).ConfigureAwait(false))!;
         var codes = flags.Select(f => ScriptReply.Code(Scripts.Complete, f, (1L, 1), (2L, 2), (0L, 0))).ToArray();
-        // Tasks wait for some of these: hand their outcomes over now (release-7); what a crash leaves in the
+        // Tasks wait for some of these: hand their outcomes over now (release-10); what a crash leaves in the
         // hand-over list, the next look at the queue hands over.
         if (codes.Contains(2)) await HandOverAsync(keys.Queue).ConfigureAwait(false);
         return codes.Select(c => c > 0).ToArray();
@@ -397,8 +401,8 @@ public sealed class RedisBroker
     }
 
     /// <summary>
-    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-7
-    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-12,
+    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-10
+    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-13,
     /// fail-13 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
     /// that dies between the two leaves the line for the next to hand over again, which changes nothing twice.
     /// Returns how many lines were handed over.
@@ -440,8 +444,8 @@ public sealed class RedisBroker
 
     /// <summary>
     /// Stores a task that waits for others (TaskEnvelope.DependsOn): registers it with each dependency's queue
-    /// (depend-4), which may live on another master, then stores it (hold-7). An outcome recorded between the two is
-    /// handed over to the task before it is stored, and hold-7 reads it. Returns what happened to it.
+    /// (depend-4), which may live on another master, then stores it (hold-10). An outcome recorded between the two is
+    /// handed over to the task before it is stored, and hold-10 reads it. Returns what happened to it.
     /// </summary>
     public async Task<DependentOutcome> EnqueueDependentAsync(string queue, TaskEnvelope task)
     {
@@ -473,7 +477,7 @@ public sealed class RedisBroker
         }
         var keys = Keys(home);
         var (before, after) = DependencyFailedRecord(queue, task.Id);
-        var hold = new List<RedisValue> { keys.WakeChannel, task.Id, Stored(task), policy, Clock.UtcNow.ToUnixMs(), before, after };
+        var hold = new List<RedisValue> { keys.WakeChannel, task.Id, Stored(task), policy, Clock.UtcNow.ToUnixMs(), before, after, task.Level };
         foreach (var (key, state) in states)
         {
             hold.Add(key);
@@ -579,7 +583,7 @@ public sealed class RedisBroker
         var keys = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var result = await RunAsync(Scripts.Requeue, keys,
             new RedisValue[] { keys.WakeChannel, id, keys.Queue }).ConfigureAwait(false);
-        // 2: tasks that this one's failure canceled come back to wait for it (release-7 'r').
+        // 2: tasks that this one's failure canceled come back to wait for it (release-10 'r').
         if ((long)result == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (2L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
     }

@@ -108,7 +108,7 @@ public sealed class ScheduleStore : BrokerStore
         var k = Keys(queue);
         RedisValue stored = task is null ? "" : sign ? Broker.Stored(task) : TqJson.SerializeToUtf8(task);
         var result = await RunAsync(Scripts.Fire, k,
-            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, TqJson.Serialize(run), task?.Id ?? "", stored })
+            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, TqJson.Serialize(run), task?.Id ?? "", stored, task?.Level ?? "" })
             .ConfigureAwait(false);
         return (long)result == 1;
     }

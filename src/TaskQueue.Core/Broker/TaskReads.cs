@@ -172,6 +172,8 @@ public sealed class TaskReads : BrokerStore
         var k = Keys(queue);
         var db = Db;
         var pending = db.ListLengthAsync(k.Pending);
+        var pendingHigh = db.ListLengthAsync(k.PendingHigh);
+        var pendingLow = db.ListLengthAsync(k.PendingLow);
         var active = db.SortedSetLengthAsync(k.Active);
         var retrying = db.SortedSetLengthAsync(k.Retry);
         var succeeded = db.SortedSetLengthAsync(k.Succeeded);
@@ -179,15 +181,15 @@ public sealed class TaskReads : BrokerStore
         var scheduled = db.SortedSetLengthAsync(k.Scheduled);
         var waiting = db.SortedSetLengthAsync(k.Waiting);
         var suspended = db.HashExistsAsync(k.Limits, "suspended");
-        await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled, k.Waiting }, async () =>
+        await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.PendingHigh, k.PendingLow, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled, k.Waiting }, async () =>
         {
-            await Task.WhenAll(pending, active, retrying, succeeded, failed, scheduled, waiting, suspended).ConfigureAwait(false);
+            await Task.WhenAll(pending, pendingHigh, pendingLow, active, retrying, succeeded, failed, scheduled, waiting, suspended).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);
         return new T
         {
             Name = queue,
-            Pending = await pending.ConfigureAwait(false),
+            Pending = await pending.ConfigureAwait(false) + await pendingHigh.ConfigureAwait(false) + await pendingLow.ConfigureAwait(false),
             Scheduled = await scheduled.ConfigureAwait(false),
             Waiting = await waiting.ConfigureAwait(false),
             Suspended = await suspended.ConfigureAwait(false),

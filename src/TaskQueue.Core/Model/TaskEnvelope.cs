@@ -43,6 +43,11 @@ public sealed class TaskEnvelope
     public List<TaskRef>? DependsOn { get; set; }
     /// <summary>What happens when a dependency fails for good: Cancel (the default: a DependencyFailed failure) or Run.</summary>
     public string? OnDependencyFailure { get; set; }
+    /// <summary>"High" or "Low" (Send-TqTask -Priority); null for Normal, which most tasks are.</summary>
+    public string? Priority { get; set; }
+    /// <summary>The level the scripts file the task under: "high", "low", or "" for Normal.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Level => TaskPriorities.Level(TaskPriorities.Parse(Priority));
     /// <summary>The outcomes of <see cref="DependsOn"/>, read by the worker as the task starts (not stored).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<DependencyOutcome>? Dependencies { get; set; }

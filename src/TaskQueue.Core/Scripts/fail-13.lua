@@ -11,7 +11,7 @@
 -- KEYS[10] canceled  SET   ids whose cancellation was asked (removed)
 -- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4); kept, for a retry of this task
 -- KEYS[12] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\tf\t<waiting queue>\t<waiting id>\t<policy>'
--- KEYS[13] limits    HASH  flow control (fetch-8): under a concurrency limit, the place this attempt held is announced free
+-- KEYS[13] limits    HASH  flow control (fetch-12): under a concurrency limit, the place this attempt held is announced free
 -- ARGV[1] task id
 -- ARGV[2] worker id
 -- ARGV[3] now (unix ms)
@@ -58,7 +58,7 @@ if waiting then
   for line in string.gmatch(waiting, '([^\n]+)') do
     redis.call('RPUSH', KEYS[12], ARGV[9] .. '\t' .. id .. '\tf\t' .. line)
   end
-  -- Kept: Restart-TqTask of this task brings back the tasks it canceled (requeue-9).
+  -- Kept: Restart-TqTask of this task brings back the tasks it canceled (requeue-12).
   return 2
 end
 return 1

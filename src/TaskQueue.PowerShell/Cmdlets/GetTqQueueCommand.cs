@@ -49,6 +49,7 @@ public sealed class GetTqQueueCommand : TqCmdlet
         info.ConcurrencyLimit = limits.ConcurrencyLimit;
         info.RateLimit = limits.RateLimit;
         info.RatePeriod = limits.RatePeriod;
+        info.PriorityAging = limits.PriorityAging;
         var atLimit = limits.ConcurrencyLimit is { } most && info.Active >= most;
         if (limits.Suspended || atLimit || limits.NextStart is not null) info.HeldBack = info.Pending;
         return info;

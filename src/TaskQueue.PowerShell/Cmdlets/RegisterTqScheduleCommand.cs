@@ -51,6 +51,10 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
     public string MissedRuns { get; set; } = MissedRunPolicy.RunOnce;
 
     /// <summary>Replace a schedule of the same name.</summary>
+    /// <summary>The priority of each occurrence's task: High, Normal (the default) or Low (see Send-TqTask).</summary>
+    [Parameter]
+    public TaskPriority Priority { get; set; } = TaskPriority.Normal;
+
     [Parameter]
     public SwitchParameter Force { get; set; }
 
@@ -71,7 +75,13 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
             TimeZone = TimeZone,
             MissedRuns = MissedRuns,
             CreatedAt = DateTimeOffset.UtcNow,
-            Task = new TaskEnvelope { Queue = Queue, MaxAttempts = MaxAttempts, TimeoutMs = (long)Timeout.TotalMilliseconds },
+            Task = new TaskEnvelope
+            {
+                Queue = Queue,
+                MaxAttempts = MaxAttempts,
+                TimeoutMs = (long)Timeout.TotalMilliseconds,
+                Priority = Priority == TaskPriority.Normal ? null : Priority.ToString(),
+            },
         };
         if (!FillTask(schedule.Task, ParameterSetName == ScriptSet ? ScriptBlock : null, ParameterSetName == CommandSet ? Command : null, ArgumentList, Parameters)) return;
         if (!ShouldProcess($"schedule '{Name}' ({Cron}) in queue '{Queue}'", "Register")) return;

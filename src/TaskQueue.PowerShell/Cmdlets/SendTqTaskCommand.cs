@@ -86,6 +86,14 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [ValidateLength(1, 200)]
     public string? Name { get; set; }
 
+    /// <summary>
+    /// High, Normal (the default) or Low: workers lease High before Normal before Low, oldest first within a level; the
+    /// task keeps it through retries. A level passed over by 10 tasks of higher levels in a row gives the next one, so
+    /// Low never starves (about_TaskQueue, "Priorities").
+    /// </summary>
+    [Parameter]
+    public TaskPriority Priority { get; set; } = TaskPriority.Normal;
+
     /// <summary>Non-terminating errors the task writes are kept on its record but do not fail it.</summary>
     [Parameter]
     public SwitchParameter ContinueOnError { get; set; }
@@ -201,6 +209,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
             EnqueuedAt = DateTimeOffset.UtcNow,
             UniqueKey = UniqueKey,
             Name = Name,
+            Priority = Priority == TaskPriority.Normal ? null : Priority.ToString(),
         };
         if (Delay is { } delay && delay > TimeSpan.Zero) envelope.NotBefore = envelope.EnqueuedAt + delay;
         // A DateTime without a kind is local time, as Get-Date gives it.

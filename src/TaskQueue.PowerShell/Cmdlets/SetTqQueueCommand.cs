@@ -32,6 +32,14 @@ public sealed class SetTqQueueCommand : QueueFlowCmdlet
     [Parameter]
     public TimeSpan RatePeriod { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How long Normal or Low tasks wait while higher priorities are leased before their level gives the next task
+    /// (default 30 seconds); 0 goes back to the default.
+    /// </summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan PriorityAging { get; set; }
+
     protected override void ProcessRecord()
     {
         if (!CheckName()) return;
@@ -53,6 +61,11 @@ public sealed class SetTqQueueCommand : QueueFlowCmdlet
             }
             else if (bound.ContainsKey(nameof(RatePeriod)) && !bound.ContainsKey(nameof(RateLimit)))
                 WriteWarning("-RatePeriod goes with -RateLimit; nothing was changed by it.");
+            if (bound.ContainsKey(nameof(PriorityAging)) && ShouldProcess($"queue '{Name}'", PriorityAging == TimeSpan.Zero ? "Age priorities after the default time" : $"Age priorities after {PriorityAging}"))
+            {
+                if (PriorityAging < TimeSpan.Zero) throw new ArgumentException("-PriorityAging must not be negative.");
+                Run(async b => { await b.Limits.SetPriorityAgingAsync(Name, PriorityAging == TimeSpan.Zero ? null : PriorityAging).ConfigureAwait(false); return true; });
+            }
         }
         catch (InvalidOperationException ex)
         {

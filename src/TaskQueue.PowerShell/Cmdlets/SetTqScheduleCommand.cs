@@ -44,6 +44,10 @@ public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
     [ValidateSet(MissedRunPolicy.RunOnce, MissedRunPolicy.Skip)]
     public string? MissedRuns { get; set; }
 
+    /// <summary>The priority of each occurrence's task from now on: High, Normal or Low (see Send-TqTask).</summary>
+    [Parameter]
+    public TaskPriority? Priority { get; set; }
+
     protected override void ProcessRecord()
     {
         if (ScriptBlock is not null && Command is not null)
@@ -58,6 +62,7 @@ public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
         if (MissedRuns is not null) schedule.MissedRuns = MissedRuns;
         if (MaxAttempts is { } attempts) schedule.Task.MaxAttempts = attempts;
         if (Timeout is { } timeout) schedule.Task.TimeoutMs = (long)timeout.TotalMilliseconds;
+        if (Priority is { } priority) schedule.Task.Priority = priority == TaskPriority.Normal ? null : priority.ToString();
         if (!FillTask(schedule.Task, ScriptBlock, Command, ArgumentList, Parameters)) return;
         if (!ShouldProcess($"schedule '{Name}' in queue '{Queue}'", "Change")) return;
         Save(schedule);

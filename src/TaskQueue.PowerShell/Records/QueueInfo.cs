@@ -14,6 +14,8 @@ public sealed class QueueInfo : QueueCounts
     /// <summary>At most this many of its tasks start per RatePeriod (Set-TqQueue -RateLimit); null: no limit.</summary>
     public int? RateLimit { get; set; }
     public System.TimeSpan? RatePeriod { get; set; }
+    /// <summary>How long a waiting priority level is passed over before it gives the next task (Set-TqQueue -PriorityAging).</summary>
+    public System.TimeSpan PriorityAging { get; set; } = Core.Broker.QueueLimits.DefaultPriorityAging;
     /// <summary>Pending tasks that a limit holds back now: all of them while suspended, at the concurrency limit or before the rate limit's next start.</summary>
     public long HeldBack { get; set; }
 }

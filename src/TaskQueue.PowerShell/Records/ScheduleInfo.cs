@@ -12,6 +12,8 @@ public sealed class ScheduleInfo
     public string TimeZone { get; set; } = "UTC";
     public bool Enabled { get; set; }
     public string MissedRuns { get; set; } = "";
+    /// <summary>The priority of each occurrence's task.</summary>
+    public TaskPriority Priority { get; set; } = TaskPriority.Normal;
     /// <summary>The command name or the script's first line.</summary>
     public string Task { get; set; } = "";
     public DateTimeOffset? NextRun { get; set; }
@@ -30,6 +32,7 @@ public sealed class ScheduleInfo
         Enabled = schedule.Enabled,
         MissedRuns = schedule.MissedRuns,
         Task = schedule.Task.Label,
+        Priority = TaskPriorities.Parse(schedule.Task.Priority),
         NextRun = next,
         LastRun = run?.FiredAt,
         LastTaskId = run?.TaskId,

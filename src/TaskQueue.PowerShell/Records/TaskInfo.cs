@@ -17,6 +17,8 @@ public sealed class TaskInfo
     public string Kind { get; set; } = "";
     public DateTimeOffset? EnqueuedAt { get; set; }
     public int Attempts { get; set; }
+    /// <summary>High, Normal or Low (Send-TqTask -Priority).</summary>
+    public TaskPriority Priority { get; set; } = TaskPriority.Normal;
     public int MaxAttempts { get; set; }
     public TimeSpan? Timeout { get; set; }
     /// <summary>The worker holding the task (active) or the last one that ran it.</summary>
@@ -48,6 +50,7 @@ public sealed class TaskInfo
             Kind = envelope.Kind,
             EnqueuedAt = envelope.EnqueuedAt,
             MaxAttempts = envelope.MaxAttempts,
+            Priority = TaskPriorities.Parse(envelope.Priority),
             Timeout = envelope.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(envelope.TimeoutMs) : null,
             ScriptBlock = envelope.Script,
             Command = envelope.Command,

@@ -2,7 +2,7 @@
 -- cancels it (policy Cancel) or counts as settled (policy Run). A duplicate hand-over changes nothing, so a worker
 -- that died between recording the outcome and handing it over is replaced by any other that hands it over again.
 -- A retried dependency ('r') brings back a task it had canceled, which then waits for it again.
--- KEYS as hold-7: tasks, waiting, remaining, settled, pending, failed, errors
+-- KEYS as hold-10: tasks, waiting, remaining, settled, pending, failed, errors, pending-high, pending-low, levels
 -- ARGV[1] wake channel
 -- ARGV[2] id of the waiting task
 -- ARGV[3] the dependency: '<queue>/<id>'
@@ -11,7 +11,9 @@
 -- ARGV[6] now (unix ms)
 -- ARGV[7], ARGV[8] the error record JSON of a cancellation, before and after the failed dependency's name
 -- Returns 0 nothing changed (handed over before, or the task no longer waits), 1 pending, 2 canceled, 3 still waiting,
--- 4 recorded for a task not stored yet (hold-7 reads it), 5 brought back to waiting.
+-- 4 recorded for a task not stored yet (hold-10 reads it), 5 brought back to waiting.
+--#include chunks
+--#include pending
 local id = ARGV[2]
 local mark = '\n' .. ARGV[3] .. '='
 local outcome = ARGV[4]
@@ -32,7 +34,7 @@ end
 if string.find(settled, mark, 1, true) then return 0 end
 if not redis.call('ZSCORE', KEYS[2], id) then
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
-    -- Not stored yet: hold-7 reads it.
+    -- Not stored yet: hold-10 reads it.
     redis.call('HSET', KEYS[4], id, settled .. mark .. outcome)
     return 4
   end
@@ -57,6 +59,5 @@ end
 redis.call('ZREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
 redis.call('HDEL', KEYS[4], id)
-redis.call('LPUSH', KEYS[5], id)
-if redis.call('LLEN', KEYS[5]) == 1 then redis.call('PUBLISH', ARGV[1], 1) end
+if push_pending({ KEYS[8], KEYS[5], KEYS[9] }, KEYS[10], { id }, 1, false) == 0 then redis.call('PUBLISH', ARGV[1], 1) end
 return 1

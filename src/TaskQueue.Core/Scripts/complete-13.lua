@@ -10,8 +10,9 @@
 -- KEYS[9] canceled   SET   ids whose cancellation was asked (removed)
 -- KEYS[10] dependents HASH task id -> the tasks that wait for it (depend-4), removed as they move to handover
 -- KEYS[11] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\ts\t<waiting queue>\t<waiting id>\t<policy>'
--- KEYS[12] limits    HASH  flow control (fetch-8): under a concurrency limit, a finished task frees a place, which is
+-- KEYS[12] limits    HASH  flow control (fetch-12): under a concurrency limit, a finished task frees a place, which is
 --                          announced on the wake channel (ARGV[5]) to the workers that wait for one
+-- KEYS[13] levels    HASH  task id -> priority level of a task that is not normal (removed)
 -- ARGV[1] worker id
 -- ARGV[2] records completed before this time (unix ms) are removed
 -- ARGV[3] most success records kept
@@ -59,6 +60,7 @@ if m > 0 then
   if redis.call('EXISTS', KEYS[6]) == 1 then variadic('HDEL', KEYS[6], mine) end
   if redis.call('EXISTS', KEYS[8]) == 1 then variadic('HDEL', KEYS[8], mine) end
   if redis.call('EXISTS', KEYS[9]) == 1 then variadic('SREM', KEYS[9], mine) end
+  if redis.call('EXISTS', KEYS[13]) == 1 then variadic('HDEL', KEYS[13], mine) end
   variadic('ZADD', KEYS[3], scored)
   variadic('HSET', KEYS[4], records)
   -- Tasks that wait for these: their hand-over, in the same step as the record (a queue with none pays one EXISTS).

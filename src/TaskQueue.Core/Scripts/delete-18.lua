@@ -1,6 +1,6 @@
 -- Deletes a task that is not running, in whatever state it waits or ended: pending, scheduled, waiting, retrying,
 -- failed or succeeded (Remove-TqTask, and Delete on the dashboard). A running task is left alone: stop it first.
--- KEYS[1]  pending    LIST  task ids
+-- KEYS[1]  pending    LIST  task ids of priority normal
 -- KEYS[2]  scheduled  ZSET  task id -> due time
 -- KEYS[3]  retry      ZSET  task id -> due time
 -- KEYS[4]  active     ZSET  task id -> lease deadline (only read)
@@ -15,13 +15,19 @@
 -- KEYS[13] waiting    ZSET  task id -> time it began to wait for others
 -- KEYS[14] remaining  HASH  task id -> dependencies not settled yet
 -- KEYS[15] settled    HASH  task id -> outcomes of its dependencies known so far
+-- KEYS[16] pending-high LIST task ids of priority high
+-- KEYS[17] pending-low  LIST task ids of priority low
+-- KEYS[18] levels     HASH  task id -> 'high' or 'low'
 -- ARGV[1] task id
 -- ARGV[2] the task's unique key ('' for none)
 -- Returns 1 when deleted, 0 when there is no such task, -1 when it is running (nothing is changed).
+--#include chunks
+--#include pending
 local id = ARGV[1]
 if redis.call('ZSCORE', KEYS[4], id) then return -1 end
 local found = 0
-found = found + redis.call('LREM', KEYS[1], 0, id)
+found = found + remove_pending({ KEYS[16], KEYS[1], KEYS[17] }, KEYS[18], id)
+redis.call('HDEL', KEYS[18], id)
 found = found + redis.call('ZREM', KEYS[2], id)
 found = found + redis.call('ZREM', KEYS[3], id)
 found = found + redis.call('ZREM', KEYS[5], id)

@@ -1,0 +1,31 @@
+namespace TaskQueue.Core.Model;
+
+/// <summary>
+/// The order in which a queue's pending tasks are leased (Send-TqTask -Priority): High before Normal before Low,
+/// oldest first within a level. Aging keeps a waiting level from starving: a level passed over by
+/// <see cref="AgingTasks"/> tasks of higher levels in a row gives the next one (Scripts/fetch-12.lua).
+/// </summary>
+public enum TaskPriority
+{
+    Low = 0,
+    Normal = 1,
+    High = 2,
+}
+
+public static class TaskPriorities
+{
+    /// <summary>How many tasks of higher levels may be leased in a row while a lower level waits.</summary>
+    public const int AgingTasks = 10;
+
+    /// <summary>The level as the scripts name it: "high", "low", or "" for Normal (which has no entry).</summary>
+    public static string Level(TaskPriority? priority) => priority switch
+    {
+        TaskPriority.High => "high",
+        TaskPriority.Low => "low",
+        _ => "",
+    };
+
+    /// <summary>The priority an envelope carries (null: Normal); an unknown name reads as Normal.</summary>
+    public static TaskPriority Parse(string? name) =>
+        name is not null && System.Enum.TryParse<TaskPriority>(name, ignoreCase: true, out var p) ? p : TaskPriority.Normal;
+}
