@@ -143,3 +143,76 @@ Describe 'Set-TqQueue -ConcurrencyLimit and -RateLimit' {
         finally { Remove-TestQueue $queue; foreach ($key in @(Get-TestKey "tq:{$queue~1}:*")) { $null = Invoke-Redis DEL $key } }
     }
 }
+
+Describe 'Send-TqTask -Priority' {
+    BeforeAll {
+        # A task body that notes its name, at its start, in a Redis list: the order tasks started in.
+        $script:named = {
+            param($list, $redis, $name, $ms)
+            $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TaskQueue.Core' }
+            $db = $engine.GetType('TaskQueue.Core.Connection.RedisConnections')::Get($redis).GetDatabase()
+            $null = $db.ListRightPush($list, $name)
+            if ($ms) { Start-Sleep -Milliseconds $ms }
+        }
+        function Send-Named([string] $Queue, [string] $List, [string] $Name, [string] $Priority, [int] $Ms = 0) {
+            Send-TqTask -Redis $redis -Queue $Queue -Name $Name -Priority $Priority -ScriptBlock $named -ArgumentList $List, $redis, $Name, $Ms
+        }
+    }
+
+    It 'runs High before Normal before Low, each level in the order sent, with a worker running' {
+        $queue = New-TestQueue 'prio'
+        $list = "test:prio:$queue"
+        $worker = Start-Workers $queue 1 1
+        try {
+            # Held while the backlog builds up, as a busy queue would hold it.
+            Suspend-TqQueue -Redis $redis -Name $queue
+            $sent = foreach ($i in 1..4) {
+                Send-Named $queue $list "low$i" Low
+                Send-Named $queue $list "normal$i" Normal
+                Send-Named $queue $list "high$i" High
+            }
+            (Get-TqTask -Redis $redis -Queue $queue -Id $sent[2].Id).Priority | Should -Be 'High'
+            (Get-TqQueue -Redis $redis $queue).Pending | Should -Be 12
+            Resume-TqQueue -Redis $redis -Name $queue
+            $sent | Wait-TqTask -Redis $redis -Timeout 60 | Should -HaveCount 12
+            $items = Invoke-Redis LRANGE $list 0 -1
+            $order = @(foreach ($item in $items) { "$item" })
+            Write-Host "  Start order: $($order -join ' ')"
+            $order | Should -Be @('high1', 'high2', 'high3', 'high4', 'normal1', 'normal2', 'normal3', 'normal4', 'low1', 'low2', 'low3', 'low4')
+        }
+        finally {
+            foreach ($w in $worker) { if (-not $w.HasExited) { $w.Kill($true) } }
+            Remove-TestQueue $queue; $null = Invoke-Redis DEL $list
+        }
+    }
+
+    It 'lets waiting Low tasks through once per aging time while High tasks keep coming' {
+        $queue = New-TestQueue 'prio'
+        $list = "test:prio:$queue"
+        $worker = Start-Workers $queue 1 1
+        try {
+            Set-TqQueue -Redis $redis -Name $queue -PriorityAging ([TimeSpan]::FromSeconds(1))
+            (Get-TqQueue -Redis $redis $queue).PriorityAging | Should -Be ([TimeSpan]::FromSeconds(1))
+            Suspend-TqQueue -Redis $redis -Name $queue
+            $sent = @(1..3 | ForEach-Object { Send-Named $queue $list "low$_" Low })
+            # 40 High tasks of 100 ms: 4 s of High work, ahead of the Low ones by priority.
+            $sent += 1..40 | ForEach-Object { Send-Named $queue $list "high$_" High 100 }
+            Resume-TqQueue -Redis $redis -Name $queue
+            $sent | Wait-TqTask -Redis $redis -Timeout 90 | Should -HaveCount 43
+            $items = Invoke-Redis LRANGE $list 0 -1
+            $order = @(foreach ($item in $items) { "$item" })
+            Write-Host "  Start order: $($order -join ' ')"
+            $lows = @(for ($i = 0; $i -lt $order.Count; $i++) { if ($order[$i] -like 'low*') { $i } })
+            $lastHigh = [Array]::LastIndexOf([object[]]$order, 'high40')
+            # High first; then each Low after about a second of High work (10 tasks), while High tasks still wait.
+            $lows[0] | Should -BeGreaterThan 2
+            $lows[-1] | Should -BeLessThan $lastHigh
+            $order[0..($lows[0] - 1)] | Should -Not -Contain 'low1'
+            @($order | Where-Object { $_ -like 'low*' }) | Should -Be @('low1', 'low2', 'low3')
+        }
+        finally {
+            foreach ($w in $worker) { if (-not $w.HasExited) { $w.Kill($true) } }
+            Remove-TestQueue $queue; $null = Invoke-Redis DEL $list
+        }
+    }
+}
