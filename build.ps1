@@ -89,9 +89,10 @@ function Invoke-Package {
     Write-Host "Install it: Register-PSResourceRepository -Name local -Uri '$packages' -Trusted; Install-PSResource TaskQueue -Repository local"
 }
 
-# Pester files whose tests start servers of their own (a restart, a password, TLS, ACL users, the chaos run, the
-# benchmark, the Garnet fallback) and never use the lane's server: they run in the first lane only.
-$OwnServerFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Idle', 'Outage', 'Replication', 'Tls')
+# Pester files that run in the first lane only: those whose tests start servers of their own (a restart, a password,
+# TLS, ACL users, the chaos run, the benchmark, the Garnet fallback) and never use the lane's server, and FlowLimits,
+# whose minute of rate limit and kill -9 under a concurrency limit measure the scripts, not the kind of server.
+$FirstLaneFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Idle', 'Outage', 'Replication', 'Tls', 'FlowLimits')
 
 function Get-TestLanes {
     # The servers the suite runs on: -Server auto (the default) is a standalone server (redis-server, else Garnet)
@@ -126,7 +127,7 @@ function Invoke-TestLane([string] $Kind, [string] $Pester, [bool] $First) {
         Remove-Item $summary -ErrorAction Ignore
         $runner = Join-Path $Root 'Tests/Invoke-PesterSuite.ps1'
         $only = if ($PesterFilter) { @('-Filter', $PesterFilter) } else { @() }
-        $exclude = if ($First) { @() } else { @('-ExcludeFile', ($OwnServerFiles -join ',')) }
+        $exclude = if ($First) { @() } else { @('-ExcludeFile', ($FirstLaneFiles -join ',')) }
         & dotnet pwsh -NoProfile -File $runner -PesterPath $Pester -SummaryPath $summary @only @exclude | Out-Host
         $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; SkippedTests = @() } }
     }
