@@ -319,6 +319,28 @@ try {
     }
     finally { Stop-PrivateRedis $replica }
 
+    # 5c. Flow control: the same burst, in turns, on a queue with no limits, with a concurrency limit that never binds
+    # (the cost of the limit path), with one that binds (1 at a time for 2 runspaces: each task waits for the one
+    # before it to free its place), and with a third of the tasks at each priority level (the cost of the level lists).
+    Step "Flow control: $replicaN tasks processed with no limit, a concurrency limit of 1,000 and of 1, and three priorities"
+    $flow = [ordered]@{ none = @(); wide = @(); one = @(); levels = @() }
+    foreach ($turn in 1, 2) {
+        foreach ($case in @($flow.Keys)) {
+            Clear-Redis $config
+            $limit = switch ($case) { 'wide' { 1000 } 'one' { 1 } default { 0 } }
+            if ($limit) { Set-TqQueue -Redis $config -Name limited -ConcurrencyLimit $limit }
+            if ($case -eq 'levels') {
+                foreach ($level in 'High', 'Normal', 'Low') { $null = 1..($replicaN / 3) | Send-TqTask -Redis $config -Queue limited -Priority $level -ScriptBlock { param($x) $x + 1 } }
+            }
+            else { $null = 1..$replicaN | Send-TqTask -Redis $config -Queue limited -ScriptBlock { param($x) $x + 1 } }
+            $expected = (Get-TqQueue -Redis $config limited).Pending
+            $summary = Start-TqWorker -Redis $config -Queue limited -Concurrency 2 -Burst
+            if ($summary.Succeeded -ne $expected) { throw "Flow control run ($case): $($summary.Succeeded) of $expected succeeded." }
+            $flow[$case] += $summary.Processed / $summary.ProcessingTime.TotalSeconds
+        }
+    }
+    foreach ($case in $flow.Keys) { $results["flow.$case"] = Get-Median $flow[$case] }
+
     # 6. Scale: enqueue and drain 100k, then 1M, with one worker process; its memory after each.
     foreach ($n in $scaleSmall, $scaleLarge) {
         Step "Scale: enqueue and drain $n tasks"

@@ -70,6 +70,10 @@ foreach ($c in 1, 2, 4) {
 & $add "| Send-TqTask from the pipeline >= 20,000 tasks/s | $(N $r['enqueue.piped']) | $(Verdict ($r['enqueue.piped'] -ge 20000)) |"
 & $add "| idle latency p50 <= 1 ms, p99 <= 5 ms | $(N $r['latency.p50'] '{0:0.00}') ms, $(N $r['latency.p99'] '{0:0.00}') ms | $(Verdict ($r['latency.p50'] -le 1 -and $r['latency.p99'] -le 5)) |"
 if ($r.Contains('idle.q1000')) { & $add "| an idle worker sends a few commands a second (<= 5), as many on 1,000 queues as on 1 | $(N $r['idle.q1'] '{0:0.0}') on 1 queue, $(N $r['idle.q1000'] '{0:0.0}') on 1,000 | $(Verdict ($r['idle.q1000'] -le 5 -and $r['idle.q1'] -le 5)) |" }
+if ($r.Contains('flow.none')) {
+    $flowRatio = [Math]::Min($r['flow.wide'], $r['flow.levels']) / $r['flow.none']
+    & $add "| a concurrency limit that does not bind, and tasks at three priority levels, process within 10% of a queue with neither | $(N $r['flow.wide']) and $(N $r['flow.levels']) vs $(N $r['flow.none']) tasks/s = $(N ($flowRatio * 100) '{0:0}')% at worst | $(Verdict ($flowRatio -ge 0.9)) |"
+}
 & $add "| Redis memory per pending no-op task <= 400 bytes | $(N $r['memory.pending'] '{0:0}') bytes | $(Verdict ($r['memory.pending'] -le 400)) |"
 $scaleRatio = $r["scale.$($Sizes.Large).perTaskUs"] / $r["scale.$($Sizes.Small).perTaskUs"]
 & $add "| per-task cost at $(N $Sizes.Large) / at $(N $Sizes.Small) <= 1.2 | $(N $r["scale.$($Sizes.Large).perTaskUs"] '{0:0.0}') / $(N $r["scale.$($Sizes.Small).perTaskUs"] '{0:0.0}') us = $(N $scaleRatio '{0:0.00}') | $(Verdict ($scaleRatio -le 1.2)) |"
@@ -162,6 +166,9 @@ if ($r.Contains('cpu.bulk.redis')) {
 & $add "| idle latency, Send-TqTask called -> task started, $(N $Sizes.Latency) sequential tasks | p50 $(N $r['latency.p50'] '{0:0.00}') ms, p99 $(N $r['latency.p99'] '{0:0.00}') ms |"
 if ($r.Contains('idle.q10')) {
     & $add "| commands a second Redis gets from one idle worker serving 1 / 10 / 100 / 1,000 queues ($($Sizes.IdleWindow) s each, INFO total_commands_processed) | $(N $r['idle.q1'] '{0:0.0}') / $(N $r['idle.q10'] '{0:0.0}') / $(N $r['idle.q100'] '{0:0.0}') / $(N $r['idle.q1000'] '{0:0.0}') |"
+}
+if ($r.Contains('flow.none')) {
+    & $add "| $(N $Sizes.Replicated) tasks processed (2 runspaces): no limit / concurrency limit 1,000 (never binds) / a third at each priority level / concurrency limit 1 | $(N $r['flow.none']) / $(N $r['flow.wide']) ($(N ($r['flow.wide'] / $r['flow.none']) '{0:0.00}')x) / $(N $r['flow.levels']) ($(N ($r['flow.levels'] / $r['flow.none']) '{0:0.00}')x) / $(N $r['flow.one']) tasks/s |"
 }
 if ($r.Contains('replicas.w0.send')) {
     & $add "| $(N $Sizes.Replicated) sends (``Send-TqTask``) and tasks processed (2 runspaces) with one replica: without / with ``-WaitReplicas 1`` | sends $(N $r['replicas.w0.send']) / $(N $r['replicas.w1.send']) tasks/s ($(N ($r['replicas.w1.send'] / $r['replicas.w0.send']) '{0:0.00}')x), processing $(N $r['replicas.w0.process']) / $(N $r['replicas.w1.process']) tasks/s ($(N ($r['replicas.w1.process'] / $r['replicas.w0.process']) '{0:0.00}')x) |"

@@ -78,8 +78,10 @@ if m > 0 then
   end
 end
 
--- A place under the concurrency limit came free: workers held back by it fetch again.
-if m > 0 and redis.call('HEXISTS', KEYS[12], 'concurrency') == 1 then
+-- A place under the concurrency limit came free in a queue that was at its limit: workers held back by it fetch again.
+-- (Below the limit, no worker is held back by it, and none is woken for nothing.)
+local limit = m > 0 and tonumber(redis.call('HGET', KEYS[12], 'concurrency'))
+if limit and redis.call('ZCARD', KEYS[1]) + m >= limit then
   redis.call('PUBLISH', ARGV[5], 'free')
 end
 

@@ -26,7 +26,9 @@
 local id = ARGV[1]
 if redis.call('HGET', KEYS[2], id) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], id)
-if redis.call('HEXISTS', KEYS[13], 'concurrency') == 1 then redis.call('PUBLISH', ARGV[8], 'free') end
+-- A place came free in a queue at its concurrency limit: workers held back by it fetch again.
+local limit = tonumber(redis.call('HGET', KEYS[13], 'concurrency'))
+if limit and redis.call('ZCARD', KEYS[1]) + 1 >= limit then redis.call('PUBLISH', ARGV[8], 'free') end
 redis.call('HDEL', KEYS[2], id)
 redis.call('HSET', KEYS[5], id, ARGV[4])
 redis.call('SREM', KEYS[10], id)
