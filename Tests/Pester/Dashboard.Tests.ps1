@@ -224,10 +224,10 @@ Describe 'Dashboard cost' {
                 $o.failures.items.Count | Should -Be 50
                 $cost = ($costs | Measure-Object -Minimum).Minimum
                 Write-Host "One dashboard refresh with 10 queues, 1,000 failures and no live worker: $cost Redis commands."
-                # 1 SMEMBERS + 7 counts (pending, scheduled, waiting, active, retrying, succeeded, failed), whether it is
-                # suspended and 3 schedule reads per queue + 1 worker list + 4 hour counters for a 3-hour chart
+                # 1 SMEMBERS + 9 counts (three pending lists, one per priority, scheduled, waiting, active, retrying,
+                # succeeded, failed), whether it is suspended and 3 schedule reads per queue + 1 worker list + 4 hour counters for a 3-hour chart
                 # + a page of failures (ZRANGE, HMGET, and a script's HSTRLEN and HGET per failure) + 2 for a page of successes.
-                $cost | Should -BeLessOrEqual (1 + 11 * 10 + 1 + 4 + (3 + 2 * 50) + 2)
+                $cost | Should -BeLessOrEqual (1 + 13 * 10 + 1 + 4 + (3 + 2 * 50) + 2)
             }
             finally { Stop-Job $job; Remove-Job $job -Force }
         }

@@ -92,4 +92,40 @@ public sealed class WorkflowTests : BrokerTest
         }
         finally { Redis.DeleteQueue(Other); }
     }
+
+    [Fact]
+    public async Task A_task_canceled_by_a_failed_dependency_leaves_nothing_once_its_record_is_trimmed_and_a_late_duplicate_leaves_nothing()
+    {
+        try
+        {
+            var a = await EnqueueOne(maxAttempts: 1);
+            var b = await EnqueueOne();
+            var canceled = Waiting(a, b);
+            await Broker.EnqueueDependentAsync(Other, canceled);
+            var released = Waiting(b);
+            await Broker.EnqueueDependentAsync(Other, released);
+            var other = Broker.Keys(Other);
+
+            // a fails for good: the first waiting task is canceled, and keeps what it needs for a retry of a.
+            Assert.Single(await Broker.FetchAsync(Queue, "w1", 1, Clock.UtcNow.AddSeconds(30)));
+            Assert.True(await Broker.FailAsync("w1", new TaskError { Id = a.Id, Queue = Queue, Message = "boom", FailedAt = Clock.UtcNow }, null));
+            Assert.Equal(TaskState.Failed, (await Broker.Reads.InspectAsync(Other, canceled.Id)).State);
+            Assert.True(await Redis.Db.HashExistsAsync(other.Remaining, canceled.Id));
+
+            // b succeeds: the second runs and succeeds; a late duplicate of b's hand-over then finds it ended.
+            await Succeed(b);
+            Assert.Single(await Broker.FetchAsync(Other, "w1", 1, Clock.UtcNow.AddSeconds(30)));
+            Assert.True(await Broker.CompleteAsync("w1", new TaskResult { Id = released.Id, Queue = Other, Worker = "w1", Attempts = 1, StartedAt = Clock.UtcNow, CompletedAt = Clock.UtcNow }));
+            await Redis.Db.ListRightPushAsync(Broker.Keys(Queue).Handover, $"{Queue}\t{b.Id}\ts\t{Other}\t{released.Id}\tCancel");
+            Assert.Equal(1, await Broker.HandOverAsync(Queue));
+            Assert.False(await Redis.Db.HashExistsAsync(other.Settled, released.Id));
+
+            // The canceled task's failure record is trimmed: what it kept for a retry goes with it.
+            Clock.Advance(Broker.Options.FailureRetention + TimeSpan.FromMinutes(1));
+            Assert.Equal(1, (await Broker.TrimRecordsAsync(Other)).Failures);
+            Assert.False(await Redis.Db.HashExistsAsync(other.Remaining, canceled.Id));
+            Assert.False(await Redis.Db.HashExistsAsync(other.Settled, canceled.Id));
+        }
+        finally { Redis.DeleteQueue(Other); }
+    }
 }

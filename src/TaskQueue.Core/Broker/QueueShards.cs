@@ -96,11 +96,11 @@ public sealed class QueueShards : BrokerStore
         var placed = Place(queue, count, id, null);
         if (count == 1) return placed;
         if (await HoldsAsync(placed, id).ConfigureAwait(false)) return placed;
-        foreach (var shard in await OfAsync(queue).ConfigureAwait(false))
-        {
-            if (shard != placed && await HoldsAsync(shard, id).ConfigureAwait(false)) return shard;
-        }
-        return placed;
+        // Placed elsewhere by a unique key: the other shards asked at once, the first that holds it answers.
+        var others = (await OfAsync(queue).ConfigureAwait(false)).Where(s => s != placed).ToArray();
+        var holds = await Task.WhenAll(others.Select(s => HoldsAsync(s, id))).ConfigureAwait(false);
+        var at = Array.IndexOf(holds, true);
+        return at >= 0 ? others[at] : placed;
     }
 
     private async Task<bool> HoldsAsync(string shard, string id)

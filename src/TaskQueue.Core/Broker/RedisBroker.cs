@@ -381,7 +381,7 @@ public sealed class RedisBroker
         var flags = (RedisResult[])(await RunAsync(Scripts.Complete, keys,
             args).ConfigureAwait(false))!;
         var codes = flags.Select(f => ScriptReply.Code(Scripts.Complete, f, (1L, 1), (2L, 2), (0L, 0))).ToArray();
-        // Tasks wait for some of these: hand their outcomes over now (release-10); what a crash leaves in the
+        // Tasks wait for some of these: hand their outcomes over now (release-11); what a crash leaves in the
         // hand-over list, the next look at the queue hands over.
         if (codes.Contains(2)) await HandOverAsync(keys.Queue).ConfigureAwait(false);
         return codes.Select(c => c > 0).ToArray();
@@ -401,9 +401,9 @@ public sealed class RedisBroker
     }
 
     /// <summary>
-    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-10
+    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-11
     /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-13,
-    /// fail-13 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
+    /// fail-16 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
     /// that dies between the two leaves the line for the next to hand over again, which changes nothing twice.
     /// Returns how many lines were handed over.
     /// </summary>
@@ -417,7 +417,9 @@ public sealed class RedisBroker
             if (f.Length == 6 && QueueName.IsValid(QueueName.Logical(f[3])))
             {
                 var waiting = Keys(f[3]);
-                var (before, after) = DependencyFailedRecord(QueueName.Logical(f[3]), f[4]);
+                // The cancellation record is written only for a failure under policy Cancel.
+                var (before, after) = f[2] == "f" && f[5] == TaskEnvelope.DependencyPolicies.Cancel
+                    ? DependencyFailedRecord(QueueName.Logical(f[3]), f[4]) : ("", "");
                 await RunAsync(Scripts.Release, waiting,
                     new RedisValue[] { waiting.WakeChannel, f[4], f[0] + "/" + f[1], f[2], f[5], Clock.UtcNow.ToUnixMs(), before, after }).ConfigureAwait(false);
             }
@@ -583,7 +585,7 @@ public sealed class RedisBroker
         var keys = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var result = await RunAsync(Scripts.Requeue, keys,
             new RedisValue[] { keys.WakeChannel, id, keys.Queue }).ConfigureAwait(false);
-        // 2: tasks that this one's failure canceled come back to wait for it (release-10 'r').
+        // 2: tasks that this one's failure canceled come back to wait for it (release-11 'r').
         if ((long)result == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (2L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
     }

@@ -181,10 +181,10 @@ internal static class Scripts
     public static readonly QueueScript Enqueue = QueueScript.Load("enqueue-8.lua", k => new[] { k.Tasks, k.Pending, k.Unique, k.Failed, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
     public static readonly QueueScript Fetch = QueueScript.Load("fetch-12.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries, k.Limits, k.RateState, k.PendingHigh, k.PendingLow, k.Levels, k.Passed });
     public static readonly QueueScript Complete = QueueScript.Load("complete-13.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels });
-    public static readonly QueueScript Fail = QueueScript.Load("fail-13.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits });
+    public static readonly QueueScript Fail = QueueScript.Load("fail-16.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels, k.Remaining, k.Settled });
     public static readonly QueueScript Depend = QueueScript.Load("depend-4.lua", k => new[] { k.Dependents, k.Succeeded, k.Failed, k.Tasks });
     public static readonly QueueScript Hold = QueueScript.Load("hold-10.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Release = QueueScript.Load("release-10.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Release = QueueScript.Load("release-11.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels, k.Succeeded });
     public static readonly QueueScript HandBack = QueueScript.Load("handback-6.lua", k => new[] { k.Active, k.Owners, k.Pending, k.PendingHigh, k.PendingLow, k.Levels });
     public static readonly QueueScript Extend = QueueScript.Load("extend-3.lua", k => new[] { k.Active, k.Owners, k.Canceled });
     public static readonly QueueScript Recover = QueueScript.Load("recover-7.lua", k => new[] { k.Active, k.Owners, k.Pending, k.Recoveries, k.PendingHigh, k.PendingLow, k.Levels });
@@ -195,7 +195,7 @@ internal static class Scripts
     public static readonly QueueScript Inspect = QueueScript.Load("inspect-12.lua", k => new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries, k.Waiting }, readOnly: true);
     public static readonly QueueScript Delete = QueueScript.Load("delete-18.lua", k => new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique, k.Waiting, k.Remaining, k.Settled, k.PendingHigh, k.PendingLow, k.Levels });
     public static readonly QueueScript Peek = QueueScript.Load("peek-1.lua", k => new[] { k.Tasks }, readOnly: true);
-    public static readonly QueueScript Trim = QueueScript.Load("trim-6.lua", k => new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks, k.Levels });
+    public static readonly QueueScript Trim = QueueScript.Load("trim-8.lua", k => new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks, k.Levels, k.Remaining, k.Settled });
 
     /// <summary>Every script, for the tests that check them all.</summary>
     public static IReadOnlyList<QueueScript> All => new[] { Enqueue, Fetch, Complete, Fail, HandBack, Extend, Recover, Promote, Requeue, Cancel, Fire, Inspect, Delete, Peek, Trim, Depend, Hold, Release };

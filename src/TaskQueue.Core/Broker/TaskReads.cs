@@ -30,9 +30,21 @@ public sealed class TaskReads : BrokerStore
         var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
         if (shards.Length > 1)
         {
-            // Each id from every shard: a task is in one of them (placed by its id, or its unique key).
-            var each = await Task.WhenAll(shards.Select(s => GetOutcomesOneAsync(s, ids))).ConfigureAwait(false);
-            return ids.Select((_, i) => each.Select(e => e[i]).FirstOrDefault(state => state != TaskState.Unknown)).ToArray();
+            // Each id from the shard its id places it in, where it is unless a unique key placed it; the ids not
+            // found there from every shard.
+            var states = new TaskState[ids.Count];
+            var placed = Enumerable.Range(0, ids.Count).GroupBy(i => QueueShards.Place(queue, shards.Length, ids[i], null));
+            await Task.WhenAll(placed.Select(async group =>
+            {
+                var found = await GetOutcomesOneAsync(group.Key, group.Select(i => ids[i]).ToList()).ConfigureAwait(false);
+                var j = 0;
+                foreach (var i in group) states[i] = found[j++];
+            })).ConfigureAwait(false);
+            var unknown = Enumerable.Range(0, ids.Count).Where(i => states[i] == TaskState.Unknown).ToList();
+            if (unknown.Count == 0) return states;
+            var each = await Task.WhenAll(shards.Select(s => GetOutcomesOneAsync(s, unknown.Select(i => ids[i]).ToList()))).ConfigureAwait(false);
+            for (var j = 0; j < unknown.Count; j++) states[unknown[j]] = each.Select(e => e[j]).FirstOrDefault(state => state != TaskState.Unknown);
+            return states;
         }
         return await GetOutcomesOneAsync(queue, ids).ConfigureAwait(false);
     }

@@ -24,6 +24,7 @@
 -- handover), 0 the worker no longer holds the lease (nothing written for it).
 -- Every write is one batch command for all the tasks (in chunks), so the cost per task is a few list entries.
 --#include chunks
+--#include handover
 
 local ids, n = ids_of(6, 4)
 if n == 0 then return {} end
@@ -67,10 +68,7 @@ if m > 0 then
   if redis.call('EXISTS', KEYS[10]) == 1 then
     local waiting = hmget(KEYS[10], mine, m)
     for j = 1, m do
-      if waiting[j] then
-        for line in string.gmatch(waiting[j], '([^\n]+)') do
-          redis.call('RPUSH', KEYS[11], ARGV[4] .. '\t' .. mine[j] .. '\ts\t' .. line)
-        end
+      if queue_handover(KEYS[11], ARGV[4], mine[j], 's', waiting[j]) then
         redis.call('HDEL', KEYS[10], mine[j])
         for k = 1, n do if ids[k] == mine[j] then out[k] = 2 end end
       end

@@ -18,6 +18,7 @@
 -- queued), 0 when the task is not a failure record, -1 when its envelope is gone.
 --#include chunks
 --#include pending
+--#include handover
 local id = ARGV[2]
 if not redis.call('ZSCORE', KEYS[1], id) then return 0 end
 if redis.call('HEXISTS', KEYS[4], id) == 0 then return -1 end
@@ -29,11 +30,5 @@ redis.call('SREM', KEYS[7], id)
 if push_pending({ KEYS[10], KEYS[5], KEYS[11] }, KEYS[12], { id }, 1, false) == 0 then
   redis.call('PUBLISH', ARGV[1], 1)
 end
-local waiting = redis.call('HGET', KEYS[8], id)
-if waiting then
-  for line in string.gmatch(waiting, '([^\n]+)') do
-    redis.call('RPUSH', KEYS[9], ARGV[3] .. '\t' .. id .. '\tr\t' .. line)
-  end
-  return 2
-end
+if queue_handover(KEYS[9], ARGV[3], id, 'r', redis.call('HGET', KEYS[8], id)) then return 2 end
 return 1

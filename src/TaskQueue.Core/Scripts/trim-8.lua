@@ -6,6 +6,9 @@
 -- KEYS[4] errors    HASH  task id -> error record JSON
 -- KEYS[5] tasks     HASH  task id -> envelope JSON (a failure record's task goes with it)
 -- KEYS[6] levels    HASH  task id -> priority level of a task that is not normal (goes with it too)
+-- KEYS[7] remaining HASH  task id -> dependencies not settled yet, kept for a task canceled by a failed dependency
+--                         until that dependency is retried (goes with its record)
+-- KEYS[8] settled   HASH  task id -> outcomes of its dependencies known so far (likewise)
 -- ARGV[1] success records completed before this time (unix ms) are removed
 -- ARGV[2] failure records failed before this time (unix ms) are removed
 -- ARGV[3] most records of each kind to remove in this call
@@ -17,4 +20,4 @@ local function evict(index, hashes, before)
   for _, hash in ipairs(hashes) do redis.call('HDEL', hash, unpack(old)) end
   return #old
 end
-return { evict(KEYS[1], { KEYS[2] }, ARGV[1]), evict(KEYS[3], { KEYS[4], KEYS[5], KEYS[6] }, ARGV[2]) }
+return { evict(KEYS[1], { KEYS[2] }, ARGV[1]), evict(KEYS[3], { KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8] }, ARGV[2]) }

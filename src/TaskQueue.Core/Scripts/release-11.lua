@@ -2,7 +2,8 @@
 -- cancels it (policy Cancel) or counts as settled (policy Run). A duplicate hand-over changes nothing, so a worker
 -- that died between recording the outcome and handing it over is replaced by any other that hands it over again.
 -- A retried dependency ('r') brings back a task it had canceled, which then waits for it again.
--- KEYS as hold-10: tasks, waiting, remaining, settled, pending, failed, errors, pending-high, pending-low, levels
+-- KEYS[1..10] as hold-10: tasks, waiting, remaining, settled, pending, failed, errors, pending-high, pending-low, levels
+-- KEYS[11] succeeded ZSET task id -> completion time (a waiting task that ran and succeeded already)
 -- ARGV[1] wake channel
 -- ARGV[2] id of the waiting task
 -- ARGV[3] the dependency: '<queue>/<id>'
@@ -34,6 +35,8 @@ end
 if string.find(settled, mark, 1, true) then return 0 end
 if not redis.call('ZSCORE', KEYS[2], id) then
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
+    -- Ran and succeeded already: a late duplicate, with nothing left to count.
+    if redis.call('ZSCORE', KEYS[11], id) then return 0 end
     -- Not stored yet: hold-10 reads it.
     redis.call('HSET', KEYS[4], id, settled .. mark .. outcome)
     return 4

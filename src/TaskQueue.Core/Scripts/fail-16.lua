@@ -12,6 +12,10 @@
 -- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4); kept, for a retry of this task
 -- KEYS[12] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\tf\t<waiting queue>\t<waiting id>\t<policy>'
 -- KEYS[13] limits    HASH  flow control (fetch-12): under a concurrency limit, the place this attempt held is announced free
+-- KEYS[14] levels    HASH  task id -> priority level (kept for a retry or restart; removed with evicted failure records)
+-- KEYS[15] remaining HASH  task id -> dependencies not settled yet, of a task canceled by a failed dependency (removed
+--                          with its evicted failure record)
+-- KEYS[16] settled   HASH  task id -> outcomes of its dependencies known so far (likewise)
 -- ARGV[1] task id
 -- ARGV[2] worker id
 -- ARGV[3] now (unix ms)
@@ -23,6 +27,7 @@
 -- ARGV[9] the name of this queue (for the hand-over lines)
 -- Returns 1 when recorded, 2 when it failed for good and tasks wait for it (their hand-over is queued), 0 when the
 -- worker no longer holds the lease (nothing written).
+--#include handover
 local id = ARGV[1]
 if redis.call('HGET', KEYS[2], id) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], id)
@@ -53,14 +58,11 @@ if over > 0 then
     redis.call('ZREM', KEYS[4], old)
     redis.call('HDEL', KEYS[5], old)
     redis.call('HDEL', KEYS[7], old)
+    redis.call('HDEL', KEYS[14], old)
+    redis.call('HDEL', KEYS[15], old)
+    redis.call('HDEL', KEYS[16], old)
   end
 end
-local waiting = redis.call('HGET', KEYS[11], id)
-if waiting then
-  for line in string.gmatch(waiting, '([^\n]+)') do
-    redis.call('RPUSH', KEYS[12], ARGV[9] .. '\t' .. id .. '\tf\t' .. line)
-  end
-  -- Kept: Restart-TqTask of this task brings back the tasks it canceled (requeue-12).
-  return 2
-end
+-- dependents is kept: Restart-TqTask of this task brings back the tasks it canceled (requeue-12).
+if queue_handover(KEYS[12], ARGV[9], id, 'f', redis.call('HGET', KEYS[11], id)) then return 2 end
 return 1
