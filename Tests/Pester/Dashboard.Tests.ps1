@@ -53,8 +53,27 @@ Describe 'Start-TqDashboard' {
             ((Invoke-RestMethod "$base/api/queues") | Where-Object name -eq $flow).suspended | Should -BeTrue
             (Get-TqQueue $flow).Suspended | Should -BeTrue
             (Invoke-WebRequest "$base/metrics").Content | Should -Match "tq_queue_suspended\{queue=`"$flow`"\} 1"
+            ((Invoke-RestMethod "$base/api/queues") | Where-Object name -eq $flow).heldBack | Should -Be 1
             (Invoke-RestMethod @post "$base/api/queues/$flow/resume").outcome | Should -Be 'Resumed'
             (Get-TqQueue $flow).Suspended | Should -BeFalse
+        }
+        finally { Remove-TestQueue $flow }
+    }
+
+    It 'shows the limits of a queue and what they hold back, in the counts and /metrics' {
+        $flow = New-TestQueue 'dash-flow'
+        try {
+            Set-TqQueue -Name $flow -ConcurrencyLimit 5 -RateLimit 120 -RatePeriod ([TimeSpan]::FromMinutes(1))
+            $null = Send-TqTask -Queue $flow -ScriptBlock { 1 }
+            $q = (Invoke-RestMethod "$base/api/queues") | Where-Object name -eq $flow
+            $q.concurrencyLimit | Should -Be 5
+            $q.rateLimit | Should -Be 120
+            $q.ratePeriodMs | Should -Be 60000
+            $q.heldBack | Should -Be 0
+            $metrics = (Invoke-WebRequest "$base/metrics").Content
+            $metrics | Should -Match "tq_queue_concurrency_limit\{queue=`"$flow`"\} 5"
+            $metrics | Should -Match "tq_queue_rate_limit_per_second\{queue=`"$flow`"\} 2\n"
+            $metrics | Should -Match "tq_queue_held_back\{queue=`"$flow`"\} 0"
         }
         finally { Remove-TestQueue $flow }
     }

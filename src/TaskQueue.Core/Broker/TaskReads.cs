@@ -175,6 +175,10 @@ public sealed class TaskReads : BrokerStore
             Succeeded = parts.Sum(p => p.Succeeded),
             Failed = parts.Sum(p => p.Failed),
             Suspended = parts.Any(p => p.Suspended),
+            ConcurrencyLimit = parts[0].ConcurrencyLimit,
+            RateLimit = parts[0].RateLimit,
+            RatePeriod = parts[0].RatePeriod,
+            HeldBack = parts.Sum(p => p.HeldBack),
         };
     }
 
@@ -192,25 +196,38 @@ public sealed class TaskReads : BrokerStore
         var failed = db.SortedSetLengthAsync(k.Failed);
         var scheduled = db.SortedSetLengthAsync(k.Scheduled);
         var waiting = db.SortedSetLengthAsync(k.Waiting);
-        var suspended = db.HashExistsAsync(k.Limits, "suspended");
+        var limits = db.HashGetAsync(k.Limits, LimitFields);
         await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.PendingHigh, k.PendingLow, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled, k.Waiting }, async () =>
         {
-            await Task.WhenAll(pending, pendingHigh, pendingLow, active, retrying, succeeded, failed, scheduled, waiting, suspended).ConfigureAwait(false);
+            await Task.WhenAll(pending, pendingHigh, pendingLow, active, retrying, succeeded, failed, scheduled, waiting, limits).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);
-        return new T
+        var counts = new T
         {
             Name = queue,
             Pending = await pending.ConfigureAwait(false) + await pendingHigh.ConfigureAwait(false) + await pendingLow.ConfigureAwait(false),
             Scheduled = await scheduled.ConfigureAwait(false),
             Waiting = await waiting.ConfigureAwait(false),
-            Suspended = await suspended.ConfigureAwait(false),
             Active = await active.ConfigureAwait(false),
             Retrying = await retrying.ConfigureAwait(false),
             Succeeded = await succeeded.ConfigureAwait(false),
             Failed = await failed.ConfigureAwait(false),
         };
+        // Flow control (fetch-12 enforces it): the limits, and how many pending tasks they hold back now.
+        var set = await limits.ConfigureAwait(false);
+        counts.Suspended = set[0].HasValue;
+        counts.ConcurrencyLimit = set[1].HasValue ? (int)set[1] : null;
+        counts.RateLimit = set[2].HasValue ? (int)set[2] : null;
+        counts.RatePeriod = set[3].HasValue ? TimeSpan.FromMilliseconds((long)set[3]) : null;
+        var held = counts.Suspended || (counts.ConcurrencyLimit is { } most && counts.Active >= most);
+        if (!held && counts.RateLimit is not null && counts.Pending > 0)
+            held = (long?)await db.StringGetAsync(k.RateState).ConfigureAwait(false) is { } next && next > Broker.Clock.UtcNow.ToUnixMs();
+        counts.HeldBack = held ? counts.Pending : 0;
+        return counts;
     }
+
+    /// <summary>The fields of the limits hash that the counts show, in <see cref="CountOneAsync{T}"/>'s order.</summary>
+    private static readonly RedisValue[] LimitFields = { "suspended", "concurrency", "rate", "period" };
 
     /// <summary>Names of the queues that ever received a task, sorted.</summary>
     public async Task<string[]> ListQueuesAsync()

@@ -336,6 +336,13 @@ public sealed class DashboardServer
             w.WriteString("name", c.Name);
             foreach (var (state, count) in c.ByState()) w.WriteNumber(state, count);
             w.WriteBoolean("suspended", c.Suspended);
+            if (c.ConcurrencyLimit is { } most) w.WriteNumber("concurrencyLimit", most);
+            if (c.RateLimit is { } rate)
+            {
+                w.WriteNumber("rateLimit", rate);
+                w.WriteNumber("ratePeriodMs", (long)(c.RatePeriod ?? TimeSpan.Zero).TotalMilliseconds);
+            }
+            w.WriteNumber("heldBack", c.HeldBack);
         });
 
     private static void WriteWorkers(Utf8JsonWriter w, IEnumerable<WorkerInfo> workers) =>
@@ -489,6 +496,13 @@ public sealed class DashboardServer
             counts.SelectMany(c => c.ByState().Select(s => ($"{{queue=\"{c.Name}\",state=\"{s.State}\"}}", (object)s.Count))));
         Family("tq_queue_suspended", "gauge", "1 when no worker leases from the queue (Suspend-TqQueue).",
             counts.Select(c => ($"{{queue=\"{c.Name}\"}}", (object)(c.Suspended ? 1 : 0))));
+        Family("tq_queue_held_back", "gauge", "Pending tasks of a queue that its suspension or limits hold back now.",
+            counts.Select(c => ($"{{queue=\"{c.Name}\"}}", (object)c.HeldBack)));
+        Family("tq_queue_concurrency_limit", "gauge", "Most tasks of a queue running at once across all workers (Set-TqQueue -ConcurrencyLimit); queues without one are left out.",
+            counts.Where(c => c.ConcurrencyLimit is not null).Select(c => ($"{{queue=\"{c.Name}\"}}", (object)c.ConcurrencyLimit!)));
+        Family("tq_queue_rate_limit_per_second", "gauge", "Most tasks of a queue started per second (Set-TqQueue -RateLimit over -RatePeriod); queues without one are left out.",
+            counts.Where(c => c.RateLimit is not null && c.RatePeriod > TimeSpan.Zero)
+                .Select(c => ($"{{queue=\"{c.Name}\"}}", (object)(c.RateLimit!.Value / c.RatePeriod!.Value.TotalSeconds).ToString("0.######", System.Globalization.CultureInfo.InvariantCulture))));
         Family("tq_tasks_succeeded_total", "counter", "Tasks of a queue that succeeded, counted by its workers.",
             counts.Select((c, i) => ($"{{queue=\"{c.Name}\"}}", (object)totals[i].Succeeded)));
         Family("tq_tasks_failed_total", "counter", "Tasks of a queue that failed for good, counted by its workers.",

@@ -14,8 +14,15 @@ public class QueueCounts
     public long Retrying { get; set; }
     public long Succeeded { get; set; }
     public long Failed { get; set; }
-    /// <summary>No worker leases from the queue (Suspend-TqQueue).</summary>
+    /// <summary>No worker leases from the queue (Suspend-TqQueue); it still accepts tasks.</summary>
     public bool Suspended { get; set; }
+    /// <summary>At most this many of its tasks run at once across all workers (Set-TqQueue -ConcurrencyLimit); null: no limit.</summary>
+    public int? ConcurrencyLimit { get; set; }
+    /// <summary>At most this many of its tasks start per RatePeriod (Set-TqQueue -RateLimit); null: no limit.</summary>
+    public int? RateLimit { get; set; }
+    public System.TimeSpan? RatePeriod { get; set; }
+    /// <summary>Pending tasks that a limit holds back now: all of them while suspended, at the concurrency limit or before the rate limit's next start.</summary>
+    public long HeldBack { get; set; }
 
     /// <summary>The counts by state name, in the order the dashboard and the metrics show them.</summary>
     public IEnumerable<(string State, long Count)> ByState()

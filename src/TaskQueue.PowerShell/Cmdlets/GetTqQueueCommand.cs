@@ -44,14 +44,8 @@ public sealed class GetTqQueueCommand : TqCmdlet
     {
         var info = cmdlet.Run(b => b.Reads.CountAsync<QueueInfo>(queue));
         info.Shards = cmdlet.Run(b => b.Shards.CountAsync(queue));
-        var limits = cmdlet.Run(b => b.Limits.GetAsync(queue));
-        info.Suspended = limits.Suspended;
-        info.ConcurrencyLimit = limits.ConcurrencyLimit;
-        info.RateLimit = limits.RateLimit;
-        info.RatePeriod = limits.RatePeriod;
-        info.PriorityAging = limits.PriorityAging;
-        var atLimit = limits.ConcurrencyLimit is { } most && info.Active >= most;
-        if (limits.Suspended || atLimit || limits.NextStart is not null) info.HeldBack = info.Pending;
+        // The counts carry suspension, the limits and HeldBack; the aging time is read here.
+        info.PriorityAging = cmdlet.Run(b => b.Limits.GetAsync(queue)).PriorityAging;
         return info;
     }
 }
