@@ -130,17 +130,46 @@ Describe 'Set-TqQueue -ConcurrencyLimit and -RateLimit' {
         }
     }
 
-    It 'refuses a limit on a sharded queue, and removes a limit with 0' {
+    It 'removes a limit with 0, and splits a limit over the shards of a sharded queue, again when the shards change' {
         $queue = New-TestQueue 'flow'
+        $list = "test:flow:$queue"
+        $workers = @()
         try {
             Set-TqQueue -Redis $redis -Name $queue -ConcurrencyLimit 3
             Set-TqQueue -Redis $redis -Name $queue -ConcurrencyLimit 0
             (Get-TqQueue -Redis $redis $queue).ConcurrencyLimit | Should -BeNullOrEmpty
+
+            Set-TqQueue -Redis $redis -Name $queue -Shards 3
+            Set-TqQueue -Redis $redis -Name $queue -ConcurrencyLimit 2 -ErrorVariable refused -ErrorAction SilentlyContinue
+            $refused[0].FullyQualifiedErrorId | Should -BeLike 'LimitBelowShards*'
+            Set-TqQueue -Redis $redis -Name $queue -ConcurrencyLimit 5 -RateLimit 600 -RatePeriod ([TimeSpan]::FromMinutes(1))
+            $shares = foreach ($shard in $queue, "$queue~1", "$queue~2") { [int]"$(Invoke-Redis HGET "tq:{$shard}:limits" concurrency)" }
+            $shares | Should -Be @(2, 2, 1)
+            $info = Get-TqQueue -Redis $redis $queue
+            $info.ConcurrencyLimit | Should -Be 5
+            $info.RateLimit | Should -Be 600
+
+            # Two shards: the limit split again, the shard that went keeps no share.
             Set-TqQueue -Redis $redis -Name $queue -Shards 2
-            Set-TqQueue -Redis $redis -Name $queue -RateLimit 5 -ErrorVariable refused -ErrorAction SilentlyContinue
-            $refused[0].FullyQualifiedErrorId | Should -BeLike 'QueueIsSharded*'
+            $shares = foreach ($shard in $queue, "$queue~1") { [int]"$(Invoke-Redis HGET "tq:{$shard}:limits" concurrency)" }
+            $shares | Should -Be @(3, 2)
+            "$(Invoke-Redis HGET "tq:{$queue~2}:limits" concurrency)" | Should -BeNullOrEmpty
+            (Get-TqQueue -Redis $redis $queue).ConcurrencyLimit | Should -Be 5
+
+            # With workers: never more than the limit at once over both shards.
+            Set-TqQueue -Redis $redis -Name $queue -ConcurrencyLimit 2 -RateLimit 0
+            $workers = @(Start-Workers $queue 2 3)
+            $sent = 1..12 | ForEach-Object { Send-TqTask -Redis $redis -Queue $queue -ScriptBlock $timed -ArgumentList $list, $redis, 300 }
+            $sent | Wait-TqTask -Redis $redis -Timeout 120 | Should -HaveCount 12
+            $most = Get-MostAtOnce (Get-Runs $list)
+            Write-Host "  Most tasks running at once under a limit of 2 over 2 shards, 6 slots: $most"
+            $most | Should -BeLessOrEqual 2
         }
-        finally { Remove-TestQueue $queue; foreach ($key in @(Get-TestKey "tq:{$queue~1}:*")) { $null = Invoke-Redis DEL $key } }
+        finally {
+            foreach ($w in $workers) { if (-not $w.HasExited) { $w.Kill($true) } }
+            Remove-TestQueue $queue; $null = Invoke-Redis DEL $list
+            foreach ($i in 1, 2) { Remove-TestQueue "$queue~$i" }
+        }
     }
 }
 

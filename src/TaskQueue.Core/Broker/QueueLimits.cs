@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Threading.Tasks;
 using StackExchange.Redis;
 
@@ -21,7 +22,8 @@ public sealed class QueueLimitSettings
 /// Flow control across the fleet (Suspend-TqQueue, Resume-TqQueue, Set-TqQueue -ConcurrencyLimit, -RateLimit): kept in
 /// the queue's limits hash and enforced by the fetch script, where every worker sees the same counts. A suspended
 /// queue keeps taking tasks and lets running ones finish; no worker leases from it. A sharded queue is suspended in
-/// every shard; its concurrency and rate limits are not supported (each shard would count on its own).
+/// every shard, and its concurrency and rate limits are split over its shards, each enforcing its share: at most the
+/// limit in all, though a busy shard cannot borrow the share of an idle one.
 /// </summary>
 public sealed class QueueLimits : BrokerStore
 {
@@ -66,32 +68,91 @@ public sealed class QueueLimits : BrokerStore
         }
     }
 
-    /// <summary>At most <paramref name="limit"/> tasks of the queue leased at once across all workers; null removes the limit.</summary>
+    /// <summary>
+    /// At most <paramref name="limit"/> tasks of the queue leased at once across all workers; null removes the limit. On
+    /// a sharded queue, each shard enforces its share (see <see cref="Shares"/>): at most the limit in all.
+    /// </summary>
     public async Task SetConcurrencyAsync(string queue, int? limit)
     {
-        var k = await SingleShardKeysAsync(queue, "a concurrency limit").ConfigureAwait(false);
-        if (limit is { } n)
-        {
-            if (n < 1) throw new ArgumentOutOfRangeException(nameof(limit), n, "A concurrency limit is at least 1.");
-            await Db.HashSetAsync(k.Limits, "concurrency", n).ConfigureAwait(false);
-        }
-        else await Db.HashDeleteAsync(k.Limits, "concurrency").ConfigureAwait(false);
-        // A higher limit (or none) lets held-back workers lease again.
-        await Db.PublishAsync(RedisChannel.Literal(k.WakeChannel), "limits").ConfigureAwait(false);
+        if (limit is < 1) throw new ArgumentOutOfRangeException(nameof(limit), limit, "A concurrency limit is at least 1.");
+        var shards = await ShardsOfAsync(queue).ConfigureAwait(false);
+        await WriteSharesAsync(shards, "concurrency", limit, null).ConfigureAwait(false);
     }
 
-    /// <summary>At most <paramref name="limit"/> tasks started per <paramref name="period"/>, evenly spaced; null removes the limit.</summary>
+    /// <summary>
+    /// At most <paramref name="limit"/> tasks started per <paramref name="period"/>, evenly spaced; null removes the limit.
+    /// On a sharded queue, each shard starts its share of them per period.
+    /// </summary>
     public async Task SetRateAsync(string queue, int? limit, TimeSpan period)
     {
-        var k = await SingleShardKeysAsync(queue, "a rate limit").ConfigureAwait(false);
-        if (limit is { } n)
+        if (limit is < 1) throw new ArgumentOutOfRangeException(nameof(limit), limit, "A rate limit is at least 1.");
+        if (limit is not null && period < TimeSpan.FromMilliseconds(1)) throw new ArgumentOutOfRangeException(nameof(period), period, "A rate period is at least 1 ms.");
+        var shards = await ShardsOfAsync(queue).ConfigureAwait(false);
+        await WriteSharesAsync(shards, "rate", limit, (long)period.TotalMilliseconds).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A limit split over shards: each gets the whole divided by their number, the first ones one more for what is
+    /// left over, so that the shares add up to the limit. Each shard needs at least 1, so the limit must be at least
+    /// the number of shards.
+    /// </summary>
+    public static int[] Shares(int limit, int shards, string what = "limit")
+    {
+        if (limit < shards)
+            throw new InvalidOperationException($"A {what} of {limit} cannot be split over {shards} shards: each shard needs at least 1. Set at least {shards}, or fewer shards.");
+        return Enumerable.Range(0, shards).Select(i => limit / shards + (i < limit % shards ? 1 : 0)).ToArray();
+    }
+
+    /// <summary>
+    /// Splits the queue's concurrency and rate limits over <paramref name="count"/> shards (Set-TqQueue -Shards), before
+    /// the count changes: the new shards hold their shares first, so no moment has more than the limit in all (the
+    /// shards that go hold no live task). New shards are suspended when the queue is, and age priorities alike.
+    /// Throws, changing nothing, when a limit is lower than the new count.
+    /// </summary>
+    internal async Task SplitForAsync(string queue, int now, int count)
+    {
+        var old = Enumerable.Range(0, now).Select(i => QueueName.Shard(queue, i)).ToArray();
+        var next = Enumerable.Range(0, count).Select(i => QueueName.Shard(queue, i)).ToArray();
+        var stored = await Task.WhenAll(old.Select(s => Db.HashGetAsync(Keys(s).Limits, new RedisValue[] { "concurrency", "rate", "period", "suspended", "aging" }))).ConfigureAwait(false);
+        int? concurrency = stored[0][0].HasValue ? stored.Sum(v => (int)v[0]) : null;
+        int? rate = stored[0][1].HasValue ? stored.Sum(v => (int)v[1]) : null;
+        if (concurrency is { } c) Shares(c, count, "concurrency limit");
+        if (rate is { } r) Shares(r, count, "rate limit");
+        if (concurrency is not null) await WriteSharesAsync(next, "concurrency", concurrency, null).ConfigureAwait(false);
+        if (rate is not null) await WriteSharesAsync(next, "rate", rate, (long)stored[0][2]).ConfigureAwait(false);
+        foreach (var added in next.Skip(now))
         {
-            if (n < 1) throw new ArgumentOutOfRangeException(nameof(limit), n, "A rate limit is at least 1.");
-            if (period < TimeSpan.FromMilliseconds(1)) throw new ArgumentOutOfRangeException(nameof(period), period, "A rate period is at least 1 ms.");
-            await Db.HashSetAsync(k.Limits, new[] { new HashEntry("rate", n), new HashEntry("period", (long)period.TotalMilliseconds) }).ConfigureAwait(false);
+            var k = Keys(added);
+            if (stored[0][3].HasValue) await Db.HashSetAsync(k.Limits, "suspended", 1).ConfigureAwait(false);
+            if (stored[0][4].HasValue) await Db.HashSetAsync(k.Limits, "aging", stored[0][4]).ConfigureAwait(false);
         }
-        else await Db.HashDeleteAsync(k.Limits, new RedisValue[] { "rate", "period" }).ConfigureAwait(false);
-        await Db.PublishAsync(RedisChannel.Literal(k.WakeChannel), "limits").ConfigureAwait(false);
+        foreach (var gone in old.Skip(count))
+            await Db.HashDeleteAsync(Keys(gone).Limits, new RedisValue[] { "concurrency", "rate", "period" }).ConfigureAwait(false);
+    }
+
+    private async Task<string[]> ShardsOfAsync(string queue)
+    {
+        QueueName.Validate(queue);
+        await Db.SetAddAsync(QueueKeys.Queues, queue).ConfigureAwait(false);
+        return await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes a limit's shares ('rate' with its 'period') to the shards, or removes it; held-back workers hear it.</summary>
+    private async Task WriteSharesAsync(string[] shards, string field, int? limit, long? periodMs)
+    {
+        var shares = limit is { } n ? Shares(n, shards.Length, field == "rate" ? "rate limit" : "concurrency limit") : null;
+        for (var i = 0; i < shards.Length; i++)
+        {
+            var k = Keys(shards[i]);
+            if (shares is null)
+                await Db.HashDeleteAsync(k.Limits, field == "rate" ? new RedisValue[] { "rate", "period" } : new RedisValue[] { field }).ConfigureAwait(false);
+            else if (periodMs is { } ms)
+                await Db.HashSetAsync(k.Limits, new[] { new HashEntry(field, shares[i]), new HashEntry("period", ms) }).ConfigureAwait(false);
+            else
+                await Db.HashSetAsync(k.Limits, field, shares[i]).ConfigureAwait(false);
+            // A higher limit (or none) lets held-back workers lease again.
+            await Db.PublishAsync(RedisChannel.Literal(k.WakeChannel), "limits").ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -110,14 +171,5 @@ public sealed class QueueLimits : BrokerStore
             else await Db.HashDeleteAsync(k.Limits, "aging").ConfigureAwait(false);
         }
         await Db.SetAddAsync(QueueKeys.Queues, queue).ConfigureAwait(false);
-    }
-
-    private async Task<QueueKeys> SingleShardKeysAsync(string queue, string what)
-    {
-        QueueName.Validate(queue);
-        if (await Broker.Shards.CountAsync(queue).ConfigureAwait(false) > 1)
-            throw new InvalidOperationException($"Queue '{queue}' is sharded: {what} would count in each shard on its own. Set it on a queue of one shard.");
-        await Db.SetAddAsync(QueueKeys.Queues, queue).ConfigureAwait(false);
-        return Keys(queue);
     }
 }

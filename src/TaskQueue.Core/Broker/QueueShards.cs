@@ -63,6 +63,7 @@ public sealed class QueueShards : BrokerStore
             if (live > 0)
                 throw new InvalidOperationException($"Queue '{queue}' keeps {now} shards: shard '{shard}' still holds {live} live task(s). Let the workers drain it, then set fewer shards.");
         }
+        if (count != now) await Broker.Limits.SplitForAsync(queue, now, count).ConfigureAwait(false);
         var k = Keys(queue);
         if (count == 1) await Db.KeyDeleteAsync(k.Shards).ConfigureAwait(false);
         else await Db.StringSetAsync(k.Shards, count.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);

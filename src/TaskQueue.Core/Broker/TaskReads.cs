@@ -175,8 +175,9 @@ public sealed class TaskReads : BrokerStore
             Succeeded = parts.Sum(p => p.Succeeded),
             Failed = parts.Sum(p => p.Failed),
             Suspended = parts.Any(p => p.Suspended),
-            ConcurrencyLimit = parts[0].ConcurrencyLimit,
-            RateLimit = parts[0].RateLimit,
+            // Split over the shards (QueueLimits.Shares): the shares add up to the queue's limit.
+            ConcurrencyLimit = parts[0].ConcurrencyLimit is null ? null : parts.Sum(p => p.ConcurrencyLimit ?? 0),
+            RateLimit = parts[0].RateLimit is null ? null : parts.Sum(p => p.RateLimit ?? 0),
             RatePeriod = parts[0].RatePeriod,
             HeldBack = parts.Sum(p => p.HeldBack),
         };

@@ -69,7 +69,7 @@ public sealed class SetTqQueueCommand : QueueFlowCmdlet
         }
         catch (InvalidOperationException ex)
         {
-            WriteError(new ErrorRecord(ex, ex.Message.Contains("shard '") ? "ShardsStillHoldTasks" : "QueueIsSharded", ErrorCategory.InvalidOperation, Name));
+            WriteError(new ErrorRecord(ex, ex.Message.Contains("shard '") ? "ShardsStillHoldTasks" : "LimitBelowShards", ErrorCategory.InvalidOperation, Name));
             return;
         }
         catch (ArgumentException ex)
