@@ -86,7 +86,7 @@ local lists = { KEYS[6], KEYS[2], KEYS[7] }
 for l = 1, 3 do variadic('LPUSH', lists[l], pending[l]) end
 variadic('ZADD', KEYS[5], scheduled)
 variadic('HSET', KEYS[3], uniques)
-if np > 0 and pending_count(lists) == np then
+if np > 0 and pending_count(lists, KEYS[8]) == np then
   redis.call('PUBLISH', ARGV[1], np)
 end
 if earliest and tonumber(redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')[2]) == earliest then

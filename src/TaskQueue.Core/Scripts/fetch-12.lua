@@ -39,15 +39,18 @@
 -- a backlog that drains faster than that.
 -- Batch commands (one call for all ids, in chunks) keep the cost per task to a few hash and sorted-set entries.
 --#include chunks
---#include pending
 local AGING_MS = 30000
 local aging = AGING_MS
 local LISTS = { KEYS[9], KEYS[1], KEYS[10] }
+-- Whether the queue has tasks of another level than normal (see lib/pending.lua); fetch changes no level.
+local ranked = redis.call('EXISTS', KEYS[11]) == 1
 
 -- What is left in the lists after this call, and the lease that runs out first.
 local function left_and_earliest()
   local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  return pending_count(LISTS), head[2] and tonumber(head[2]) or -1
+  local left = ranked and (redis.call('LLEN', KEYS[9]) + redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[10]))
+    or redis.call('LLEN', KEYS[1])
+  return left, head[2] and tonumber(head[2]) or -1
 end
 
 local want = math.min(tonumber(ARGV[3]), CHUNK)
@@ -81,9 +84,9 @@ end
 -- give; LRANGE and LTRIM because RPOP with a count is not implemented alike by every Redis-compatible server). A queue
 -- without tasks of another level than normal takes from its one list.
 local ids, from = {}, {}
-if redis.call('EXISTS', KEYS[11]) == 0 then
+if not ranked then
   local tail = redis.call('LRANGE', KEYS[1], -want, -1)
-  redis.call('LTRIM', KEYS[1], 0, -(#tail + 1))
+  if #tail > 0 then redis.call('LTRIM', KEYS[1], 0, -(#tail + 1)) end
   for i = #tail, 1, -1 do ids[#ids + 1] = tail[i]; from[#ids] = 2 end
 else
   local len = { redis.call('LLEN', KEYS[9]), redis.call('LLEN', KEYS[1]), redis.call('LLEN', KEYS[10]) }
@@ -120,7 +123,7 @@ else
       keep[#keep + 1] = since[l]
     end
   end
-  redis.call('DEL', KEYS[12])
+  if clocks[1] or clocks[2] then redis.call('DEL', KEYS[12]) end
   if #keep > 0 then redis.call('HSET', KEYS[12], unpack(keep)) end
 end
 if #ids == 0 then return nothing(-1) end

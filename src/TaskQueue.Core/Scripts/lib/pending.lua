@@ -6,8 +6,10 @@
 -- is taken from.
 local LEVEL_LIST = { high = 1, low = 3 }
 
--- How many tasks wait in the three lists together.
-local function pending_count(lists)
+-- How many tasks wait in the three lists together. Every task in the high or low list has its entry in levels, so a
+-- queue without a levels key has only the normal list to count.
+local function pending_count(lists, levels)
+  if redis.call('EXISTS', levels) == 0 then return redis.call('LLEN', lists[2]) end
   return redis.call('LLEN', lists[1]) + redis.call('LLEN', lists[2]) + redis.call('LLEN', lists[3])
 end
 
@@ -25,9 +27,10 @@ end
 
 -- Pushes the first n ids to the lists of their levels, in their order: at the head, behind the tasks already
 -- waiting, or with at_tail at the tail, to be taken next within their level. Returns how many tasks waited in the
--- three lists before, so that a caller can wake workers when that was none.
+-- three lists before, so that a caller can wake workers when that was none (-1 when there is nothing to push).
 local function push_pending(lists, levels, ids, n, at_tail)
-  local before = pending_count(lists)
+  if n == 0 then return -1 end
+  local before = pending_count(lists, levels)
   local at = levels_of(levels, ids, n)
   local by = { {}, {}, {} }
   local counts = { 0, 0, 0 }
