@@ -140,9 +140,11 @@ function Get-OpsAnswer { param(`$q) "answer to `$q" }
             (Get-TqResult -Queue $queue -Id $tasks[0].Id).Output | Should -Be 'answer to life 1'
             (Get-TqQueue $queue).Succeeded | Should -Be 10
             $imports = @(Get-Content $log)
-            # Once to check at start that it imports (a clear error otherwise), then once in each of the 2 runspaces.
-            $imports.Count | Should -Be 3 -Because 'the module is imported once per runspace, not once per task'
-            @($imports | Sort-Object -Unique).Count | Should -Be 3
+            # Once to check at start that it imports (a clear error otherwise), then once in each runspace that ran a
+            # task: 2 or 3 in all (a burst of 10 quick tasks can end before the second runspace takes one), never
+            # once per task (11).
+            $imports.Count | Should -BeIn 2, 3 -Because 'the module is imported once per runspace, not once per task'
+            @($imports | Sort-Object -Unique).Count | Should -Be $imports.Count -Because 'no runspace imports it twice'
         }
         finally { Remove-Item -Recurse -Force $dir }
     }
