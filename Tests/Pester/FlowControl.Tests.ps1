@@ -21,18 +21,6 @@ BeforeAll {
         $items = Invoke-Redis LRANGE $List 0 -1
         @(foreach ($item in $items) { $p = "$item" -split ','; [pscustomobject]@{ Start = [long]$p[0]; End = [long]$p[1] } })
     }
-
-    # The most runs that overlapped at any moment (an end and a start at the same millisecond do not overlap).
-    function Get-MostAtOnce($Runs) {
-        $events = foreach ($r in $Runs) { [pscustomobject]@{ At = $r.Start; Step = 1 }; [pscustomobject]@{ At = $r.End; Step = -1 } }
-        $now = 0; $most = 0
-        foreach ($e in $events | Sort-Object At, Step) { $now += $e.Step; if ($now -gt $most) { $most = $now } }
-        $most
-    }
-
-    function Start-Workers([string] $Queue, [int] $Count, [int] $Concurrency) {
-        1..$Count | ForEach-Object { Start-PwshProcess "Start-TqWorker -Redis '$redis' -Queue '$Queue' -Concurrency $Concurrency -AllowUnsigned" }
-    }
 }
 
 Describe 'Suspend-TqQueue and Resume-TqQueue' {

@@ -21,10 +21,6 @@ BeforeAll {
         $items = Invoke-Redis LRANGE $List 0 -1
         @(foreach ($item in $items) { $p = "$item" -split ','; [pscustomobject]@{ Kind = $p[0]; Token = $p[1]; Pid = [int]$p[2]; At = [long]$p[3] } })
     }
-
-    function Start-Workers([string] $Queue, [int] $Count, [int] $Concurrency, [string] $More = '') {
-        1..$Count | ForEach-Object { Start-PwshProcess "Start-TqWorker -Redis '$redis' -Queue '$Queue' -Concurrency $Concurrency -AllowUnsigned $More" }
-    }
 }
 
 Describe 'Set-TqQueue -ConcurrencyLimit across a kill -9' {
@@ -64,9 +60,7 @@ Describe 'Set-TqQueue -ConcurrencyLimit across a kill -9' {
                 }
                 [pscustomobject]@{ Token = $s.Token; Start = $s.At; End = $end }
             }
-            $events = foreach ($r in $runs) { [pscustomobject]@{ At = $r.Start; Step = 1 }; [pscustomobject]@{ At = $r.End; Step = -1 } }
-            $now = 0; $most = 0
-            foreach ($e in $events | Sort-Object At, Step) { $now += $e.Step; if ($now -gt $most) { $most = $now } }
+            $most = Get-MostAtOnce $runs
             $cut = @($notes | Where-Object { $_.Kind -eq 's' -and $_.Pid -eq $victim -and -not $ends.ContainsKey("$($_.Token),$($_.Pid)") })
             Write-Host "  Limit 2, 9 slots in 3 processes, one killed holding $($cut.Count) running task(s): most at once $most (runs), $sampled (sampled leases); $(@($runs).Count) runs for 16 tasks"
             $cut.Count | Should -BeGreaterThan 0 -Because 'the process was killed while it ran a task'

@@ -184,4 +184,18 @@ function Start-TestDashboard([hashtable] $Parameters = @{}) {
     $job | Add-Member -NotePropertyName BaseUrl -NotePropertyValue $base -PassThru
 }
 
+function Start-Workers([string] $Queue, [int] $Count, [int] $Concurrency, [string] $More = '') {
+    # $Count worker processes of $Concurrency slots on $Queue (of the test Redis), unsigned tasks allowed; kill them after.
+    1..$Count | ForEach-Object { Start-PwshProcess "Start-TqWorker -Redis '$(Get-TestRedis)' -Queue '$Queue' -Concurrency $Concurrency -AllowUnsigned $More" }
+}
+
+function Get-MostAtOnce($Runs) {
+    # The most runs (objects with Start and End, unix ms) that overlapped at any moment; an end and a start at the same
+    # millisecond do not overlap.
+    $events = foreach ($r in $Runs) { [pscustomobject]@{ At = $r.Start; Step = 1 }; [pscustomobject]@{ At = $r.End; Step = -1 } }
+    $now = 0; $most = 0
+    foreach ($e in $events | Sort-Object At, Step) { $now += $e.Step; if ($now -gt $most) { $most = $now } }
+    $most
+}
+
 Export-ModuleMember -Function *

@@ -25,6 +25,9 @@ public static class TaskPriorities
         _ => "",
     };
 
+    /// <summary>The priority as an envelope stores it: "High" or "Low", or null for Normal (most tasks, kept out of the JSON).</summary>
+    public static string? Stored(TaskPriority priority) => priority == TaskPriority.Normal ? null : priority.ToString();
+
     /// <summary>The priority an envelope carries (null: Normal); an unknown name reads as Normal.</summary>
     public static TaskPriority Parse(string? name) =>
         name is not null && System.Enum.TryParse<TaskPriority>(name, ignoreCase: true, out var p) ? p : TaskPriority.Normal;

@@ -80,7 +80,7 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
                 Queue = Queue,
                 MaxAttempts = MaxAttempts,
                 TimeoutMs = (long)Timeout.TotalMilliseconds,
-                Priority = Priority == TaskPriority.Normal ? null : Priority.ToString(),
+                Priority = TaskPriorities.Stored(Priority),
             },
         };
         if (!FillTask(schedule.Task, ParameterSetName == ScriptSet ? ScriptBlock : null, ParameterSetName == CommandSet ? Command : null, ArgumentList, Parameters)) return;

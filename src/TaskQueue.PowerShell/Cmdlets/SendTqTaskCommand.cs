@@ -209,7 +209,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
             EnqueuedAt = DateTimeOffset.UtcNow,
             UniqueKey = UniqueKey,
             Name = Name,
-            Priority = Priority == TaskPriority.Normal ? null : Priority.ToString(),
+            Priority = TaskPriorities.Stored(Priority),
         };
         if (Delay is { } delay && delay > TimeSpan.Zero) envelope.NotBefore = envelope.EnqueuedAt + delay;
         // A DateTime without a kind is local time, as Get-Date gives it.

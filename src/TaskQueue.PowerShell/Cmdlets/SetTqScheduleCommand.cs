@@ -62,7 +62,7 @@ public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
         if (MissedRuns is not null) schedule.MissedRuns = MissedRuns;
         if (MaxAttempts is { } attempts) schedule.Task.MaxAttempts = attempts;
         if (Timeout is { } timeout) schedule.Task.TimeoutMs = (long)timeout.TotalMilliseconds;
-        if (Priority is { } priority) schedule.Task.Priority = priority == TaskPriority.Normal ? null : priority.ToString();
+        if (Priority is { } priority) schedule.Task.Priority = TaskPriorities.Stored(priority);
         if (!FillTask(schedule.Task, ScriptBlock, Command, ArgumentList, Parameters)) return;
         if (!ShouldProcess($"schedule '{Name}' in queue '{Queue}'", "Change")) return;
         Save(schedule);
