@@ -95,8 +95,8 @@ public sealed class LayoutTests
             Assert.All(script.KeysOf(keys), k => Assert.StartsWith("tq:{ops}:", k.ToString()));
         }
         Assert.Contains("local function variadic", Scripts.Fetch.Script.Text);
-        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-12.lua", k => new[] { k.Pending }));
-        Assert.Contains("takes 12 keys by its name, but its call lists 1", error.Message);
+        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-14.lua", k => new[] { k.Pending }));
+        Assert.Contains("takes 14 keys by its name, but its call lists 1", error.Message);
         Assert.Throws<InvalidOperationException>(() => RedisScript.ResolveIncludes("--#include ../secret", "x-1.lua"));
     }
 

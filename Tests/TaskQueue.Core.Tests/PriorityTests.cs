@@ -4,7 +4,7 @@ using TaskQueue.Core.Scheduling;
 
 namespace TaskQueue.Core.Tests;
 
-/// <summary>Send-TqTask -Priority: the order fetch-12 leases in, the level a task keeps on every way back, and aging.</summary>
+/// <summary>Send-TqTask -Priority: the order fetch-14 leases in, the level a task keeps on every way back, and aging.</summary>
 [Collection("redis")]
 public sealed class PriorityTests : BrokerTest
 {
@@ -179,7 +179,7 @@ public sealed class PriorityTests : BrokerTest
     {
         var schedule = new ScheduleDefinition
         {
-            Name = "urgent", Queue = Queue, Cron = "* * * * *", CreatedAt = Clock.UtcNow,
+            Name = "urgent", Queue = Queue, Cron = "* * * * *", CreatedAt = Clock.UtcNow.AddMinutes(-1),
             Task = new TaskEnvelope { Kind = "script", Script = "'now'", Queue = Queue, Name = "urgent", Priority = "High" },
         };
         await Broker.Schedules.SaveScheduleAsync(schedule, Clock.UtcNow);

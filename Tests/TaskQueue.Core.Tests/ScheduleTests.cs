@@ -63,7 +63,8 @@ public sealed class ScheduleFirerTests : BrokerTest
     {
         var schedule = new ScheduleDefinition
         {
-            Name = "nightly", Queue = Queue, Cron = cron, MissedRuns = missed, CreatedAt = Clock.UtcNow,
+            // Created before its first due time, as Register-TqSchedule does: an occurrence fires only after it.
+            Name = "nightly", Queue = Queue, Cron = cron, MissedRuns = missed, CreatedAt = due.AddHours(-1),
             Task = new TaskEnvelope { Kind = "script", Script = "'report'", Queue = Queue },
         };
         await Broker.Schedules.SaveScheduleAsync(schedule, due);
@@ -108,6 +109,23 @@ public sealed class ScheduleFirerTests : BrokerTest
         var (_, next, run) = Assert.Single(await Broker.Schedules.GetSchedulesAsync(Queue));
         Assert.True(run!.Skipped);
         Assert.True(next > Clock.UtcNow);
+    }
+
+    [Fact]
+    public async Task A_due_time_moved_in_Redis_fires_nothing_and_goes_back_on_the_next_occurrence()
+    {
+        await Register("0 0 1 1 *", new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        Assert.Equal(1, await new ScheduleFirer(Broker).FireDueAsync(Queue));
+        var next = new DateTimeOffset(2027, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal(next, Assert.Single(await Broker.Schedules.GetSchedulesAsync(Queue)).NextDue);
+        // Moved to now (not an occurrence), then back to the occurrence that fired: a new firer, so only Redis tells it.
+        foreach (var moved in new[] { Clock.UtcNow, new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero) })
+        {
+            await Redis.Db.SortedSetAddAsync(Keys.ScheduleDue, "nightly", moved.ToUnixTimeMilliseconds());
+            Assert.Equal(0, await new ScheduleFirer(Broker).FireDueAsync(Queue));
+            Assert.Equal(next, Assert.Single(await Broker.Schedules.GetSchedulesAsync(Queue)).NextDue);
+        }
+        Assert.Equal(1, await Redis.Db.ListLengthAsync(Keys.Pending));
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public sealed class LeasedTask
             var keyId = "";
             if (signatures is not null && signatures.Refusal(_envelopeUtf8, out keyId) is { } refusal) throw new BadSignatureException(refusal);
             var envelope = TqJson.ReadEnvelopeUtf8(_envelopeUtf8);
-            if (keyId.Length > 0 && SignaturePolicy.Misplaced(envelope, keyId, Queue, Id) is { } misplaced) throw new BadSignatureException(misplaced);
+            if (keyId.Length > 0 && signatures!.Misplaced(envelope, keyId, Queue, Id) is { } misplaced) throw new BadSignatureException(misplaced);
             envelope.Id = Id;
             envelope.Queue = QueueName.Logical(Queue);
             envelope.Kind = envelope.Kind == TaskEnvelope.Kinds.Script ? TaskEnvelope.Kinds.Script : TaskEnvelope.Kinds.Command;

@@ -73,7 +73,7 @@ public sealed class QueueKeys
     /// <summary>LIST of outcomes recorded here that are still to be handed over to the tasks waiting for them.</summary>
     public RedisKey Handover { get; }
 
-    /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch-12.</summary>
+    /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch-14.</summary>
     public RedisKey Limits { get; }
     /// <summary>STRING: when the rate limit lets the next task start (unix ms; GCRA's theoretical arrival time).</summary>
     public RedisKey RateState { get; }
@@ -127,7 +127,7 @@ public sealed class QueueKeys
     public RedisKey PendingLow { get; }
     /// <summary>HASH task id -> 'high' or 'low', for the tasks whose priority is not Normal (Scripts/lib/pending.lua).</summary>
     public RedisKey Levels { get; }
-    /// <summary>HASH 'normal' and 'low' -> tasks leased from a higher level while that level waited (fetch-12's aging).</summary>
+    /// <summary>HASH 'normal' and 'low' -> tasks leased from a higher level while that level waited (fetch-14's aging).</summary>
     public RedisKey Passed { get; }
     /// <summary>The three pending lists in the order they are served.</summary>
     public RedisKey[] PendingLists => new[] { PendingHigh, Pending, PendingLow };

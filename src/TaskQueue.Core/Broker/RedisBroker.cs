@@ -374,7 +374,7 @@ public sealed class RedisBroker
             var (result, uniqueKey) = completions[i];
             if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
             args[5 + 4 * i] = result.Id;
-            args[6 + 4 * i] = TqJson.Serialize(result);
+            args[6 + 4 * i] = RecordProof.Store(result, Options.Signing);
             args[7 + 4 * i] = uniqueKey ?? "";
             args[8 + 4 * i] = result.CompletedAt.ToUnixMs();
         }
@@ -393,7 +393,7 @@ public sealed class RedisBroker
         var keys = Keys(error.Queue);
         error.RetryAt = retryAt;
         var done = await RunAsync(Scripts.Fail, keys,
-            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), TqJson.Serialize(error), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "", keys.WakeChannel, keys.Queue })
+            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), RecordProof.Store(error, Options.Signing), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "", keys.WakeChannel, keys.Queue })
             .ConfigureAwait(false);
         var code = ScriptReply.Code(Scripts.Fail, done, (1L, 1), (2L, 2), (0L, 0));
         if (code == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
@@ -579,12 +579,17 @@ public sealed class RedisBroker
         return ((long)result[0], nextDue < 0 ? null : ClockExtensions.FromUnixMs(nextDue));
     }
 
-    /// <summary>Puts a failed task back in the queue with a fresh attempt count.</summary>
-    public async Task<RequeueOutcome> RequeueAsync(string queue, string id)
+    /// <summary>
+    /// Puts a failed task back in the queue with a fresh attempt count, due again from now (Security.TaskFreshness:
+    /// an unsigned task, or a signed one when <paramref name="keyring"/> is given, which signs it again).
+    /// </summary>
+    public async Task<RequeueOutcome> RequeueAsync(string queue, string id, SigningKeyring? keyring = null)
     {
         var keys = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
+        var stored = (byte[]?)await Db.HashGetAsync(keys.Tasks, id).ConfigureAwait(false);
+        var restamped = stored is null ? null : TaskFreshness.Restamp(stored, keyring, Clock.UtcNow);
         var result = await RunAsync(Scripts.Requeue, keys,
-            new RedisValue[] { keys.WakeChannel, id, keys.Queue }).ConfigureAwait(false);
+            new RedisValue[] { keys.WakeChannel, id, keys.Queue, restamped ?? Array.Empty<byte>() }).ConfigureAwait(false);
         // 2: tasks that this one's failure canceled come back to wait for it (release-11 'r').
         if ((long)result == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (2L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
@@ -628,7 +633,7 @@ public sealed class RedisBroker
                 if ((reason is not null && skipReasons!.Contains(reason)) || refused) kept++;
                 else chosen.Add(id);
             }
-            var outcomes = await Task.WhenAll(chosen.Select(id => RequeueAsync(queue, id))).ConfigureAwait(false);
+            var outcomes = await Task.WhenAll(chosen.Select(id => RequeueAsync(queue, id, signatures?.Keyring))).ConfigureAwait(false);
             var moved = outcomes.Count(o => o == RequeueOutcome.Requeued);
             requeued += moved;
             kept += chosen.Count - moved;
@@ -669,6 +674,8 @@ public sealed class RedisBroker
     internal byte[] Stored(TaskEnvelope task)
     {
         if (Options.Signing is not { } keyring) return TqJson.SerializeToUtf8(task);
+        if (!keyring.Covers(keyring.SigningKeyId, task.Queue))
+            throw new SigningKeyException($"The signing key '{keyring.SigningKeyId}' is limited to other queues than '{task.Queue}' (New-TqSigningKey -Queue); sign with a key made for this queue.");
         task.Kid = keyring.SigningKeyId;
         return EnvelopeSignature.Sign(TqJson.SerializeToUtf8(task), keyring);
     }

@@ -179,7 +179,7 @@ public sealed class UnexpectedScriptReplyException : InvalidOperationException
 internal static class Scripts
 {
     public static readonly QueueScript Enqueue = QueueScript.Load("enqueue-8.lua", k => new[] { k.Tasks, k.Pending, k.Unique, k.Failed, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Fetch = QueueScript.Load("fetch-12.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries, k.Limits, k.RateState, k.PendingHigh, k.PendingLow, k.Levels, k.Passed });
+    public static readonly QueueScript Fetch = QueueScript.Load("fetch-14.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries, k.Limits, k.RateState, k.PendingHigh, k.PendingLow, k.Levels, k.Passed, k.Succeeded, k.Failed });
     public static readonly QueueScript Complete = QueueScript.Load("complete-13.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels });
     public static readonly QueueScript Fail = QueueScript.Load("fail-16.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels, k.Remaining, k.Settled });
     public static readonly QueueScript Depend = QueueScript.Load("depend-4.lua", k => new[] { k.Dependents, k.Succeeded, k.Failed, k.Tasks });

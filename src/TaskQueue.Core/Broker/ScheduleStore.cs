@@ -63,6 +63,10 @@ public sealed class ScheduleStore : BrokerStore
     public async Task<byte[]?> GetStoredScheduleAsync(string queue, string name) =>
         (byte[]?)await Db.HashGetAsync(Keys(queue).Schedules, name).ConfigureAwait(false);
 
+    /// <summary>A schedule's last run as stored (with its signature line, if any); null when it never ran.</summary>
+    public async Task<byte[]?> GetStoredRunAsync(string queue, string name) =>
+        (byte[]?)await Db.HashGetAsync(Keys(queue).ScheduleRuns, name).ConfigureAwait(false);
+
     /// <summary>The schedules of a queue with their next due time and last run.</summary>
     public async Task<IReadOnlyList<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)>> GetSchedulesAsync(string queue)
     {
@@ -103,12 +107,21 @@ public sealed class ScheduleStore : BrokerStore
     /// Fires one occurrence, if no other worker did: moves the due time on and enqueues the task (null: skip it),
     /// signed when this broker signs and <paramref name="sign"/> says the schedule itself was signed.
     /// </summary>
-    public async Task<bool> FireAsync(string queue, string name, long dueMs, DateTimeOffset? next, ScheduleRun run, TaskEnvelope? task, bool sign = true)
+    public async Task<bool> FireAsync(string queue, string name, long dueMs, DateTimeOffset? next, ScheduleRun? run, TaskEnvelope? task, bool sign = true)
     {
         var k = Keys(queue);
         RedisValue stored = task is null ? "" : sign ? Broker.Stored(task) : TqJson.SerializeToUtf8(task);
+        RedisValue record = "";
+        if (run is not null)
+        {
+            // The run says which occurrence fired last; signed like the task, so a Redis writer cannot roll it back.
+            run.Queue = queue;
+            run.Name = name;
+            var json = TqJson.SerializeToUtf8(run);
+            record = sign && Broker.Options.Signing is { } keyring ? EnvelopeSignature.Sign(json, keyring) : json;
+        }
         var result = await RunAsync(Scripts.Fire, k,
-            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, TqJson.Serialize(run), task?.Id ?? "", stored, task?.Level ?? "" })
+            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, record, task?.Id ?? "", stored, task?.Level ?? "" })
             .ConfigureAwait(false);
         return (long)result == 1;
     }

@@ -214,7 +214,7 @@ public sealed class TaskReads : BrokerStore
             Succeeded = await succeeded.ConfigureAwait(false),
             Failed = await failed.ConfigureAwait(false),
         };
-        // Flow control (fetch-12 enforces it): the limits, and how many pending tasks they hold back now.
+        // Flow control (fetch-14 enforces it): the limits, and how many pending tasks they hold back now.
         var set = await limits.ConfigureAwait(false);
         counts.Suspended = set[0].HasValue;
         counts.ConcurrencyLimit = set[1].HasValue ? (int)set[1] : null;
@@ -268,6 +268,23 @@ public sealed class TaskReads : BrokerStore
             catch (JsonException) { results.Add(Unreadable(queue, wanted[i]!)); }
         }
         return results;
+    }
+
+    /// <summary>
+    /// A task's success and failure records as stored (raw JSON, nothing patched), from whichever shard holds them:
+    /// what a worker checks the proof of (Security.RecordProof) before a waiting task reads them.
+    /// </summary>
+    public async Task<(string? Result, string? Error)> GetStoredOutcomeAsync(string queue, string id)
+    {
+        foreach (var shard in await Broker.Shards.OfAsync(queue).ConfigureAwait(false))
+        {
+            var k = Keys(shard);
+            var result = Db.HashGetAsync(k.Results, id);
+            var error = Db.HashGetAsync(k.Errors, id);
+            var (r, e) = ((string?)await result.ConfigureAwait(false), (string?)await error.ConfigureAwait(false));
+            if (r is not null || e is not null) return (r, e);
+        }
+        return (null, null);
     }
 
     /// <summary>What a success record that is not valid JSON reads as: its id and queue, and a label that says so.</summary>

@@ -33,6 +33,9 @@ public static class MissedRunPolicy
 /// <summary>The last time a schedule fired. Stored as JSON in the queue's schedule-runs hash.</summary>
 public sealed class ScheduleRun
 {
+    /// <summary>The queue and schedule it belongs to: inside the signed bytes of a signed run, so it cannot be moved.</summary>
+    public string? Queue { get; set; }
+    public string? Name { get; set; }
     public DateTimeOffset DueAt { get; set; }
     public DateTimeOffset FiredAt { get; set; }
     /// <summary>The task it sent; null when the occurrence was skipped.</summary>

@@ -33,6 +33,8 @@ public sealed class TaskError
     public List<string>? Information { get; set; }
     /// <summary>Non-terminating errors written before the failure.</summary>
     public List<string>? Errors { get; set; }
+    /// <summary>The writing worker's proof (Security.RecordProof): key id and HMAC; always the last member.</summary>
+    public string? Proof { get; set; }
 }
 
 public static class FailureReasons
@@ -53,4 +55,8 @@ public static class FailureReasons
     public const string UnreadableRecord = "UnreadableRecord";
     /// <summary>A task it depends on (Send-TqTask -DependsOn) failed for good, and its policy was Cancel.</summary>
     public const string DependencyFailed = "DependencyFailed";
+    /// <summary>The task became due longer ago than the worker's MaxTaskAge (held up, or replayed): it did not run.</summary>
+    public const string Expired = "Expired";
+    /// <summary>A worker with a keyring found no verified record showing the task's dependencies settled as its policy needs.</summary>
+    public const string DependencyNotMet = "DependencyNotMet";
 }

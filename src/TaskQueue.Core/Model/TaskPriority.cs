@@ -3,7 +3,7 @@ namespace TaskQueue.Core.Model;
 /// <summary>
 /// The order in which a queue's pending tasks are leased (Send-TqTask -Priority): High before Normal before Low,
 /// oldest first within a level. Aging keeps a waiting level from starving: a level passed over by
-/// <see cref="AgingTasks"/> tasks of higher levels in a row gives the next one (Scripts/fetch-12.lua).
+/// <see cref="AgingTasks"/> tasks of higher levels in a row gives the next one (Scripts/fetch-14.lua).
 /// </summary>
 public enum TaskPriority
 {

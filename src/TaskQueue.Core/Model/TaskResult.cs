@@ -23,4 +23,6 @@ public sealed class TaskResult
     public List<string>? Information { get; set; }
     /// <summary>Non-terminating errors of a task sent with ContinueOnError.</summary>
     public List<string>? Errors { get; set; }
+    /// <summary>The writing worker's proof (Security.RecordProof): key id and HMAC; always the last member.</summary>
+    public string? Proof { get; set; }
 }

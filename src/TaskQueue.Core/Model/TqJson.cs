@@ -41,8 +41,15 @@ public static class TqJson
         utf8 = utf8.Slice(Security.EnvelopeSignature.BodyOffset(utf8));
         return utf8.IsEmpty ? null : JsonSerializer.Deserialize(utf8, Context.ScheduleDefinition);
     }
+    /// <summary>A schedule's last run; a signature line in front of it is skipped, not checked.</summary>
     public static ScheduleRun? ReadScheduleRun(string? json) =>
-        string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.ScheduleRun);
+        string.IsNullOrEmpty(json) ? null : ReadScheduleRunUtf8(System.Text.Encoding.UTF8.GetBytes(json));
+    public static ScheduleRun? ReadScheduleRunUtf8(ReadOnlySpan<byte> utf8)
+    {
+        utf8 = utf8.Slice(Security.EnvelopeSignature.BodyOffset(utf8));
+        return utf8.IsEmpty ? null : JsonSerializer.Deserialize(utf8, Context.ScheduleRun);
+    }
+    public static byte[] SerializeToUtf8(ScheduleRun run) => JsonSerializer.SerializeToUtf8Bytes(run, Context.ScheduleRun);
 
     public static TaskResult? ReadResult(string? json) =>
         string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.TaskResult);

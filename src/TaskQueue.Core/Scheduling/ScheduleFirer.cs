@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Model;
@@ -27,7 +28,19 @@ public sealed class ScheduleFirer
         _warn = warn ?? (_ => { });
     }
 
+    /// <summary>Most occurrences walked through to find the latest one due (a schedule every second, missed for hours).</summary>
+    private const int MaxCatchUpSteps = 100_000;
+
+    // The last occurrence this worker saw fire, per queue and schedule: a bound that no Redis writer can roll back.
+    private readonly Dictionary<string, DateTimeOffset> _lastFired = new(StringComparer.Ordinal);
+
     /// <summary>Fires what is due in <paramref name="queue"/>; returns how many occurrences this caller fired.</summary>
+    /// <remarks>
+    /// An occurrence fires only when it is one the cron expression gives, after the last one that fired (read from
+    /// the signed run record, the schedule's signed creation time and this worker's memory), and the latest one due:
+    /// a due time moved in Redis (to now, or back to an occurrence that fired) fires nothing; the due time is put
+    /// back on the schedule's next occurrence, with a warning. Several missed occurrences fire once, as the latest.
+    /// </remarks>
     public async Task<int> FireDueAsync(string queue)
     {
         var fired = 0;
@@ -36,21 +49,79 @@ public sealed class ScheduleFirer
             var now = _broker.Clock.UtcNow;
             var dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
             var (schedule, signed) = await ReadAsync(queue, name).ConfigureAwait(false);
-            DateTimeOffset? next = null;
-            var skip = true;
-            if (schedule is { Enabled: true })
+            if (schedule is not { Enabled: true })
             {
-                // A schedule that no longer parses stops here; Register/Set refuse such expressions up front.
-                try { next = CronSchedule.Parse(schedule.Cron, schedule.TimeZone).NextAfter(now > dueAt ? now : dueAt); }
-                catch (ArgumentException) { next = null; }
-                // Missed occurrences: one run to catch up (the default), or none.
-                skip = now - dueAt > MissedAfter && schedule.MissedRuns == MissedRunPolicy.Skip;
+                await _broker.Schedules.FireAsync(queue, name, dueMs, null, new ScheduleRun { DueAt = dueAt, FiredAt = now, Skipped = true }, null, sign: signed).ConfigureAwait(false);
+                continue;
             }
-            var task = skip || schedule is null ? null : Occurrence(schedule, now);
-            var run = new ScheduleRun { DueAt = dueAt, FiredAt = now, TaskId = task?.Id, Skipped = task is null };
-            if (await _broker.Schedules.FireAsync(queue, name, dueMs, next, run, task, sign: signed).ConfigureAwait(false) && task is not null) fired++;
+            CronSchedule cron;
+            // A schedule that no longer parses stops here; Register/Set refuse such expressions up front.
+            try { cron = CronSchedule.Parse(schedule.Cron, schedule.TimeZone); }
+            catch (ArgumentException)
+            {
+                await _broker.Schedules.FireAsync(queue, name, dueMs, null, new ScheduleRun { DueAt = dueAt, FiredAt = now, Skipped = true }, null, sign: signed).ConfigureAwait(false);
+                continue;
+            }
+            var lastFired = await LastFiredAsync(queue, name, schedule).ConfigureAwait(false);
+            var occurrence = Occurrence(cron, dueAt, now);
+            if (occurrence is null || occurrence <= lastFired)
+            {
+                var resume = cron.NextAfter(now > lastFired ? now : lastFired);
+                _warn($"Schedule '{name}' of queue '{queue}' did not fire: its due time {dueAt:u} is not an occurrence of '{schedule.Cron}' after the last one that fired ({lastFired:u}); it was moved in Redis. The next occurrence is {resume:u}.");
+                await _broker.Schedules.FireAsync(queue, name, dueMs, resume, null, null, sign: signed).ConfigureAwait(false);
+                continue;
+            }
+            var next = cron.NextAfter(now > occurrence.Value ? now : occurrence.Value);
+            // Missed occurrences: one run to catch up (the default), or none.
+            var skip = now - dueAt > MissedAfter && schedule.MissedRuns == MissedRunPolicy.Skip;
+            var task = skip ? null : Occurrence(schedule, now);
+            var run = new ScheduleRun { DueAt = occurrence.Value, FiredAt = now, TaskId = task?.Id, Skipped = task is null };
+            if (await _broker.Schedules.FireAsync(queue, name, dueMs, next, run, task, sign: signed).ConfigureAwait(false))
+            {
+                _lastFired[queue + "\t" + name] = occurrence.Value;
+                if (task is not null) fired++;
+            }
         }
         return fired;
+    }
+
+    /// <summary>
+    /// The occurrence to fire for a due time: the latest occurrence of the cron expression at or before now, when the
+    /// due time is itself an occurrence; null when it is not (moved in Redis) or too many were missed to walk.
+    /// </summary>
+    private static DateTimeOffset? Occurrence(CronSchedule cron, DateTimeOffset dueAt, DateTimeOffset now)
+    {
+        if (cron.NextAfter(dueAt.AddMilliseconds(-1)) != dueAt) return null;
+        var latest = dueAt;
+        for (var step = 0; step < MaxCatchUpSteps; step++)
+        {
+            if (cron.NextAfter(latest) is not { } later || later > now) return latest;
+            latest = later;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The last occurrence that fired, as far as can be trusted: the later of the run record (when it verifies, or
+    /// when the worker checks no signatures), the schedule's creation (inside its signed bytes) and this worker's memory.
+    /// </summary>
+    private async Task<DateTimeOffset> LastFiredAsync(string queue, string name, ScheduleDefinition schedule)
+    {
+        var last = schedule.CreatedAt;
+        if (_lastFired.TryGetValue(queue + "\t" + name, out var remembered) && remembered > last) last = remembered;
+        var stored = await _broker.Schedules.GetStoredRunAsync(queue, name).ConfigureAwait(false);
+        if (stored is null) return last;
+        ScheduleRun? run;
+        try { run = TqJson.ReadScheduleRunUtf8(stored); }
+        catch (System.Text.Json.JsonException) { return last; }
+        if (run is null) return last;
+        if (_signatures?.Keyring is { } keyring)
+        {
+            var check = EnvelopeSignature.Verify(stored, keyring, out _);
+            var trusted = check == SignatureCheck.Valid && run.Queue == queue && run.Name == name;
+            if (!trusted) return last;
+        }
+        return run.DueAt > last ? run.DueAt : last;
     }
 
     /// <summary>
@@ -61,20 +132,17 @@ public sealed class ScheduleFirer
     {
         var stored = await _broker.Schedules.GetStoredScheduleAsync(queue, name).ConfigureAwait(false);
         if (stored is null) return (null, false);
-        var keyId = "";
-        var refusal = _signatures?.Refusal(stored, out keyId);
-        var schedule = refusal is null ? TqJson.ReadScheduleUtf8(stored) : null;
-        if (schedule is not null && keyId.Length > 0 && (schedule.Kid != keyId || schedule.Queue != queue || schedule.Name != name))
-        {
-            refusal = $"The schedule was signed as '{schedule.Name}' of queue '{schedule.Queue}' (key '{schedule.Kid}') but found as '{name}' of '{queue}' (key '{keyId}').";
-            schedule = null;
-        }
+        ScheduleDefinition? schedule;
+        var signed = false;
+        string? refusal = null;
+        if (_signatures is null) schedule = TqJson.ReadScheduleUtf8(stored);
+        else refusal = _signatures.CheckSchedule(stored, queue, name, out schedule, out signed);
         if (refusal is not null)
         {
             _broker.Statistics.CountBadSignature(queue);
             _warn($"Schedule '{name}' of queue '{queue}' did not fire: {refusal}");
         }
-        return (schedule, keyId.Length > 0);
+        return (schedule, signed);
     }
 
     private static TaskEnvelope Occurrence(ScheduleDefinition schedule, DateTimeOffset now)

@@ -11,7 +11,7 @@
 -- KEYS[10] canceled  SET   ids whose cancellation was asked (removed)
 -- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4); kept, for a retry of this task
 -- KEYS[12] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\tf\t<waiting queue>\t<waiting id>\t<policy>'
--- KEYS[13] limits    HASH  flow control (fetch-12): under a concurrency limit, the place this attempt held is announced free
+-- KEYS[13] limits    HASH  flow control (fetch-14): under a concurrency limit, the place this attempt held is announced free
 -- KEYS[14] levels    HASH  task id -> priority level (kept for a retry or restart; removed with evicted failure records)
 -- KEYS[15] remaining HASH  task id -> dependencies not settled yet, of a task canceled by a failed dependency (removed
 --                          with its evicted failure record)

@@ -11,7 +11,7 @@
 -- ARGV[2] schedule name
 -- ARGV[3] the due time the caller saw (unix ms)
 -- ARGV[4] due time of the occurrence after it (unix ms), or -1 when there is none
--- ARGV[5] JSON of this run
+-- ARGV[5] JSON of this run (signed like the task when the schedule is), or '' to move the due time only
 -- ARGV[6] task id, or '' to skip this occurrence
 -- ARGV[7] envelope JSON of the task, or ''
 -- ARGV[8] the task's priority level: 'high', 'low' or '' (normal)
@@ -25,7 +25,7 @@ if tonumber(ARGV[4]) < 0 then
 else
   redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2])
 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[5])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[5]) end
 if ARGV[6] ~= '' and redis.call('HSETNX', KEYS[3], ARGV[6], ARGV[7]) == 1 then
   if ARGV[8] ~= '' then redis.call('HSET', KEYS[7], ARGV[6], ARGV[8]) end
   if push_pending({ KEYS[5], KEYS[4], KEYS[6] }, KEYS[7], { ARGV[6] }, 1, false) == 0 then redis.call('PUBLISH', ARGV[1], 1) end

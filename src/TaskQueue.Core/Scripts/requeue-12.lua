@@ -14,6 +14,7 @@
 -- ARGV[1] wake channel
 -- ARGV[2] task id
 -- ARGV[3] the name of this queue (for the hand-over lines)
+-- ARGV[4] the task's envelope made due again (Restart-TqTask; signed again when it was signed), or '' to keep it
 -- Returns 1 when requeued, 2 when requeued and tasks canceled because it failed are to be brought back (hand-over
 -- queued), 0 when the task is not a failure record, -1 when its envelope is gone.
 --#include chunks
@@ -22,6 +23,7 @@
 local id = ARGV[2]
 if not redis.call('ZSCORE', KEYS[1], id) then return 0 end
 if redis.call('HEXISTS', KEYS[4], id) == 0 then return -1 end
+if ARGV[4] and ARGV[4] ~= '' then redis.call('HSET', KEYS[4], id, ARGV[4]) end
 redis.call('ZREM', KEYS[1], id)
 redis.call('HDEL', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)

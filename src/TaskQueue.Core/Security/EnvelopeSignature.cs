@@ -63,13 +63,16 @@ public static class EnvelopeSignature
     // keyring loaded once per cmdlet call leaves nothing behind.
     [ThreadStatic] private static ConditionalWeakTable<byte[], HMACSHA256>? _hmacs;
 
+    /// <summary>HMAC-SHA256 of <paramref name="data"/> with <paramref name="secret"/> (RecordProof).</summary>
+    internal static byte[] Mac(byte[] secret, byte[] data) => Hmac(secret, data, 0, data.Length);
+
     private static byte[] Hmac(byte[] secret, byte[] data, int offset, int count)
     {
         _hmacs ??= new ConditionalWeakTable<byte[], HMACSHA256>();
         return _hmacs.GetValue(secret, s => new HMACSHA256(s)).ComputeHash(data, offset, count);
     }
 
-    private static bool FixedTimeEquals(byte[] a, byte[] b)
+    internal static bool FixedTimeEquals(byte[] a, byte[] b)
     {
         if (a.Length != b.Length) return false;
         var difference = 0;

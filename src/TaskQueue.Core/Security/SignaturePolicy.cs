@@ -44,9 +44,41 @@ public sealed class SignaturePolicy
         catch (MalformedTaskException ex) { return ex.Message; }
     }
 
-    /// <summary>Why a verified envelope may not run where it was found: its signed kid, queue or id differ.</summary>
-    internal static string? Misplaced(TaskEnvelope envelope, string keyId, string queue, string id)
+    /// <summary>
+    /// Why a stored schedule may not fire (or be changed and signed again) as schedule <paramref name="name"/> of
+    /// <paramref name="queue"/>, or null; <paramref name="schedule"/> is what it holds when it may, read only after its
+    /// signature checked. <paramref name="signed"/> says it carries a signature that verified.
+    /// </summary>
+    public string? CheckSchedule(byte[] stored, string queue, string name, out ScheduleDefinition? schedule, out bool signed)
     {
+        schedule = null;
+        signed = false;
+        if (Refusal(stored, out var keyId) is { } refusal) return refusal;
+        try { schedule = TqJson.ReadScheduleUtf8(stored); }
+        catch (Exception ex) when (ex is MalformedTaskException or System.Text.Json.JsonException) { return "The schedule cannot be read: " + ex.Message; }
+        if (schedule is null) return "The schedule cannot be read.";
+        if (keyId.Length > 0 && !Keyring!.Covers(keyId, queue))
+        {
+            schedule = null;
+            return OutOfScope(keyId, queue);
+        }
+        if (keyId.Length > 0 && (schedule.Kid != keyId || schedule.Queue != queue || schedule.Name != name))
+        {
+            var refusal2 = $"The schedule was signed as '{schedule.Name}' of queue '{schedule.Queue}' (key '{schedule.Kid}') but found as '{name}' of '{queue}' (key '{keyId}').";
+            schedule = null;
+            return refusal2;
+        }
+        signed = keyId.Length > 0;
+        return null;
+    }
+
+    private static string OutOfScope(string keyId, string queue) =>
+        $"The key '{keyId}' is limited to other queues than '{queue}' (New-TqSigningKey -Queue): it verifies nothing of this queue.";
+
+    /// <summary>Why a verified envelope may not run where it was found: its signed kid, queue or id differ.</summary>
+    internal string? Misplaced(TaskEnvelope envelope, string keyId, string queue, string id)
+    {
+        if (Keyring is { } keyring && !keyring.Covers(keyId, Broker.QueueName.Logical(queue))) return OutOfScope(keyId, Broker.QueueName.Logical(queue));
         if (!string.Equals(envelope.Kid, keyId, StringComparison.Ordinal))
             return $"The task's signed key id '{envelope.Kid}' is not the key '{keyId}' that signed it.";
         // A task of a sharded queue is signed as the queue's and found in one of its shards (Broker.QueueShards).

@@ -22,13 +22,26 @@ public sealed class SigningKeyring
     private static readonly Regex KeyIdPattern = new("^[A-Za-z0-9_.-]{1,64}$", RegexOptions.CultureInvariant);
 
     private readonly Dictionary<string, byte[]> _secrets;
+    private readonly Dictionary<string, Regex[]> _scopes;
 
     private SigningKeyring(string signingKeyId, Dictionary<string, byte[]> secrets, IReadOnlyList<SigningKeyInfo> keys)
     {
         SigningKeyId = signingKeyId;
         _secrets = secrets;
         Keys = keys;
+        _scopes = keys.Where(k => k.Queues is { Count: > 0 }).ToDictionary(k => k.Id, k => k.Queues!.Select(Pattern).ToArray(), StringComparer.Ordinal);
     }
+
+    // A queue pattern as New-TqSigningKey -Queue takes it: * and ? as wildcards, case-sensitive like queue names.
+    private static Regex Pattern(string pattern) =>
+        new("^" + Regex.Escape(pattern).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// True when key <paramref name="keyId"/> may sign and verify tasks and schedules of <paramref name="queue"/>: a key
+    /// made with New-TqSigningKey -Queue covers only the queues its patterns match; one made without covers every queue.
+    /// </summary>
+    public bool Covers(string keyId, string queue) =>
+        !_scopes.TryGetValue(keyId, out var patterns) || patterns.Any(p => p.IsMatch(queue));
 
     /// <summary>The key new signatures are made with.</summary>
     public string SigningKeyId { get; }
@@ -68,7 +81,10 @@ public sealed class SigningKeyring
                 var secret = Convert.FromBase64String(key.GetProperty("secret").GetString() ?? "");
                 if (!KeyIdPattern.IsMatch(id) || secret.Length != SecretBytes) throw new FormatException($"key '{id}' is not a key id with a {SecretBytes}-byte secret");
                 secrets[id] = secret;
-                keys.Add(new SigningKeyInfo(id, key.TryGetProperty("created", out var created) ? created.GetDateTimeOffset() : default, false));
+                IReadOnlyList<string>? queues = key.TryGetProperty("queues", out var scope) && scope.ValueKind == JsonValueKind.Array
+                    ? scope.EnumerateArray().Select(q => q.GetString() ?? "").ToList()
+                    : null;
+                keys.Add(new SigningKeyInfo(id, key.TryGetProperty("created", out var created) ? created.GetDateTimeOffset() : default, false, queues));
             }
             if (!secrets.ContainsKey(signing)) throw new FormatException($"the signing key '{signing}' is not among its keys");
             return new SigningKeyring(signing, secrets, keys.Select(k => k with { IsSigningKey = k.Id == signing }).ToList());
@@ -80,21 +96,22 @@ public sealed class SigningKeyring
     }
 
     /// <summary>Writes a new keyring with one key, readable by its owner only. Refuses to overwrite a file.</summary>
-    public static SigningKeyring Create(string path, string? keyId = null)
+    /// <param name="queues">Queue name patterns the key is limited to (New-TqSigningKey -Queue); null or empty: every queue.</param>
+    public static SigningKeyring Create(string path, string? keyId = null, IReadOnlyList<string>? queues = null)
     {
         if (File.Exists(path)) throw new SigningKeyException($"'{path}' exists already: add a key to it with -Add, or choose another path.");
         var id = NewKeyId(keyId, Array.Empty<string>());
-        var key = new StoredKey(id, NewSecret(), DateTimeOffset.UtcNow);
+        var key = new StoredKey(id, NewSecret(), DateTimeOffset.UtcNow, Scope(queues));
         Write(path, id, new[] { key }, create: true);
         return Load(path);
     }
 
     /// <summary>Adds a new key and makes it the signing key; the older keys keep verifying.</summary>
-    public static SigningKeyring AddKey(string path, string? keyId = null)
+    public static SigningKeyring AddKey(string path, string? keyId = null, IReadOnlyList<string>? queues = null)
     {
         var stored = ReadStored(path);
         var id = NewKeyId(keyId, stored.Select(k => k.Id));
-        Write(path, id, stored.Append(new StoredKey(id, NewSecret(), DateTimeOffset.UtcNow)).ToList(), create: false);
+        Write(path, id, stored.Append(new StoredKey(id, NewSecret(), DateTimeOffset.UtcNow, Scope(queues))).ToList(), create: false);
         return Load(path);
     }
 
@@ -109,12 +126,21 @@ public sealed class SigningKeyring
         return Load(path);
     }
 
-    private sealed record StoredKey(string Id, string Secret, DateTimeOffset Created);
+    private sealed record StoredKey(string Id, string Secret, DateTimeOffset Created, IReadOnlyList<string>? Queues);
+
+    private static IReadOnlyList<string>? Scope(IReadOnlyList<string>? queues)
+    {
+        if (queues is not { Count: > 0 }) return null;
+        foreach (var queue in queues)
+            if (string.IsNullOrWhiteSpace(queue) || !Regex.IsMatch(queue, @"^[A-Za-z0-9_.:*?\-]{1,200}$"))
+                throw new SigningKeyException($"'{queue}' is not a queue name pattern: letters, digits, _ . : - and the wildcards * and ?.");
+        return queues.ToList();
+    }
 
     private static List<StoredKey> ReadStored(string path)
     {
         var ring = Load(path);
-        return ring.Keys.Select(k => new StoredKey(k.Id, Convert.ToBase64String(ring._secrets[k.Id]), k.Created)).ToList();
+        return ring.Keys.Select(k => new StoredKey(k.Id, Convert.ToBase64String(ring._secrets[k.Id]), k.Created, k.Queues)).ToList();
     }
 
     private static string NewSecret()
@@ -147,6 +173,12 @@ public sealed class SigningKeyring
                 json.WriteString("id", key.Id);
                 json.WriteString("secret", key.Secret);
                 json.WriteString("created", key.Created);
+                if (key.Queues is { Count: > 0 } queues)
+                {
+                    json.WriteStartArray("queues");
+                    foreach (var queue in queues) json.WriteStringValue(queue);
+                    json.WriteEndArray();
+                }
                 json.WriteEndObject();
             }
             json.WriteEndArray();
@@ -166,7 +198,8 @@ public sealed class SigningKeyring
 }
 
 /// <summary>A key of a keyring, without its secret.</summary>
-public sealed record SigningKeyInfo(string Id, DateTimeOffset Created, bool IsSigningKey);
+/// <param name="Queues">The queue name patterns the key is limited to; null when it covers every queue.</param>
+public sealed record SigningKeyInfo(string Id, DateTimeOffset Created, bool IsSigningKey, IReadOnlyList<string>? Queues = null);
 
 /// <summary>A keyring that cannot be read, written or used as asked.</summary>
 public sealed class SigningKeyException : Exception

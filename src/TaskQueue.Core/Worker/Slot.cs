@@ -226,6 +226,11 @@ internal sealed class Slot
             RecordFailure(leased, null, startedAt, new TaskError { Reason = FailureReasons.BadSignature, Permanent = true, Message = ex.Message });
             return executor;
         }
+        if (Security.TaskFreshness.Expired(envelope, startedAt, _w.Options.MaxTaskAge) is { } expired)
+        {
+            RecordFailure(leased, envelope, startedAt, new TaskError { Reason = FailureReasons.Expired, Permanent = true, Message = expired });
+            return executor;
+        }
         if (leased.Recoveries >= _w.Options.MaxRecoveries)
         {
             RecordFailure(leased, envelope, startedAt, new TaskError
@@ -252,9 +257,19 @@ internal sealed class Slot
             return executor;
         }
 
-        // A task that waited for others gets their outcomes ($TqDependencies), read as it starts.
+        // A task that waited for others gets their outcomes ($TqDependencies), read as it starts. With a keyring, only
+        // records whose proof verifies count, and the task runs only when they show its dependencies settled as its
+        // policy needs: a task pushed to pending early, or a forged record, never runs it (DependencyNotMet).
         if (envelope.DependsOn is { Count: > 0 } && envelope.Dependencies is null)
-            envelope.Dependencies = ReadDependencies(envelope.DependsOn);
+        {
+            var keyring = _w.Options.Signatures?.Keyring;
+            envelope.Dependencies = keyring is null ? ReadDependencies(envelope.DependsOn) : ReadVerifiedDependencies(envelope.DependsOn, keyring);
+            if (keyring is not null && Unmet(envelope) is { } unmet)
+            {
+                RecordFailure(leased, envelope, startedAt, new TaskError { Reason = FailureReasons.DependencyNotMet, Permanent = true, Message = unmet });
+                return executor;
+            }
+        }
 
         ExecutionOutcome outcome;
         var cancel = Begin(leased);
@@ -370,6 +385,54 @@ internal sealed class Slot
     };
 
     private static List<string>? NullIfEmpty(List<string>? list) => list is { Count: > 0 } ? list : null;
+
+    /// <summary>Why a task may not run yet for its dependencies (read with a keyring: only records that verify), or null.</summary>
+    private static string? Unmet(TaskEnvelope envelope)
+    {
+        var run = string.Equals(envelope.OnDependencyFailure, TaskEnvelope.DependencyPolicies.Run, StringComparison.OrdinalIgnoreCase);
+        foreach (var outcome in envelope.Dependencies!)
+        {
+            if (outcome.Result is not null || (run && outcome.Error is not null)) continue;
+            return $"Task {outcome.Task.Id} of queue '{outcome.Task.Queue}', which this task depends on, has no " +
+                (run ? "success or failure record" : "success record") +
+                " written by a worker of this fleet (none, one still retrying, or one whose proof does not verify), so this task did not run. " +
+                "It was put in the pending list before its dependencies settled, or a record was forged.";
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The records of each dependency that verify (Security.RecordProof), in the order given: a success record, or a
+    /// failure record of a task that failed for good; neither when none verifies.
+    /// </summary>
+    private IReadOnlyList<DependencyOutcome> ReadVerifiedDependencies(IReadOnlyList<TaskRef> dependsOn, Security.SigningKeyring keyring)
+    {
+        var outcomes = new List<DependencyOutcome>(dependsOn.Count);
+        foreach (var dependency in dependsOn)
+        {
+            var (resultJson, errorJson) = _w.Broker.Reads.GetStoredOutcomeAsync(dependency.Queue, dependency.Id).GetAwaiter().GetResult();
+            TaskResult? result = null;
+            TaskError? error = null;
+            try { result = TqJson.ReadResult(resultJson); }
+            catch (System.Text.Json.JsonException) { }
+            try { error = TqJson.ReadError(errorJson); }
+            catch (System.Text.Json.JsonException) { }
+            if (result is not null && (!Security.RecordProof.Verifies(result, dependency.Id, keyring) || Broker.QueueName.Logical(result.Queue) != dependency.Queue)) result = null;
+            if (error is not null && (error.RetryAt is not null || !Security.RecordProof.Verifies(error, dependency.Id, keyring) || Broker.QueueName.Logical(error.Queue) != dependency.Queue)) error = null;
+            if (result is not null)
+            {
+                result.Queue = dependency.Queue;
+                result.Proof = null;
+            }
+            if (error is not null)
+            {
+                error.Queue = dependency.Queue;
+                error.Proof = null;
+            }
+            outcomes.Add(new DependencyOutcome(dependency, result, result is null ? error : null));
+        }
+        return outcomes;
+    }
 
     /// <summary>The success or failure record of each dependency, in the order they were given.</summary>
     private IReadOnlyList<DependencyOutcome> ReadDependencies(IReadOnlyList<TaskRef> dependsOn)

@@ -378,6 +378,21 @@ public sealed class TaskWorker
     {
         var task = _book.Find(queue, id);
         if (task is null) return;
+        _ = CancelIfRecordedAsync(queue, id, task);
+    }
+
+    // Only a cancellation recorded in Redis counts (Stop-TqTask adds the id to the canceled set as it publishes): a
+    // bare PUBLISH on the cancel channel, which any Redis client may send, stops nothing.
+    private async Task CancelIfRecordedAsync(string queue, string id, LeasedTask task)
+    {
+        try
+        {
+            if (!await _broker.Db.SetContainsAsync(_broker.Keys(queue).Canceled, id).ConfigureAwait(false)) return;
+        }
+        catch (Exception ex) when (IsConnectionProblem(ex) || ex is RedisServerException)
+        {
+            return;
+        }
         _book.RequestCancel(task);
         foreach (var slot in _slots) slot.CancelIfRunning(task);
     }

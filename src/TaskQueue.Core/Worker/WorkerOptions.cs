@@ -28,6 +28,12 @@ public sealed class WorkerOptions
     /// <summary>A task whose worker died while running it this many times becomes a failure record instead of running again (default 3).</summary>
     public int MaxRecoveries { get; set; } = 3;
 
+    /// <summary>
+    /// A task that became due longer ago than this fails as Expired without running (Security.TaskFreshness): stored
+    /// bytes replayed later never run. Zero turns the check off.
+    /// </summary>
+    public TimeSpan MaxTaskAge { get; set; } = Security.TaskFreshness.DefaultMaxAge;
+
     /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
     public string? WorkerId { get; set; }
 

@@ -22,6 +22,28 @@ public sealed class GetTqScheduleCommand : TqCmdlet
     [ArgumentCompleter(typeof(QueueNameCompleter))]
     public string? Queue { get; set; }
 
+    /// <summary>Path of the keyring (New-TqSigningKey) each schedule is checked against (Verified); defaults to $env:TQ_SIGNING_KEY.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SigningKey { get; set; }
+
+    protected override string? SigningKeyPath => SigningKey;
+    protected override bool UsesSigningKey => true;
+
+    /// <summary>
+    /// Whether the stored schedule verifies: Valid, Unsigned, Invalid (altered, moved, or a key the keyring lacks), or
+    /// NotChecked (signed, and no keyring to check it with).
+    /// </summary>
+    private string SignatureOf(string queue, string name)
+    {
+        var stored = Run(b => b.Schedules.GetStoredScheduleAsync(queue, name));
+        if (stored is null) return "Unsigned";
+        var signed = Core.Security.EnvelopeSignature.BodyOffset(stored) > 0;
+        if (Keyring is not { } keyring) return signed ? "NotChecked" : "Unsigned";
+        if (new Core.Security.SignaturePolicy(keyring, allowUnsigned: false).CheckSchedule(stored, queue, name, out _, out _) is null) return "Valid";
+        return signed ? "Invalid" : "Unsigned";
+    }
+
     protected override void ProcessRecord()
     {
         var pattern = new WildcardPattern(Name, WildcardOptions.IgnoreCase);
@@ -38,7 +60,9 @@ public sealed class GetTqScheduleCommand : TqCmdlet
                     var state = Run(b => b.Reads.InspectAsync(queue, taskId)).State;
                     outcome = state == TaskState.Unknown ? "Expired" : state.ToString();
                 }
-                WriteObject(ScheduleInfo.From(schedule, next, run, outcome));
+                var info = ScheduleInfo.From(schedule, next, run, outcome);
+                info.Signature = SignatureOf(queue, schedule.Name);
+                WriteObject(info);
             }
         }
         if (!found && !WildcardPattern.ContainsWildcardCharacters(Name))

@@ -37,6 +37,16 @@ public sealed class NewTqSigningKeyCommand : PSCmdlet
     [ValidatePattern(@"^[A-Za-z0-9_.\-]{1,64}$")]
     public string? KeyId { get; set; }
 
+    /// <summary>
+    /// Limits the new key to queues whose names match these patterns (wildcards * and ?): it signs and verifies tasks
+    /// and schedules of those queues only, so a key that leaks through one queue's tasks starts nothing on another.
+    /// </summary>
+    [Parameter(ParameterSetName = CreateSet)]
+    [Parameter(ParameterSetName = AddSet)]
+    [ValidateNotNullOrEmpty]
+    [SupportsWildcards]
+    public string[]? Queue { get; set; }
+
     protected override void EndProcessing()
     {
         var path = GetUnresolvedProviderPathFromPSPath(Path);
@@ -52,9 +62,9 @@ public sealed class NewTqSigningKeyCommand : PSCmdlet
         {
             keyring = ParameterSetName switch
             {
-                AddSet => SigningKeyring.AddKey(path, KeyId),
+                AddSet => SigningKeyring.AddKey(path, KeyId, Queue),
                 RetireSet => SigningKeyring.RetireKey(path, Retire!),
-                _ => SigningKeyring.Create(path, KeyId),
+                _ => SigningKeyring.Create(path, KeyId, Queue),
             };
         }
         catch (SigningKeyException ex)

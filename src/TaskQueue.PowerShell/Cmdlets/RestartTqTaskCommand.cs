@@ -31,7 +31,7 @@ public sealed class RestartTqTaskCommand : TaskIdCmdlet
                     "BadSignature", ErrorCategory.SecurityError, id));
                 continue;
             }
-            switch (Run(b => b.RequeueAsync(Queue, id)))
+            switch (Run(b => b.RequeueAsync(Queue, id, Keyring)))
             {
                 case RequeueOutcome.Requeued:
                     WriteObject(TaskInfo.From(Run(b => b.Reads.InspectAsync(Queue, id))));

@@ -4,6 +4,7 @@ using System.Management.Automation;
 using System.Text.Json;
 using TaskQueue.Core.Model;
 using TaskQueue.Core.Scheduling;
+using TaskQueue.Core.Security;
 using TaskQueue.PowerShell.Completion;
 using TaskQueue.PowerShell.Records;
 using TaskQueue.PowerShell.Serialization;
@@ -23,13 +24,32 @@ public abstract class ScheduleCmdlet : TqCmdlet
     [ArgumentCompleter(typeof(QueueNameCompleter))]
     public string Queue { get; set; } = "default";
 
+    /// <summary>
+    /// The stored schedule, to change and store again. With a keyring it must verify first (signed with one of its
+    /// keys, for this queue and name): storing signs it, so a schedule written straight into Redis would otherwise
+    /// come out validly signed. One that does not is refused (BadSignature) and left as it is.
+    /// </summary>
     protected ScheduleDefinition? Load()
     {
-        var schedule = Run(b => b.Schedules.GetScheduleAsync(Queue, Name));
-        if (schedule is null)
+        var stored = Run(b => b.Schedules.GetStoredScheduleAsync(Queue, Name));
+        if (stored is null)
+        {
             WriteError(new ErrorRecord(new ItemNotFoundException($"Queue '{Queue}' has no schedule named '{Name}'."),
                 "ScheduleNotFound", ErrorCategory.ObjectNotFound, Name));
-        return schedule;
+            return null;
+        }
+        if (Keyring is { } keyring)
+        {
+            if (new SignaturePolicy(keyring, allowUnsigned: false).CheckSchedule(stored, Queue, Name, out var verified, out _) is { } refusal)
+            {
+                WriteError(new ErrorRecord(new System.Security.SecurityException(
+                    $"Schedule '{Name}' of queue '{Queue}' is not changed: {refusal} Check what it runs (Get-TqSchedule {Name} -Queue {Queue} | Format-List *), then register it again with Register-TqSchedule -Force -SigningKey."),
+                    "BadSignature", ErrorCategory.SecurityError, Name));
+                return null;
+            }
+            return verified;
+        }
+        return TqJson.ReadScheduleUtf8(stored);
     }
 
     /// <summary>Stores the schedule with its next due time from now, and writes it out.</summary>

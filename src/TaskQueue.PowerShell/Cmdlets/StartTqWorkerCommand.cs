@@ -106,6 +106,14 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [ValidateRange(1, 1000)]
     public int MaxRecoveries { get; set; } = 3;
 
+    /// <summary>
+    /// A task that became due longer ago than this (sent, or its -Delay/-At reached) fails as Expired without running,
+    /// so stored bytes replayed later never run (default 1 day; 0 turns the check off).
+    /// </summary>
+    [Parameter]
+    [TimeSpanTransformation]
+    public TimeSpan MaxTaskAge { get; set; } = Core.Security.TaskFreshness.DefaultMaxAge;
+
     /// <summary>Success records older than this are removed (default 7 days).</summary>
     [Parameter]
     [TimeSpanTransformation]
@@ -143,10 +151,13 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             DrainTimeout = DrainTimeout,
             RetryDelay = RetryDelay < TimeSpan.Zero ? TimeSpan.Zero : RetryDelay,
             MaxRecoveries = MaxRecoveries,
+            MaxTaskAge = MaxTaskAge < TimeSpan.Zero ? TimeSpan.Zero : MaxTaskAge,
             Signatures = new SignaturePolicy(Keyring, AllowUnsigned),
         };
         if (Keyring is null && !AllowUnsigned)
             WriteWarning("This worker runs tasks without checking who sent them: anyone who can write to its Redis can run code here. Give it a keyring with -SigningKey (or $env:TQ_SIGNING_KEY), or say that this is intended with -AllowUnsigned.");
+        if (Keyring is not null && AllowUnsigned)
+            WriteWarning("-AllowUnsigned with a keyring protects nothing: anyone who can write to its Redis drops the signature line and the task runs unchecked. Use it only while senders move to signing, then start workers without it.");
         if (LanguageMode == PSLanguageMode.RestrictedLanguage)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-LanguageMode takes FullLanguage, ConstrainedLanguage or NoLanguage; RestrictedLanguage runs no task."), "LanguageModeNotSupported", ErrorCategory.InvalidArgument, LanguageMode));
         var broker = Broker;

@@ -20,9 +20,12 @@ namespace TaskQueue.PowerShell.Execution;
 /// 0.5 ms a call here (a no-op task costs some 25 us), so the tables of the global scope are read directly: comparing
 /// them costs a few microseconds when nothing changed, which is nearly always. The tables are internal to PowerShell;
 /// where they cannot be found (another PowerShell version), <see cref="TryTake"/> returns null and the executor replaces
-/// the runspace after every task instead. Whatever cannot be put back (a variable made constant, a module imported,
-/// a function rewritten in place) makes <see cref="Restore"/> return false, and the runspace is replaced. Modules a task
-/// imports stay imported (PowerShell imports them on first use of a command, which every task would otherwise repeat).
+/// the runspace after every task instead. Whatever cannot be put back (a variable made constant, a function rewritten
+/// in place, a module imported from outside PowerShell's own folder, type or format data added, a command lookup hook
+/// set) makes <see cref="Restore"/> return false, and the runspace is replaced: a module that exports <c>Set-Item</c>
+/// or <c>Get-Date</c> globally, an <c>Update-TypeData</c> on <c>System.String</c> or a <c>PreCommandLookupAction</c>
+/// never reaches the next task. PowerShell's own modules (under $PSHOME, imported on first use of their commands,
+/// which every task would otherwise repeat) and the worker's -Module stay imported.
 /// </remarks>
 internal sealed class RunspaceBaseline
 {
@@ -36,6 +39,18 @@ internal sealed class RunspaceBaseline
     private int _cmdletsAtStart;
     private readonly object _sessionState;
     private readonly PropertyInfo _currentDrive;
+    private readonly IDictionary _modules;
+    private readonly CommandInvocationIntrinsics _invokeCommand;
+    private static readonly string SystemModules = System.IO.Path.Combine(
+        System.IO.Path.GetDirectoryName(typeof(PSObject).Assembly.Location) ?? "", "Modules") + System.IO.Path.DirectorySeparatorChar;
+
+    private HashSet<string> _modulesAtStart = new(StringComparer.OrdinalIgnoreCase);
+    private int _typesAtStart;
+    private int _formatsAtStart;
+    private (object? Pre, object? Post, object? NotFound, object? LocationChanged) _hooksAtStart;
+    // Not in the reference assemblies of PowerShell 5.1 the module builds against; read where the running PowerShell has it.
+    private static readonly PropertyInfo? LocationChangedProperty = typeof(CommandInvocationIntrinsics).GetProperty("LocationChangedAction");
+    private object? LocationChanged => LocationChangedProperty?.GetValue(_invokeCommand);
 
     private Dictionary<string, (PSVariable Variable, object? Value)> _variablesAtStart = new();
     private Dictionary<string, (FunctionInfo Function, ScriptBlock Body)> _functionsAtStart = new();
@@ -51,6 +66,8 @@ internal sealed class RunspaceBaseline
         _runspace = runspace;
         _sessionState = sessionState;
         _currentDrive = currentDrive;
+        _modules = (IDictionary)sessionState.GetType().GetProperty("ModuleTable", Internal)!.GetValue(sessionState)!;
+        _invokeCommand = runspace.SessionStateProxy.InvokeCommand;
         _variables = (Dictionary<string, PSVariable>)Field(scopeType, "_variables").GetValue(globalScope)!;
         _functions = (Dictionary<string, FunctionInfo>)Field(scopeType, "_functions").GetValue(globalScope)!;
         _aliases = (Dictionary<string, AliasInfo>)Field(scopeType, "_alias").GetValue(globalScope)!;
@@ -90,6 +107,34 @@ internal sealed class RunspaceBaseline
         _pathAtStart = _runspace.SessionStateProxy.Path.CurrentLocation.Path;
         _errors = _variables.TryGetValue("Error", out var error) ? error.Value as ArrayList : null;
         _defaults = _variables.TryGetValue("PSDefaultParameterValues", out var defaults) ? defaults.Value as IDictionary : null;
+        _modulesAtStart = new HashSet<string>(_modules.Keys.Cast<string>(), StringComparer.OrdinalIgnoreCase);
+        _typesAtStart = _runspace.InitialSessionState?.Types.Count ?? 0;
+        _formatsAtStart = _runspace.InitialSessionState?.Formats.Count ?? 0;
+        _hooksAtStart = Hooks;
+    }
+
+    private (object? Pre, object? Post, object? NotFound, object? LocationChanged) Hooks =>
+        (_invokeCommand.PreCommandLookupAction, _invokeCommand.PostCommandLookupAction, _invokeCommand.CommandNotFoundAction, LocationChanged);
+
+    /// <summary>A module that may stay imported from task to task: one of PowerShell's own, or one the runspace had at the start.</summary>
+    private bool Trusted(PSModuleInfo? module) =>
+        module is null || _modulesAtStart.Contains(module.Path) || module.Path.StartsWith(SystemModules, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// False when a task changed what the next task's commands resolve to or how values behave, in ways that cannot be
+    /// put back in place: modules imported from outside $PSHOME (or removed), type or format data, lookup hooks.
+    /// </summary>
+    private bool SessionUnchanged()
+    {
+        if (!Equals(Hooks, _hooksAtStart)) return false;
+        var state = _runspace.InitialSessionState;
+        if (state is not null && (state.Types.Count != _typesAtStart || state.Formats.Count != _formatsAtStart)) return false;
+        if (_modules.Count == _modulesAtStart.Count && _modules.Keys.Cast<string>().All(_modulesAtStart.Contains)) return true;
+        var now = _modules.Values.Cast<PSModuleInfo>().ToList();
+        if (_modulesAtStart.Any(path => !_modules.Contains(path))) return false;
+        if (!now.All(Trusted)) return false;
+        foreach (var module in now) _modulesAtStart.Add(module.Path);
+        return true;
     }
 
     /// <summary>A function the executor itself defined after the baseline was taken (a task's compiled script), kept from now on.</summary>
@@ -125,7 +170,7 @@ internal sealed class RunspaceBaseline
             // Modules a task imported (PowerShell imports one on first use of its commands) stay: their cmdlets,
             // functions and aliases are kept, and only what scripts defined is removed.
             _cmdletsAtStart = _cmdlets.Count;
-            return RestoreVariables() && RestoreFunctions() && RestoreAliases() && RestoreLocation();
+            return SessionUnchanged() && RestoreVariables() && RestoreFunctions() && RestoreAliases() && RestoreLocation();
         }
         catch (Exception ex) when (ex is SessionStateException or PSInvalidOperationException or InvalidOperationException or ArgumentException)
         {
@@ -169,6 +214,7 @@ internal sealed class RunspaceBaseline
         foreach (var name in _functions.Keys.Where(n => !_functionsAtStart.ContainsKey(n)).ToList())
         {
             var added = _functions[name];
+            if (added.Module is not null && !Trusted(added.Module)) return false;
             if (added.Module is not null) _functionsAtStart[name] = (added, added.ScriptBlock);
             else _functions.Remove(name);
         }
@@ -187,6 +233,7 @@ internal sealed class RunspaceBaseline
         foreach (var name in _aliases.Keys.Where(n => !_aliasesAtStart.ContainsKey(n)).ToList())
         {
             var added = _aliases[name];
+            if (added.Module is not null && !Trusted(added.Module)) return false;
             if (added.Module is not null) _aliasesAtStart[name] = (added, added.Definition);
             else _aliases.Remove(name);
         }

@@ -26,7 +26,7 @@ internal sealed class RunspaceExecutorFactory
         _modules = new string[modules.Count];
         for (var i = 0; i < _modules.Length; i++) _modules[i] = modules[i];
         _allowScripts = allowScripts;
-        _commands = new CommandPolicy(allowCommand, noScriptTask: !allowScripts, modules);
+        _commands = new CommandPolicy(allowCommand, noScriptTask: !allowScripts, modules, noLanguage: languageMode == PSLanguageMode.NoLanguage);
         _languageMode = languageMode;
         _isolate = isolate;
     }

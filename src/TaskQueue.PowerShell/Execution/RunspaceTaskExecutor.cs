@@ -67,7 +67,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         {
             using var ps = System.Management.Automation.PowerShell.Create();
             ps.Runspace = _runspace;
-            ps.AddCommand("Import-Module").AddParameter("Name", modules).AddParameter("ErrorAction", ActionPreference.Stop);
+            ps.AddCommand(@"Microsoft.PowerShell.Core\Import-Module").AddParameter("Name", modules).AddParameter("ErrorAction", ActionPreference.Stop);
             ps.Invoke();
         }
         catch
@@ -103,7 +103,8 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
 
     private ExecutionOutcome Execute(System.Management.Automation.PowerShell ps, TaskEnvelope task, CancellationToken cancel)
     {
-        // What the previous task of this pipeline left: its command and its streams.
+        // What the previous task of this pipeline left: its command and its streams. The executor's own plumbing
+        // (Import-Module, Get-Command, Set-Item, Remove-Item) is called by module-qualified name.
         ps.Commands.Clear();
         ps.Streams.ClearStreams();
         var refused = Prepare(ps, task);
@@ -204,6 +205,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         {
             if (!CommandPolicy.IsName(task.Command))
                 return Permanent(FailureReasons.CommandNotAllowed, $"'{task.Command}' is not a command name; a command task names a cmdlet or function (optionally Module\\Name), never a path or an expression.");
+            if (_commands.RefusalBeforeLookup(task.Command!) is { } early) return Permanent(FailureReasons.CommandNotAllowed, early);
             var command = Resolve(task.Command!);
             if (command is null)
             {
@@ -245,7 +247,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         if (_resolved.TryGetValue(name, out var known)) return known;
         using var lookup = System.Management.Automation.PowerShell.Create();
         lookup.Runspace = _runspace;
-        lookup.AddCommand("Get-Command").AddParameter("Name", name).AddParameter("ErrorAction", ActionPreference.Ignore);
+        lookup.AddCommand(@"Microsoft.PowerShell.Core\Get-Command").AddParameter("Name", name).AddParameter("ErrorAction", ActionPreference.Ignore);
         var found = lookup.Invoke<CommandInfo>().FirstOrDefault();
         // Names that resolve to nothing are asked again next time: the module may be installed meanwhile.
         if (found is not null) _resolved[name] = found;
@@ -273,7 +275,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         var body = ast.GetScriptBlock();
         using var define = System.Management.Automation.PowerShell.Create();
         define.Runspace = _runspace;
-        define.AddCommand("Set-Item").AddParameter("Path", "function:global:" + name).AddParameter("Value", body);
+        define.AddCommand(@"Microsoft.PowerShell.Management\Set-Item").AddParameter("Path", "function:global:" + name).AddParameter("Value", body);
         define.Invoke();
         var function = (FunctionInfo)_runspace.SessionStateProxy.InvokeCommand.GetCommand(name, CommandTypes.Function);
         _scriptFunctions[script] = (function, function.ScriptBlock);
@@ -285,7 +287,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
     {
         using var remove = System.Management.Automation.PowerShell.Create();
         remove.Runspace = _runspace;
-        remove.AddCommand("Remove-Item").AddParameter("Path", "function:global:__TqTask*").AddParameter("ErrorAction", ActionPreference.SilentlyContinue);
+        remove.AddCommand(@"Microsoft.PowerShell.Management\Remove-Item").AddParameter("Path", "function:global:__TqTask*").AddParameter("ErrorAction", ActionPreference.SilentlyContinue);
         remove.Invoke();
         _scriptFunctions.Clear();
         _baseline?.Forget(name => name.StartsWith("__TqTask", StringComparison.Ordinal));

@@ -7,7 +7,8 @@ namespace TaskQueue.PowerShell.Execution;
 /// <summary>
 /// Keeps the worker's own secrets out of the environment its tasks run in: $env:TQ_REDIS (a Redis configuration,
 /// perhaps with a password) and $env:TQ_SIGNING_KEY (where the keyring is) are removed from the process while a
-/// worker runs, once it has read them, and put back when the last worker of the process stops.
+/// worker runs, once it has read them, and put back when the last worker of the process stops. What the kernel shows
+/// of the process's initial environment and command line is wiped for good (<see cref="InitialEnvironment"/>).
 /// </summary>
 internal sealed class WorkerSecrets : IDisposable
 {
@@ -31,6 +32,8 @@ internal sealed class WorkerSecrets : IDisposable
                     _saved[i] = Environment.GetEnvironmentVariable(Names[i]);
                     Environment.SetEnvironmentVariable(Names[i], null);
                 }
+                // The kernel's copy too (/proc/self/environ, /proc/self/cmdline), which removing them does not touch.
+                InitialEnvironment.Wipe(Names);
             }
         }
         return new WorkerSecrets();

@@ -22,6 +22,13 @@ public sealed class ScheduleInfo
     /// <summary>State of the task the last run sent (Pending, Active, Succeeded, Failed, ...), Skipped, or empty.</summary>
     public string? LastOutcome { get; set; }
     public ScheduleDefinition? Definition { get; set; }
+    /// <summary>
+    /// Whether the stored schedule verifies against the keyring Get-TqSchedule was given: Valid, Unsigned, Invalid
+    /// (altered, moved, or signed with a key the keyring lacks) or NotChecked (signed; no keyring given).
+    /// </summary>
+    public string Signature { get; set; } = "NotChecked";
+    /// <summary>True when the schedule verifies against the keyring given (Signature is Valid).</summary>
+    public bool Verified => Signature == "Valid";
 
     internal static ScheduleInfo From(ScheduleDefinition schedule, DateTimeOffset? next, ScheduleRun? run, string? lastOutcome) => new()
     {

@@ -11,7 +11,9 @@ public sealed class SigningKeyRecord
     public bool IsSigningKey { get; set; }
     public DateTimeOffset Created { get; set; }
     public string Path { get; set; } = "";
+    /// <summary>The queue name patterns the key is limited to (New-TqSigningKey -Queue); empty when it covers every queue.</summary>
+    public string[] Queue { get; set; } = Array.Empty<string>();
 
     internal static SigningKeyRecord From(SigningKeyInfo key, string path) =>
-        new() { KeyId = key.Id, IsSigningKey = key.IsSigningKey, Created = key.Created, Path = path };
+        new() { KeyId = key.Id, IsSigningKey = key.IsSigningKey, Created = key.Created, Path = path, Queue = key.Queues is { } queues ? System.Linq.Enumerable.ToArray(queues) : Array.Empty<string>() };
 }

@@ -14,6 +14,8 @@
 -- KEYS[11] levels    HASH  task id -> 'high' or 'low' (normal tasks are not in it)
 -- KEYS[12] passed    HASH  'normal' and 'low' -> since when that level's tasks wait while higher levels are leased
 --                          (unix ms; aging)
+-- KEYS[13] succeeded ZSET  task id -> completion time: an id in it already ran (its replayed body is removed)
+-- KEYS[14] failed    ZSET  task id -> failure time: an id in it failed for good (Restart-TqTask takes it out first)
 -- ARGV[1] worker id
 -- ARGV[2] lease deadline (unix ms)
 -- ARGV[3] most tasks to lease (at most 1,000 per call)
@@ -37,6 +39,8 @@
 -- tasks of higher levels were leased gives the next task, the lowest such level first, and waits again from then. So
 -- a low task never starves: each waiting level gets at least one task per aging time, and strict order holds for
 -- a backlog that drains faster than that.
+-- Once only (docs/SECURITY.md, "Replay"): an id taken from a list that is already leased, already succeeded or
+-- failed for good, or taken twice in this call, is a copy pushed again by someone; it is dropped, never leased.
 -- Batch commands (one call for all ids, in chunks) keep the cost per task to a few hash and sorted-set entries.
 --#include chunks
 local AGING_MS = 30000
@@ -125,6 +129,27 @@ else
   end
   if clocks[1] or clocks[2] then redis.call('DEL', KEYS[12]) end
   if #keep > 0 then redis.call('HSET', KEYS[12], unpack(keep)) end
+end
+if #ids == 0 then return nothing(-1) end
+do
+  local kept, kept_from, seen = {}, {}, {}
+  local has_succeeded = redis.call('EXISTS', KEYS[13]) == 1
+  local has_failed = redis.call('EXISTS', KEYS[14]) == 1
+  for i = 1, #ids do
+    local id = ids[i]
+    local copy = seen[id] or redis.call('ZSCORE', KEYS[2], id)
+    if not copy and has_succeeded and redis.call('ZSCORE', KEYS[13], id) then
+      copy = true
+      redis.call('HDEL', KEYS[3], id)
+    end
+    if not copy and has_failed and redis.call('ZSCORE', KEYS[14], id) then copy = true end
+    if not copy then
+      seen[id] = true
+      kept[#kept + 1] = id
+      kept_from[#kept] = from[i]
+    end
+  end
+  ids, from = kept, kept_from
 end
 if #ids == 0 then return nothing(-1) end
 -- Per-task counters, read only when some task of the queue has one (a fresh queue has none).
