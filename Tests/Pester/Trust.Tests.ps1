@@ -356,3 +356,20 @@ Export-ModuleMember -Function Get-Date, Invoke-Bad
         finally { $job | Stop-Job; $job | Remove-Job -Force }
     }
 }
+
+Describe 'Secrets in records' {
+    BeforeEach { $queue = New-TestQueue 'redact' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'stores neither secret-named properties (AdminPassword, pwd, privateKey, Authorization), a connection string''s Password=, credentials in warnings and information, nor a password literal in the label' {
+        $task = Send-TqTask -Queue $queue -SigningKey $keyring -ScriptBlock {
+            $AdminPassword = 'hunter2-label'; Write-Warning 'retrying with token=hunter2-warning'; Write-Information 'login password=hunter2-info'
+            [pscustomobject]@{ AdminPassword = 'hunter2-a'; pwd = 'hunter2-b'; privateKey = 'hunter2-c'; Authorization = 'Bearer hunter2-d'; Db = 'Server=db01;Password=hunter2-e;' }
+        }
+        $null = Start-TqWorker -Queue $queue -SigningKey $keyring -Burst
+        $stored = Invoke-Redis HGET "tq:{$queue}:results" $task.Id
+        $stored | Should -Not -BeNullOrEmpty
+        $stored | Should -Not -Match 'hunter2'
+        $stored | Should -Match 'Server=db01;Password=\*\*\*;'
+    }
+}

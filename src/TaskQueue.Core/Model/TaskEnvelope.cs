@@ -86,12 +86,22 @@ public sealed class TaskEnvelope
 
     // A literal credential on a script's first line ("-Password 'x'", "token=...", "ConvertTo-SecureString 'x'") is not shown.
     private static readonly System.Text.RegularExpressions.Regex Credential = new(
-        @"(?i)(\b(?:password|passwd|pwd|secret|token|apikey|api_key)\b\s*[=:]?\s*|ConvertTo-SecureString\s+(?:-String\s+)?)('[^']*'|""[^""]*""|[^\s;)|]+)",
+        @"(?i)(\b\w*(?:password|passwd|pwd|secret|token|apikey|api_key|privatekey)\b\s*[=:]?\s*|ConvertTo-SecureString\s+(?:-String\s+)?)('[^']*'|""[^""]*""|[^\s;)|]+)",
         System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     // A worker labels every success record, and most tasks of a queue carry the same script: keep the last label.
     /// <summary>Text with literal credentials (password=..., -Token '...', ConvertTo-SecureString '...') shown as ***.</summary>
     public static string RedactCredentials(string text) => Credential.Replace(text, "$1***");
+
+    // In free text (output strings, warnings, information) only an assignment counts: "Password=x;" in a connection
+    // string, "token: abc"; "the password expires" stays as written.
+    private static readonly System.Text.RegularExpressions.Regex Assigned = new(
+        @"(?i)(\b\w*(?:password|passwd|pwd|secret|token|apikey|api_key|privatekey)\s*[=:]\s*)('[^']*'|""[^""]*""|[^\s;,)|]+)",
+        System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>Free text with assigned credentials (Password=..., token: ...) shown as ***; cheap when none is there.</summary>
+    public static string RedactAssignedCredentials(string text) =>
+        text.IndexOf('=') < 0 && text.IndexOf(':') < 0 ? text : Assigned.Replace(text, "$1***");
 
     [ThreadStatic] private static string? _lastScript;
     [ThreadStatic] private static string? _lastLabel;

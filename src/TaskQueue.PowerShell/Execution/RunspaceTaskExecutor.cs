@@ -297,8 +297,8 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
     {
         if (output is { Count: > 0 }) outcome.OutputJson = PSJsonWriter.OutputToJson(output);
         var streams = ps.Streams;
-        if (streams.Warning.Count > 0) outcome.Warnings = streams.Warning.Select(w => w.Message).ToList();
-        if (streams.Information.Count > 0) outcome.Information = streams.Information.Select(i => i.MessageData?.ToString() ?? "").ToList();
+        if (streams.Warning.Count > 0) outcome.Warnings = streams.Warning.Select(w => TaskEnvelope.RedactAssignedCredentials(w.Message)).ToList();
+        if (streams.Information.Count > 0) outcome.Information = streams.Information.Select(i => TaskEnvelope.RedactAssignedCredentials(i.MessageData?.ToString() ?? "")).ToList();
         if (streams.Error.Count > 0) outcome.Errors = streams.Error.Select(e => e.ToString()).ToList();
     }
 

@@ -1,4 +1,6 @@
 using System;
+using System.Linq;
+using TaskQueue.Core.Model;
 using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
@@ -119,7 +121,8 @@ internal sealed class PSJsonWriter
                 json.WriteNullValue();
                 return;
             case string s:
-                json.WriteStringValue(s);
+                // Task output (not arguments, which must come back the same): a connection string's Password=... is not kept.
+                json.WriteStringValue(_strict ? s : TaskEnvelope.RedactAssignedCredentials(s));
                 return;
             case char c:
                 json.WriteStringValue(c.ToString());
@@ -282,12 +285,13 @@ internal sealed class PSJsonWriter
 
     /// <summary>
     /// Names of properties and keys whose values a record never holds (task output is stored in Redis and shown on the
-    /// dashboard): Password, SecurePassword, and any name containing Secret, Token or ApiKey.
+    /// dashboard): pwd, and any name containing Password, Passwd, Secret, Token, ApiKey, PrivateKey or Authorization.
     /// </summary>
     public static bool IsSecretName(string name) =>
-        name.Equals("Password", StringComparison.OrdinalIgnoreCase) || name.Equals("SecurePassword", StringComparison.OrdinalIgnoreCase)
-        || name.IndexOf("Secret", StringComparison.OrdinalIgnoreCase) >= 0 || name.IndexOf("Token", StringComparison.OrdinalIgnoreCase) >= 0
-        || name.IndexOf("ApiKey", StringComparison.OrdinalIgnoreCase) >= 0;
+        name.Equals("pwd", StringComparison.OrdinalIgnoreCase)
+        || SecretNameParts.Any(part => name.IndexOf(part, StringComparison.OrdinalIgnoreCase) >= 0);
+
+    private static readonly string[] SecretNameParts = { "Password", "Passwd", "Secret", "Token", "ApiKey", "PrivateKey", "Authorization" };
 
     private bool ContainsReference(object value)
     {
