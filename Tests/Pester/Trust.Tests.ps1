@@ -373,3 +373,28 @@ Describe 'Secrets in records' {
         $stored | Should -Match 'Server=db01;Password=\*\*\*;'
     }
 }
+
+Describe 'Records no worker can use' {
+    BeforeEach { $queue = New-TestQueue 'dead' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'sets a malformed hand-over line and an unreadable schedule aside in the dead-letter list, with a warning, and goes on serving the queue' {
+        $null = Invoke-Redis RPUSH "tq:{$queue}:handover" "not`ta`thand-over line"
+        $null = Invoke-Redis RPUSH "tq:{$queue}:handover" "$queue`tabc`ts`t$queue`tdef`tNoSuchPolicy"
+        $null = Invoke-Redis HSET "tq:{$queue}:schedules" broken '{"name":"broken","cron":'
+        $null = Invoke-Redis ZADD "tq:{$queue}:schedule-due" ([DateTimeOffset]::UtcNow.AddSeconds(-1).ToUnixTimeMilliseconds()) broken
+        $task = Send-TqTask -Queue $queue -ScriptBlock { 'still served' }
+        $job = Start-TqWorker -Queue $queue -AllowUnsigned -AsJob
+        try {
+            ($task | Wait-TqTask -Timeout '00:00:20').Output | Should -Be 'still served'
+            Wait-Until { (Invoke-Redis LLEN "tq:{$queue}:dead") -eq 3 } -Because 'the three records to be set aside'
+        }
+        finally { $job | Stop-Job; $null = $job | Receive-Job -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction SilentlyContinue; $job | Remove-Job -Force }
+        Invoke-Redis LLEN "tq:{$queue}:handover" | Should -Be 0
+        Invoke-Redis HEXISTS "tq:{$queue}:schedules" broken | Should -Be 0
+        $dead = @(Invoke-Redis LRANGE "tq:{$queue}:dead" 0 -1) | ForEach-Object { $_ | ConvertFrom-Json }
+        ($dead.kind | Sort-Object) | Should -Be @('handover', 'handover', 'schedule')
+        ($dead | Where-Object kind -eq schedule).record | Should -Be '{"name":"broken","cron":'
+        ($warnings -join "`n") | Should -Match 'set aside'
+    }
+}

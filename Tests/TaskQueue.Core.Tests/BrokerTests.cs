@@ -639,6 +639,53 @@ public sealed class BrokerTests : BrokerTest
         return task;
     }
 
+    [Fact]
+    public async Task A_key_of_the_wrong_type_stops_a_script_before_it_writes_so_no_task_is_left_in_no_structure()
+    {
+        // Every key of a queue in turn holds another type than TaskQueue keeps there (SET tq:{q}:canceled x): a task
+        // completed or failed then is either recorded, or refused with WRONGTYPE and still where it was.
+        var vanished = new List<string>();
+        foreach (var (key, type) in Keys.Expected())
+        {
+            foreach (var (k, _) in Keys.Expected()) await Redis.Db.KeyDeleteAsync(k);
+            var done = await EnqueueOne();
+            var failed = await EnqueueOne();
+            Assert.Equal(2, (await Broker.FetchAsync(Queue, "w1", 2, Clock.UtcNow.AddSeconds(30))).Count);
+            if (type == RedisType.String) await Redis.Db.ListLeftPushAsync(key, "x");
+            else await Redis.Db.StringSetAsync(key, "x");
+            await Refused(() => Broker.CompleteAsync("w1", Result(done.Id)));
+            await Refused(() => Broker.FailAsync("w1", Error(failed.Id), null));
+            // Replacing active itself takes the leased tasks out of it: that is the writer's doing, not a script's.
+            if (key == Keys.Active) continue;
+            foreach (var id in new[] { done.Id, failed.Id })
+                if (!await InSomeStructure(id)) vanished.Add($"{key}: task {id}");
+        }
+        Assert.Empty(vanished);
+    }
+
+    // A call that either works or is refused by the type check, naming the key.
+    private static async Task Refused(Func<Task> call)
+    {
+        try { await call(); }
+        catch (QueueKeyTypeException) { }
+    }
+
+    private async Task<bool> InSomeStructure(string id)
+    {
+        var db = Redis.Db;
+        foreach (var list in Keys.PendingLists)
+        {
+            try { if ((await db.ListRangeAsync(list)).Any(v => v == id)) return true; }
+            catch (RedisServerException) { }
+        }
+        foreach (var set in new[] { Keys.Active, Keys.Retry, Keys.Failed, Keys.Succeeded, Keys.Scheduled, Keys.Waiting })
+        {
+            try { if (await db.SortedSetScoreAsync(set, id) is not null) return true; }
+            catch (RedisServerException) { }
+        }
+        return false;
+    }
+
     private TaskResult Result(string id) => new()
     {
         Id = id, Queue = Queue, Worker = "w1", Attempts = 1, StartedAt = Clock.UtcNow, CompletedAt = Clock.UtcNow,

@@ -54,6 +54,7 @@ public sealed class QueueKeys
         Settled = p + "settled";
         Remaining = p + "remaining";
         Handover = p + "handover";
+        DeadLetters = p + "dead";
         Limits = p + "limits";
         RateState = p + "rate";
         WakeChannel = p + "wake";
@@ -72,6 +73,12 @@ public sealed class QueueKeys
     public RedisKey Remaining { get; }
     /// <summary>LIST of outcomes recorded here that are still to be handed over to the tasks waiting for them.</summary>
     public RedisKey Handover { get; }
+    /// <summary>
+    /// LIST of records a worker could not use and set aside (a malformed hand-over line, a schedule that does not read),
+    /// newest first, each one JSON line: kind, the record as it was, why, and when; at most <see cref="MaxDeadLetters"/>.
+    /// </summary>
+    public RedisKey DeadLetters { get; }
+    public const int MaxDeadLetters = 1000;
 
     /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch-14.</summary>
     public RedisKey Limits { get; }
@@ -115,6 +122,7 @@ public sealed class QueueKeys
         yield return (Settled, RedisType.Hash);
         yield return (Remaining, RedisType.Hash);
         yield return (Handover, RedisType.List);
+        yield return (DeadLetters, RedisType.List);
         yield return (Limits, RedisType.Hash);
         yield return (RateState, RedisType.String);
     }

@@ -413,19 +413,58 @@ public sealed class RedisBroker
         var lines = await Db.ListRangeAsync(k.Handover, 0, limit - 1).ConfigureAwait(false);
         foreach (var line in lines)
         {
-            var f = ((string)line!).Split('\t');
-            if (f.Length == 6 && QueueName.IsValid(QueueName.Logical(f[3])))
+            var f = ((string?)line ?? "").Split('\t');
+            if (!IsHandOverLine(f))
             {
-                var waiting = Keys(f[3]);
-                // The cancellation record is written only for a failure under policy Cancel.
-                var (before, after) = f[2] == "f" && f[5] == TaskEnvelope.DependencyPolicies.Cancel
-                    ? DependencyFailedRecord(QueueName.Logical(f[3]), f[4]) : ("", "");
+                // One line no worker can use must not stop the queue: it is set aside, with one warning.
+                await SetAsideAsync(k, "handover", line, "not a hand-over line ('<queue>\\t<id>\\t<s|f|r>\\t<waiting queue>\\t<waiting id>\\t<policy>')").ConfigureAwait(false);
+                await Db.ListRemoveAsync(k.Handover, line, 1).ConfigureAwait(false);
+                continue;
+            }
+            var waiting = Keys(f[3]);
+            // The cancellation record is written only for a failure under policy Cancel.
+            var (before, after) = f[2] == "f" && f[5] == TaskEnvelope.DependencyPolicies.Cancel
+                ? DependencyFailedRecord(QueueName.Logical(f[3]), f[4]) : ("", "");
+            try
+            {
                 await RunAsync(Scripts.Release, waiting,
                     new RedisValue[] { waiting.WakeChannel, f[4], f[0] + "/" + f[1], f[2], f[5], Clock.UtcNow.ToUnixMs(), before, after }).ConfigureAwait(false);
+            }
+            catch (RedisServerException ex) when (!ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal) && !ex.Message.StartsWith("LOADING", StringComparison.Ordinal)
+                && !ex.Message.StartsWith("READONLY", StringComparison.Ordinal) && !ex.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal))
+            {
+                await SetAsideAsync(k, "handover", line, "the release in queue '" + f[3] + "' failed: " + ex.Message).ConfigureAwait(false);
             }
             await Db.ListRemoveAsync(k.Handover, line, 1).ConfigureAwait(false);
         }
         return lines.Length;
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex SafeId = new("^[A-Za-z0-9_.:-]{1,200}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    private static bool IsHandOverLine(string[] f) =>
+        f.Length == 6 && QueueName.IsValid(QueueName.Logical(f[0])) && SafeId.IsMatch(f[1]) && f[2] is "s" or "f" or "r"
+        && QueueName.IsValid(QueueName.Logical(f[3])) && SafeId.IsMatch(f[4])
+        && f[5] is TaskEnvelope.DependencyPolicies.Cancel or TaskEnvelope.DependencyPolicies.Run;
+
+    /// <summary>What a worker warns through when it sets a record aside (the worker's log; nothing by default).</summary>
+    public Action<string> Warn { get; set; } = _ => { };
+
+    /// <summary>
+    /// Puts a record no worker can use in the queue's dead-letter list (QueueKeys.DeadLetters), newest first and at most
+    /// QueueKeys.MaxDeadLetters, and warns once: the queue goes on without it, and an operator can read it there.
+    /// </summary>
+    internal async Task SetAsideAsync(QueueKeys k, string kind, RedisValue record, string why)
+    {
+        var entry = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+        {
+            ["kind"] = kind, ["record"] = (string?)record ?? "", ["why"] = why, ["at"] = Clock.UtcNow.ToString("o"),
+        });
+        var transaction = Db.CreateTransaction();
+        _ = transaction.ListLeftPushAsync(k.DeadLetters, entry);
+        _ = transaction.ListTrimAsync(k.DeadLetters, 0, QueueKeys.MaxDeadLetters - 1);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+        Warn($"Queue '{k.Queue}': a {kind} record was set aside in {k.DeadLetters} ({why}); the queue goes on without it.");
     }
 
     /// <summary>The failure record JSON of a task canceled because a dependency failed, split where the dependency's name goes.</summary>

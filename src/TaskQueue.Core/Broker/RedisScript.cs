@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Tasks;
@@ -40,6 +41,10 @@ public sealed class RedisScript
 
     public static RedisScript Load(string fileName, bool readOnly = false) =>
         new(fileName, ResolveIncludes(ReadResource("TaskQueue.Scripts." + fileName), fileName), readOnly);
+
+    /// <summary>A script that writes, opened by <paramref name="prologue"/> (QueueScript's type check).</summary>
+    internal static RedisScript Load(string fileName, string prologue) =>
+        new(fileName, prologue + ResolveIncludes(ReadResource("TaskQueue.Scripts." + fileName), fileName), false);
 
     /// <summary>
     /// A line <c>--#include name</c> stands for the text of <c>Scripts/lib/name.lua</c> (helpers several scripts
@@ -141,7 +146,38 @@ internal sealed class QueueScript
         var listed = keys(Probe).Length;
         if (listed != declared)
             throw new InvalidOperationException($"{fileName} takes {declared} keys by its name, but its call lists {listed}.");
-        return new QueueScript(RedisScript.Load(fileName, readOnly), keys);
+        return new QueueScript(readOnly ? RedisScript.Load(fileName, readOnly) : RedisScript.Load(fileName, TypeCheck(keys(Probe))), keys);
+    }
+
+    /// <summary>
+    /// The lines that open a script that writes: each key of the call must be absent or of the type QueueKeys gives it,
+    /// or the script answers WRONGTYPE before it writes anything. The scripts have no rollback, so a key someone else
+    /// wrote with another type (SET tq:{q}:canceled x) would otherwise stop one half-way, a task in no structure.
+    /// </summary>
+    private static string TypeCheck(RedisKey[] keys)
+    {
+        var expected = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, type) in Probe.Expected())
+            expected[key.ToString()] = type switch
+            {
+                RedisType.List => "list", RedisType.SortedSet => "zset", RedisType.Hash => "hash",
+                RedisType.Set => "set", RedisType.String => "string", _ => "",
+            };
+        var types = string.Join(", ", keys.Select(k => "'" + (expected.TryGetValue(k.ToString(), out var t) ? t : "") + "'"));
+        return "-- Added at load (QueueScript.TypeCheck): every key must be absent or of its type before anything is written.\n" +
+            "do\n" +
+            "  local types = { " + types + " }\n" +
+            "  for i = 1, #KEYS do\n" +
+            "    local want = types[i]\n" +
+            "    if want and want ~= '' then\n" +
+            "      local have = redis.call('TYPE', KEYS[i])\n" +
+            "      if type(have) == 'table' then have = have['ok'] end\n" +
+            "      if have ~= 'none' and have ~= want then\n" +
+            "        return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. tostring(have) .. ' where TaskQueue keeps a ' .. want .. ': delete or rename that key')\n" +
+            "      end\n" +
+            "    end\n" +
+            "  end\n" +
+            "end\n";
     }
 }
 

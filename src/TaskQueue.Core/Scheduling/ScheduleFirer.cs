@@ -46,41 +46,60 @@ public sealed class ScheduleFirer
         var fired = 0;
         foreach (var (name, dueMs) in await _broker.Schedules.DueSchedulesAsync(queue).ConfigureAwait(false))
         {
-            var now = _broker.Clock.UtcNow;
-            var dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
-            var (schedule, signed) = await ReadAsync(queue, name).ConfigureAwait(false);
-            if (schedule is not { Enabled: true })
+            try
             {
-                await _broker.Schedules.FireAsync(queue, name, dueMs, null, new ScheduleRun { DueAt = dueAt, FiredAt = now, Skipped = true }, null, sign: signed).ConfigureAwait(false);
-                continue;
+                if (await FireOneAsync(queue, name, dueMs).ConfigureAwait(false)) fired++;
             }
-            CronSchedule cron;
-            // A schedule that no longer parses stops here; Register/Set refuse such expressions up front.
-            try { cron = CronSchedule.Parse(schedule.Cron, schedule.TimeZone); }
-            catch (ArgumentException)
+            catch (Exception ex) when (ex is System.Text.Json.JsonException or MalformedTaskException or ArgumentException or FormatException
+                or NullReferenceException or InvalidOperationException or OverflowException)
             {
-                await _broker.Schedules.FireAsync(queue, name, dueMs, null, new ScheduleRun { DueAt = dueAt, FiredAt = now, Skipped = true }, null, sign: signed).ConfigureAwait(false);
-                continue;
+                // A schedule no worker can read must not stop the queue: set aside, with one warning.
+                var stored = await _broker.Schedules.GetStoredScheduleAsync(queue, name).ConfigureAwait(false);
+                await _broker.SetAsideAsync(_broker.Keys(queue), "schedule", stored ?? Array.Empty<byte>(), $"schedule '{name}' cannot be read: {ex.Message}").ConfigureAwait(false);
+                await _broker.Schedules.RemoveScheduleAsync(queue, name).ConfigureAwait(false);
             }
-            var lastFired = await LastFiredAsync(queue, name, schedule).ConfigureAwait(false);
-            var occurrence = Occurrence(cron, dueAt, now);
-            if (occurrence is null || occurrence <= lastFired)
-            {
-                var resume = cron.NextAfter(now > lastFired ? now : lastFired);
-                _warn($"Schedule '{name}' of queue '{queue}' did not fire: its due time {dueAt:u} is not an occurrence of '{schedule.Cron}' after the last one that fired ({lastFired:u}); it was moved in Redis. The next occurrence is {resume:u}.");
-                await _broker.Schedules.FireAsync(queue, name, dueMs, resume, null, null, sign: signed).ConfigureAwait(false);
-                continue;
-            }
-            var next = cron.NextAfter(now > occurrence.Value ? now : occurrence.Value);
-            // Missed occurrences: one run to catch up (the default), or none.
-            var skip = now - dueAt > MissedAfter && schedule.MissedRuns == MissedRunPolicy.Skip;
-            var task = skip ? null : Occurrence(schedule, now);
-            var run = new ScheduleRun { DueAt = occurrence.Value, FiredAt = now, TaskId = task?.Id, Skipped = task is null };
-            if (await _broker.Schedules.FireAsync(queue, name, dueMs, next, run, task, sign: signed).ConfigureAwait(false))
-            {
-                _lastFired[queue + "\t" + name] = occurrence.Value;
-                if (task is not null) fired++;
-            }
+        }
+        return fired;
+    }
+
+    /// <summary>Fires one due schedule, if it may; true when this caller enqueued its occurrence's task.</summary>
+    private async Task<bool> FireOneAsync(string queue, string name, long dueMs)
+    {
+        var fired = false;
+        var now = _broker.Clock.UtcNow;
+        var dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
+        var (schedule, signed) = await ReadAsync(queue, name).ConfigureAwait(false);
+        if (schedule is not { Enabled: true })
+        {
+            await _broker.Schedules.FireAsync(queue, name, dueMs, null, new ScheduleRun { DueAt = dueAt, FiredAt = now, Skipped = true }, null, sign: signed).ConfigureAwait(false);
+            return false;
+        }
+        CronSchedule cron;
+        // A schedule that no longer parses stops here; Register/Set refuse such expressions up front.
+        try { cron = CronSchedule.Parse(schedule.Cron, schedule.TimeZone); }
+        catch (ArgumentException)
+        {
+            await _broker.Schedules.FireAsync(queue, name, dueMs, null, new ScheduleRun { DueAt = dueAt, FiredAt = now, Skipped = true }, null, sign: signed).ConfigureAwait(false);
+            return false;
+        }
+        var lastFired = await LastFiredAsync(queue, name, schedule).ConfigureAwait(false);
+        var occurrence = Occurrence(cron, dueAt, now);
+        if (occurrence is null || occurrence <= lastFired)
+        {
+            var resume = cron.NextAfter(now > lastFired ? now : lastFired);
+            _warn($"Schedule '{name}' of queue '{queue}' did not fire: its due time {dueAt:u} is not an occurrence of '{schedule.Cron}' after the last one that fired ({lastFired:u}); it was moved in Redis. The next occurrence is {resume:u}.");
+            await _broker.Schedules.FireAsync(queue, name, dueMs, resume, null, null, sign: signed).ConfigureAwait(false);
+            return false;
+        }
+        var next = cron.NextAfter(now > occurrence.Value ? now : occurrence.Value);
+        // Missed occurrences: one run to catch up (the default), or none.
+        var skip = now - dueAt > MissedAfter && schedule.MissedRuns == MissedRunPolicy.Skip;
+        var task = skip ? null : Occurrence(schedule, now);
+        var run = new ScheduleRun { DueAt = occurrence.Value, FiredAt = now, TaskId = task?.Id, Skipped = task is null };
+        if (await _broker.Schedules.FireAsync(queue, name, dueMs, next, run, task, sign: signed).ConfigureAwait(false))
+        {
+            _lastFired[queue + "\t" + name] = occurrence.Value;
+            if (task is not null) fired = true;
         }
         return fired;
     }
@@ -135,7 +154,7 @@ public sealed class ScheduleFirer
         ScheduleDefinition? schedule;
         var signed = false;
         string? refusal = null;
-        if (_signatures is null) schedule = TqJson.ReadScheduleUtf8(stored);
+        if (_signatures?.Keyring is null) schedule = TqJson.ReadScheduleUtf8(stored);
         else refusal = _signatures.CheckSchedule(stored, queue, name, out schedule, out signed);
         if (refusal is not null)
         {

@@ -64,6 +64,8 @@ public sealed class TaskWorker
         _watch = new QueueWatch(_queues, options.PollInterval);
         _recoverer = new Recoverer(broker, _log);
         _due = new DueWork(broker, new Scheduling.ScheduleFirer(broker, options.Signatures, _log.Warning));
+        // Records set aside in a queue's dead-letter list (a malformed hand-over line or schedule) are warned of here.
+        broker.Warn = _log.Warning;
         var context = new SlotContext(broker, options, WorkerId, _book, _counters, _acknowledger, _log, executorFactory, _ready,
             () => _stopping, TaskLeftSlot, _slotsOpening, _interrupt.Token);
         _slots = Enumerable.Range(0, options.Concurrency).Select(i => new Slot(i, context)).ToArray();
