@@ -398,3 +398,31 @@ Describe 'Records no worker can use' {
         ($warnings -join "`n") | Should -Match 'set aside'
     }
 }
+
+Describe 'Size limits on the worker side' {
+    BeforeEach { $queue = New-TestQueue 'size' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'does not run a 3 MiB envelope written straight into Redis' {
+        $canary = New-Canary
+        $id = Send-RawTask -Queue $queue -Envelope @{ kind = 'script'; script = "Add-Content -Path '$canary' -Value ran # $('x' * 3MB)" }
+        $null = Start-TqWorker -Queue $queue -AllowUnsigned -Burst -WarningAction SilentlyContinue
+        Test-Path $canary | Should -BeFalse
+        $failure = Get-TqFailure -Queue $queue -Id $id
+        $failure.Reason | Should -Be 'MalformedTask'
+        $failure.Message | Should -BeLike '*over the*a worker reads*'
+    }
+
+    It 'keeps at most 1 MiB of output and 16 KiB of a message in a record, and marks it truncated' {
+        $big = Send-TqTask -Queue $queue -SigningKey $keyring -ScriptBlock { 'y' * 3MB }
+        $throws = Send-TqTask -Queue $queue -SigningKey $keyring -MaxAttempts 1 -ScriptBlock { throw ('z' * 1MB) }
+        $null = Start-TqWorker -Queue $queue -SigningKey $keyring -Burst -WarningAction SilentlyContinue
+        $result = Invoke-Redis HGET "tq:{$queue}:results" $big.Id
+        $result.Length | Should -BeLessThan 200KB
+        $result | Should -Match '"truncated":true'
+        (Get-TqResult -Queue $queue -Id $big.Id).Output | Should -BeLike '(The output was*not stored*'
+        $error = Invoke-Redis HGET "tq:{$queue}:errors" $throws.Id
+        $error.Length | Should -BeLessThan 40KB
+        $error | Should -Match '"truncated":true'
+    }
+}

@@ -40,11 +40,14 @@ public sealed class LeasedTask
     /// Reads the envelope ahead of the slot that will run the task (the worker's dispatcher does it as it buffers
     /// the task, so the slot, the busiest thread, does not). What it throws is kept for <see cref="ReadEnvelope"/>.
     /// </summary>
-    internal void ReadAhead(SignaturePolicy? signatures)
+    internal void ReadAhead(SignaturePolicy? signatures, int maxBytes = int.MaxValue)
     {
         if (_envelope is not null || _unreadable is not null || _envelopeUtf8 is null) return;
         try
         {
+            // Senders refuse a larger task; one written straight into Redis is not read at all.
+            if (_envelopeUtf8.Length > maxBytes)
+                throw new MalformedTaskException($"The task is {_envelopeUtf8.Length:N0} bytes as stored, over the {maxBytes:N0} a worker reads (senders refuse tasks over the limit): it was written into Redis by something else, and it did not run.");
             // The signature first: nothing of a task that may not run is parsed.
             var keyId = "";
             if (signatures is not null && signatures.Refusal(_envelopeUtf8, out keyId) is { } refusal) throw new BadSignatureException(refusal);

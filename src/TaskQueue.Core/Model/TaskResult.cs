@@ -23,6 +23,8 @@ public sealed class TaskResult
     public List<string>? Information { get; set; }
     /// <summary>Non-terminating errors of a task sent with ContinueOnError.</summary>
     public List<string>? Errors { get; set; }
+    /// <summary>True when the record was cut to RecordLimits (a note says what was not kept).</summary>
+    public bool? Truncated { get; set; }
     /// <summary>The writing worker's proof (Security.RecordProof): key id and HMAC; always the last member.</summary>
     public string? Proof { get; set; }
 }

@@ -15,17 +15,19 @@ public static class RecordProof
     private const string Success = "s";
     private const string Failure = "f";
 
-    /// <summary>The stored JSON of a success record, with its proof when <paramref name="keyring"/> is given.</summary>
+    /// <summary>The stored JSON of a success record (cut to RecordLimits), with its proof when <paramref name="keyring"/> is given.</summary>
     public static string Store(TaskResult result, SigningKeyring? keyring)
     {
+        RecordLimits.Apply(result);
         result.Proof = null;
         var json = TqJson.Serialize(result);
         return keyring is null ? json : WithProof(json, Make(keyring, result.Id, Success, json));
     }
 
-    /// <summary>The stored JSON of a failure record, with its proof when <paramref name="keyring"/> is given.</summary>
+    /// <summary>The stored JSON of a failure record (cut to RecordLimits), with its proof when <paramref name="keyring"/> is given.</summary>
     public static string Store(TaskError error, SigningKeyring? keyring)
     {
+        RecordLimits.Apply(error);
         error.Proof = null;
         var json = TqJson.Serialize(error);
         return keyring is null ? json : WithProof(json, Make(keyring, error.Id, Failure, json));

@@ -337,7 +337,7 @@ public sealed class TaskWorker
             }
             foreach (var task in leased)
             {
-                task.ReadAhead(_options.Signatures);
+                task.ReadAhead(_options.Signatures, _broker.Options.MaxTaskBytes + MaxSignatureLineBytes);
                 _book.Hold(task);
                 Interlocked.Increment(ref _inWork);
                 _ready.Add(task);
@@ -376,6 +376,9 @@ public sealed class TaskWorker
     }
 
     /// <summary>Stops a task this worker runs or holds, when Stop-TqTask asked (pub/sub message or heartbeat).</summary>
+    /// <summary>Room for the signature line in front of a signed envelope of the largest size a sender stores.</summary>
+    private const int MaxSignatureLineBytes = 256;
+
     private void RequestCancel(string queue, string id)
     {
         var task = _book.Find(queue, id);
