@@ -59,7 +59,10 @@ internal sealed class HttpReply
 /// accepts any number of them, and its timeout settings do nothing there. Here a connection must deliver its
 /// headers within <see cref="HeaderTimeout"/>, headers are capped at <see cref="MaxHeaderBytes"/>, bodies (the
 /// API takes none) at <see cref="MaxBodyBytes"/>, and at most <see cref="MaxConnections"/> connections are served
-/// at once; one more is answered 503 and closed.
+/// at once. When all places are taken, a new connection takes the place of the oldest one still waiting for its
+/// headers (so idle sockets, however many one client opens, never lock everyone out); only when every place serves a
+/// request is it answered 503. A peer other than this machine holds at most <see cref="MaxPerPeer"/> places, and an
+/// answer must be taken within <see cref="WriteTimeout"/>, or the connection is closed.
 /// </summary>
 internal sealed class HttpEndpoint
 {
@@ -67,12 +70,17 @@ internal sealed class HttpEndpoint
     public const int MaxHeaderBytes = 16 * 1024;
     public const int MaxBodyBytes = 4 * 1024;
     public const int MaxConnections = 32;
+    public const int MaxPerPeer = 8;
+    public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
 
     private readonly IPAddress _address;
     private readonly int _port;
     private readonly Func<HttpRequestHead, Task<HttpReply>> _handle;
     private readonly Func<HttpReply, HttpReply> _decorate;
     private readonly SemaphoreSlim _slots = new(MaxConnections, MaxConnections);
+    // Connections that hold a place but have not delivered their headers yet, oldest first; and places per remote peer.
+    private readonly LinkedList<TcpClient> _waiting = new();
+    private readonly Dictionary<IPAddress, int> _perPeer = new();
 
     /// <param name="decorate">Adds the headers every answer carries, also the ones the endpoint writes itself (400, 503).</param>
     public HttpEndpoint(IPAddress address, int port, Func<HttpRequestHead, Task<HttpReply>> handle, Func<HttpReply, HttpReply> decorate)
@@ -111,14 +119,53 @@ internal sealed class HttpEndpoint
                 catch (SocketException) { continue; }
                 // The slot is taken here, in the order connections arrive, not in the served task: the thread pool
                 // starts those in no set order, so a later connection could take the place of an earlier one.
-                var admitted = _slots.Wait(0);
-                _ = Task.Run(() => Serve(client, admitted));
+                var peer = (client.Client.RemoteEndPoint as IPEndPoint)?.Address;
+                var admitted = TakePeerPlace(peer) && (_slots.Wait(0) || (EvictOldestWaiting() && _slots.Wait(TimeSpan.FromSeconds(1))));
+                if (!admitted) ReleasePeerPlace(peer);
+                _ = Task.Run(() => Serve(client, admitted, peer));
             }
         }
         finally { listener.Stop(); }
     }
 
-    private async Task Serve(TcpClient client, bool admitted)
+    private bool TakePeerPlace(IPAddress? peer)
+    {
+        if (peer is null || IPAddress.IsLoopback(peer)) return true;
+        lock (_perPeer)
+        {
+            _perPeer.TryGetValue(peer, out var held);
+            if (held >= MaxPerPeer) return false;
+            _perPeer[peer] = held + 1;
+            return true;
+        }
+    }
+
+    private void ReleasePeerPlace(IPAddress? peer)
+    {
+        if (peer is null || IPAddress.IsLoopback(peer)) return;
+        lock (_perPeer)
+        {
+            if (!_perPeer.TryGetValue(peer, out var held)) return;
+            if (held <= 1) _perPeer.Remove(peer);
+            else _perPeer[peer] = held - 1;
+        }
+    }
+
+    /// <summary>Closes the oldest connection still waiting for its headers, whose place then frees; false when none waits.</summary>
+    private bool EvictOldestWaiting()
+    {
+        TcpClient? oldest;
+        lock (_waiting)
+        {
+            oldest = _waiting.First?.Value;
+            if (oldest is null) return false;
+            _waiting.RemoveFirst();
+        }
+        try { oldest.Close(); } catch (Exception) { }
+        return true;
+    }
+
+    private async Task Serve(TcpClient client, bool admitted, IPAddress? peer)
     {
         using (client)
         {
@@ -128,6 +175,8 @@ internal sealed class HttpEndpoint
                 await TryAnswer(client, new HttpReply(503, "text/plain", "The dashboard is serving too many connections; try again.").With("Retry-After", "1"));
                 return;
             }
+            LinkedListNode<TcpClient> waiting;
+            lock (_waiting) waiting = _waiting.AddLast(client);
             try
             {
                 // A socket that does not deliver its request in time is closed: closing ends the pending read on
@@ -138,20 +187,39 @@ internal sealed class HttpEndpoint
                 try { request = await ReadRequest(stream); }
                 catch (BadRequest bad)
                 {
+                    Served(waiting);
                     await TryAnswer(client, new HttpReply(bad.Status, "text/plain", bad.Message));
                     return;
                 }
                 catch (Exception) { return; }
                 if (request is null) return;
+                Served(waiting);
                 closeOnDeadline.Dispose();
                 await TryAnswer(client, await _handle(request));
             }
-            finally { _slots.Release(); }
+            finally
+            {
+                Served(waiting);
+                ReleasePeerPlace(peer);
+                _slots.Release();
+            }
+        }
+    }
+
+    // The connection has its request (or is done): it no longer waits for headers and cannot be evicted.
+    private void Served(LinkedListNode<TcpClient> node)
+    {
+        lock (_waiting)
+        {
+            if (node.List is not null) _waiting.Remove(node);
         }
     }
 
     private async Task TryAnswer(TcpClient client, HttpReply reply)
     {
+        // A client that does not take its answer within the write timeout is closed (WriteTimeout binds no async write).
+        using var deadline = new CancellationTokenSource(WriteTimeout);
+        using var closeOnDeadline = deadline.Token.Register(client.Close);
         try
         {
             var stream = client.GetStream();
