@@ -224,6 +224,28 @@ Describe 'The dashboard''s limits' {
         }
     }
 
+    It 'answers 400 to a bare LF inside the head, a percent-encoded unreserved character and // in the path' {
+        $port = ([uri]$base).Port
+        $raw = {
+            param([string] $Text)
+            $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $port)
+            try {
+                $stream = $c.GetStream()
+                $bytes = [Text.Encoding]::ASCII.GetBytes($Text)
+                $stream.Write($bytes, 0, $bytes.Length)
+                $stream.ReadTimeout = 10000
+                $reader = [IO.StreamReader]::new($stream)
+                $reader.ReadLine()
+            }
+            finally { $c.Dispose() }
+        }
+        $host_ = "Host: 127.0.0.1:$port"
+        & $raw "GET /api/queues HTTP/1.1`r`n$host_`r`n`r`n" | Should -BeLike 'HTTP/1.1 200*' -Because 'the plain request is served'
+        & $raw "GET /api/queues HTTP/1.1`r`n$host_`nX-Smuggled: 1`r`n`r`n" | Should -BeLike 'HTTP/1.1 400*'
+        & $raw "GET /api/%71ueues HTTP/1.1`r`n$host_`r`n`r`n" | Should -BeLike 'HTTP/1.1 400*'
+        & $raw "GET //api/queues HTTP/1.1`r`n$host_`r`n`r`n" | Should -BeLike 'HTTP/1.1 400*'
+    }
+
     It 'refuses request bodies beyond 4 KiB and chunked bodies' {
         $client = [System.Net.Http.HttpClient]::new()
         try {

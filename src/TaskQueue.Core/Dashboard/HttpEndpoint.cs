@@ -285,6 +285,9 @@ internal sealed class HttpEndpoint
         var first = lines[0].Split(' ');
         if (first.Length != 3 || !first[2].StartsWith("HTTP/1.", StringComparison.Ordinal) || first[0].Length == 0 || !first[1].StartsWith("/", StringComparison.Ordinal))
             throw new BadRequest(400, "Malformed request line.");
+        // A bare CR or LF inside a line is how a request is read two ways (by a proxy and by us): refuse it.
+        if (lines.Any(l => l.IndexOf('\n') >= 0 || l.IndexOf('\r') >= 0)) throw new BadRequest(400, "A bare CR or LF in the request's head.");
+        if (!IsCanonicalPath(first[1])) throw new BadRequest(400, "The path is not in its plain form ('//', or a percent-encoded letter, digit or -._~).");
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var line in lines.Skip(1))
         {
@@ -316,6 +319,24 @@ internal sealed class HttpEndpoint
         var path = question < 0 ? target : target.Substring(0, question);
         var query = ParseQuery(question < 0 ? "" : target.Substring(question + 1));
         return new HttpRequestHead(first[0], path, query, headers);
+    }
+
+    /// <summary>
+    /// A path in the one form the routes match: no empty segment ('//'), and no percent-encoded character that needs no
+    /// encoding (a letter, a digit or -._~), which would let one route be reached under many spellings.
+    /// </summary>
+    private static bool IsCanonicalPath(string target)
+    {
+        var question = target.IndexOf('?');
+        var path = question < 0 ? target : target.Substring(0, question);
+        if (path.Contains("//")) return false;
+        for (var i = path.IndexOf('%'); i >= 0; i = path.IndexOf('%', i + 1))
+        {
+            if (i + 2 >= path.Length || !Uri.IsHexDigit(path[i + 1]) || !Uri.IsHexDigit(path[i + 2])) return false;
+            var c = (char)Convert.ToInt32(path.Substring(i + 1, 2), 16);
+            if (char.IsLetterOrDigit(c) && c < 128 || c is '-' or '.' or '_' or '~') return false;
+        }
+        return true;
     }
 
     private static int IndexOfBlankLine(byte[] buffer, int from, int filled)
