@@ -75,6 +75,18 @@ Describe 'Redis users for each role' {
         }
         finally { Stop-Job $dashboard; Remove-Job $dashboard -Force }
         { Restart-TqTask -Redis $users.viewer -Queue $queue -Id $id -ErrorAction Stop } | Should -Throw
+        # Read-only also for scripts: no EVAL that writes, no SCRIPT FLUSH or LOAD, no FUNCTION LOAD.
+        $viewer = Connect-TestRedis $users.viewer
+        try {
+            $db = $viewer.GetDatabase()
+            { $db.Execute('EVAL', [object[]]@("redis.call('SET', KEYS[1], 'x')", '1', "tq:{$queue}:owned")) } | Should -Throw '*NOPERM*'
+            { $db.Execute('SCRIPT', [object[]]@('FLUSH')) } | Should -Throw '*NOPERM*'
+            { $db.Execute('SCRIPT', [object[]]@('LOAD', 'return 1')) } | Should -Throw '*NOPERM*'
+            { $db.Execute('FUNCTION', [object[]]@('LOAD', "#!lua name=evil`nredis.register_function('f', function() return 1 end)")) } | Should -Throw '*NOPERM*'
+            { $db.Execute('EVAL_RO', [object[]]@("return redis.call('SET', KEYS[1], 'x')", '1', "tq:{$queue}:owned")) } | Should -Throw
+            Invoke-Admin EXISTS "tq:{$queue}:owned" | Should -Be '0'
+        }
+        finally { $viewer.Dispose() }
         (Get-TqQueue -Name $queue).Failed | Should -Be 1
         (Get-TqQueue -Name $queue).Pending | Should -Be 0
     }
