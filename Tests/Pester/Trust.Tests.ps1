@@ -426,3 +426,16 @@ Describe 'Size limits on the worker side' {
         $error | Should -Match '"truncated":true'
     }
 }
+
+Describe 'A Redis password that holds a comma' {
+    It 'is refused before any connection, without showing its rest' {
+        $fragment = 'frag' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        $caught = $null
+        $warnings = $null
+        try { $null = Get-TqQueue -Redis "$(Get-TestRedis),password=abc,$fragment" -ErrorAction Stop -WarningVariable warnings -WarningAction SilentlyContinue }
+        catch { $caught = $_ }
+        $caught | Should -Not -BeNullOrEmpty
+        "$caught" | Should -Match 'comma'
+        "$caught $($caught.Exception.InnerException) $($warnings -join ' ')" | Should -Not -Match $fragment
+    }
+}

@@ -160,18 +160,27 @@ public static class RedisConnections
     /// machine's trusted roots); sslCert=path presents a client certificate (PEM with sslKey=path, or PFX with
     /// sslCertPassword=...). Either turns TLS on.
     /// </summary>
+    /// <summary>A Redis password kept apart from the configuration string (one with a comma cannot be written in it).</summary>
+    public const string PasswordVariable = "TQ_REDIS_PASSWORD";
+
     public static ConfigurationOptions Parse(string configuration)
     {
         var files = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var rest = new List<string>();
+        var afterPassword = false;
         foreach (var part in configuration.Split(','))
         {
             var equals = part.IndexOf('=');
             var key = equals > 0 ? part.Substring(0, equals).Trim() : "";
+            // A server named after a password is the rest of a password that holds a comma: never look it up or show it.
+            if (afterPassword && equals < 0 && part.Trim().Length > 0)
+                throw new ArgumentException("A part without '=' follows password=: a password that holds a comma cannot be written in a configuration string (its rest would be read as a server name). Give servers first, and set a password with a comma in $env:" + PasswordVariable + " instead.");
+            if (key.EndsWith("password", StringComparison.OrdinalIgnoreCase)) afterPassword = true;
             if (TlsFileKeys.Contains(key, StringComparer.OrdinalIgnoreCase)) files[key] = part.Substring(equals + 1).Trim();
             else rest.Add(part);
         }
         var options = ConfigurationOptions.Parse(string.Join(",", rest));
+        if (string.IsNullOrEmpty(options.Password) && Environment.GetEnvironmentVariable(PasswordVariable) is { Length: > 0 } apart) options.Password = apart;
         if (files.TryGetValue("sslCa", out var ca))
         {
             if (!File.Exists(ca)) throw new ArgumentException($"The certificate authority file sslCa={ca} does not exist.");

@@ -12,7 +12,7 @@ namespace TaskQueue.PowerShell.Execution;
 /// </summary>
 internal sealed class WorkerSecrets : IDisposable
 {
-    private static readonly string[] Names = { RedisConnections.EnvironmentVariable, SigningKeyring.EnvironmentVariable };
+    private static readonly string[] Names = { RedisConnections.EnvironmentVariable, RedisConnections.PasswordVariable, SigningKeyring.EnvironmentVariable };
     private static readonly object Gate = new();
     private static int _holders;
     private static string?[] _saved = new string?[Names.Length];
