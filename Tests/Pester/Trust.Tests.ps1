@@ -439,3 +439,28 @@ Describe 'A Redis password that holds a comma' {
         "$caught $($caught.Exception.InnerException) $($warnings -join ' ')" | Should -Not -Match $fragment
     }
 }
+
+Describe 'Retiring a key while workers run' {
+    BeforeEach { $queue = New-TestQueue 'retire' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'reaches a running worker within a heartbeat: Get-TqWorker shows its key ids, and a replay signed with the retired key is refused' {
+        $canary = New-Canary
+        $ring = Join-Path $TestDrive "ring-$([guid]::NewGuid().ToString('N').Substring(0, 6)).json"
+        $null = New-TqSigningKey -Path $ring -KeyId old
+        $oldOnly = "$ring.old"
+        Copy-Item $ring $oldOnly
+        $null = New-TqSigningKey -Path $ring -Add -KeyId new
+        $job = Start-TqWorker -Queue $queue -SigningKey $ring -LeaseTime '00:00:03' -AsJob -WarningAction SilentlyContinue
+        try {
+            Wait-Until { (Get-TqWorker | Where-Object Queues -contains $queue).KeyIds -join ',' -eq 'old,new' } -Because 'the worker to show its keys'
+            $null = New-TqSigningKey -Path $ring -Retire old
+            Wait-Until { (Get-TqWorker | Where-Object Queues -contains $queue).KeyIds -join ',' -eq 'new' } -Because 'the worker to read the keyring again'
+            $task = Send-TqTask -Queue $queue -SigningKey $oldOnly -ArgumentList $canary -ScriptBlock { param($p) Add-Content -Path $p -Value ran }
+            Wait-Until { Get-TqFailure -Queue $queue -Id $task.Id -ErrorAction Ignore } -Because 'the task to be refused'
+            (Get-TqFailure -Queue $queue -Id $task.Id).Reason | Should -Be 'BadSignature'
+            Test-Path $canary | Should -BeFalse
+        }
+        finally { $job | Stop-Job; $job | Remove-Job -Force }
+    }
+}

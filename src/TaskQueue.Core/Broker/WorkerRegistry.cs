@@ -30,6 +30,7 @@ public sealed class WorkerRegistry : BrokerStore
             new HashEntry("running", info.Running),
             new HashEntry("processed", info.Processed),
             new HashEntry("heartbeat", now),
+            new HashEntry("keys", string.Join(",", info.KeyIds)),
         });
         var expire = batch.KeyExpireAsync(key, TimeSpan.FromTicks(leaseTime.Ticks * 3));
         var seen = batch.SortedSetAddAsync(QueueKeys.Workers, info.Id, now);
@@ -76,6 +77,7 @@ public sealed class WorkerRegistry : BrokerStore
                 Running = (int)Number("running"),
                 Processed = Number("processed"),
                 LastSeen = ClockExtensions.FromUnixMs(Number("heartbeat")),
+                KeyIds = Field("keys").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries),
             });
         }
         return workers;

@@ -11,11 +11,25 @@ public sealed class SignaturePolicy
 {
     public SignaturePolicy(SigningKeyring? keyring, bool allowUnsigned)
     {
-        Keyring = keyring;
+        _keyring = keyring;
         AllowUnsigned = allowUnsigned;
     }
 
-    public SigningKeyring? Keyring { get; }
+    private volatile SigningKeyring? _keyring;
+
+    /// <summary>The keys that verify; replaced by <see cref="Refresh"/> when the keyring's file changes.</summary>
+    public SigningKeyring? Keyring => _keyring;
+
+    /// <summary>
+    /// Reads the keyring again when its file changed (New-TqSigningKey -Add or -Retire): a retired key stops verifying
+    /// without a restart. Returns the new keyring, or null when nothing changed.
+    /// </summary>
+    public SigningKeyring? Refresh()
+    {
+        if (_keyring?.ReloadIfChanged() is not { } fresh) return null;
+        _keyring = fresh;
+        return fresh;
+    }
     public bool AllowUnsigned { get; }
 
     /// <summary>Why the stored value may not run, or null; checked before a byte of it is parsed.</summary>

@@ -46,6 +46,29 @@ public sealed class SigningKeyring
     /// <summary>The key new signatures are made with.</summary>
     public string SigningKeyId { get; }
 
+    /// <summary>The file it was read from, and when that file was last written then (for <see cref="ReloadIfChanged"/>).</summary>
+    public string? Path { get; private set; }
+    private DateTime _written;
+
+    /// <summary>
+    /// The keyring as its file holds it now, when the file changed since this one was read (a key added or retired);
+    /// null when it did not change, or cannot be read now (the keys in hand stay: a half-written file is not a reason
+    /// to stop verifying).
+    /// </summary>
+    public SigningKeyring? ReloadIfChanged()
+    {
+        if (Path is null) return null;
+        try
+        {
+            if (File.GetLastWriteTimeUtc(Path) == _written) return null;
+            return Load(Path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SigningKeyException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Every key that verifies, the signing key among them (no secrets).</summary>
     public IReadOnlyList<SigningKeyInfo> Keys { get; }
 
@@ -63,7 +86,12 @@ public sealed class SigningKeyring
     public static SigningKeyring Load(string path)
     {
         string text;
-        try { text = File.ReadAllText(path); }
+        DateTime written;
+        try
+        {
+            written = File.GetLastWriteTimeUtc(path);
+            text = File.ReadAllText(path);
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new SigningKeyException($"Cannot read the signing keyring '{path}': {ex.Message} Create one with New-TqSigningKey -Path.", ex);
@@ -87,7 +115,11 @@ public sealed class SigningKeyring
                 keys.Add(new SigningKeyInfo(id, key.TryGetProperty("created", out var created) ? created.GetDateTimeOffset() : default, false, queues));
             }
             if (!secrets.ContainsKey(signing)) throw new FormatException($"the signing key '{signing}' is not among its keys");
-            return new SigningKeyring(signing, secrets, keys.Select(k => k with { IsSigningKey = k.Id == signing }).ToList());
+            return new SigningKeyring(signing, secrets, keys.Select(k => k with { IsSigningKey = k.Id == signing }).ToList())
+            {
+                Path = path,
+                _written = written,
+            };
         }
         catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
         {

@@ -68,6 +68,13 @@ internal sealed class Heartbeat
         }
         _info.Running = _book.Count;
         _info.Processed = _counters.Processed;
+        // A key added or retired in the keyring's file reaches this worker within a beat.
+        if (_options.Signatures?.Refresh() is { } keyring)
+        {
+            if (_broker.Options.Signing is not null) _broker.Options.Signing = keyring;
+            _log.Warning($"The signing keyring {keyring.Path} changed: this worker now verifies with key(s) {string.Join(", ", keyring.Keys.Select(k => k.Id))}.");
+        }
+        _info.KeyIds = _options.Signatures?.Keyring?.Keys.Select(k => k.Id).ToArray() ?? Array.Empty<string>();
         await _broker.Workers.HeartbeatWorkerAsync(_info, _options.LeaseTime).ConfigureAwait(false);
     }
 }

@@ -16,6 +16,8 @@ public class WorkerInfo
     public int Running { get; set; }
     /// <summary>Tasks it processed since it started, at its last heartbeat.</summary>
     public long Processed { get; set; }
+    /// <summary>The ids of the keys its keyring verifies with (empty: it checks no signatures).</summary>
+    public IReadOnlyList<string> KeyIds { get; set; } = Array.Empty<string>();
     /// <summary>When the worker last published this (its heartbeat); set when read back from Redis.</summary>
     public DateTimeOffset? LastSeen { get; set; }
 }
