@@ -78,9 +78,9 @@ public sealed class SignaturePolicy
         }
         if (keyId.Length > 0 && (schedule.Kid != keyId || schedule.Queue != queue || schedule.Name != name))
         {
-            var refusal2 = $"The schedule was signed as '{schedule.Name}' of queue '{schedule.Queue}' (key '{schedule.Kid}') but found as '{name}' of '{queue}' (key '{keyId}').";
+            var moved = $"The schedule was signed as '{schedule.Name}' of queue '{schedule.Queue}' (key '{schedule.Kid}') but found as '{name}' of '{queue}' (key '{keyId}').";
             schedule = null;
-            return refusal2;
+            return moved;
         }
         signed = keyId.Length > 0;
         return null;
