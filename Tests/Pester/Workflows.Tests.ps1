@@ -44,6 +44,14 @@ Describe 'Send-TqTask -DependsOn' {
         finally { Stop-Job $job; Remove-Job $job -Force }
     }
 
+    It 'runs a task that names the same dependency twice once that dependency succeeded' {
+        $a = Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { 'once' }
+        $b = Send-TqTask -Redis $redis -Queue $reports -DependsOn $a, $a -ScriptBlock { $TqDependencies.Count }
+        $job = Start-TqWorker -Redis $redis -Queue $checks, $reports -AsJob -AllowUnsigned
+        try { (Wait-TqTask -Redis $redis -Queue $reports -Id $b.Id -Timeout 30).Output | Should -Be 1 }
+        finally { Stop-Job $job; Remove-Job $job -Force }
+    }
+
     It 'cancels a waiting task whose dependency failed, naming it, unless -OnDependencyFailure Run' {
         $ok = Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { 'fine' }
         $bad = Send-TqTask -Redis $redis -Queue $checks -MaxAttempts 1 -ScriptBlock { throw 'broken' }

@@ -490,7 +490,10 @@ public sealed class RedisBroker
     /// </summary>
     public async Task<DependentOutcome> EnqueueDependentAsync(string queue, TaskEnvelope task)
     {
-        if (task.DependsOn is not { Count: > 0 } dependsOn) throw new ArgumentException("The task depends on no task.", nameof(task));
+        if (task.DependsOn is not { Count: > 0 }) throw new ArgumentException("The task depends on no task.", nameof(task));
+        // The same task named twice is one dependency: counted twice, it would leave the task waiting for ever.
+        var dependsOn = task.DependsOn.GroupBy(d => (d.Queue, d.Id)).Select(g => g.First()).ToList();
+        task.DependsOn = dependsOn;
         if (task.Id.Length == 0) task.Id = TaskIds.NewId();
         var shards = await Shards.CountAsync(queue).ConfigureAwait(false);
         var home = QueueShards.Place(queue, shards, task.Id, task.UniqueKey);

@@ -42,9 +42,20 @@ public sealed class RedisScript
     public static RedisScript Load(string fileName, bool readOnly = false) =>
         new(fileName, ResolveIncludes(ReadResource("TaskQueue.Scripts." + fileName), fileName), readOnly);
 
-    /// <summary>A script that writes, opened by <paramref name="prologue"/> (QueueScript's type check).</summary>
-    internal static RedisScript Load(string fileName, string prologue) =>
-        new(fileName, prologue + ResolveIncludes(ReadResource("TaskQueue.Scripts." + fileName), fileName), false);
+    /// <summary>
+    /// A script that writes, with <paramref name="check"/> (QueueScript's type check) wherever its line
+    /// <see cref="CheckDirective"/> stands, or first when it has none. A script that often has nothing to do (an idle
+    /// queue's sweep) places it after the reads that decide, before its first write, so an idle queue pays nothing.
+    /// </summary>
+    internal static RedisScript Load(string fileName, string check)
+    {
+        var text = ResolveIncludes(ReadResource("TaskQueue.Scripts." + fileName), fileName);
+        text = text.Contains(CheckDirective + "\n") ? text.Replace(CheckDirective + "\n", check) : check + text;
+        return new(fileName, text, false);
+    }
+
+    /// <summary>Where a script that writes wants its key type check (see <see cref="Load(string, string)"/>).</summary>
+    public const string CheckDirective = "--#typecheck";
 
     /// <summary>
     /// A line <c>--#include name</c> stands for the text of <c>Scripts/lib/name.lua</c> (helpers several scripts

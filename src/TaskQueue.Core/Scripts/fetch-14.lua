@@ -88,12 +88,19 @@ end
 -- give; LRANGE and LTRIM because RPOP with a count is not implemented alike by every Redis-compatible server). A queue
 -- without tasks of another level than normal takes from its one list.
 local ids, from = {}, {}
+-- The key type check (added at load, in each branch) runs only when a list holds a task: an idle queue pays nothing.
 if not ranked then
   local tail = redis.call('LRANGE', KEYS[1], -want, -1)
+  if #tail > 0 then
+--#typecheck
+  end
   if #tail > 0 then redis.call('LTRIM', KEYS[1], 0, -(#tail + 1)) end
   for i = #tail, 1, -1 do ids[#ids + 1] = tail[i]; from[#ids] = 2 end
 else
   local len = { redis.call('LLEN', KEYS[9]), redis.call('LLEN', KEYS[1]), redis.call('LLEN', KEYS[10]) }
+  if len[1] + len[2] + len[3] > 0 then
+--#typecheck
+  end
   local now = tonumber(ARGV[4])
   local clocks = redis.call('HMGET', KEYS[12], 'normal', 'low')
   local since = { false, tonumber(clocks[1]) or false, tonumber(clocks[2]) or false }

@@ -15,8 +15,18 @@ local lists = { KEYS[4], KEYS[2], KEYS[5] }
 local moved = 0
 local before = nil
 local nextDue = -1
-for _, key in ipairs({ KEYS[1], KEYS[3] }) do
-  local ids = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local keys = { KEYS[1], KEYS[3] }
+local due, any = {}, false
+for i, key in ipairs(keys) do
+  due[i] = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+  if #due[i] > 0 then any = true end
+end
+-- The key type check (added at load) runs only when there is something to write: an idle queue pays nothing for it.
+if any then
+--#typecheck
+end
+for i, key in ipairs(keys) do
+  local ids = due[i]
   if #ids > 0 then
     variadic('ZREM', key, ids)
     local waited = push_pending(lists, KEYS[6], ids, #ids, false)

@@ -63,8 +63,15 @@ public static class EnvelopeSignature
     // keyring loaded once per cmdlet call leaves nothing behind.
     [ThreadStatic] private static ConditionalWeakTable<byte[], HMACSHA256>? _hmacs;
 
-    /// <summary>HMAC-SHA256 of <paramref name="data"/> with <paramref name="secret"/> (RecordProof).</summary>
-    internal static byte[] Mac(byte[] secret, byte[] data) => Hmac(secret, data, 0, data.Length);
+    /// <summary>HMAC-SHA256 with <paramref name="secret"/> of <paramref name="head"/> then <paramref name="body"/> (RecordProof), without joining them.</summary>
+    internal static byte[] Mac(byte[] secret, byte[] head, byte[] body)
+    {
+        _hmacs ??= new ConditionalWeakTable<byte[], HMACSHA256>();
+        var hmac = _hmacs.GetValue(secret, s => new HMACSHA256(s));
+        hmac.TransformBlock(head, 0, head.Length, null, 0);
+        hmac.TransformFinalBlock(body, 0, body.Length);
+        return hmac.Hash!;
+    }
 
     private static byte[] Hmac(byte[] secret, byte[] data, int offset, int count)
     {

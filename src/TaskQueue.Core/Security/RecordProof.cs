@@ -58,7 +58,7 @@ public static class RecordProof
         json.Length <= 2 ? json : json.Substring(0, json.Length - 1) + ",\"proof\":\"" + proof + "\"}";
 
     private static string Make(SigningKeyring keyring, string id, string outcome, string json) =>
-        keyring.SigningKeyId + ":" + Convert.ToBase64String(EnvelopeSignature.Mac(keyring.SigningSecret, Message(id, outcome, json)));
+        keyring.SigningKeyId + ":" + Convert.ToBase64String(EnvelopeSignature.Mac(keyring.SigningSecret, Head(id, outcome), Encoding.UTF8.GetBytes(json)));
 
     private static bool Check(SigningKeyring keyring, string id, string outcome, string json, string proof)
     {
@@ -67,8 +67,9 @@ public static class RecordProof
         byte[] claimed;
         try { claimed = Convert.FromBase64String(proof.Substring(colon + 1)); }
         catch (FormatException) { return false; }
-        return EnvelopeSignature.FixedTimeEquals(claimed, EnvelopeSignature.Mac(secret, Message(id, outcome, json)));
+        return EnvelopeSignature.FixedTimeEquals(claimed, EnvelopeSignature.Mac(secret, Head(id, outcome), Encoding.UTF8.GetBytes(json)));
     }
 
-    private static byte[] Message(string id, string outcome, string json) => Encoding.UTF8.GetBytes("tq-record-1\n" + id + "\n" + outcome + "\n" + json);
+    // What the proof covers ahead of the record's JSON.
+    private static byte[] Head(string id, string outcome) => Encoding.UTF8.GetBytes("tq-record-1\n" + id + "\n" + outcome + "\n");
 }
