@@ -413,8 +413,8 @@ Describe 'Size limits on the worker side' {
         $failure.Message | Should -BeLike '*over the*a worker reads*'
     }
 
-    It 'keeps at most 1 MiB of output and 16 KiB of a message in a record, and marks it truncated' {
-        $big = Send-TqTask -Queue $queue -SigningKey $keyring -ScriptBlock { 'y' * 3MB }
+    It 'keeps at most 4 MiB of output and 16 KiB of a message in a record, and marks it truncated' {
+        $big = Send-TqTask -Queue $queue -SigningKey $keyring -ScriptBlock { 'y' * 6MB }
         $throws = Send-TqTask -Queue $queue -SigningKey $keyring -MaxAttempts 1 -ScriptBlock { throw ('z' * 1MB) }
         $null = Start-TqWorker -Queue $queue -SigningKey $keyring -Burst -WarningAction SilentlyContinue
         $result = Invoke-Redis HGET "tq:{$queue}:results" $big.Id

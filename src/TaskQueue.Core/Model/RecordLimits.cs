@@ -11,8 +11,8 @@ namespace TaskQueue.Core.Model;
 /// </summary>
 public static class RecordLimits
 {
-    /// <summary>The largest output a record keeps, as JSON text (default 1 MiB, as for a task's envelope).</summary>
-    public const int MaxOutputChars = 1024 * 1024;
+    /// <summary>The largest output a record keeps, as JSON text (4 MiB: a large listing is kept whole, 30 MB is not).</summary>
+    public const int MaxOutputChars = 4 * 1024 * 1024;
     /// <summary>The longest message, stack trace or stream entry a record keeps.</summary>
     public const int MaxTextChars = 16 * 1024;
     /// <summary>The most warnings, information or error entries a record keeps.</summary>
