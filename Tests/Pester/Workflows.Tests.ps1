@@ -52,6 +52,18 @@ Describe 'Send-TqTask -DependsOn' {
         finally { Stop-Job $job; Remove-Job $job -Force }
     }
 
+    It 'leaves nothing of a waiting task removed before its dependencies ended, once they end' {
+        $a = Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { 'a' }
+        $b = Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { 'b' }
+        $waiting = Send-TqTask -Redis $redis -Queue $reports -DependsOn $a, $b -ScriptBlock { 'never' }
+        $null = Remove-TqTask -Redis $redis -Queue $reports -Id $waiting.Id -Confirm:$false
+        $null = Start-TqWorker -Redis $redis -Queue $checks -Burst -AllowUnsigned
+        Wait-Until { (Invoke-Redis LLEN "tq:{$checks}:handover") -eq 0 } -Because 'the outcomes to be handed over'
+        Invoke-Redis HEXISTS "tq:{$reports}:settled" $waiting.Id | Should -Be 0
+        Invoke-Redis HEXISTS "tq:{$reports}:remaining" $waiting.Id | Should -Be 0
+        Invoke-Redis EXISTS "tq:{$reports}:pending" | Should -Be 0
+    }
+
     It 'cancels a waiting task whose dependency failed, naming it, unless -OnDependencyFailure Run' {
         $ok = Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { 'fine' }
         $bad = Send-TqTask -Redis $redis -Queue $checks -MaxAttempts 1 -ScriptBlock { throw 'broken' }

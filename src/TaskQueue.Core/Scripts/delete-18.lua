@@ -25,6 +25,31 @@
 --#include pending
 local id = ARGV[1]
 if redis.call('ZSCORE', KEYS[4], id) then return -1 end
+
+-- A task deleted while its dependencies have not all ended (waiting, or canceled by a failed one): their outcomes
+-- still come (release-11). Its settled entry becomes '!deleted' and a line '\n?<dependency id>' per outcome not in
+-- yet; release-11 strikes them out and removes the entry with the last, so nothing is left behind.
+local function outcomes_to_come()
+  if redis.call('HEXISTS', KEYS[14], id) == 0 then return '' end
+  local body = redis.call('HGET', KEYS[7], id)
+  if not body then return '' end
+  if string.sub(body, 1, 5) == 'sig1:' then body = string.sub(body, (string.find(body, '\n', 1, true) or #body) + 1) end
+  local ok, task = pcall(cjson.decode, body)
+  if not ok or type(task) ~= 'table' or type(task.dependsOn) ~= 'table' then return '' end
+  local settled = redis.call('HGET', KEYS[15], id) or ''
+  -- The dependency whose failure canceled it has handed its outcome over already; its record names it.
+  local canceled_by = redis.call('HGET', KEYS[9], id) or ''
+  local left = ''
+  for _, dependency in ipairs(task.dependsOn) do
+    local dep = type(dependency) == 'table' and dependency.id
+    if type(dep) == 'string' and not string.find(settled, '/' .. dep .. '=', 1, true)
+        and not string.find(canceled_by, '/' .. dep, 1, true) then
+      left = left .. '\n?' .. dep
+    end
+  end
+  return left
+end
+local to_come = outcomes_to_come()
 local found = 0
 found = found + remove_pending({ KEYS[16], KEYS[1], KEYS[17] }, KEYS[18], id)
 redis.call('HDEL', KEYS[18], id)
@@ -34,7 +59,7 @@ found = found + redis.call('ZREM', KEYS[5], id)
 found = found + redis.call('ZREM', KEYS[6], id)
 found = found + redis.call('ZREM', KEYS[13], id)
 redis.call('HDEL', KEYS[14], id)
-redis.call('HDEL', KEYS[15], id)
+if to_come ~= '' then redis.call('HSET', KEYS[15], id, '!deleted' .. to_come) else redis.call('HDEL', KEYS[15], id) end
 found = found + redis.call('HDEL', KEYS[7], id)
 redis.call('HDEL', KEYS[8], id)
 found = found + redis.call('HDEL', KEYS[9], id)

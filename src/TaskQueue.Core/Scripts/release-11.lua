@@ -20,6 +20,17 @@ local mark = '\n' .. ARGV[3] .. '='
 local outcome = ARGV[4]
 local settled = redis.call('HGET', KEYS[4], id) or ''
 
+-- A task deleted while waiting (delete-18): strike this dependency out; the entry goes with the last one.
+if string.sub(settled, 1, 8) == '!deleted' then
+  if outcome == 'r' then return 0 end
+  local entry = '\n?' .. (string.match(ARGV[3], '([^/]+)$') or '') .. '\n'
+  local at = string.find(settled .. '\n', entry, 1, true)
+  if not at then return 0 end
+  settled = string.sub(settled, 1, at - 1) .. string.sub(settled, at + #entry - 1)
+  if settled == '!deleted' then redis.call('HDEL', KEYS[4], id) else redis.call('HSET', KEYS[4], id, settled) end
+  return 0
+end
+
 if outcome == 'r' then
   -- Only a task this dependency canceled (its record names it), that no other failed dependency keeps canceled.
   if not redis.call('ZSCORE', KEYS[6], id) or redis.call('HEXISTS', KEYS[3], id) == 0 then return 0 end
