@@ -198,4 +198,12 @@ function Get-MostAtOnce($Runs) {
     $most
 }
 
+function Start-FaultProxy([int] $TargetPort) {
+    <# A loopback TCP proxy to $TargetPort that cuts the line on command (FaultProxy.cs): set .Mode to 'Hold' (a
+       partition: nothing flows, nothing is lost), 'Reset' (TCP resets, new connections refused) or 'Pass', and
+       .DelayMs to delay each chunk. Dispose() it after. #>
+    if (-not ('TaskQueueTests.FaultProxy' -as [type])) { Add-Type -Path (Join-Path $PSScriptRoot 'FaultProxy.cs') }
+    [TaskQueueTests.FaultProxy]::new($TargetPort)
+}
+
 Export-ModuleMember -Function *

@@ -1,0 +1,147 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot '../../tools/Build.psm1') -Force
+    # A Redis of this file's own (stopped with SIGSTOP below), not the lane's.
+    $saved = $env:TQ_TEST_REDIS, $env:TQ_REDIS
+    $server = Start-PrivateRedis -Kind redis
+    $env:TQ_TEST_REDIS = $env:TQ_REDIS = $server.Configuration
+
+    # The ids a worker process holds leases on now, read from Redis (tq:{q}:owners names the worker id, which
+    # begins with the host name and the process id).
+    function Get-HeldBy([string] $Queue, [int] $ProcessId) {
+        $prefix = "$([Environment]::MachineName):$($ProcessId):"
+        $owners = Invoke-Redis HGETALL "tq:{$Queue}:owners"
+        @(for ($i = 0; $i + 1 -lt $owners.Count; $i += 2) { if ([string]$owners[$i + 1] -like "$prefix*") { [string]$owners[$i] } })
+    }
+    function Stop-Worker($Process) {
+        if (-not $Process -or $Process.HasExited) { return }
+        & kill -CONT $Process.Id 2>$null
+        & kill -TERM $Process.Id 2>$null
+        if (-not $Process.WaitForExit(20000)) { $Process.Kill($true) }
+    }
+    # Tasks that take $Seconds and return the process id of the worker that ran them.
+    function Send-SlowTasks([string] $Queue, [int] $Count, [double] $Seconds) {
+        1..$Count | Send-TqTask -Queue $Queue -ArgumentList $Seconds -ScriptBlock { param($n, $s) Start-Sleep -Milliseconds ($s * 1000); $PID }
+    }
+}
+
+AfterAll {
+    Stop-PrivateRedis $server
+    $env:TQ_TEST_REDIS, $env:TQ_REDIS = $saved
+}
+
+Describe 'A worker stalled (SIGSTOP) for longer than its lease' {
+    BeforeEach { $queue = New-TestQueue 'stall' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'writes no outcome for the tasks another worker recovered, says it lost their leases, and each task has one success record' {
+        $tasks = Send-SlowTasks $queue 2 3
+        $stalled = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
+        $rescuer = $null
+        try {
+            Wait-Until { (Get-HeldBy $queue $stalled.Id).Count -eq 2 } -TimeoutSeconds 60 -Because 'the worker to lease both tasks'
+            # The fault bit: the worker holds both tasks, running, when it stops.
+            $held = Get-HeldBy $queue $stalled.Id
+            & kill -STOP $stalled.Id
+            $stoppedAt = [DateTimeOffset]::UtcNow
+            $rescuer = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
+            Wait-Until { (Get-TqQueue $queue).Succeeded -eq 2 } -TimeoutSeconds 60 -Because 'the second worker to recover and finish both tasks'
+            & kill -CONT $stalled.Id
+            $continuedAt = [DateTimeOffset]::UtcNow
+            # Its tasks' sleeps end at once; their outcomes are refused. Wait until it has beaten again and is idle.
+            Wait-Until {
+                $w = Get-TqWorker -Queue $queue | Where-Object { $_.Id -like "*:$($stalled.Id):*" }
+                $w -and $w.LastSeen -gt $continuedAt.AddSeconds(1) -and $w.Running -eq 0
+            } -TimeoutSeconds 30 -Because 'the stalled worker to beat again with nothing running'
+        }
+        finally { Stop-Worker $stalled; Stop-Worker $rescuer }
+        $held.Count | Should -Be 2
+        $results = Get-TqResult -Queue $queue -Id $tasks.Id
+        $results.Count | Should -Be 2
+        foreach ($r in $results) {
+            $r.Output | Should -Be $rescuer.Id -Because 'the outcome is the recovering worker''s; the stalled worker wrote none'
+            $r.StartedAt | Should -BeGreaterThan $stoppedAt
+        }
+        (Invoke-Redis ZCARD "tq:{$queue}:succeeded") | Should -Be 2
+        (Invoke-Redis HLEN "tq:{$queue}:results") | Should -Be 2
+        (Get-TqQueue $queue).Failed | Should -Be 0
+        (Invoke-Redis HLEN "tq:{$queue}:owners") | Should -Be 0
+        $stalled.OutputTask.Result + $stalled.ErrorTask.Result | Should -Match 'lost the lease'
+    }
+}
+
+Describe 'A worker cut off from Redis (a TCP proxy between them)' {
+    BeforeEach {
+        $queue = New-TestQueue 'partition'
+        $proxy = Start-FaultProxy $server.Port
+    }
+    AfterEach {
+        $proxy.Dispose()
+        Remove-TestQueue $queue
+    }
+
+    It 'has its in-flight tasks recovered after their lease when the line <Fault>, reconnects, and goes on; nothing lost, only those run twice' -ForEach @(
+        @{ Fault = 'holds every byte for 8 s (a partition)'; Mode = 'Hold' }
+        @{ Fault = 'is reset and refused for 8 s'; Mode = 'Reset' }
+    ) {
+        $first = Send-SlowTasks $queue 2 3
+        $cutOff = Start-PwshProcess "Start-TqWorker -Redis '127.0.0.1:$($proxy.Port)' -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
+        $other = $null
+        try {
+            Wait-Until { (Get-HeldBy $queue $cutOff.Id).Count -eq 2 } -TimeoutSeconds 60 -Because 'the worker behind the proxy to lease both tasks'
+            $held = Get-HeldBy $queue $cutOff.Id
+            $proxy.Mode = $Mode
+            $cutAt = [DateTimeOffset]::UtcNow
+            $other = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
+            Wait-Until { (Get-TqQueue $queue).Succeeded -eq 2 } -TimeoutSeconds 60 -Because 'the other worker to recover and finish the cut-off tasks'
+            Wait-Until { ([DateTimeOffset]::UtcNow - $cutAt).TotalSeconds -ge 8 } -TimeoutSeconds 20 -Because 'the cut to last 8 s'
+            $proxy.Mode = 'Pass'
+            # The cut-off worker must serve again on its own: the other one stops, new tasks come.
+            Stop-Worker $other
+            $second = Send-SlowTasks $queue 2 0
+            Wait-Until { (Get-TqQueue $queue).Succeeded -eq 4 } -TimeoutSeconds 60 -Because 'the cut-off worker to reconnect and run the new tasks'
+        }
+        finally { Stop-Worker $cutOff; Stop-Worker $other }
+        $held.Count | Should -Be 2 -Because 'the worker held both tasks when the line was cut'
+        foreach ($r in Get-TqResult -Queue $queue -Id $first.Id) {
+            $r.Output | Should -Be $other.Id -Because 'the cut-off worker lost their leases; the other worker''s outcome stands'
+            $r.Attempts | Should -BeGreaterOrEqual 1
+        }
+        foreach ($r in Get-TqResult -Queue $queue -Id $second.Id) { $r.Output | Should -Be $cutOff.Id }
+        (Invoke-Redis ZCARD "tq:{$queue}:succeeded") | Should -Be 4
+        (Get-TqQueue $queue).Failed | Should -Be 0
+        (Invoke-Redis HLEN "tq:{$queue}:owners") | Should -Be 0
+        $proxy.Accepted | Should -BeGreaterThan 1 -Because 'the worker connected again through the proxy'
+        $cutOff.OutputTask.Result + $cutOff.ErrorTask.Result | Should -Match 'lost (its|the) lease|run again when their lease runs out'
+    }
+}
+
+Describe 'Redis stalled (SIGSTOP) for longer than the connect timeout' {
+    BeforeEach { $queue = New-TestQueue 'redisstall' }
+    AfterEach { & kill -CONT $server.Process.Id; Remove-TestQueue $queue }
+
+    It 'loses nothing: the worker keeps its running tasks, writes their outcomes once Redis answers, and serves on' {
+        $first = Send-SlowTasks $queue 2 1
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 15 -AllowUnsigned"
+        try {
+            Wait-Until { (Get-HeldBy $queue $worker.Id).Count -eq 2 } -TimeoutSeconds 60 -Because 'the worker to lease both tasks'
+            $held = Get-HeldBy $queue $worker.Id
+            & kill -STOP $server.Process.Id
+            $stalled = [Diagnostics.Stopwatch]::StartNew()
+            # Longer than the connect timeout (5 s) and the command timeout (5 s) after the tasks end (1 s), shorter
+            # than the lease (15 s): their outcomes' first writes time out, and are written again.
+            Wait-Until { $stalled.Elapsed.TotalSeconds -ge 10 } -TimeoutSeconds 20 -Because 'Redis to stay stopped 10 s'
+            & kill -CONT $server.Process.Id
+            $second = Send-SlowTasks $queue 2 0
+            Wait-Until { (Get-TqQueue $queue).Succeeded -eq 4 } -TimeoutSeconds 60 -Because 'the worker to finish every task after Redis came back'
+        }
+        finally { Stop-Worker $worker }
+        $held.Count | Should -Be 2
+        $worker.HasExited | Should -BeTrue
+        $results = Get-TqResult -Queue $queue -Id ($first.Id + $second.Id)
+        $results.Count | Should -Be 4
+        $results | ForEach-Object { $_.Attempts | Should -Be 1 -Because 'a stall shorter than the lease costs no run' }
+        (Get-TqQueue $queue).Failed | Should -Be 0
+    }
+}
