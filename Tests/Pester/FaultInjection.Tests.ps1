@@ -145,3 +145,45 @@ Describe 'Redis stalled (SIGSTOP) for longer than the connect timeout' {
         (Get-TqQueue $queue).Failed | Should -Be 0
     }
 }
+
+Describe 'A worker whose clock runs 10 minutes ahead (libfaketime)' {
+    BeforeAll { $fakeTime = Find-FakeTime }
+    BeforeEach { $queue = New-TestQueue 'skew' }
+    AfterEach { Remove-TestQueue $queue; Remove-TestQueue "$queue-probe" }
+
+    It 'neither recovers the live tasks of a worker with the right time nor keeps its own tasks from recovery when it dies: leases are timed by Redis''s clock' {
+        $fakeTime | Should -Not -BeNullOrEmpty -Because 'Debian''s faketime package installs (the suite runs as root on Debian)'
+        $ahead = @{ LD_PRELOAD = $fakeTime; FAKETIME = '+600' }
+        $first = Send-SlowTasks $queue 2 6
+        $right = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
+        $skewed = $null
+        try {
+            Wait-Until { (Get-HeldBy $queue $right.Id).Count -eq 2 } -TimeoutSeconds 60 -Because 'the first worker to lease both tasks'
+            $skewed = Start-PwshProcess "Start-TqWorker -Queue $queue, $queue-probe -Concurrency 2 -LeaseTime 2 -AllowUnsigned" -Environment $ahead
+            # It serves: a task of a queue only it serves reports its own clock.
+            $probe = Send-TqTask -Queue "$queue-probe" -ScriptBlock { [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() }
+            Wait-Until { (Get-TqQueue $queue).Succeeded -eq 2 -and (Get-TqQueue "$queue-probe").Succeeded -eq 1 } -TimeoutSeconds 60 -Because 'every task to finish'
+            $probeRecord = Get-TqResult -Queue "$queue-probe" -Id $probe.Id
+            $skewedClock = [long]@($probeRecord.Output)[0]
+            # Its own tasks, held when it dies, come back within a lease or so, not 10 minutes.
+            $rightId = $right.Id
+            Stop-Worker $right
+            $second = Send-SlowTasks $queue 2 30
+            Wait-Until { (Get-HeldBy $queue $skewed.Id).Count -eq 2 } -TimeoutSeconds 60 -Because 'the skewed worker to lease both new tasks'
+            $skewed.Kill(); $skewed.WaitForExit()
+            $killedAt = [Diagnostics.Stopwatch]::StartNew()
+            $right = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
+            Wait-Until { (Invoke-Redis HLEN "tq:{$queue}:recoveries") -eq 2 } -TimeoutSeconds 60 -Because 'the dead skewed worker''s tasks to be recovered'
+            $recovered = $killedAt.Elapsed.TotalSeconds
+        }
+        finally { Stop-Worker $right; Stop-Worker $skewed }
+        $probeRecord.Worker | Should -BeLike "*:$($skewed.Id):*"
+        ($skewedClock - [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()) | Should -BeGreaterThan 500 -Because 'the skewed worker''s own clock ran 10 minutes ahead'
+        foreach ($r in Get-TqResult -Queue $queue -Id $first.Id) {
+            $r.Output | Should -Be $rightId -Because 'the worker with the right time kept and finished its tasks'
+            $r.Attempts | Should -Be 1
+        }
+        (Invoke-Redis HLEN "tq:{$queue}:recoveries") | Should -Be 2 -Because 'only the dead worker''s 2 tasks were recovered'
+        $recovered | Should -BeLessThan 20
+    }
+}

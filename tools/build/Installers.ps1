@@ -48,6 +48,15 @@ function Install-RedisServer {
     return Find-RedisServer
 }
 
+function Find-FakeTime {
+    <# libfaketime (Debian's faketime package), installed when missing and we may: the library a process is started with
+       (LD_PRELOAD) to run its clock ahead or behind (FAKETIME=+600). Returns its path, or $null. #>
+    $find = { Get-ChildItem '/usr/lib/*/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1' -ErrorAction Ignore | Select-Object -First 1 -ExpandProperty FullName }
+    $lib = & $find
+    if (-not $lib -and (Install-DebianPackage faketime)) { $lib = & $find }
+    return $lib
+}
+
 function Install-BrowserTools([string] $Root, [string] $ToolsPath = (Join-Path $Root '.tools'), [string] $Node = (Find-Application node)) {
     <# What the dashboard's browser test needs: Debian's Chromium (never a downloaded browser), Node.js 20 or newer and
        playwright-core from npm (tools/browser/package-lock.json). Returns the paths, or a Problem to report. #>

@@ -206,7 +206,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
             MaxAttempts = MaxAttempts,
             TimeoutMs = (long)Timeout.TotalMilliseconds,
             ContinueOnError = ContinueOnError.IsPresent,
-            EnqueuedAt = DateTimeOffset.UtcNow,
+            EnqueuedAt = Broker.Clock.UtcNow,
             UniqueKey = UniqueKey,
             Name = Name,
             Priority = TaskPriorities.Stored(Priority),
