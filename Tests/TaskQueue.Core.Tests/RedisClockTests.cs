@@ -33,6 +33,21 @@ public sealed class RedisClockTests
         }
     }
 
+    /// <summary>A host clock that moves on by itself each time it is read (a slow round trip).</summary>
+    private sealed class SlowClock : IClock
+    {
+        private DateTimeOffset _now = DateTimeOffset.UtcNow;
+        public DateTimeOffset UtcNow { get { var now = _now; _now += TimeSpan.FromSeconds(3); return now; } }
+    }
+
+    [Fact]
+    public void A_TIME_answer_that_took_seconds_is_not_used()
+    {
+        var clock = new RedisClock(_redis.Connection, new SlowClock());
+        Assert.False(clock.Sync());
+        Assert.Equal(TimeSpan.Zero, clock.Offset);
+    }
+
     [Fact]
     public void Until_Redis_answers_it_is_the_host_clock()
     {

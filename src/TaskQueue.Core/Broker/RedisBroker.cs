@@ -21,8 +21,13 @@ public sealed class RedisBroker
 {
     private readonly ConcurrentDictionary<string, QueueKeys> _keys = new(StringComparer.Ordinal);
 
-    /// <summary>A broker on the process's shared connection for a configuration string (RedisConnections.Resolve's default when null).</summary>
-    public static RedisBroker Connect(string? configuration, BrokerOptions? options = null) => new(RedisConnections.Get(configuration), options);
+    /// <summary>A broker on the process's shared connection for a configuration string (RedisConnections.Resolve's default
+    /// when null), timed by Redis's clock (<see cref="RedisClock"/>).</summary>
+    public static RedisBroker Connect(string? configuration, BrokerOptions? options = null)
+    {
+        var connection = RedisConnections.Get(configuration);
+        return new(connection, options, RedisClock.For(connection));
+    }
 
     public RedisBroker(IConnectionMultiplexer connection, BrokerOptions? options = null, IClock? clock = null)
     {

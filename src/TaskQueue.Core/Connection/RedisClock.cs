@@ -23,6 +23,8 @@ public sealed class RedisClock : IClock
     private int _syncing;
 
     public static readonly TimeSpan ResyncInterval = TimeSpan.FromSeconds(30);
+    /// <summary>A TIME read whose round trip took longer is not used.</summary>
+    public static readonly TimeSpan SlowestRoundTrip = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The clock of a connection, one per connection and process, read from Redis once on first use.</summary>
     public static RedisClock For(IConnectionMultiplexer connection) =>
@@ -64,6 +66,13 @@ public sealed class RedisClock : IClock
             var reply = (RedisResult[]?)_connection.GetDatabase().Execute("TIME");
             var after = _local.UtcNow;
             if (reply is null || reply.Length < 2) return false;
+            // An answer that took long (Redis stopped, or busy) says little of when Redis read its clock: try again
+            // in a second, and keep the offset read before.
+            if (after - before > SlowestRoundTrip)
+            {
+                Interlocked.Exchange(ref _syncedAt, Stopwatch.GetTimestamp() - (long)((ResyncInterval.TotalSeconds - 1) * Stopwatch.Frequency));
+                return false;
+            }
             var redisNow = DateTimeOffset.FromUnixTimeSeconds((long)reply[0]).AddTicks((long)reply[1] * 10);
             var local = before + TimeSpan.FromTicks((after - before).Ticks / 2);
             Interlocked.Exchange(ref _offsetTicks, (redisNow - local).Ticks);
