@@ -68,3 +68,15 @@ Describe 'The Garnet fallback' {
         finally { Stop-PrivateRedis $server }
     }
 }
+
+Describe 'The docs and build.ps1 agree' {
+    It 'lists the same first-lane test files in RELIABILITY.md as build.ps1 runs in the first lane only' {
+        $root = Join-Path $PSScriptRoot '../..'
+        $build = Get-Content -Raw (Join-Path $root 'build.ps1')
+        $inBuild = [regex]::Matches([regex]::Match($build, '\$FirstLaneFiles = @\(([^)]*)\)').Groups[1].Value, "'(\w+)'") | ForEach-Object { $_.Groups[1].Value }
+        $doc = (Get-Content -Raw (Join-Path $root 'docs/RELIABILITY.md')) -replace '\s+', ' '
+        $inDoc = [regex]::Match($doc, 'run in the first lane only: ([\w, ]+) \(build').Groups[1].Value -split ', ' | ForEach-Object { $_.Trim() }
+        @($inBuild).Count | Should -BeGreaterThan 5
+        ($inDoc | Sort-Object) | Should -Be ($inBuild | Sort-Object)
+    }
+}

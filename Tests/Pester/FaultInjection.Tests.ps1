@@ -35,39 +35,50 @@ Describe 'A worker stalled (SIGSTOP) for longer than its lease' {
     BeforeEach { $queue = New-TestQueue 'stall' }
     AfterEach { Remove-TestQueue $queue }
 
-    It 'writes no outcome for the tasks another worker recovered, says it lost their leases, and each task has one success record' {
-        $tasks = Send-SlowTasks $queue 2 3
+    It 'writes no outcome for the tasks another worker recovered, starts none of those it had leased but not begun, says it lost their leases, and each task has one success record' {
+        # 4 tasks on 2 slots: 2 running and 2 leased in the buffer when the worker stops. Each run leaves a file.
+        $runs = Join-Path $TestDrive "runs-$queue"
+        New-Item -ItemType Directory -Path $runs | Out-Null
+        $tasks = 1..4 | Send-TqTask -Queue $queue -ArgumentList $runs -ScriptBlock {
+            param($n, $runs)
+            Set-Content (Join-Path $runs "$n-$PID-$([guid]::NewGuid().ToString('N'))") ''
+            Start-Sleep -Seconds 3
+            $PID
+        }
         $stalled = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
         $rescuer = $null
         try {
-            Wait-Until { (Get-HeldBy $queue $stalled.Id).Count -eq 2 } -TimeoutSeconds 60 -Because 'the worker to lease both tasks'
-            # The fault bit: the worker holds both tasks, running, when it stops.
+            Wait-Until { (Get-HeldBy $queue $stalled.Id).Count -eq 4 -and @(Get-ChildItem $runs).Count -eq 2 } -TimeoutSeconds 60 -Because 'the worker to run 2 tasks and hold 2 more'
+            # The fault bit: the worker holds all 4 tasks, 2 running, when it stops.
             $held = Get-HeldBy $queue $stalled.Id
             & kill -STOP $stalled.Id
             $stoppedAt = [DateTimeOffset]::UtcNow
-            $rescuer = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 2 -LeaseTime 2 -AllowUnsigned"
-            Wait-Until { (Get-TqQueue $queue).Succeeded -eq 2 } -TimeoutSeconds 60 -Because 'the second worker to recover and finish both tasks'
+            $rescuer = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 4 -LeaseTime 2 -AllowUnsigned"
+            Wait-Until { (Get-TqQueue $queue).Succeeded -eq 4 } -TimeoutSeconds 90 -Because 'the second worker to recover and finish every task'
             & kill -CONT $stalled.Id
             $continuedAt = [DateTimeOffset]::UtcNow
-            # Its tasks' sleeps end at once; their outcomes are refused. Wait until it has beaten again and is idle.
+            # Its running tasks' sleeps end at once; their outcomes are refused. Wait until it has beaten again and is idle.
             Wait-Until {
                 $w = Get-TqWorker -Queue $queue | Where-Object { $_.Id -like "*:$($stalled.Id):*" }
                 $w -and $w.LastSeen -gt $continuedAt.AddSeconds(1) -and $w.Running -eq 0
             } -TimeoutSeconds 30 -Because 'the stalled worker to beat again with nothing running'
         }
         finally { Stop-Worker $stalled; Stop-Worker $rescuer }
-        $held.Count | Should -Be 2
+        $held.Count | Should -Be 4
         $results = Get-TqResult -Queue $queue -Id $tasks.Id
-        $results.Count | Should -Be 2
+        $results.Count | Should -Be 4
         foreach ($r in $results) {
             $r.Output | Should -Be $rescuer.Id -Because 'the outcome is the recovering worker''s; the stalled worker wrote none'
             $r.StartedAt | Should -BeGreaterThan $stoppedAt
         }
-        (Invoke-Redis ZCARD "tq:{$queue}:succeeded") | Should -Be 2
-        (Invoke-Redis HLEN "tq:{$queue}:results") | Should -Be 2
+        $byStalled = @(Get-ChildItem $runs | Where-Object Name -like "*-$($stalled.Id)-*")
+        $byStalled.Count | Should -Be 2 -Because 'the stalled worker started only the 2 tasks it ran before it stopped, not the 2 whose lease ran out while they waited'
+        @(Get-ChildItem $runs).Count | Should -Be 6
+        (Invoke-Redis ZCARD "tq:{$queue}:succeeded") | Should -Be 4
+        (Invoke-Redis HLEN "tq:{$queue}:results") | Should -Be 4
         (Get-TqQueue $queue).Failed | Should -Be 0
         (Invoke-Redis HLEN "tq:{$queue}:owners") | Should -Be 0
-        $stalled.OutputTask.Result + $stalled.ErrorTask.Result | Should -Match 'lost the lease'
+        $stalled.OutputTask.Result + $stalled.ErrorTask.Result | Should -Match 'lost the lease|was not started'
     }
 }
 

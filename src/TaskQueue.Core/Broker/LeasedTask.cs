@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using TaskQueue.Core.Model;
@@ -35,6 +36,18 @@ public sealed class LeasedTask
     public int Attempt { get; }
     /// <summary>How often the task's lease ran out before: its worker died or hung while holding it.</summary>
     public int Recoveries { get; }
+
+    private long _leaseEndsMs = long.MaxValue;
+    /// <summary>
+    /// When this worker's lease of the task runs out, as last written to Redis (unix ms, Redis's clock); long.MinValue
+    /// once Redis said the lease is gone. A slot does not start a task whose lease ran out while it waited (its worker
+    /// was stopped, or cut off from Redis): another worker may run it already.
+    /// </summary>
+    public long LeaseEndsMs
+    {
+        get => Interlocked.Read(ref _leaseEndsMs);
+        set => Interlocked.Exchange(ref _leaseEndsMs, value);
+    }
 
     /// <summary>
     /// Reads the envelope ahead of the slot that will run the task (the worker's dispatcher does it as it buffers

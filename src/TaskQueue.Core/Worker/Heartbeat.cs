@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -61,9 +62,11 @@ internal sealed class Heartbeat
             // By id: the same id may be held twice for a moment (handed back, or recovered, and leased again).
             var asked = group.ToLookup(t => t.Id);
             var (lostIds, canceled) = await _broker.ExtendAsync(group.Key, _info.Id, asked.Select(g => g.Key).ToList(), deadline).ConfigureAwait(false);
+            var gone = new HashSet<string>(lostIds);
+            foreach (var task in group) task.LeaseEndsMs = gone.Contains(task.Id) ? long.MinValue : deadline.ToUnixTimeMilliseconds();
             var lost = _book.Lost(asked, lostIds);
             if (lost.Count > 0)
-                _log.Warning($"This worker lost the lease of {lost.Count} task(s) of queue '{group.Key}' (Redis was unreachable longer than the lease time?): {string.Join(", ", lost.Take(5))}.");
+                _log.Warning($"This worker lost the lease of {lost.Count} task(s) of queue '{group.Key}' (it was stopped, or cut off from Redis, for longer than the lease time?); their outcomes will be dropped: {string.Join(", ", lost.Take(5))}.");
             foreach (var id in canceled) _cancel(group.Key, id);
         }
         _info.Running = _book.Count;

@@ -166,6 +166,14 @@ internal sealed class Slot
                         continue;
                     }
                     if (task.Recoveries > 0) _w.Book.WaitToRunAlone(task, _w.Stopping);
+                    if (task.LeaseEndsMs <= Clock.UtcNow.ToUnixMs())
+                    {
+                        // Its lease ran out while it waited here: another worker may run it already. Handed back
+                        // only if Redis says it is still this worker's.
+                        _w.Log.Warning($"Task {task.Id} of queue '{task.Queue}' was not started: its lease ran out while it waited for a slot (was this worker stopped or cut off from Redis?).");
+                        _w.Acknowledger.HandBack(task.Queue, new[] { task });
+                        continue;
+                    }
                     executor ??= _w.ExecutorFactory();
                     var started = Stopwatch.GetTimestamp();
                     executor = RunOne(task, executor, unacknowledged);

@@ -330,6 +330,7 @@ public sealed class TaskWorker
             else if (reply.Left > 0 && reply.Hold < 0) queue.MarkPending();
             if (reply.FirstLeaseEnds is { } ends) queue.LeaseEndsBy(ends.ToUnixMs());
             var leased = reply.Tasks;
+            foreach (var task in leased) task.LeaseEndsMs = deadline.ToUnixMs();
             if (leased.Count > 0)
             {
                 _counters.FetchLeased(asked);
