@@ -105,6 +105,9 @@ try {
     # retried after a timeout is written once).
     $ids = 1..$Tasks | Send-TqTask -Redis $config -Queue $queue -ScriptBlock {
         param($n, $redis, $ms, $shards, $idsKey, $historyKey)
+        # The start, taken before anything else: a worker stopped between here and the lease read below began the
+        # run under a lease it may have lost by the time it reads it.
+        $started = [DateTimeOffset]::UtcNow
         $db = [AppDomain]::CurrentDomain.GetData('chaos:db')
         if (-not $db) {
             $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TaskQueue.Core' }
@@ -124,7 +127,7 @@ try {
             }
             ','
         }
-        $started = $clock.UtcNow.ToUnixTimeMilliseconds()
+        $started = ($started + $clock.Offset).ToUnixTimeMilliseconds()
         $null = & $again { $db.HashSet($historyKey, "s|$n|$PID|$started", $lease) }
         Start-Sleep -Milliseconds $ms
         $null = & $again { $db.HashSet($historyKey, "e|$n|$PID|$started", $clock.UtcNow.ToUnixTimeMilliseconds()) }

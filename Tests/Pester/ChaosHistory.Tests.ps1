@@ -27,9 +27,14 @@ Describe 'The chaos history checker (tools/ChaosHistory.psm1)' {
         Test-History $clean -Terminal @{ id1 = 'failure:Canceled'; id2 = 'success' } -Cancels @([pscustomobject]@{ N = 1; AckAt = 5000 }) | Should -BeNullOrEmpty
     }
 
-    It 'finds a run with no lease, or under the lease of another worker' {
+    It 'finds a run with no lease, or under the lease of another worker, unless its worker was stopped while it ran' {
         Test-History (@(New-Run 1 100 1000 1100 -Owner '') + @(New-Run 2 100 1100 1200)) | Should -Match 'pid 100 ran it with no lease'
         Test-History (@(New-Run 1 100 1000 1100 -Owner 'vm:200:abc') + @(New-Run 2 100 1100 1200)) | Should -Match 'under the lease of vm:200:abc'
+        # Stopped at 1050, while the run was under way: it read its lease only after, when it was gone.
+        $stall = [pscustomobject]@{ Kind = 'stall'; Pid = 100; At = 1050; Held = @('id1') }
+        Test-History (@(New-Run 1 100 1000 8000 -Owner '') + @(New-Run 2 100 1100 1200)) -Faults @($stall) | Should -BeNullOrEmpty
+        # A run that began after the stall has no such excuse.
+        Test-History (@(New-Run 1 100 1100 1200 -Owner '') + @(New-Run 2 100 1100 1200)) -Faults @($stall) | Should -Match 'no lease'
     }
 
     It 'finds two runs that overlapped while the first held its lease, and excuses them after a fault on the first''s worker' {

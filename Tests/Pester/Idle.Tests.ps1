@@ -23,6 +23,12 @@ BeforeAll {
     $script:held = Send-TqTask -Redis $redis -Queue $victimQueue -ScriptBlock { if ($env:TQ_VICTIM) { Start-Sleep -Seconds 600 }; "run by $PID" }
     Wait-Until { (Get-TqTask -Redis $redis -Queue $victimQueue -Id $held.Id).State -eq 'Active' } -Because 'the victim to lease the task'
 
+    # What the victim alone costs (its idle loop, and a renewal a second): taken off the measurement below.
+    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $before = Get-CommandsProcessed
+    Start-Sleep -Seconds 4
+    $script:victimRate = ((Get-CommandsProcessed) - $before - 1) / $watch.Elapsed.TotalSeconds
+
     $queueList = ($queues | ForEach-Object { "'$_'" }) -join ','
     $script:idle = Start-PwshProcess "Start-TqWorker -Redis '$redis' -Queue $queueList -Concurrency 2 -AllowUnsigned"
     Wait-Until { @(Get-TqWorker -Redis $redis | Where-Object { $_.Queues.Count -eq 300 }).Count -eq 1 } -TimeoutSeconds 60 -Because 'the idle worker to start'
@@ -46,10 +52,15 @@ Describe 'An idle worker on 300 queues' {
         $watch = [Diagnostics.Stopwatch]::StartNew()
         $before = Get-CommandsProcessed
         Start-Sleep -Seconds 5
-        $rate = ((Get-CommandsProcessed) - $before) / $watch.Elapsed.TotalSeconds
-        Write-Host "  Commands a second, one idle worker on 300 queues and one on 1 queue: $([math]::Round($rate, 1))"
-        # Polling every queue once a second, as a worker did, is about 11 commands a second per queue: 3,300 here.
-        $rate | Should -BeLessThan 30
+        # The INFO that ends the window is counted too.
+        $rate = ((Get-CommandsProcessed) - $before - 1) / $watch.Elapsed.TotalSeconds
+        $idleRate = $rate - $victimRate
+        Write-Host "  Commands a second: both workers $([math]::Round($rate, 1)), the victim alone $([math]::Round($victimRate, 1)), so the idle worker on 300 queues $([math]::Round($idleRate, 1))"
+        # Alone and with no lease to follow, about 4 (docs/SCALING.md, BENCHMARKS.md); following the victim's lease,
+        # renewed every second, about 9 here. Polling every queue once a second, as a worker did, is about 11 commands
+        # a second per queue: 3,300 here.
+        $idleRate | Should -BeLessThan 12
+        $victimRate | Should -BeGreaterThan 0
     }
 
     It 'starts a task sent to its last queue at once' {

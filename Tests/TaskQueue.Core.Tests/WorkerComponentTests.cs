@@ -28,6 +28,30 @@ public sealed class LeaseBookTests
     }
 
     [Fact]
+    public void An_outcome_whose_lease_ran_out_is_held_back_only_when_the_worker_holds_the_task_again()
+    {
+        // The old run's lease ran out at 1,000 (the worker was stopped, or Redis was); the task was recovered and leased
+        // back to the same worker until 9,000. The old run's outcome would end the new lease's run: it is not written.
+        var book = new LeaseBook();
+        var old = Task("a");
+        old.LeaseEndsMs = 1_000;
+        book.Hold(old);
+        Assert.False(book.HasNewerCopy(old, 2_000));
+        var again = Task("a");
+        again.LeaseEndsMs = 9_000;
+        book.Hold(again);
+        Assert.True(book.HasNewerCopy(old, 2_000));
+        Assert.False(book.HasNewerCopy(old, 500));
+        Assert.False(book.HasNewerCopy(again, 2_000));
+        // The same id of another queue is another task.
+        var elsewhere = Task("b", queue: "q1");
+        elsewhere.LeaseEndsMs = 1_000;
+        book.Hold(elsewhere);
+        book.Hold(Task("b", queue: "q2"));
+        Assert.False(book.HasNewerCopy(elsewhere, 2_000));
+    }
+
+    [Fact]
     public void A_heartbeat_never_sees_a_task_being_let_go_as_lost()
     {
         // Letting go releases first and ends finishing after: a heartbeat reading the book at any moment sees the task

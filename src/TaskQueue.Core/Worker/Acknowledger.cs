@@ -98,9 +98,22 @@ internal sealed class Acknowledger
             {
                 var items = group.ToList();
                 bool[]? written = null;
+                // Outcomes not to write: the lease ran out and this worker holds the task again (see HasNewerCopy).
+                var dropped = new bool[items.Count];
+                async Task<bool[]> WriteLive()
+                {
+                    var nowMs = Clock.UtcNow.ToUnixMs();
+                    for (var i = 0; i < items.Count; i++) if (!dropped[i] && _book.HasNewerCopy(items[i].Task, nowMs)) dropped[i] = true;
+                    var result = new bool[items.Count];
+                    var live = Enumerable.Range(0, items.Count).Where(i => !dropped[i]).ToList();
+                    if (live.Count == 0) return result;
+                    var done = await _broker.CompleteAsync(_workerId, live.Select(i => (items[i].Result, items[i].UniqueKey)).ToList()).ConfigureAwait(false);
+                    for (var k = 0; k < live.Count; k++) result[live[k]] = done[k];
+                    return result;
+                }
                 try
                 {
-                    written = WriteWithRetry(() => _broker.CompleteAsync(_workerId, items.Select(c => (c.Result, c.UniqueKey)).ToList()));
+                    written = WriteWithRetry(WriteLive);
                 }
                 catch (Exception ex)
                 {

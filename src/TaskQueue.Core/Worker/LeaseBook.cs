@@ -45,6 +45,14 @@ internal sealed class LeaseBook
         if (task.Recoveries > 0) Interlocked.Increment(ref _suspects);
     }
 
+    /// <summary>
+    /// True when <paramref name="task"/>'s lease has run out (by <paramref name="nowMs"/>) and this worker holds the same
+    /// task again under a newer lease (it was recovered and leased back to this worker while the old run's outcome was
+    /// on its way): the old outcome must not be written, or it would end the newer lease's run. Cheap for a live lease.
+    /// </summary>
+    public bool HasNewerCopy(LeasedTask task, long nowMs) =>
+        task.LeaseEndsMs <= nowMs && _held.Keys.Any(t => !ReferenceEquals(t, task) && t.Id == task.Id && t.Queue == task.Queue);
+
     /// <summary>The tasks held, by queue (what the heartbeat renews).</summary>
     public IEnumerable<IGrouping<string, LeasedTask>> HeldByQueue() => _held.Keys.GroupBy(t => t.Queue);
 
