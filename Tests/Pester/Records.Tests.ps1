@@ -1,6 +1,7 @@
 BeforeDiscovery {
-    # Every cmdlet the module exports, for the tests of help that run once per cmdlet.
-    $cmdlets = @('Send-TqTask', 'Start-TqWorker', 'Get-TqQueue', 'Get-TqWorker', 'Get-TqTask', 'Get-TqResult', 'Get-TqFailure', 'Restart-TqTask', 'Stop-TqTask', 'Remove-TqTask', 'Wait-TqTask', 'Register-TqSchedule', 'Get-TqSchedule', 'Set-TqSchedule', 'Unregister-TqSchedule', 'Enable-TqSchedule', 'Disable-TqSchedule', 'Start-TqDashboard', 'New-TqSigningKey')
+    # Every cmdlet the module exports (read from the module itself), for the tests of help that run once per cmdlet.
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    $cmdlets = @(@((Get-Module TaskQueue).ExportedCmdlets.Keys) + @((Get-Module TaskQueue).ExportedFunctions.Keys) | Sort-Object)
 }
 
 BeforeAll {
@@ -159,6 +160,12 @@ Describe 'PowerShell manners' {
         $result.Error | Should -BeNullOrEmpty
         $result.Output.Trim() | Should -Match '^commands: \d+$' -Because 'nothing but the marker is written: no warning'
         [int]($result.Output.Trim() -replace 'commands: ') | Should -BeGreaterThan 15
+    }
+
+    It 'describes in Send-TqTask''s help the aging rule the lease script applies (an aging time, not a count of tasks)' {
+        $text = (Get-Help Send-TqTask -Parameter Priority).description.Text + (Get-Help Send-TqTask -Full | Out-String)
+        $text | Should -Match 'aging time'
+        $text | Should -Not -Match '10 times|in 11'
     }
 
     It 'has help with at least one example for <_>' -ForEach $cmdlets {

@@ -2,8 +2,8 @@ namespace TaskQueue.Core.Model;
 
 /// <summary>
 /// The order in which a queue's pending tasks are leased (Send-TqTask -Priority): High before Normal before Low,
-/// oldest first within a level. Aging keeps a waiting level from starving: a level passed over by
-/// <see cref="AgingTasks"/> tasks of higher levels in a row gives the next one (Scripts/fetch-14.lua).
+/// oldest first within a level. Aging keeps a waiting level from starving: a level whose tasks have waited the
+/// queue's aging time while higher levels were leased gives the next one (Scripts/fetch-14.lua, PROTOCOL.md).
 /// </summary>
 public enum TaskPriority
 {
@@ -14,9 +14,6 @@ public enum TaskPriority
 
 public static class TaskPriorities
 {
-    /// <summary>How many tasks of higher levels may be leased in a row while a lower level waits.</summary>
-    public const int AgingTasks = 10;
-
     /// <summary>The level as the scripts name it: "high", "low", or "" for Normal (which has no entry).</summary>
     public static string Level(TaskPriority? priority) => priority switch
     {

@@ -88,8 +88,9 @@ public sealed class SendTqTaskCommand : TqCmdlet
 
     /// <summary>
     /// High, Normal (the default) or Low: workers lease High before Normal before Low, oldest first within a level; the
-    /// task keeps it through retries. A level passed over by 10 tasks of higher levels in a row gives the next one, so
-    /// Low never starves (about_TaskQueue, "Priorities").
+    /// task keeps it through retries. A level whose tasks have waited the queue's aging time (30 s by default,
+    /// Set-TqQueue -PriorityAging) while higher levels were leased gives the next task, so Low never starves
+    /// (about_TaskQueue, "Priorities").
     /// </summary>
     [Parameter]
     public TaskPriority Priority { get; set; } = TaskPriority.Normal;
