@@ -107,3 +107,33 @@ Describe 'Send-TqTask -InputObject' {
         ((Invoke-Redis HGET "tq:{$queue}:tasks" $task.Id) | ConvertFrom-Json).args | Should -Be @('web09', 22)
     }
 }
+
+Describe 'Unusual names and arguments' {
+    AfterEach { if ($queue) { Remove-TestQueue $queue } }
+
+    It 'refuses a queue name with letters outside its alphabet, or longer than 100, saying what is allowed; takes one of exactly 100' {
+        $queue = $null
+        { Send-TqTask -Queue 'очередь-队列' -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw "*not a valid queue name: use 1 to 100 letters, digits*"
+        { Send-TqTask -Queue ('q' * 101) -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw '*is not a valid queue name*'
+        $queue = 'q' * 90 + [guid]::NewGuid().ToString('N').Substring(0, 10)
+        $queue.Length | Should -Be 100
+        $task = Send-TqTask -Queue $queue -ScriptBlock { 'ran' }
+        $null = Start-TqWorker -Queue $queue -Burst -AllowUnsigned
+        (Get-TqResult -Queue $queue -Id $task.Id).Output | Should -Be 'ran'
+    }
+
+    It 'keeps a task name of 200 characters in any script, and null arguments, through the worker to the record' {
+        $queue = New-TestQueue 'names'
+        $name = ('Überprüfung 检查 ✓ ' * 20).Substring(0, 200)
+        $task = Send-TqTask -Queue $queue -Name $name -ArgumentList $null, 'x', $null -ScriptBlock {
+            param($a, $b, $c)
+            "$($null -eq $a)|$b|$($null -eq $c)|$($args.Count)"
+        }
+        $null = Start-TqWorker -Queue $queue -Burst -AllowUnsigned
+        $result = Get-TqResult -Queue $queue -Id $task.Id
+        $result.Output | Should -Be 'True|x|True|0'
+        $result.Name | Should -Be $name
+        (Get-TqTask -Queue $queue -Id $task.Id).Name | Should -Be $name
+        { Send-TqTask -Queue $queue -Name ('n' * 201) -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw
+    }
+}
