@@ -165,6 +165,20 @@ Describe 'A worker with a keyring' {
         (Get-TqFailure -Queue $queue -Id $altered.Id).Reason | Should -Be 'BadSignature'
     }
 
+    It 'with -AllowUnsigned still refuses a signed task moved under another id, and one signed with a key it does not hold' {
+        $canary = New-Canary
+        $task = Send-TqTask -Queue $queue -SigningKey $keyring -ArgumentList $canary -ScriptBlock { param($c) Set-Content $c 'ran' }
+        Set-Stored $queue 'moved-1' (Get-Stored $queue $task.Id)
+        $null = Invoke-Redis HDEL "tq:{$queue}:tasks" $task.Id
+        $null = Invoke-Redis LREM "tq:{$queue}:pending" 0 $task.Id
+        $foreignTask = Send-TqTask -Queue $queue -SigningKey $foreign -ArgumentList $canary -ScriptBlock { param($c) Set-Content $c 'ran' }
+        $null = Start-TqWorker -Queue $queue -SigningKey $keyring -AllowUnsigned -Burst -WarningAction SilentlyContinue
+        Test-Path $canary | Should -BeFalse
+        (Get-TqFailure -Queue $queue -Id 'moved-1').Reason | Should -Be 'BadSignature'
+        (Get-TqFailure -Queue $queue -Id $foreignTask.Id).Reason | Should -Be 'BadSignature'
+        (Get-TqFailure -Queue $queue -Id $foreignTask.Id).Message | Should -BeLike "*key 'other-team'*does not have*"
+    }
+
     It 'keeps the signature through retries: a failing signed task is retried and still verifies' {
         $task = Send-TqTask -Queue $queue -SigningKey $keyring -MaxAttempts 2 -ScriptBlock { throw 'always' }
         $null = Start-TqWorker -Queue $queue -SigningKey $keyring -RetryDelay 0 -Burst
