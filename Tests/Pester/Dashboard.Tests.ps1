@@ -101,10 +101,16 @@ Describe 'Start-TqDashboard' {
     It 'retries a failure with POST, and the task runs again' {
         $own = New-TestQueue 'dash'
         try {
-            $mine = New-FailureRecord -Queue $own
+            # Fails on its first run, succeeds on the next.
+            $marker = Join-Path $TestDrive "ran-$own"
+            $mine = Send-TqTask -Queue $own -MaxAttempts 1 -ArgumentList $marker -ScriptBlock { param($m) if (-not (Test-Path $m)) { Set-Content $m 'x'; throw 'first run' }; 'second run' }
+            $null = Start-TqWorker -Queue $own -Burst -AllowUnsigned
+            (Get-TqFailure -Queue $own -Id $mine.Id).Message | Should -BeLike '*first run*'
             $answer = Invoke-RestMethod -Method Post -Headers @{ "X-TaskQueue-Request" = "1" } "$base/api/failures/$own/$($mine.Id)/retry"
             $answer.outcome | Should -Be 'Requeued'
             (Get-TqTask -Queue $own -Id $mine.Id).State | Should -Be 'Pending'
+            $null = Start-TqWorker -Queue $own -Burst -AllowUnsigned
+            (Get-TqResult -Queue $own -Id $mine.Id).Output | Should -Be 'second run'
         }
         finally { Remove-TestQueue $own }
     }

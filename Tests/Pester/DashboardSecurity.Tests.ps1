@@ -253,6 +253,12 @@ Describe 'The dashboard''s limits' {
             $null = $request.Headers.TryAddWithoutValidation('X-TaskQueue-Request', '1')
             $request.Content = [System.Net.Http.StringContent]::new(('x' * 10000))
             [int]$client.SendAsync($request).GetAwaiter().GetResult().StatusCode | Should -Be 413
+            # A chunked body (no Content-Length) is refused before it is read.
+            $chunked = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Post, "$base/api/failures/$queue/retry")
+            $null = $chunked.Headers.TryAddWithoutValidation('X-TaskQueue-Request', '1')
+            $chunked.Headers.TransferEncodingChunked = $true
+            $chunked.Content = [System.Net.Http.StreamContent]::new([System.IO.MemoryStream]::new([byte[]](1..100)))
+            [int]$client.SendAsync($chunked).GetAwaiter().GetResult().StatusCode | Should -Be 411
         }
         finally { $client.Dispose() }
         (Get-TqQueue -Name $queue).Failed + (Get-TqQueue -Name $queue).Pending | Should -Be 1
@@ -269,12 +275,15 @@ Describe '"Retry all" on the dashboard' {
             $foreign = Join-Path $TestDrive 'foreign.json'
             $null = New-TqSigningKey -Path $foreign
             $forged = (Send-TqTask -Queue $q -SigningKey $foreign -ScriptBlock { 'not our key' }).Id
+            $canceled = Send-TqTask -Queue $q -SigningKey $keyring -ScriptBlock { 'canceled before it ran' }
+            Stop-TqTask -Queue $q -Id $canceled.Id
             $null = Start-TqWorker -Queue $q -Burst -SigningKey $keyring
-            @(Get-TqFailure -Queue $q).Reason | Sort-Object | Should -Be @('BadSignature', 'Exception')
+            @(Get-TqFailure -Queue $q).Reason | Sort-Object | Should -Be @('BadSignature', 'Canceled', 'Exception')
             $answer = Invoke-RestMethod -Method Post -Headers @{ 'X-TaskQueue-Request' = '1' } "$base/api/failures/$q/retry"
             $answer.requeued | Should -Be 1
             (Get-TqFailure -Queue $q -Id $plain.Id -ErrorAction Ignore) | Should -BeNullOrEmpty
             (Get-TqFailure -Queue $q -Id $forged).Reason | Should -Be 'BadSignature'
+            (Get-TqFailure -Queue $q -Id $canceled.Id).Reason | Should -Be 'Canceled'
             $answer = Invoke-RestMethod -Method Post -Headers @{ 'X-TaskQueue-Request' = '1' } "$base/api/failures/$q/retry?include=BadSignature"
             $answer.requeued | Should -Be 1
             (Get-TqFailure -Queue $q -Id $forged -ErrorAction Ignore) | Should -BeNullOrEmpty
