@@ -76,8 +76,8 @@ Describe 'Set-TqQueue -ConcurrencyLimit across a kill -9' {
     }
 }
 
-Describe 'Set-TqQueue -RateLimit over a minute' {
-    It 'starts the rate per minute within 5%, across 2 worker processes' {
+Describe 'Set-TqQueue -RateLimit over a period' {
+    It 'starts the rate per period within 5% (60 per 30 s), across 2 worker processes' {
         $queue = New-TestQueue 'limits'
         $list = "test:limits:$queue"
         $workers = @(Start-Workers $queue 2 2)
@@ -85,15 +85,15 @@ Describe 'Set-TqQueue -RateLimit over a minute' {
             # Every runspace runs the body once first, so that a start follows its lease by milliseconds.
             $warm = 1..8 | ForEach-Object { Send-TqTask -Redis $redis -Queue $queue -ScriptBlock $noted -ArgumentList "$list-warm", $redis, "w$_", 50 }
             $null = $warm | Wait-TqTask -Redis $redis -Timeout 120
-            Set-TqQueue -Redis $redis -Name $queue -RateLimit 120 -RatePeriod ([TimeSpan]::FromMinutes(1))
-            $null = 1..140 | ForEach-Object { Send-TqTask -Redis $redis -Queue $queue -ScriptBlock $noted -ArgumentList $list, $redis, "t$_", 10 }
-            Wait-Until { $first = @(Get-Notes $list | Where-Object Kind -eq 's' | Select-Object -First 1); $first -and [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds() -gt $first[0].At + 61000 } -TimeoutSeconds 120 -Because 'a minute of starts'
+            Set-TqQueue -Redis $redis -Name $queue -RateLimit 60 -RatePeriod ([TimeSpan]::FromSeconds(30))
+            $null = 1..80 | ForEach-Object { Send-TqTask -Redis $redis -Queue $queue -ScriptBlock $noted -ArgumentList $list, $redis, "t$_", 10 }
+            Wait-Until { $first = @(Get-Notes $list | Where-Object Kind -eq 's' | Select-Object -First 1); $first -and [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds() -gt $first[0].At + 31000 } -TimeoutSeconds 90 -Because '30 s of starts'
             $starts = @(Get-Notes $list | Where-Object Kind -eq 's' | ForEach-Object At | Sort-Object)
-            $inMinute = @($starts | Where-Object { $_ -lt $starts[0] + 60000 }).Count
+            $inPeriod = @($starts | Where-Object { $_ -lt $starts[0] + 30000 }).Count
             $most10s = 0
             foreach ($s in $starts) { $in = @($starts | Where-Object { $_ -ge $s -and $_ -lt $s + 10000 }).Count; if ($in -gt $most10s) { $most10s = $in } }
-            Write-Host "  Starts in the first minute under 120 a minute: $inMinute ($([math]::Round(($inMinute - 120) / 1.2, 1))%); most in any 10 s: $most10s"
-            [math]::Abs($inMinute - 120) | Should -BeLessOrEqual 6 -Because '120 a minute, within 5%'
+            Write-Host "  Starts in the first 30 s under 60 per 30 s: $inPeriod ($([math]::Round(($inPeriod - 60) / 0.6, 1))%); most in any 10 s: $most10s"
+            [math]::Abs($inPeriod - 60) | Should -BeLessOrEqual 3 -Because '60 per 30 s, within 5%'
             $most10s | Should -BeLessOrEqual 21 -Because 'no burst: 20 in any 10 s, and one on the edge'
         }
         finally {
