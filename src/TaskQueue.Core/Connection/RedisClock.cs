@@ -31,7 +31,9 @@ public sealed class RedisClock : IClock
         ByConnection.GetValue(connection, c =>
         {
             var clock = new RedisClock(c, SystemClock.Instance);
-            clock.Sync();
+            // A process that just started is slow: a few tries for a quick answer, so that it does not run on its
+            // host's clock (minutes off, perhaps) until the next read.
+            for (var i = 0; i < 5 && !clock.Sync(); i++) Thread.Sleep(20);
             return clock;
         });
 

@@ -166,14 +166,6 @@ internal sealed class Slot
                         continue;
                     }
                     if (task.Recoveries > 0) _w.Book.WaitToRunAlone(task, _w.Stopping);
-                    if (task.LeaseEndsMs <= Clock.UtcNow.ToUnixMs())
-                    {
-                        // Its lease ran out while it waited here: another worker may run it already. Handed back
-                        // only if Redis says it is still this worker's.
-                        _w.Log.Warning($"Task {task.Id} of queue '{task.Queue}' was not started: its lease ran out while it waited for a slot (was this worker stopped or cut off from Redis?).");
-                        _w.Acknowledger.HandBack(task.Queue, new[] { task });
-                        continue;
-                    }
                     executor ??= _w.ExecutorFactory();
                     var started = Stopwatch.GetTimestamp();
                     executor = RunOne(task, executor, unacknowledged);
@@ -214,6 +206,9 @@ internal sealed class Slot
             _w.Log.Warning($"{unacknowledged.Count} task(s) finished after the worker stopped; they were not recorded and run again when their lease runs out.");
         unacknowledged.Clear();
     }
+
+    /// <summary>A task is started only with this much of its lease left (a third of the lease, at most a second).</summary>
+    private long StartMarginMs => (long)Math.Min(1000, _w.Options.LeaseTime.TotalMilliseconds / 3);
 
     private ITaskExecutor? RunOne(LeasedTask leased, ITaskExecutor? executor, List<Completion> unacknowledged)
     {
@@ -277,6 +272,17 @@ internal sealed class Slot
                 RecordFailure(leased, envelope, startedAt, new TaskError { Reason = FailureReasons.DependencyNotMet, Permanent = true, Message = unmet });
                 return executor;
             }
+        }
+
+        // Last thing before it runs (a runspace may have been made, dependencies read): its lease ran out, or is about
+        // to, while it waited (the worker was stopped or cut off from Redis): another worker, whose reading of Redis's
+        // clock may differ from this one's by a little, may run it already. Handed back only if Redis says it is still
+        // this worker's.
+        if (leased.LeaseEndsMs <= Clock.UtcNow.ToUnixMs() + StartMarginMs)
+        {
+            _w.Log.Warning($"Task {leased.Id} of queue '{leased.Queue}' was not started: its lease ran out while it waited for a slot (was this worker stopped or cut off from Redis?).");
+            _w.Acknowledger.HandBack(leased.Queue, new[] { leased });
+            return executor;
         }
 
         ExecutionOutcome outcome;
