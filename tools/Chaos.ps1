@@ -249,7 +249,7 @@ try {
                 Start-Sleep -Seconds $hold
                 Test-Now
                 & kill -CONT $victim.Id
-                $faults.Add([pscustomobject]@{ Kind = 'stall'; Pid = $victim.Id; At = $at; Held = $held; Worker = $index })
+                $faults.Add([pscustomobject]@{ Kind = 'stall'; Pid = $victim.Id; At = $at; EndAt = & $nowMs; Held = $held; Worker = $index })
             }
             'partition' {
                 $index = Wait-Holder @(0)
@@ -261,7 +261,7 @@ try {
                 Start-Sleep -Seconds $hold
                 Test-Now
                 $proxy.Mode = 'Pass'
-                $faults.Add([pscustomobject]@{ Kind = 'partition'; Pid = $victim.Id; At = $at; Held = $held; Worker = $index })
+                $faults.Add([pscustomobject]@{ Kind = 'partition'; Pid = $victim.Id; At = $at; EndAt = & $nowMs; Held = $held; Worker = $index })
             }
             'redis-stall' {
                 $index = Wait-Holder (0..($processes.Count - 1))
@@ -272,7 +272,7 @@ try {
                 & $say "SIGSTOP Redis for 6 s, $($held.Count) task(s) leased"
                 Start-Sleep -Seconds 6
                 & kill -CONT $redisServer.Process.Id
-                $faults.Add([pscustomobject]@{ Kind = 'redis-stall'; Pid = 0; At = $at; Held = $held; Worker = $index })
+                $faults.Add([pscustomobject]@{ Kind = 'redis-stall'; Pid = 0; At = $at; EndAt = & $nowMs; Held = $held; Worker = $index })
             }
             'redis' {
                 $index = Wait-Holder (0..($processes.Count - 1))

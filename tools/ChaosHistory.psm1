@@ -90,8 +90,17 @@ function Test-ChaosHistory {
 
     # Every run began under a lease of its own worker. A run under way when its worker (or Redis) was stopped or cut
     # off reads its lease after the fault, when it may be gone: that run is judged by the overlap check below.
-    # (A fault's time is read just before its signal is sent: a run may begin in between, hence the second of slack.)
-    $faultDuring = { param($r) @($Faults | Where-Object { $_.Kind -ne 'kill' -and ($_.Pid -eq $r.Pid -or $_.Pid -eq 0) -and $r.Start -le $_.At + 1000 -and ($null -eq $r.End -or $r.End -ge $_.At) }).Count -gt 0 }
+    # (A fault's time is read just before its signal is sent: a run may begin in between, hence the second of slack.
+    # A run whose worker was stopped while it set the run up, after its last look at the lease, begins its script only
+    # when the worker goes on: within a second after the fault's end, EndAt.)
+    $faultDuring = {
+        param($r)
+        @($Faults | Where-Object {
+                $_.Kind -ne 'kill' -and ($_.Pid -eq $r.Pid -or $_.Pid -eq 0) -and (
+                    ($r.Start -le $_.At + 1000 -and ($null -eq $r.End -or $r.End -ge $_.At)) -or
+                    ($_.PSObject.Properties['EndAt'] -and $r.Start -ge $_.EndAt -and $r.Start -le $_.EndAt + 1000))
+            }).Count -gt 0
+    }
     foreach ($r in $runs) {
         if ($r.Owner -notmatch ":$($r.Pid):[^:]+$" -and (& $faultDuring $r)) { continue }
         if ($null -eq $r.Owner) { $violations.Add("task $($r.N): a run by pid $($r.Pid) ended that never began") }

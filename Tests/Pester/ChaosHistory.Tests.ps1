@@ -33,6 +33,10 @@ Describe 'The chaos history checker (tools/ChaosHistory.psm1)' {
         # Stopped at 1050, while the run was under way: it read its lease only after, when it was gone.
         $stall = [pscustomobject]@{ Kind = 'stall'; Pid = 100; At = 1050; Held = @('id1') }
         Test-History (@(New-Run 1 100 1000 8000 -Owner '') + @(New-Run 2 100 1100 1200)) -Faults @($stall) | Should -BeNullOrEmpty
+        # Stopped while it set the run up: the script began just after the worker went on (the stall ended at 7,000).
+        $ended = [pscustomobject]@{ Kind = 'stall'; Pid = 100; At = 1050; EndAt = 7000; Held = @('id1') }
+        Test-History (@(New-Run 1 100 7200 7300 -Owner '') + @(New-Run 2 100 1100 1200)) -Faults @($ended) | Should -BeNullOrEmpty
+        Test-History (@(New-Run 1 100 8200 8300 -Owner '') + @(New-Run 2 100 1100 1200)) -Faults @($ended) | Should -Match 'no lease'
         # A run that began more than a second after the stall was signalled has no such excuse.
         Test-History (@(New-Run 1 100 2100 2200 -Owner '') + @(New-Run 2 100 1100 1200)) -Faults @($stall) | Should -Match 'no lease'
     }
