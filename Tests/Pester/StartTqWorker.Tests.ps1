@@ -310,6 +310,19 @@ Describe 'Failures' {
         $failure.Message | Should -BeLike 'The task timed out after 1 s*'
     }
 
+    It 'retries an attempt that timed out, and the next attempt that finishes in time succeeds' {
+        $marker = Join-Path $TestDrive "timed-out-$queue"
+        $task = Send-TqTask -Queue $queue -MaxAttempts 2 -Timeout 1 -ArgumentList $marker -ScriptBlock {
+            param($m)
+            if (-not (Test-Path $m)) { Set-Content $m 'first'; Start-Sleep -Seconds 30 }
+            'second attempt'
+        }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -RetryDelay 0
+        $result = Get-TqResult -Queue $queue -Id $task.Id
+        $result.Output | Should -Be 'second attempt'
+        $result.Attempts | Should -Be 2
+    }
+
     It 'makes script tasks failures on a worker started with -NoScriptTask' {
         $task = Send-TqTask -Queue $queue -ScriptBlock { 'should not run' }
         $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -NoScriptTask
