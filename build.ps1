@@ -199,7 +199,7 @@ function Invoke-Chaos {
     # again: on a cluster, tasks run twice that no killed worker held are reported, not failed (docs/RELIABILITY.md).
     $chaosServer = if ($Server -in 'cluster', 'sentinel') { $Server } else { 'redis' }
     $duplicatesFail = if ($chaosServer -ne 'redis') { '$false' } else { '$r.RanTwiceNotHeld -ne 0' }
-    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer -Shards $Shards -ConcurrencyLimit $ConcurrencyLimit$(if ($RedisKill) { ' -RedisKill' }); `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne `$r.Canceled -or $duplicatesFail -or `$r.FaultsMissed -ne 0 -or `$r.HistoryViolations -ne 0 -or `$r.WorstRecoverySec -gt `$r.RecoveryBoundSec -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0 -or `$r.FanInRuns -ne 1 -or `$r.FanInSawSucceeded -ne `$r.FanIn -or `$r.FanInStartedEarly -or (`$r.ConcurrencyLimit -gt 0 -and `$r.MostAtOnce -gt `$r.ConcurrencyLimit)) { exit 1 }"
+    & dotnet pwsh -NoProfile -Command "`$r = & '$(Join-Path $Root 'tools/Chaos.ps1')' -Server $chaosServer -Shards $Shards -ConcurrencyLimit $ConcurrencyLimit$(if ($RedisKill) { ' -RedisKill' }); `$r | Format-List | Out-Host; if (`$r.Lost -ne 0 -or `$r.Failed -ne `$r.Canceled -or $duplicatesFail -or `$r.FaultsMissed -ne 0 -or `$r.HistoryViolations -ne 0 -or `$r.RecoveryOverBound -gt 1 -or `$r.InNoStructure -ne 0 -or `$r.InTwoStructures -ne 0 -or `$r.LeasesLeft -ne 0 -or `$r.FanInRuns -ne 1 -or `$r.FanInSawSucceeded -ne `$r.FanIn -or `$r.FanInStartedEarly -or (`$r.ConcurrencyLimit -gt 0 -and `$r.MostAtOnce -gt `$r.ConcurrencyLimit)) { exit 1 }"
     exit $LASTEXITCODE
 }
 
