@@ -245,6 +245,8 @@ try {
                 $held = Get-Held $victim.Id
                 $at = & $nowMs
                 & kill -STOP $victim.Id
+                # Read again once it stopped: it may have leased more between the first reading and the signal.
+                $held = @(@($held) + @(Get-Held $victim.Id) | Sort-Object -Unique)
                 & $say "SIGSTOP worker pid $($victim.Id) for $hold s, holding $($held.Count) task(s)"
                 Start-Sleep -Seconds $hold
                 Test-Now
@@ -257,6 +259,9 @@ try {
                 $held = Get-Held $victim.Id
                 $at = & $nowMs
                 $proxy.Mode = 'Hold'
+                # Read again once cut: a lease on its way may have landed between the first reading and the cut.
+                Start-Sleep -Milliseconds 100
+                $held = @(@($held) + @(Get-Held $victim.Id) | Sort-Object -Unique)
                 & $say "cut the line of worker pid $($victim.Id) for $hold s, holding $($held.Count) task(s)"
                 Start-Sleep -Seconds $hold
                 Test-Now
@@ -272,7 +277,10 @@ try {
                 & $say "SIGSTOP Redis for 6 s, $($held.Count) task(s) leased"
                 Start-Sleep -Seconds 6
                 & kill -CONT $redisServer.Process.Id
-                $faults.Add([pscustomobject]@{ Kind = 'redis-stall'; Pid = 0; At = $at; EndAt = & $nowMs; Held = $held; Worker = $index })
+                $endAt = & $nowMs
+                # What was leased when Redis stopped is still leased as it goes on, before any worker recovers it.
+                $held = @(@($held) + @(Get-Held) | Sort-Object -Unique)
+                $faults.Add([pscustomobject]@{ Kind = 'redis-stall'; Pid = 0; At = $at; EndAt = $endAt; Held = $held; Worker = $index })
             }
             'redis' {
                 $index = Wait-Holder (0..($processes.Count - 1))
