@@ -128,6 +128,31 @@ Describe 'What command tasks may run' {
         $records[1..6].Reason | Should -Be @('CommandNotAllowed', 'CommandNotAllowed', 'CommandNotAllowed', 'CommandNotFound', 'CommandNotAllowed', 'CommandNotAllowed')
     }
 
+    It 'with -NoScriptTask never runs any of the commands that run code or start programs, each one named in its refusal' {
+        $canary = New-Canary
+        $runners = @(
+            @{ Command = 'Invoke-Expression'; ArgumentList = "Set-Content '$canary' x" },
+            @{ Command = 'Invoke-Command'; Parameters = @{ ScriptBlock = "Set-Content '$canary' x" } },
+            @{ Command = 'Add-Type'; Parameters = @{ TypeDefinition = 'public static class TqEvil { }' } },
+            @{ Command = 'Start-Process'; Parameters = @{ FilePath = 'touch'; ArgumentList = $canary; Wait = $true } },
+            @{ Command = 'Start-Job'; Parameters = @{ ScriptBlock = "Set-Content '$canary' x" } },
+            @{ Command = 'Start-ThreadJob'; Parameters = @{ ScriptBlock = "Set-Content '$canary' x" } },
+            @{ Command = 'New-Module'; Parameters = @{ ScriptBlock = "Set-Content '$canary' x" } },
+            @{ Command = 'Import-Module'; ArgumentList = $canary },
+            @{ Command = 'Invoke-Item'; ArgumentList = $canary },
+            @{ Command = 'Set-Item'; Parameters = @{ Path = 'function:global:Get-TqEvil'; Value = "Set-Content '$canary' x" } },
+            @{ Command = 'New-Item'; Parameters = @{ Path = $canary; ItemType = 'File' } })
+        # The modules that hold most of them are imported: their refusal comes from the list of code runners, not from
+        # the narrowing to -Module's commands (Get-Date, of one of them, runs).
+        $records = Invoke-InOrder $queue (@(@{ Command = 'Get-Date'; Parameters = @{ Date = '2026-01-02T00:00:00Z'; Format = 'yyyy' } }) + $runners) @{ NoScriptTask = $true; Module = 'Microsoft.PowerShell.Utility', 'Microsoft.PowerShell.Management' }
+        Test-Path $canary | Should -BeFalse
+        $records[0].Output | Should -Be '2026'
+        for ($i = 0; $i -lt $runners.Count; $i++) {
+            $records[$i + 1].Reason | Should -Be 'CommandNotAllowed' -Because "$($runners[$i].Command) runs code or starts programs"
+            $records[$i + 1].Message | Should -BeLike "*$($runners[$i].Command)*"
+        }
+    }
+
     It 'with -AllowCommand runs only the commands it names (wildcards, Module\Name), never an alias of one' {
         $records = Invoke-InOrder $queue @(
             @{ Command = 'Get-Date'; Parameters = @{ Date = '2026-01-02T00:00:00Z'; Format = 'yyyy' } },
