@@ -103,7 +103,14 @@ internal sealed class Acknowledger
                 async Task<bool[]> WriteLive()
                 {
                     var nowMs = Clock.UtcNow.ToUnixMs();
-                    for (var i = 0; i < items.Count; i++) if (!dropped[i] && _book.HasNewerCopy(items[i].Task, nowMs)) dropped[i] = true;
+                    var any = false;
+                    for (var i = 0; i < items.Count; i++)
+                    {
+                        if (!dropped[i] && _book.HasNewerCopy(items[i].Task, nowMs)) dropped[i] = true;
+                        any |= dropped[i];
+                    }
+                    // The usual case: every lease live, the batch written as it is.
+                    if (!any) return await _broker.CompleteAsync(_workerId, items.Select(c => (c.Result, c.UniqueKey)).ToList()).ConfigureAwait(false);
                     var result = new bool[items.Count];
                     var live = Enumerable.Range(0, items.Count).Where(i => !dropped[i]).ToList();
                     if (live.Count == 0) return result;
