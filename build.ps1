@@ -98,7 +98,7 @@ function Invoke-Package {
 # Pester files that run in the first lane only: those whose tests start servers of their own (a restart, a password,
 # TLS, ACL users, the chaos run, stalls and partitions, the benchmark, the Garnet fallback) and never use the lane's server, and FlowLimits,
 # whose minute of rate limit and kill -9 under a concurrency limit measure the scripts, not the kind of server.
-$FirstLaneFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'FaultInjection', 'Idle', 'Outage', 'Replication', 'Tls', 'FlowLimits')
+$FirstLaneFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Failover', 'FaultInjection', 'Idle', 'Outage', 'Replication', 'Tls', 'FlowLimits')
 
 function Get-TestLanes {
     # The servers the suite runs on: -Server auto (the default) is a standalone server (redis-server, else Garnet)

@@ -145,7 +145,8 @@ function Start-PrivateRedisSentinel {
     param([string] $ToolsPath = (Join-Path $PSScriptRoot '../.tools'), [string] $ServiceName = 'tq')
     $servers = [System.Collections.Generic.List[object]]::new()
     try {
-        $primary = Start-PrivateRedis -Kind redis -ToolsPath $ToolsPath
+        # A diskless full sync starts at once (Redis waits 5 s by default for more replicas to join it).
+        $primary = Start-PrivateRedis -Kind redis -ToolsPath $ToolsPath -Arguments @('--repl-diskless-sync-delay', '0')
         $servers.Add($primary)
         $replica = Start-PrivateRedis -Kind redis -ToolsPath $ToolsPath -Arguments @('--replicaof', '127.0.0.1', $primary.Port)
         $servers.Add($replica)
@@ -174,7 +175,9 @@ function Start-PrivateRedisSentinel {
         $deadline = [DateTime]::UtcNow.AddSeconds(60)
         while ($true) {
             $named = @($sentinels | Where-Object { (Send-RespCommand -Port $_.Port -Command "SENTINEL get-master-addr-by-name $ServiceName") -match [string]$primary.Port }).Count
-            $synced = (Send-RespCommand -Port $primary.Port -Command 'INFO replication') -match 'connected_slaves:1'
+            # In sync once the replica has loaded the primary's data: a replica that is only connected (state
+            # wait_bgsave) holds nothing, and a failover then would promote an empty server.
+            $synced = (Send-RespCommand -Port $replica.Port -Command 'INFO replication') -match 'master_link_status:up'
             if ($named -eq 3 -and $synced) { break }
             if ([DateTime]::UtcNow -gt $deadline) { throw "The sentinels did not all name the primary (named by $named of 3, replica in sync: $synced) within 60 s." }
             Start-Sleep -Milliseconds 200

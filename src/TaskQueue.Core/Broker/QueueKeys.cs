@@ -19,6 +19,9 @@ public sealed class QueueKeys
     public static readonly RedisKey Workers = Prefix + "workers";
 
     /// <summary>HASH describing one worker (host, pid, queues, concurrency, started); expires unless refreshed.</summary>
+    /// <summary>Through Sentinel: the endpoint of the primary the sentinels named last, the connections' tie-breaker (SentinelFollower).</summary>
+    public static readonly RedisKey Primary = Prefix + "primary";
+
     public static RedisKey Worker(string workerId) => Prefix + "worker:" + workerId;
 
     public QueueKeys(string queue)

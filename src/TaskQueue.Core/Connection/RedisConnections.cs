@@ -87,6 +87,24 @@ public static class RedisConnections
         }
     }
 
+    /// <summary>
+    /// Replicas a send waits for (Redis WAIT) when its caller does not say: through Sentinel, 1 when the sentinels name
+    /// a replica, so that a failover loses no send that was acknowledged (docs/RELIABILITY.md, "Sentinel"); else 0.
+    /// </summary>
+    public static int DefaultWaitReplicas(string? configuration)
+    {
+        var config = Resolve(configuration);
+        try
+        {
+            if (string.IsNullOrEmpty(Parse(config).ServiceName)) return 0;
+        }
+        catch (ArgumentException)
+        {
+            return 0;
+        }
+        return SentinelFollower.KnownReplicas(Get(config)) > 0 ? 1 : 0;
+    }
+
     private static ConnectionMultiplexer Connect(string configuration)
     {
         ConfigurationOptions options;
@@ -107,7 +125,8 @@ public static class RedisConnections
         var endpoints = Describe(configuration);
         try
         {
-            var connection = ConnectionMultiplexer.Connect(options);
+            // Through Sentinel, a connection of our own that follows each new primary at once (SentinelFollower).
+            var connection = string.IsNullOrEmpty(options.ServiceName) ? ConnectionMultiplexer.Connect(options) : SentinelFollower.Connect(options);
             connection.GetDatabase().Ping();
             return connection;
         }

@@ -99,7 +99,10 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [Parameter]
     public SwitchParameter ContinueOnError { get; set; }
 
-    /// <summary>Replicas that must have the tasks before Send-TqTask writes them out (Redis WAIT, up to 2 s); 0 (the default) waits for none.</summary>
+    /// <summary>
+    /// Replicas that must have the tasks before Send-TqTask writes them out (Redis WAIT, up to 2 s). The default is 1
+    /// through Sentinel when the sentinels name a replica (a failover then loses no task Send-TqTask wrote out), else 0.
+    /// </summary>
     [Parameter]
     [ValidateRange(0, 100)]
     public int WaitReplicas { get; set; }
@@ -120,7 +123,18 @@ public sealed class SendTqTaskCommand : TqCmdlet
     private List<TaskRef>? _dependsOn;
     private static readonly System.Text.RegularExpressions.Regex SafeId = new("^[A-Za-z0-9_.:-]{1,200}$");
 
-    protected override void ConfigureBroker(BrokerOptions options) => options.WaitReplicas = WaitReplicas;
+    protected override void ConfigureBroker(BrokerOptions options)
+    {
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(WaitReplicas)))
+        {
+            options.WaitReplicas = WaitReplicas;
+            return;
+        }
+        // Through Sentinel: a replica in sync answers within milliseconds; one that does not within half a second is
+        // gone, and the sentinels are asked instead (ConfirmReplicas).
+        options.WaitReplicas = RedisConnections.DefaultWaitReplicas(RedisConfiguration);
+        options.WaitReplicasTimeout = TimeSpan.FromMilliseconds(500);
+    }
 
     /// <summary>-DependsOn as tasks: objects with Id (and Queue), or ids of -Queue.</summary>
     private List<TaskRef> ReadDependsOn(object[] items)
@@ -238,8 +252,10 @@ public sealed class SendTqTaskCommand : TqCmdlet
             return;
         }
         EnqueueOutcome[] outcomes;
+        System.Net.EndPoint? primary = null;
         try
         {
+            if (Broker.Options.WaitReplicas > 0) primary = Broker.PrimaryOf(Queue);
             outcomes = Broker.EnqueueAsync(Queue, batch).GetAwaiter().GetResult();
         }
         catch (EnqueueInterruptedException ex)
@@ -259,7 +275,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
                 error.FullyQualifiedErrorId, error.CategoryInfo.Category, error.TargetObject));
             return;
         }
-        ConfirmReplicas(batch.Length);
+        ConfirmReplicas(batch.Length, primary);
         Report(batch, outcomes);
     }
 
@@ -290,23 +306,28 @@ public sealed class SendTqTaskCommand : TqCmdlet
         }
     }
 
-    /// <summary>With -WaitReplicas: an error when fewer replicas than asked confirmed the batch in time (it stays stored).</summary>
-    private void ConfirmReplicas(int count)
+    /// <summary>
+    /// With -WaitReplicas: an error when fewer replicas than asked confirmed the batch in time (it stays stored). Through
+    /// Sentinel without -WaitReplicas, a batch no replica confirmed counts when the sentinels name the server it went
+    /// to as the primary, with no failover under way (a new primary has no replica for its first seconds).
+    /// </summary>
+    private void ConfirmReplicas(int count, System.Net.EndPoint? primary)
     {
-        if (WaitReplicas <= 0) return;
-        long? confirmed;
+        var wanted = Broker.Options.WaitReplicas;
+        if (wanted <= 0) return;
+        (bool Safe, long Confirmed) answer;
         try
         {
-            confirmed = Broker.WaitForReplicasAsync(Queue).GetAwaiter().GetResult();
+            answer = Broker.ConfirmWritesAsync(Queue, primary, strict: MyInvocation.BoundParameters.ContainsKey(nameof(WaitReplicas))).GetAwaiter().GetResult();
         }
         catch (Exception ex) when (RedisFailures.IsRedisFailure(ex))
         {
-            WriteError(new ErrorRecord(new InvalidOperationException($"Could not ask Redis whether {WaitReplicas} replica(s) have the {count} task(s) just stored: {ex.Message}", ex),
+            WriteError(new ErrorRecord(new InvalidOperationException($"Could not ask Redis whether {wanted} replica(s) have the {count} task(s) just stored: {ex.Message}", ex),
                 "ReplicationNotConfirmed", ErrorCategory.ConnectionError, Queue));
             return;
         }
-        if (confirmed < WaitReplicas)
-            WriteError(new ErrorRecord(new InvalidOperationException($"The {count} task(s) just sent to queue '{Queue}' are stored on the primary, but only {confirmed} of {WaitReplicas} replica(s) confirmed them within {Broker.Options.WaitReplicasTimeout.TotalSeconds:0.#} s: a failover now could lose them."),
+        if (!answer.Safe)
+            WriteError(new ErrorRecord(new InvalidOperationException($"The {count} task(s) just sent to queue '{Queue}' are stored on the primary, but only {answer.Confirmed} of {wanted} replica(s) confirmed them within {Broker.Options.WaitReplicasTimeout.TotalSeconds:0.#} s{(MyInvocation.BoundParameters.ContainsKey(nameof(WaitReplicas)) ? "" : ", and the sentinels do not name that server the primary with no failover under way")}: a failover could lose them; send them again if they do not show up (Get-TqTask)."),
                 "ReplicationNotConfirmed", ErrorCategory.OperationTimeout, Queue));
     }
 

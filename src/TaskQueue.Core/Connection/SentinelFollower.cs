@@ -1,0 +1,243 @@
+using System;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using StackExchange.Redis;
+
+namespace TaskQueue.Core.Connection;
+
+/// <summary>
+/// Keeps a connection made through Sentinel (serviceName=) writing to the primary the sentinels name, from the moment
+/// they name it.
+/// </summary>
+/// <remarks>
+/// After a handover (SENTINEL FAILOVER, or a primary back from a pause) the old primary still says it is a primary
+/// until the sentinels turn it into a replica, about 10 s later. StackExchange.Redis hears the switch but, seeing two
+/// primaries, elects one of them by the votes of a tie-breaker key, and without votes it kept the old one: every write
+/// of those seconds went there and was thrown away when it became a replica. So, on each switch the sentinels publish
+/// (and every few seconds, in case a message was missed), this writes the name of the new primary into the tie-breaker
+/// key of every server that still says it is a primary, then has the connection elect again. Writes in the few
+/// milliseconds between the promotion and the sentinels' message can still reach the old primary: -WaitReplicas
+/// (Redis WAIT) is what refuses to count those as stored (docs/RELIABILITY.md, "Sentinel").
+/// </remarks>
+internal sealed class SentinelFollower : IDisposable
+{
+    /// <summary>The tie-breaker key: the endpoint of the primary the sentinels named last ("host:port").</summary>
+    public static readonly string TieBreakerKey = Broker.QueueKeys.Primary!;
+
+    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(5);
+
+    private readonly ConnectionMultiplexer _connection;
+    private readonly ConnectionMultiplexer _sentinels;
+    private readonly string _service;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Timer _timer;
+    private volatile int _replicas;
+
+    /// <summary>
+    /// How many replicas the sentinels named for the primary of <paramref name="connection"/> when it last moved,
+    /// or null when it is not a Sentinel connection.
+    /// </summary>
+    public static int? KnownReplicas(ConnectionMultiplexer connection) => Followers.TryGetValue(connection, out var follower) ? follower._replicas : null;
+
+    private SentinelFollower(ConnectionMultiplexer connection, ConnectionMultiplexer sentinels, string service)
+    {
+        _connection = connection;
+        _sentinels = sentinels;
+        _service = service;
+        _sentinels.GetSubscriber().Subscribe(RedisChannel.Literal("+switch-master"), (_, message) => OnSwitch(message));
+        _timer = new Timer(_ => _ = CheckAsync(), null, CheckEvery, CheckEvery);
+        connection.ConnectionRestored += (_, _) => _ = CheckAsync();
+    }
+
+    /// <summary>
+    /// Connects to the primary the sentinels of <paramref name="options"/> (which has a ServiceName) name, and to its
+    /// replicas, as a plain connection that this follower moves to each new primary; the follower lives as long
+    /// as the connection.
+    /// </summary>
+    public static ConnectionMultiplexer Connect(ConfigurationOptions options)
+    {
+        var sentinelOptions = options.Clone();
+        sentinelOptions.User = options.SentinelUser;
+        sentinelOptions.Password = options.SentinelPassword;
+        var sentinels = ConnectionMultiplexer.SentinelConnect(sentinelOptions);
+        try
+        {
+            var service = options.ServiceName!;
+            var primary = NamedPrimary(sentinels, service)
+                ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, $"No sentinel names a primary for service '{service}'.");
+            var data = options.Clone();
+            data.ServiceName = null;
+            data.EndPoints.Clear();
+            data.EndPoints.Add(primary);
+            foreach (var replica in Replicas(sentinels, service)) data.EndPoints.TryAdd(replica);
+            if (string.IsNullOrEmpty(data.TieBreaker) || data.TieBreaker == new ConfigurationOptions().TieBreaker) data.TieBreaker = TieBreakerKey;
+            var connection = ConnectionMultiplexer.Connect(data);
+            var follower = new SentinelFollower(connection, sentinels, service);
+            Followers.Add(connection, follower);
+            follower.FollowAsync(primary).GetAwaiter().GetResult();
+            return connection;
+        }
+        catch
+        {
+            sentinels.Dispose();
+            throw;
+        }
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ConnectionMultiplexer, SentinelFollower> Followers = new();
+
+    private static EndPoint[] Replicas(ConnectionMultiplexer sentinels, string service)
+    {
+        foreach (var endpoint in sentinels.GetEndPoints())
+        {
+            try
+            {
+                return sentinels.GetServer(endpoint).SentinelGetReplicaAddresses(service);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Ask the next sentinel.
+            }
+        }
+        return Array.Empty<EndPoint>();
+    }
+
+    /// <summary>
+    /// Whether the sentinels of <paramref name="connection"/> name <paramref name="server"/> as the primary, with no
+    /// failover under way and no one saying it is down; null when it is not a Sentinel connection. What a write that
+    /// no replica confirmed may count on: a primary whose replicas are all gone (a new one, in the seconds before the
+    /// sentinels turn the old one into its replica) keeps its writes, an old one that a failover is leaving does not.
+    /// </summary>
+    public static async Task<bool?> IsSettledPrimaryAsync(ConnectionMultiplexer connection, EndPoint server)
+    {
+        if (!Followers.TryGetValue(connection, out var follower)) return null;
+        var settled = await follower.AskSettledAsync(server).ConfigureAwait(false);
+        // Remembered for a while, so that writes to a primary with no replica (for hours after its old primary died)
+        // do not each wait for WAIT to time out; until a switch, which forgets it.
+        if (settled) follower._lone = (EndPointCollection.ToString(server), DateTime.UtcNow + LoneFor);
+        return settled;
+    }
+
+    private static readonly TimeSpan LoneFor = TimeSpan.FromSeconds(2);
+    private volatile Tuple<string, DateTime>? _loneTuple;
+    private (string Server, DateTime Until)? _lone
+    {
+        get => _loneTuple is { } t ? (t.Item1, t.Item2) : null;
+        set => _loneTuple = value is { } v ? Tuple.Create(v.Server, v.Until) : null;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="server"/> was found, within the last 2 s and since the last switch, to be the settled
+    /// primary with no replica confirming writes: a write to it counts without waiting for a replica.
+    /// </summary>
+    public static bool IsKnownLonePrimary(ConnectionMultiplexer connection, EndPoint server) =>
+        Followers.TryGetValue(connection, out var follower) && follower._lone is { } lone
+        && lone.Server == EndPointCollection.ToString(server) && DateTime.UtcNow < lone.Until;
+
+    private async Task<bool> AskSettledAsync(EndPoint server)
+    {
+        foreach (var endpoint in _sentinels.GetEndPoints())
+        {
+            try
+            {
+                var fields = (await _sentinels.GetServer(endpoint).SentinelMasterAsync(_service).ConfigureAwait(false))
+                    .ToDictionary(f => f.Key, f => f.Value, StringComparer.OrdinalIgnoreCase);
+                if (!fields.TryGetValue("ip", out var ip) || !fields.TryGetValue("port", out var port)) continue;
+                var named = EndPointCollection.TryParse(ip + ":" + port);
+                var flags = fields.TryGetValue("flags", out var f) ? f : "";
+                return named is not null && EndPointCollection.ToString(named) == EndPointCollection.ToString(server)
+                    && flags.IndexOf("failover", StringComparison.OrdinalIgnoreCase) < 0
+                    && flags.IndexOf("_down", StringComparison.OrdinalIgnoreCase) < 0;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Ask the next sentinel.
+            }
+        }
+        return false;
+    }
+
+    private void OnSwitch(RedisValue message)
+    {
+        // "<service> <old ip> <old port> <new ip> <new port>"
+        var parts = ((string?)message ?? "").Split(' ');
+        if (parts.Length < 5 || parts[0] != _service) return;
+        if (EndPointCollection.TryParse(parts[3] + ":" + parts[4]) is { } primary) _ = FollowAsync(primary);
+    }
+
+    /// <summary>The primary the sentinels name, or null when none answers.</summary>
+    private static EndPoint? NamedPrimary(ConnectionMultiplexer sentinels, string service)
+    {
+        foreach (var endpoint in sentinels.GetEndPoints())
+        {
+            try
+            {
+                if (sentinels.GetServer(endpoint).SentinelGetMasterAddressByName(service) is { } primary) return primary;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Ask the next sentinel.
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Follows the sentinels' primary when the connection writes elsewhere.</summary>
+    private async Task CheckAsync()
+    {
+        try
+        {
+            var primary = NamedPrimary(_sentinels, _service);
+            if (primary is null) return;
+            var writesTo = _connection.GetDatabase().IdentifyEndpoint();
+            if (writesTo is null || EndPointCollection.ToString(writesTo) != EndPointCollection.ToString(primary)) await FollowAsync(primary).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // The next check tries again.
+        }
+    }
+
+    private async Task FollowAsync(EndPoint primary)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        _lone = null;
+        try
+        {
+            var name = EndPointCollection.ToString(primary);
+            foreach (var endpoint in _connection.GetEndPoints().Append(primary).Distinct())
+            {
+                try
+                {
+                    var server = _connection.GetServer(endpoint);
+                    var role = (RedisResult[]?)await server.ExecuteAsync("ROLE").ConfigureAwait(false);
+                    // Only a server that says it is a primary takes a write; a replica votes with its primary's value.
+                    if (role is { Length: > 0 } && (string?)role[0] == "master")
+                        await server.ExecuteAsync("SET", TieBreakerKey, name).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException or ArgumentException)
+                {
+                    // A server that is down (or that the connection does not know yet) has no say in the election.
+                }
+            }
+            await _connection.ConfigureAsync().ConfigureAwait(false);
+            _replicas = Replicas(_sentinels, _service).Length;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // The next switch message or check tries again.
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _timer.Dispose();
+        _sentinels.Dispose();
+    }
+}
