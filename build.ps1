@@ -6,8 +6,9 @@
     build (default)  compiles the module into out/TaskQueue/<version> and writes its help.
     package          builds, checks the manifest (Test-ModuleManifest) and writes out/packages/TaskQueue.<version>.nupkg,
                      the package a PowerShell repository takes (Publish-PSResource, Install-PSResource TaskQueue).
-    test             builds, then for each lane (a private standalone Redis, then a private Redis Cluster of 3 masters
-                     and 3 replicas; -Server picks one lane, or all) runs the xUnit and Pester suites against it;
+    test             builds, then for each lane (a private standalone Redis, a private Redis Cluster of 3 masters
+                     and 3 replicas, and a Sentinel group with a part of the Pester suite; -Server picks one lane,
+                     or all) runs the xUnit and Pester suites against it;
                      prints "N passed, M failed, K skipped" over all lanes and exits non-zero if anything failed,
                      nothing ran, or a test was skipped (-AllowSkipped accepts skips).
     demo             builds, starts a private Redis and runs tools/Demo.ps1 against it, with the dashboard
@@ -96,17 +97,24 @@ function Invoke-Package {
 }
 
 # Pester files that run in the first lane only: those whose tests start servers of their own (a restart, a password,
-# TLS, ACL users, the chaos run, stalls and partitions, the benchmark, the Garnet fallback) and never use the lane's server, and FlowLimits,
-# whose minute of rate limit and kill -9 under a concurrency limit measure the scripts, not the kind of server.
-$FirstLaneFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Failover', 'FaultInjection', 'Idle', 'Outage', 'Replication', 'Tls', 'FlowLimits')
+# TLS, ACL users, the chaos run, stalls and partitions, a Sentinel handover, the benchmark, the Garnet fallback) and
+# never use the lane's server.
+$FirstLaneFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Failover', 'FaultInjection', 'Idle', 'Outage', 'Replication', 'Tls')
+# Run once, on the cluster lane where there is one (else the first): FlowLimits, whose minute of rate limit and kill -9
+# under a concurrency limit measure the lease script, there with the queue's keys on a cluster master.
+$ClusterLaneFiles = @('FlowLimits')
+# The Sentinel lane of a default run: the xUnit suite and the Pester files that send, run, wait for and read tasks
+# through the connection (the whole Pester suite there would cost about five minutes more; -Server sentinel runs it).
+$SentinelLaneFiles = @('Reliability', 'SendTqTask', 'WaitTqTask')
 
 function Get-TestLanes {
     # The servers the suite runs on: -Server auto (the default) is a standalone server (redis-server, else Garnet)
-    # and, where redis-server is there, a Redis Cluster; all adds Sentinel and Garnet; any other value is that lane alone.
+    # and, where redis-server is there, a Redis Cluster and a Sentinel group (a short lane: $SentinelLaneFiles); all
+    # adds Garnet and runs every file through Sentinel; any other value is that lane alone.
     switch ($Server) {
         'auto' {
             $first = if (Find-RedisServer) { 'redis' } elseif (Install-RedisServer) { 'redis' } else { 'garnet' }
-            if ($first -eq 'redis') { return @('redis', 'cluster') }
+            if ($first -eq 'redis') { return @('redis', 'cluster', 'sentinel') }
             return @('garnet')
         }
         'all' { return @('redis', 'cluster', 'sentinel', 'garnet') }
@@ -114,8 +122,18 @@ function Get-TestLanes {
     }
 }
 
-function Invoke-TestLane([string] $Kind, [string] $Pester, [bool] $First) {
-    # One lane: a private server of $Kind, the xUnit suite and the Pester suite against it. Returns the counts.
+function Get-LaneFiles([string] $Kind, [string[]] $Lanes) {
+    # Which Pester files a lane runs: @{ Include = names } (only those) or @{ Exclude = names }.
+    $first = $Kind -eq $Lanes[0]
+    if ($Kind -eq 'sentinel' -and -not $first -and $Server -ne 'all') { return @{ Include = $SentinelLaneFiles } }
+    $exclude = @()
+    if (-not $first) { $exclude += $FirstLaneFiles }
+    if ($Kind -ne 'cluster' -and ($Lanes -contains 'cluster' -or -not $first)) { $exclude += $ClusterLaneFiles }
+    return @{ Exclude = $exclude }
+}
+
+function Invoke-TestLane([string] $Kind, [string] $Pester, [string[]] $Lanes) {
+    # One lane: a private server of $Kind, the xUnit suite and the Pester suite (Get-LaneFiles) against it. Returns the counts.
     $redis = Start-PrivateRedis -Kind $Kind -ToolsPath $Tools
     $results = Join-Path $Root "Tests/artifacts/$Kind"
     New-Item -ItemType Directory -Force -Path $results | Out-Null
@@ -133,8 +151,9 @@ function Invoke-TestLane([string] $Kind, [string] $Pester, [bool] $First) {
         Remove-Item $summary -ErrorAction Ignore
         $runner = Join-Path $Root 'Tests/Invoke-PesterSuite.ps1'
         $only = if ($PesterFilter) { @('-Filter', $PesterFilter) } else { @() }
-        $exclude = if ($First) { @() } else { @('-ExcludeFile', ($FirstLaneFiles -join ',')) }
-        & dotnet pwsh -NoProfile -File $runner -PesterPath $Pester -SummaryPath $summary @only @exclude | Out-Host
+        $files = Get-LaneFiles -Kind $Kind -Lanes $Lanes
+        $select = if ($files.Include) { @('-IncludeFile', ($files.Include -join ',')) } elseif ($files.Exclude) { @('-ExcludeFile', ($files.Exclude -join ',')) } else { @() }
+        & dotnet pwsh -NoProfile -File $runner -PesterPath $Pester -SummaryPath $summary @only @select | Out-Host
         $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; SkippedTests = @() } }
     }
     finally {
@@ -160,7 +179,7 @@ function Invoke-Test {
     if ($browser.Problem) { $env:TQ_TEST_BROWSER_PROBLEM = $browser.Problem }
     else { $env:TQ_TEST_CHROMIUM = $browser.Chromium; $env:TQ_TEST_NODE = $browser.Node }
     $lanes = @(Get-TestLanes)
-    $counts = foreach ($lane in $lanes) { Invoke-TestLane -Kind $lane -Pester $pester -First ($lane -eq $lanes[0]) }
+    $counts = foreach ($lane in $lanes) { Invoke-TestLane -Kind $lane -Pester $pester -Lanes $lanes }
     $passed = ($counts | Measure-Object Passed -Sum).Sum
     $failed = ($counts | Measure-Object Failed -Sum).Sum
     $skipped = ($counts | Measure-Object Skipped -Sum).Sum

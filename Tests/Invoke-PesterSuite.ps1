@@ -7,14 +7,18 @@ param(
     [Parameter(Mandatory)] [string] $SummaryPath,
     [string] $Filter = '*',
     # Comma-separated names of test files (without .Tests.ps1) not to run: those whose tests start servers of their own.
-    [string] $ExcludeFile = ''
+    [string] $ExcludeFile = '',
+    # Comma-separated names of the only test files to run (a short lane), when given.
+    [string] $IncludeFile = ''
 )
 $ErrorActionPreference = 'Stop'
 $env:NO_COLOR = '1'
 $PSStyle.OutputRendering = 'PlainText'
 Import-Module $PesterPath -Force
 $excluded = @($ExcludeFile -split ',' | Where-Object { $_ })
-$files = Get-ChildItem -Path (Join-Path $PSScriptRoot 'Pester') -Filter "$Filter.Tests.ps1" | Where-Object { $_.Name -replace '\.Tests\.ps1$' -notin $excluded }
+$included = @($IncludeFile -split ',' | Where-Object { $_ })
+$files = Get-ChildItem -Path (Join-Path $PSScriptRoot 'Pester') -Filter "$Filter.Tests.ps1" |
+    Where-Object { ($_.Name -replace '\.Tests\.ps1$') -notin $excluded -and (-not $included -or ($_.Name -replace '\.Tests\.ps1$') -in $included) }
 $config = New-PesterConfiguration
 $config.Run.Path = @($files.FullName)
 $config.Run.PassThru = $true

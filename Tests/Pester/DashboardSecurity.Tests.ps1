@@ -292,6 +292,43 @@ Describe '"Retry all" on the dashboard' {
     }
 }
 
+Describe 'Retry from a dashboard started with -SigningKey' {
+    It 'puts back a failure whose stored task verifies, which runs again, and refuses (403 BadSignature) one whose task was changed in Redis' {
+        $q = New-TestQueue 'dashsign'
+        $dash = $null
+        try {
+            $keyring = Join-Path $TestDrive 'dash-keys.json'
+            $null = New-TqSigningKey -Path $keyring
+            $runs = Join-Path $TestDrive "runs-$q.txt"
+            $good = Send-TqTask -Queue $q -MaxAttempts 1 -SigningKey $keyring -ArgumentList $runs -ScriptBlock { param($f) Add-Content $f 'ran'; throw 'fails each time' }
+            $changed = Send-TqTask -Queue $q -MaxAttempts 1 -SigningKey $keyring -ScriptBlock { throw 'x' }
+            $null = Start-TqWorker -Queue $q -Burst -SigningKey $keyring
+            @(Get-TqFailure -Queue $q).Count | Should -Be 2
+            # What an attacker with write access to Redis does: the failed task's stored envelope gets a script of its own.
+            $json = [string](Invoke-Redis HGET "tq:{$q}:tasks" $changed.Id)
+            $json.Contains("throw 'x'") | Should -BeTrue
+            $null = Invoke-Redis HSET "tq:{$q}:tasks" $changed.Id $json.Replace("throw 'x'", "'owned'")
+            $dash = Start-TestDashboard @{ SigningKey = $keyring }
+            $headers = @{ 'X-TaskQueue-Request' = '1' }
+            $answer = Invoke-WebRequest -Method Post -Headers $headers "$($dash.BaseUrl)/api/failures/$q/$($changed.Id)/retry" -SkipHttpErrorCheck
+            $answer.StatusCode | Should -Be 403
+            $answer.Content | Should -BeLike '*BadSignature*'
+            (Get-TqFailure -Queue $q -Id $changed.Id).Reason | Should -Be 'Exception' -Because 'the failure stays where it was'
+            (Invoke-Redis LLEN "tq:{$q}:pending") | Should -Be 0
+
+            $answer = Invoke-WebRequest -Method Post -Headers $headers "$($dash.BaseUrl)/api/failures/$q/$($good.Id)/retry" -SkipHttpErrorCheck
+            $answer.StatusCode | Should -Be 200
+            $null = Start-TqWorker -Queue $q -Burst -SigningKey $keyring
+            @(Get-Content $runs).Count | Should -Be 2 -Because 'the retried task ran again under the keyring'
+            (Get-TqFailure -Queue $q -Id $good.Id).Reason | Should -Be 'Exception'
+        }
+        finally {
+            if ($dash) { Stop-Job $dash; Remove-Job $dash -Force }
+            Remove-TestQueue $q
+        }
+    }
+}
+
 Describe 'Records the dashboard cannot show whole' {
     BeforeAll {
         $odd = New-TestQueue 'dashodd'

@@ -78,3 +78,31 @@ while (-not (Test-Path '$go')) {
         $ids.Count | Should -BeGreaterThan 350
     }
 }
+
+Describe 'Sends through Sentinel and the primary''s replica' {
+    It 'wait for the replica (WAIT) while the sentinels see it up, and neither wait nor fail once they see it down' {
+        $queue = New-TestQueue 'replicawait'
+        $primary = $group.Nodes | Where-Object Port -eq (Get-PrimaryPort)
+        $replica = $group.Nodes | Where-Object { $_.Kind -eq 'redis' -and $_.Port -ne $primary.Port }
+        function Get-ReplicaFlags { Send-RespCommand -Port $sentinel.Port -Command 'SENTINEL REPLICAS tq' }
+        function Get-WaitCalls { [int]([regex]::Match((Send-RespCommand -Port $primary.Port -Command 'INFO commandstats'), 'cmdstat_wait:calls=(\d+)').Groups[1].Value) }
+        Wait-Until { (Send-RespCommand -Port $replica.Port -Command 'INFO replication') -match 'master_link_status:up' -and (Get-ReplicaFlags) -notmatch 's_down|o_down|disconnected' } -TimeoutSeconds 60 -Because 'the replica to be in sync and seen up'
+        $null = Send-RespCommand -Port $primary.Port -Command 'CONFIG RESETSTAT'
+        $sent = Invoke-Pwsh "1..5 | ForEach-Object { `$null = Send-TqTask -Queue $queue -ScriptBlock { 1 } -ErrorAction Stop }; 'ok'"
+        $sent.Output | Should -Match 'ok'
+        Get-WaitCalls | Should -BeGreaterOrEqual 5 -Because 'each send waited for the replica'
+
+        # The fault bit: the replica dies, and the sentinels flag it down.
+        $replica.Process.Kill()
+        $replica.Process.WaitForExit()
+        Wait-Until { (Get-ReplicaFlags) -match 's_down' } -TimeoutSeconds 30 -Because 'the sentinels to flag the replica down'
+        $null = Send-RespCommand -Port $primary.Port -Command 'CONFIG RESETSTAT'
+        $sent = Invoke-Pwsh "1..5 | ForEach-Object { `$null = Send-TqTask -Queue $queue -ScriptBlock { 1 } -ErrorAction Stop }; 'ok'"
+        $sent.Error | Should -BeNullOrEmpty
+        $sent.Output | Should -Match 'ok'
+        Get-WaitCalls | Should -Be 0 -Because 'no replica is up to wait for'
+        (Get-TqQueue $queue).Pending | Should -Be 10
+        # No Remove-TestQueue: it reads every server, the dead replica too; the group goes in AfterAll.
+    }
+}
+

@@ -142,6 +142,12 @@ Describe 'Redis stalled (SIGSTOP) for longer than the connect timeout' {
             $stalled = [Diagnostics.Stopwatch]::StartNew()
             # Longer than the connect timeout (5 s) and the command timeout (5 s) after the tasks end (1 s), shorter
             # than the lease (15 s): their outcomes' first writes time out, and are written again.
+            # A command on this session's connection, which was up: it waits the client's syncTimeout (5 s), then
+            # fails with one line naming the endpoint, instead of hanging for as long as Redis does.
+            $command = [Diagnostics.Stopwatch]::StartNew()
+            $commandError = $null
+            try { $null = Get-TqQueue $queue -ErrorAction Stop } catch { $commandError = $_ }
+            $commandSeconds = $command.Elapsed.TotalSeconds
             Wait-Until { $stalled.Elapsed.TotalSeconds -ge 10 } -TimeoutSeconds 20 -Because 'Redis to stay stopped 10 s'
             & kill -CONT $server.Process.Id
             $second = Send-SlowTasks $queue 2 0
@@ -149,6 +155,9 @@ Describe 'Redis stalled (SIGSTOP) for longer than the connect timeout' {
         }
         finally { Stop-Worker $worker }
         $held.Count | Should -Be 2
+        "$commandError" | Should -Match ([regex]::Escape($server.Configuration))
+        $commandSeconds | Should -BeGreaterThan 4 -Because 'the command waited for its timeout'
+        $commandSeconds | Should -BeLessThan 9 -Because 'a command on a connection that was up waits at most syncTimeout (5 s)'
         $worker.HasExited | Should -BeTrue
         $results = Get-TqResult -Queue $queue -Id ($first.Id + $second.Id)
         $results.Count | Should -Be 4

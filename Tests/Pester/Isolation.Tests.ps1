@@ -171,13 +171,18 @@ Describe 'Language modes' {
     BeforeEach { $queue = New-TestQueue 'lang' }
     AfterEach { Remove-TestQueue $queue }
 
-    It 'runs tasks in ConstrainedLanguage: no .NET calls on arbitrary types' {
+    It 'runs tasks in ConstrainedLanguage: no .NET calls on arbitrary types, no Add-Type' {
         $canary = New-Canary
         $records = Invoke-InOrder $queue @(
             { $ExecutionContext.SessionState.LanguageMode.ToString() },
-            [scriptblock]::Create("[System.IO.File]::WriteAllText('$canary', 'x')")) @{ LanguageMode = 'ConstrainedLanguage' }
+            [scriptblock]::Create("[System.IO.File]::WriteAllText('$canary', 'x')"),
+            [scriptblock]::Create("Add-Type -TypeDefinition 'public static class TqConstrainedCanary { public static void Write() { System.IO.File.WriteAllText(@""$canary"", ""x""); } }'; [TqConstrainedCanary]::Write(); 'compiled'"),
+            { [bool]('TqConstrainedCanary' -as [type]) }) @{ LanguageMode = 'ConstrainedLanguage' }
         $records[0].Output | Should -Be 'ConstrainedLanguage'
         $records[1].PSObject.TypeNames | Should -Contain 'TaskQueue.PowerShell.Records.FailureRecord'
+        $records[2].PSObject.TypeNames | Should -Contain 'TaskQueue.PowerShell.Records.FailureRecord'
+        $records[2].Message | Should -BeLike '*language mode*'
+        $records[3].Output | Should -BeFalse -Because 'the type was never compiled into the worker'
         Test-Path $canary | Should -BeFalse
     }
 

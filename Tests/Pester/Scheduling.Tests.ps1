@@ -70,7 +70,49 @@ Describe 'Recurring schedules' {
         { Register-TqSchedule -Name bad -Cron '* * * * *' -TimeZone 'Mars/Base' -Queue $queue -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw '*time zone*not known*'
     }
 
-    It 'three worker processes send one task per occurrence' {
+    It 'fires a -Command schedule with -Priority High into the high list while the queue is suspended, and runs it once resumed' {
+        $null = Register-TqSchedule -Name cmd -Cron '* * * * * *' -Queue $queue -Command 'Write-Output' -ArgumentList 'from-schedule' -Priority High -MissedRuns Skip
+        $schedule = Get-TqSchedule -Name cmd -Queue $queue
+        $schedule.Priority | Should -Be 'High'
+        $schedule.MissedRuns | Should -Be 'Skip'
+        Suspend-TqQueue -Name $queue
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -Redis '$(Get-TestRedis)'"
+        try {
+            Wait-Until { (Invoke-Redis LLEN "tq:{$queue}:pending:high") -ge 1 } -TimeoutSeconds 60 -Because 'an occurrence to be fired while the queue leases nothing'
+            Disable-TqSchedule -Name cmd -Queue $queue
+            $ids = Invoke-Redis LRANGE "tq:{$queue}:pending:high" 0 -1
+            (Invoke-Redis LLEN "tq:{$queue}:pending") | Should -Be 0 -Because 'a High occurrence goes to the high list only'
+            $task = Get-TqTask -Queue $queue -Id $ids[0]
+            $task.Priority | Should -Be 'High'
+            $task.State | Should -Be 'Pending'
+            Resume-TqQueue -Name $queue
+            Wait-Until { @(Get-TqResult -Queue $queue -Id $ids -ErrorAction SilentlyContinue).Count -eq $ids.Count } -TimeoutSeconds 60 -Because 'the fired occurrences to run once the queue is resumed'
+        }
+        finally { & kill -TERM $worker.Id 2>$null; $null = $worker.WaitForExit(20000); if (-not $worker.HasExited) { $worker.Kill($true) } }
+        (Get-TqResult -Queue $queue -Id $ids[0]).Output | Should -Be 'from-schedule'
+    }
+
+    It '-MissedRuns and -Priority change with Set-TqSchedule, and -Force replaces a schedule (its cron, command and policy)' {
+        $null = Register-TqSchedule -Name nightly -Cron '0 2 * * *' -Queue $queue -ScriptBlock { 'old' }
+        (Get-TqSchedule -Name nightly -Queue $queue).MissedRuns | Should -Be 'RunOnce'
+        $changed = Set-TqSchedule -Name nightly -Queue $queue -MissedRuns Skip -Priority Low
+        $changed.MissedRuns | Should -Be 'Skip'
+        $changed.Priority | Should -Be 'Low'
+        $stored = Invoke-Redis HGET "tq:{$queue}:schedules" nightly | ConvertFrom-Json
+        $stored.missedRuns | Should -Be 'Skip'
+
+        { Register-TqSchedule -Name nightly -Cron '0 3 * * *' -Queue $queue -Command 'Get-Date' -ErrorAction Stop } | Should -Throw '*already has a schedule*'
+        $replaced = Register-TqSchedule -Name nightly -Cron '0 3 * * *' -Queue $queue -Command 'Get-Date' -Force
+        $replaced.Cron | Should -Be '0 3 * * *'
+        $replaced.MissedRuns | Should -Be 'RunOnce' -Because '-Force registers the schedule afresh, with the defaults'
+        $replaced.Priority | Should -Be 'Normal'
+        @(Get-TqSchedule -Queue $queue).Count | Should -Be 1
+        $stored = Invoke-Redis HGET "tq:{$queue}:schedules" nightly | ConvertFrom-Json
+        $stored.task.command | Should -Be 'Get-Date'
+        $stored.task.script | Should -BeNullOrEmpty
+    }
+
+    It 'three worker processes send exactly one task per occurrence' {
         $null = Register-TqSchedule -Name every-second -Cron '* * * * * *' -Queue $queue -ScriptBlock { 'tick' }
         $workers = 1..3 | ForEach-Object { Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -Redis '$(Get-TestRedis)'" }
         try {
@@ -82,11 +124,17 @@ Describe 'Recurring schedules' {
         }
         finally { $workers | ForEach-Object { & kill -TERM $_.Id 2>$null; $null = $_.WaitForExit(20000); if (-not $_.HasExited) { $_.Kill($true) } } }
         # One task per occurrence, one occurrence per second: n tasks were sent over at least n - 2 seconds (each is
-        # sent up to a second after it is due). Three workers each firing every occurrence would send three a second.
+        # sent up to a second after it is due). Three workers each firing every occurrence would send three a second;
+        # an occurrence none of them fired would leave a second without a task.
         $sent = @(Get-TqResult -Queue $queue -First 1000 | Sort-Object EnqueuedAt)
         $sent.Count | Should -BeGreaterOrEqual 8
         $span = ($sent[-1].EnqueuedAt - $sent[0].EnqueuedAt).TotalSeconds
         $sent.Count | Should -BeLessOrEqual ([Math]::Floor($span) + 2) -Because "$($sent.Count) tasks were sent over $([Math]::Round($span, 1)) s"
+        # Exactly once: each occurrence is due on a whole second and fired within it, so the seconds the tasks were
+        # sent in are all different (none twice) and leave none out between the first and the last (none missed).
+        $seconds = @($sent | ForEach-Object { [long][Math]::Floor($_.EnqueuedAt.ToUnixTimeMilliseconds() / 1000) })
+        @($seconds | Sort-Object -Unique).Count | Should -Be $sent.Count -Because 'no occurrence was fired twice'
+        ($seconds[-1] - $seconds[0] + 1) | Should -Be $sent.Count -Because 'no occurrence between the first and the last was left unfired'
         (Get-TqSchedule -Name every-second -Queue $queue).LastOutcome | Should -Be 'Succeeded'
     }
 }

@@ -50,6 +50,15 @@ Describe 'Redis over TLS' {
         (Send-RespCommand -Port $server.Port -Command "HEXISTS tq:{$queue}:results $($ok.Id)") | Should -Match ':1'
     }
 
+    It 'takes the client certificate as a password-protected PFX file (sslCertPassword), and refuses a wrong password' {
+        $pfx = Join-Path $pki 'client.pfx'
+        Invoke-OpenSsl pkcs12 -export -in (Join-Path $pki 'client.crt') -inkey (Join-Path $pki 'client.key') -out $pfx -passout 'pass:pfx-secret'
+        $withPfx = "127.0.0.1:$tlsPort,ssl=true,sslHost=localhost,sslCa=$ca,sslCert=$pfx"
+        $task = Send-TqTask -Redis "$withPfx,sslCertPassword=pfx-secret" -Queue $queue -ScriptBlock { 'pfx' }
+        (Send-RespCommand -Port $server.Port -Command "HEXISTS tq:{$queue}:tasks $($task.Id)") | Should -Match ':1'
+        { Get-TqQueue -Redis "$withPfx,sslCertPassword=wrong,connectTimeout=3000" -ErrorAction Stop } | Should -Throw
+    }
+
     It 'fails with a message naming sslHost when the server''s certificate is for another name' {
         { Get-TqQueue -Redis "127.0.0.1:$tlsPort,ssl=true,sslHost=redis.example,sslCa=$ca,$client,connectTimeout=3000" } |
             Should -Throw '*over TLS*matches sslHost*'

@@ -31,21 +31,44 @@ internal sealed class SentinelFollower : IDisposable
     private readonly ConnectionMultiplexer _connection;
     private readonly ConnectionMultiplexer _sentinels;
     private readonly string _service;
+    private readonly string _tieBreaker;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Timer _timer;
     private volatile int _replicas;
 
     /// <summary>
-    /// How many replicas the sentinels named for the primary of <paramref name="connection"/> when it last moved,
-    /// or null when it is not a Sentinel connection.
+    /// How many replicas of the primary of <paramref name="connection"/> the sentinels saw up at the last look (at each
+    /// switch and every 5 s), or null when it is not a Sentinel connection.
     /// </summary>
     public static int? KnownReplicas(ConnectionMultiplexer connection) => Followers.TryGetValue(connection, out var follower) ? follower._replicas : null;
 
-    private SentinelFollower(ConnectionMultiplexer connection, ConnectionMultiplexer sentinels, string service)
+    /// <summary>The replicas the sentinels list for the service and do not flag as down or disconnected.</summary>
+    private static int ReplicasUp(ConnectionMultiplexer sentinels, string service)
+    {
+        foreach (var endpoint in sentinels.GetEndPoints())
+        {
+            try
+            {
+                return sentinels.GetServer(endpoint).SentinelReplicas(service).Count(fields =>
+                {
+                    var flags = fields.FirstOrDefault(f => string.Equals(f.Key, "flags", StringComparison.OrdinalIgnoreCase)).Value ?? "";
+                    return flags.IndexOf("down", StringComparison.OrdinalIgnoreCase) < 0 && flags.IndexOf("disconnected", StringComparison.OrdinalIgnoreCase) < 0;
+                });
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Ask the next sentinel.
+            }
+        }
+        return 0;
+    }
+
+    private SentinelFollower(ConnectionMultiplexer connection, ConnectionMultiplexer sentinels, string service, string tieBreaker)
     {
         _connection = connection;
         _sentinels = sentinels;
         _service = service;
+        _tieBreaker = tieBreaker;
         _sentinels.GetSubscriber().Subscribe(RedisChannel.Literal("+switch-master"), (_, message) => OnSwitch(message));
         _timer = new Timer(_ => _ = CheckAsync(), null, CheckEvery, CheckEvery);
         connection.ConnectionRestored += (_, _) => _ = CheckAsync();
@@ -74,7 +97,7 @@ internal sealed class SentinelFollower : IDisposable
             foreach (var replica in Replicas(sentinels, service)) data.EndPoints.TryAdd(replica);
             if (string.IsNullOrEmpty(data.TieBreaker) || data.TieBreaker == new ConfigurationOptions().TieBreaker) data.TieBreaker = TieBreakerKey;
             var connection = ConnectionMultiplexer.Connect(data);
-            var follower = new SentinelFollower(connection, sentinels, service);
+            var follower = new SentinelFollower(connection, sentinels, service, data.TieBreaker);
             Followers.Add(connection, follower);
             follower.FollowAsync(primary).GetAwaiter().GetResult();
             return connection;
@@ -191,6 +214,7 @@ internal sealed class SentinelFollower : IDisposable
         {
             var primary = NamedPrimary(_sentinels, _service);
             if (primary is null) return;
+            _replicas = ReplicasUp(_sentinels, _service);
             var writesTo = _connection.GetDatabase().IdentifyEndpoint();
             if (writesTo is null || EndPointCollection.ToString(writesTo) != EndPointCollection.ToString(primary)) await FollowAsync(primary).ConfigureAwait(false);
         }
@@ -207,23 +231,25 @@ internal sealed class SentinelFollower : IDisposable
         try
         {
             var name = EndPointCollection.ToString(primary);
+            // First read every server's role again: the client refuses writes to a server it still takes for a
+            // replica, which the new primary was until now.
+            await _connection.ConfigureAsync().ConfigureAwait(false);
             foreach (var endpoint in _connection.GetEndPoints().Append(primary).Distinct())
             {
                 try
                 {
-                    var server = _connection.GetServer(endpoint);
-                    var role = (RedisResult[]?)await server.ExecuteAsync("ROLE").ConfigureAwait(false);
-                    // Only a server that says it is a primary takes a write; a replica votes with its primary's value.
-                    if (role is { Length: > 0 } && (string?)role[0] == "master")
-                        await server.ExecuteAsync("SET", TieBreakerKey, name).ConfigureAwait(false);
+                    // A replica refuses the write (READONLY) and votes with its primary's value; a server that still
+                    // says it is a primary, the old one included, takes it. No ROLE: ACL users of -@dangerous lack it.
+                    await _connection.GetServer(endpoint).ExecuteAsync("SET", _tieBreaker, name).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is RedisException or TimeoutException or ArgumentException)
+                catch (Exception ex) when (ex is RedisException or RedisCommandException or TimeoutException or ArgumentException)
                 {
-                    // A server that is down (or that the connection does not know yet) has no say in the election.
+                    // A replica, a server that is down (or one the connection does not know yet), or a user who may
+                    // not write the key: no say of this connection in the election.
                 }
             }
             await _connection.ConfigureAsync().ConfigureAwait(false);
-            _replicas = Replicas(_sentinels, _service).Length;
+            _replicas = ReplicasUp(_sentinels, _service);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {

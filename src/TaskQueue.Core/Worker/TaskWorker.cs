@@ -178,7 +178,7 @@ public sealed class TaskWorker
 
     private void Dispatch(CancellationToken stop)
     {
-        var backoff = TimeSpan.FromMilliseconds(250);
+        var backoff = new Backoff();
         // Burst mode returns once a look at every queue found nothing to do.
         var lookedAtAll = false;
         while (!stop.IsCancellationRequested)
@@ -210,7 +210,7 @@ public sealed class TaskWorker
                 {
                     _trouble = null;
                     _log.Warning($"Worker {WorkerId} resumes: Redis answers again.");
-                    backoff = TimeSpan.FromMilliseconds(250);
+                    backoff.Reset();
                 }
                 if (leased > 0)
                 {
@@ -248,8 +248,7 @@ public sealed class TaskWorker
                         ? $"Redis is unreachable ({ex.GetType().Name}: {Short(ex.Message)}); worker {WorkerId} keeps its running tasks and retries with backoff."
                         : $"Redis refused a command ({Short(ex.Message)}); worker {WorkerId} retries with backoff.");
                 }
-                stop.WaitHandle.WaitOne(backoff);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+                stop.WaitHandle.WaitOne(backoff.Next());
             }
         }
     }

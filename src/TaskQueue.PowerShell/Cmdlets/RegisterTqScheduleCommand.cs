@@ -50,11 +50,11 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
     [ValidateSet(MissedRunPolicy.RunOnce, MissedRunPolicy.Skip)]
     public string MissedRuns { get; set; } = MissedRunPolicy.RunOnce;
 
-    /// <summary>Replace a schedule of the same name.</summary>
     /// <summary>The priority of each occurrence's task: High, Normal (the default) or Low (see Send-TqTask).</summary>
     [Parameter]
     public TaskPriority Priority { get; set; } = TaskPriority.Normal;
 
+    /// <summary>Replace a schedule of the same name.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
