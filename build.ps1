@@ -152,7 +152,7 @@ function Invoke-TestLane([string] $Kind, [string] $Pester, [string[]] $Lanes) {
         $runner = Join-Path $Root 'Tests/Invoke-PesterSuite.ps1'
         $only = if ($PesterFilter) { @('-Filter', $PesterFilter) } else { @() }
         $files = Get-LaneFiles -Kind $Kind -Lanes $Lanes
-        $select = if ($files.Include) { @('-IncludeFile', ($files.Include -join ',')) } elseif ($files.Exclude) { @('-ExcludeFile', ($files.Exclude -join ',')) } else { @() }
+        $select = if ($files.ContainsKey('Include')) { @('-IncludeFile', ($files['Include'] -join ',')) } elseif (@($files['Exclude']).Count) { @('-ExcludeFile', ($files['Exclude'] -join ',')) } else { @() }
         & dotnet pwsh -NoProfile -File $runner -PesterPath $Pester -SummaryPath $summary @only @select | Out-Host
         $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; SkippedTests = @() } }
     }

@@ -103,6 +103,49 @@ Describe 'Get-TqFailure | Retry-TqTask' {
     }
 }
 
+Describe 'Stop-TqTask and Remove-TqTask on tasks waiting for their time (-Delay, a retry)' {
+    BeforeEach {
+        $queue = New-TestQueue 'waittime'
+        $runs = Join-Path $TestDrive "runs-$queue.txt"
+        # One task delayed by an hour, one that failed its first attempt and waits an hour for its second.
+        $delayed = Send-TqTask -Queue $queue -Delay 01:00:00 -ArgumentList $runs -ScriptBlock { param($f) Add-Content $f 'delayed' }
+        $retrying = Send-TqTask -Queue $queue -MaxAttempts 3 -ArgumentList $runs -ScriptBlock { param($f) Add-Content $f 'retrying'; throw 'again' }
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay 01:00:00 -AllowUnsigned
+        # Makes both due now, as an hour passing would, and lets a worker run whatever is due.
+        function Invoke-DueNow {
+            foreach ($set in 'scheduled', 'retry') {
+                foreach ($id in (Invoke-Redis ZRANGE "tq:{$queue}:$set" 0 -1)) { $null = Invoke-Redis ZADD "tq:{$queue}:$set" 1 $id }
+            }
+            $null = Start-TqWorker -Queue $queue -Burst -AllowUnsigned
+        }
+    }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'cancels both: each becomes a Canceled failure, leaves the scheduled and retry sets, and never runs again' {
+        (Get-TqTask -Queue $queue -Id $delayed.Id).State | Should -Be 'Scheduled'
+        (Get-TqTask -Queue $queue -Id $retrying.Id).State | Should -Be 'Retrying'
+        Stop-TqTask -Queue $queue -Id $delayed.Id
+        Stop-TqTask -Queue $queue -Id $retrying.Id
+        foreach ($id in $delayed.Id, $retrying.Id) { (Get-TqFailure -Queue $queue -Id $id).Reason | Should -Be 'Canceled' }
+        (Invoke-Redis ZCARD "tq:{$queue}:scheduled") + (Invoke-Redis ZCARD "tq:{$queue}:retry") | Should -Be 0
+        Invoke-DueNow
+        @(Get-Content $runs) | Should -Be @('retrying') -Because 'only the retried task''s first attempt ever ran'
+    }
+
+    It 'removes both: gone from every structure, and never run' {
+        Remove-TqTask -Queue $queue -Id $delayed.Id -Confirm:$false
+        Remove-TqTask -Queue $queue -Id $retrying.Id -Confirm:$false
+        foreach ($id in $delayed.Id, $retrying.Id) {
+            { Get-TqTask -Queue $queue -Id $id -ErrorAction Stop } | Should -Throw
+            Invoke-Redis HEXISTS "tq:{$queue}:tasks" $id | Should -Be 0
+            Invoke-Redis HEXISTS "tq:{$queue}:attempts" $id | Should -Be 0
+        }
+        (Invoke-Redis ZCARD "tq:{$queue}:scheduled") + (Invoke-Redis ZCARD "tq:{$queue}:retry") + (Invoke-Redis ZCARD "tq:{$queue}:failed") | Should -Be 0
+        Invoke-DueNow
+        @(Get-Content $runs) | Should -Be @('retrying')
+    }
+}
+
 Describe 'Remove-TqTask' {
     BeforeEach { $queue = New-TestQueue 'remove' }
     AfterEach { Remove-TestQueue $queue }
