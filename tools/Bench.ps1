@@ -194,8 +194,9 @@ try {
     # What each task starts from (docs/SECURITY.md): by default the worker puts a reused runspace back as it was
     # after each task; a task that changes it (here: a global variable) gives that reset something to undo.
     # -IsolateTasks opens a new runspace per task instead.
-    $dirtyN = [Math]::Min($processN, 20000)
-    $isolatedN = [Math]::Min($processN, 1000)
+    # -Quick: a few hundred, enough to run every path (a runspace each costs about 10 ms).
+    $dirtyN = if ($Quick) { 300 } else { [Math]::Min($processN, 20000) }
+    $isolatedN = if ($Quick) { 100 } else { [Math]::Min($processN, 1000) }
     function Measure-Isolation([int] $Concurrency, [int] $Count, [scriptblock] $Body, [switch] $Isolate) {
         Clear-Redis $config
         $null = 1..$Count | Send-TqTask -Redis $config -Queue isolation -ScriptBlock $Body

@@ -64,7 +64,14 @@ while (-not (Test-Path '$go')) {
             $sender.WaitForExit(30000) | Should -BeTrue
             $ids = @(Get-Content $acked)
             # The worker and a fresh connection (this process's, which followed the switch as well) see them all.
-            Wait-Until { @(Get-TqResult -Queue $queue -Id $ids -ErrorAction SilentlyContinue).Count -eq $ids.Count } -TimeoutSeconds 60 -Because 'every acknowledged task to succeed'
+            try { Wait-Until { @(Get-TqResult -Queue $queue -Id $ids -ErrorAction SilentlyContinue).Count -eq $ids.Count } -TimeoutSeconds 60 -Because 'every acknowledged task to succeed' }
+            catch {
+                # Which acknowledged tasks did not succeed, and where they are: the lost ones are not in Redis at all.
+                $done = @(Get-TqResult -Queue $queue -Id $ids -ErrorAction SilentlyContinue).Id
+                $missing = @($ids | Where-Object { $_ -notin $done })
+                $states = $missing | ForEach-Object { $t = Get-TqTask -Queue $queue -Id $_ -ErrorAction SilentlyContinue; "$_=$(if ($t) { $t.State } else { 'not in Redis' })" }
+                throw "$_ $($missing.Count) of $($ids.Count) acknowledged sends did not succeed: $($states -join ', ')"
+            }
         }
         finally {
             New-Item -ItemType File -Path $go -Force | Out-Null

@@ -159,15 +159,20 @@ internal sealed class SentinelFollower : IDisposable
         Followers.TryGetValue(connection, out var follower) && follower._lone is { } lone
         && lone.Server == EndPointCollection.ToString(server) && DateTime.UtcNow < lone.Until;
 
+    /// <summary>
+    /// Every sentinel that answers names <paramref name="server"/> with no failover under way and no one down, and
+    /// at least one answers. Not one of them: only the sentinel leading a failover flags it, and the others name
+    /// the old primary until they hear of the switch, a second or two later.
+    /// </summary>
     private async Task<bool> AskSettledAsync(EndPoint server)
     {
-        foreach (var endpoint in _sentinels.GetEndPoints())
+        var answers = await Task.WhenAll(_sentinels.GetEndPoints().Select(async endpoint =>
         {
             try
             {
                 var fields = (await _sentinels.GetServer(endpoint).SentinelMasterAsync(_service).ConfigureAwait(false))
                     .ToDictionary(f => f.Key, f => f.Value, StringComparer.OrdinalIgnoreCase);
-                if (!fields.TryGetValue("ip", out var ip) || !fields.TryGetValue("port", out var port)) continue;
+                if (!fields.TryGetValue("ip", out var ip) || !fields.TryGetValue("port", out var port)) return (bool?)false;
                 var named = EndPointCollection.TryParse(ip + ":" + port);
                 var flags = fields.TryGetValue("flags", out var f) ? f : "";
                 return named is not null && EndPointCollection.ToString(named) == EndPointCollection.ToString(server)
@@ -176,10 +181,11 @@ internal sealed class SentinelFollower : IDisposable
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                // Ask the next sentinel.
+                return null;
             }
-        }
-        return false;
+        })).ConfigureAwait(false);
+        var answered = answers.Where(a => a is not null).ToArray();
+        return answered.Length > 0 && answered.All(a => a == true);
     }
 
     private void OnSwitch(RedisValue message)
