@@ -12,6 +12,8 @@
 param(
     [switch] $Quick,
     [switch] $NoPeers,
+    # No A/B against the baseline commit (tools/bench/baseline.txt); -Quick never runs it.
+    [switch] $NoBaseline,
     [string] $OutputDirectory
 )
 
@@ -373,6 +375,15 @@ finally {
     Stop-PrivateRedis $server
 }
 
+# 6b. The guard: an interleaved A/B of sends and processing against the baseline commit, fresh processes each round.
+$baselineRows = @()
+if (-not $Quick -and -not $NoBaseline) {
+    Step 'A/B against the baseline commit (tools/bench/baseline.txt)'
+    Clear-Redis $config
+    $baselineRows = @(& (Join-Path $PSScriptRoot 'bench/Compare-Baseline.ps1') -Redis $config -Rounds 5 -Tasks $processN)
+    foreach ($row in $baselineRows) { Write-Host ('    {0,-12} baseline {1,10:N0}  now {2,10:N0}  ratio {3:0.00}' -f $row.Figure, $row.Baseline, $row.Current, $row.Ratio) }
+}
+
 # 7. Peers, on the same redis-server, with their own scripts from ../shared/peers.
 $peers = [ordered]@{}
 $peersDir = Join-Path (Split-Path $root) 'shared/peers'
@@ -395,5 +406,5 @@ if (-not $Quick -and -not $NoPeers -and (Test-Path $peersDir)) {
 }
 
 & (Join-Path $PSScriptRoot 'bench/Write-BenchReport.ps1') -Results $results -Peers $peers -OutputDirectory $OutputDirectory `
-    -Quick:$Quick -RedisVersion $redisVersion -Runs $runs -Elapsed $benchWatch.Elapsed -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Replicated = $replicaN; IdleWindow = $idleWindow; Small = $scaleSmall; Large = $scaleLarge }
+    -Quick:$Quick -Baseline $baselineRows -RedisVersion $redisVersion -Runs $runs -Elapsed $benchWatch.Elapsed -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Replicated = $replicaN; IdleWindow = $idleWindow; Small = $scaleSmall; Large = $scaleLarge }
 [pscustomobject]$results

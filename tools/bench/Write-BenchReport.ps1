@@ -7,6 +7,8 @@ param(
     [System.Collections.IDictionary] $Peers,
     [string] $OutputDirectory,
     [switch] $Quick,
+    # Rows of tools/bench/Compare-Baseline.ps1: Figure, Baseline, Current, Ratio, Commit, Rounds.
+    [object[]] $Baseline = @(),
     [string] $RedisVersion,
     [int] $Runs,
     # How long the measurements took, peers included (not the build before them).
@@ -82,6 +84,16 @@ if ($r.Contains('scale.rssAtSmallMB')) {
     & $add "| worker RSS grows < 10% from $(N $Sizes.Small) to $(N $Sizes.Large) tasks | peak $(N $r['scale.rssAtSmallMB'] '{0:0}') MB while the first $(N $Sizes.Small) ran -> peak $(N $r["scale.$($Sizes.Large).rssMB"] '{0:0}') MB over all = $(N ($growth * 100) '{0:+0;-0}')% | $(Verdict ($growth -lt 0.1)) |"
 }
 & $add ''
+if ($Baseline.Count) {
+    & $add '## Against the baseline'
+    & $add ''
+    & $add "An interleaved A/B with commit $($Baseline[0].Commit) (tools/bench/baseline.txt), $($Baseline[0].Rounds) rounds, a fresh ``pwsh`` per side and round, the order alternating, each after its own warm-up: $(N $Sizes.Process) no-op tasks sent with ``Send-TqTask``, then drained by ``Start-TqWorker -Burst`` (the rate is Processed / ProcessingTime). Signed rows compare this tree's signed processing with the baseline's unsigned processing. Medians; a ratio below 1.0 is a loss to explain."
+    & $add ''
+    & $add '| Figure | Baseline | Now | Now / baseline |'
+    & $add '|---|---|---|---|'
+    foreach ($row in $Baseline) { & $add "| $($row.Figure) | $(N $row.Baseline) | $(N $row.Current) | $(N $row.Ratio '{0:0.00}') |" }
+    & $add ''
+}
 & $add '## Processing (tasks/s)'
 & $add ''
 & $add "$(N $Sizes.Process) queued tasks ``{ param(`$x) `$x + 1 }``, a burst worker from the first fetch to the last acknowledgement (the summary's ProcessingTime; its Duration adds opening the runspaces and the shutdown, some 15-35 ms here), after a 15-second warm-up of both sides (the runtime's tiered JIT keeps its background thread busy recompiling hot code for about the first 7 seconds of processing, which a long-running worker pays once; the 20,000-task warm-up used before left the first measured run about a fifth slower than later ones). The raw ceiling runs the same script the same number of times in the same number of reused runspaces in the same process, with no Redis: as a function defined once per runspace and called with AddCommand on the runspace's own thread (``PSThreadOptions.UseCurrentThread``), each thread reusing one pipeline object for all its calls: the fastest way found, and the way TaskQueue runs tasks (a new pipeline object per call was about a sixth slower: 60k against 71.5k calls/s in one runspace), and with AddScript per call. The INCR column runs the peers' task body (one Redis INCR on a separate connection). The signed column runs the no-op sent and verified with a keyring (Send-TqTask and Start-TqWorker -SigningKey), interleaved with the unsigned runs."
