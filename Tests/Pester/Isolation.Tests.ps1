@@ -65,6 +65,12 @@ Describe 'Each task starts from the same state' {
         $records[1].Output | Should -Be "0 $((Get-Date).Year)"
     }
 
+    It 'puts back a variable a task only changed (none added or removed)' {
+        $records = Invoke-InOrder $queue @({ $env:HOME = '/tmp/changed-only' }, { "[$env:HOME]" })
+        $records[1].Output | Should -Be "[$env:HOME]"
+        $env:HOME | Should -Not -Be '/tmp/changed-only'
+    }
+
     It 'puts environment variables back, in the task runspaces and in the worker process' {
         $records = Invoke-InOrder $queue @({ $env:TQ_TEST_LEAK = 'secret'; $env:HOME = '/tmp/elsewhere' }, { "[$env:TQ_TEST_LEAK][$env:HOME]" })
         $records[1].Output | Should -Be "[][$HOME]"

@@ -12,9 +12,11 @@ namespace TaskQueue.PowerShell.Execution;
 /// (changes made while no task runs are kept).
 /// </summary>
 /// <remarks>
-/// Comparing through <see cref="Environment.GetEnvironmentVariables()"/> costs about 4 us a call; on Unix .NET keeps
-/// the variables in one managed dictionary, which is compared entry by entry (reference equality: a value set anew is
-/// a new string) in well under a microsecond. Where that dictionary is not found (Windows), the public call is used.
+/// Comparing through <see cref="Environment.GetEnvironmentVariables()"/> costs a table of every variable (about 10 KB)
+/// a call; on Unix, .NET 8 keeps the variables in one managed dictionary, which is compared entry by entry (reference
+/// equality: a value set anew is a new string) in well under a microsecond. Where that dictionary is not found (Windows,
+/// and .NET 9 and later, which keep them in the runtime's native part), the public call is used, its answer compared as
+/// it comes (BENCHMARKS.md, "Where the quarter lost since 8346b93 went").
 /// </remarks>
 internal sealed class EnvironmentBaseline
 {
@@ -83,9 +85,22 @@ internal sealed class EnvironmentBaseline
             RestoreFrom(copy);
             return;
         }
+        // Where the runtime keeps no managed copy (.NET 9 and later keep the variables in the runtime's native part):
+        // the public call, compared as it comes, without a copy.
+        var variables = Environment.GetEnvironmentVariables();
+        if (variables.Count == _start.Count && UnchangedIn(variables)) return;
         var now = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables()) now[(string)entry.Key] = (string?)entry.Value ?? "";
+        foreach (DictionaryEntry entry in variables) now[(string)entry.Key] = (string?)entry.Value ?? "";
         RestoreFrom(now);
+    }
+
+    private bool UnchangedIn(IDictionary variables)
+    {
+        foreach (DictionaryEntry entry in variables)
+        {
+            if (!_start.TryGetValue((string)entry.Key, out var value) || value != (string?)entry.Value) return false;
+        }
+        return true;
     }
 
     private bool Unchanged(Dictionary<string, string> live)
