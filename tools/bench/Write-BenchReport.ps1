@@ -230,7 +230,7 @@ else {
 & $add ''
 & $add 'It builds the module, starts a private redis-server per measurement, runs every case, then the peers by invoking ``../shared/peers/celery/run.sh`` and ``../shared/peers/bullmq/run.sh`` (copied to a temporary folder; Celery is installed from Debian''s packages, BullMQ by ``npm ci``), and rewrites this file and the chart. ``build.ps1 bench -Quick`` is the smoke run the test suite uses.'
 & $add ''
-& $add 'The guard against slow creep: every full run also builds the baseline commit named in `tools/bench/baseline.txt` from git (`tools/bench/Compare-Baseline.ps1`, about 30 s the first time, kept in the temporary folder after) and runs the interleaved A/B of "Against the baseline"; `-NoBaseline` skips it, `-Quick` never runs it. Move the baseline forward when a release is cut.'
+& $add 'The guard against slow creep: every full run also builds the baseline commit named in `tools/bench/baseline.txt` from git (`tools/bench/Compare-Baseline.ps1`, about 30 s the first time, kept in the temporary folder after) and runs the interleaved A/B of "Against the baseline"; `tools/Bench.ps1 -NoBaseline` skips it, `-Quick` never runs it. Move the baseline forward when a release is cut.'
 Set-Content -Path (Join-Path $OutputDirectory 'BENCHMARKS.md') -Value $lines
 
 # The chart: tasks/s against concurrency (categorical axis), one line per system.
