@@ -40,6 +40,7 @@ public sealed class RedisBroker
         Statistics = new QueueStatistics(this);
         Shards = new QueueShards(this);
         Limits = new QueueLimits(this);
+        Replication = new Replication(this);
     }
 
     public IConnectionMultiplexer Connection { get; }
@@ -58,6 +59,9 @@ public sealed class RedisBroker
     public QueueShards Shards { get; }
     /// <summary>Flow control: suspended queues, concurrency and rate limits.</summary>
     public QueueLimits Limits { get; }
+
+    /// <summary>Whether writes reached replicas (Redis WAIT, -WaitReplicas) and, through Sentinel, stayed on the primary.</summary>
+    public Replication Replication { get; }
 
     internal IDatabase Db => Connection.GetDatabase();
 
@@ -550,41 +554,6 @@ public sealed class RedisBroker
         var removed = (RedisResult[])(await RunAsync(Scripts.Trim, k,
             new RedisValue[] { (now - Options.SuccessRetention).ToUnixMs(), (now - Options.FailureRetention).ToUnixMs(), limit }).ConfigureAwait(false))!;
         return ((long)removed[0], (long)removed[1]);
-    }
-
-    /// <summary>The server that takes the writes of <paramref name="queue"/> now: read before writing, for <see cref="WaitForReplicasAsync"/>.</summary>
-    public System.Net.EndPoint? PrimaryOf(string queue) => Db.IdentifyEndpoint(Keys(queue).Pending);
-
-    /// <summary>
-    /// With <see cref="BrokerOptions.WaitReplicas"/>: waits (Redis WAIT) until that many replicas of the primary that
-    /// holds <paramref name="queue"/> (or of <paramref name="primary"/>, the server the writes went to) have every
-    /// write this connection sent it so far, for at most <see cref="BrokerOptions.WaitReplicasTimeout"/>. Returns how
-    /// many confirmed; null when no wait is asked.
-    /// </summary>
-    public async Task<long?> WaitForReplicasAsync(string queue, System.Net.EndPoint? primary = null)
-    {
-        if (Options.WaitReplicas <= 0) return null;
-        // WAIT counts the replicas of the server it runs on, for the writes of the connection it runs on: the one the
-        // queue's writes went through. The server read before the writes: after a switch in between, the new primary
-        // would answer for writes it never had.
-        var server = primary is null ? Connection.GetServer(Keys(queue).Pending) : Connection.GetServer(primary);
-        var confirmed = await server.ExecuteAsync("WAIT", Options.WaitReplicas, (long)Options.WaitReplicasTimeout.TotalMilliseconds).ConfigureAwait(false);
-        return (long)confirmed;
-    }
-
-    /// <summary>
-    /// Whether the writes this connection just sent to <paramref name="primary"/> (read with <see cref="PrimaryOf"/>
-    /// before them) are safe: <see cref="BrokerOptions.WaitReplicas"/> replicas confirmed them, or, unless
-    /// <paramref name="strict"/>, through Sentinel the sentinels name that server the primary with no failover under way
-    /// (a new primary has no replica for its first seconds; an old one a failover leaves loses what it took).
-    /// </summary>
-    public async Task<(bool Safe, long Confirmed)> ConfirmWritesAsync(string queue, System.Net.EndPoint? primary, bool strict)
-    {
-        var sentinel = strict || primary is null ? null : Connection as ConnectionMultiplexer;
-        if (sentinel is not null && SentinelFollower.IsKnownLonePrimary(sentinel, primary!)) return (true, 0);
-        var confirmed = await WaitForReplicasAsync(queue, primary).ConfigureAwait(false) ?? long.MaxValue;
-        if (confirmed >= Options.WaitReplicas || sentinel is null) return (confirmed >= Options.WaitReplicas, confirmed);
-        return (await SentinelFollower.IsSettledPrimaryAsync(sentinel, primary!).ConfigureAwait(false) == true, confirmed);
     }
 
     /// <summary>Hands leased tasks back to the front of the queue without counting the attempt; returns how many went back.</summary>

@@ -43,24 +43,28 @@ internal sealed class SentinelFollower : IDisposable
     public static int? KnownReplicas(ConnectionMultiplexer connection) => Followers.TryGetValue(connection, out var follower) ? follower._replicas : null;
 
     /// <summary>The replicas the sentinels list for the service and do not flag as down or disconnected.</summary>
-    private static int ReplicasUp(ConnectionMultiplexer sentinels, string service)
+    private static int ReplicasUp(ConnectionMultiplexer sentinels, string service) =>
+        Ask(sentinels, sentinel => sentinel.SentinelReplicas(service))?.Count(fields =>
+        {
+            var flags = fields.FirstOrDefault(f => string.Equals(f.Key, "flags", StringComparison.OrdinalIgnoreCase)).Value ?? "";
+            return flags.IndexOf("down", StringComparison.OrdinalIgnoreCase) < 0 && flags.IndexOf("disconnected", StringComparison.OrdinalIgnoreCase) < 0;
+        }) ?? 0;
+
+    /// <summary>The first answer a sentinel gives to <paramref name="ask"/>, asking them in turn; null when none answers.</summary>
+    private static T? Ask<T>(ConnectionMultiplexer sentinels, Func<IServer, T?> ask) where T : class
     {
         foreach (var endpoint in sentinels.GetEndPoints())
         {
             try
             {
-                return sentinels.GetServer(endpoint).SentinelReplicas(service).Count(fields =>
-                {
-                    var flags = fields.FirstOrDefault(f => string.Equals(f.Key, "flags", StringComparison.OrdinalIgnoreCase)).Value ?? "";
-                    return flags.IndexOf("down", StringComparison.OrdinalIgnoreCase) < 0 && flags.IndexOf("disconnected", StringComparison.OrdinalIgnoreCase) < 0;
-                });
+                if (ask(sentinels.GetServer(endpoint)) is { } answer) return answer;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
                 // Ask the next sentinel.
             }
         }
-        return 0;
+        return null;
     }
 
     private SentinelFollower(ConnectionMultiplexer connection, ConnectionMultiplexer sentinels, string service, string tieBreaker)
@@ -111,21 +115,8 @@ internal sealed class SentinelFollower : IDisposable
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ConnectionMultiplexer, SentinelFollower> Followers = new();
 
-    private static EndPoint[] Replicas(ConnectionMultiplexer sentinels, string service)
-    {
-        foreach (var endpoint in sentinels.GetEndPoints())
-        {
-            try
-            {
-                return sentinels.GetServer(endpoint).SentinelGetReplicaAddresses(service);
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                // Ask the next sentinel.
-            }
-        }
-        return Array.Empty<EndPoint>();
-    }
+    private static EndPoint[] Replicas(ConnectionMultiplexer sentinels, string service) =>
+        Ask(sentinels, sentinel => sentinel.SentinelGetReplicaAddresses(service)) ?? Array.Empty<EndPoint>();
 
     /// <summary>
     /// Whether the sentinels of <paramref name="connection"/> name <paramref name="server"/> as the primary, with no
@@ -139,17 +130,13 @@ internal sealed class SentinelFollower : IDisposable
         var settled = await follower.AskSettledAsync(server).ConfigureAwait(false);
         // Remembered for a while, so that writes to a primary with no replica (for hours after its old primary died)
         // do not each wait for WAIT to time out; until a switch, which forgets it.
-        if (settled) follower._lone = (EndPointCollection.ToString(server), DateTime.UtcNow + LoneFor);
+        if (settled) follower._lone = new Lone(EndPointCollection.ToString(server), DateTime.UtcNow + LoneFor);
         return settled;
     }
 
     private static readonly TimeSpan LoneFor = TimeSpan.FromSeconds(2);
-    private volatile Tuple<string, DateTime>? _loneTuple;
-    private (string Server, DateTime Until)? _lone
-    {
-        get => _loneTuple is { } t ? (t.Item1, t.Item2) : null;
-        set => _loneTuple = value is { } v ? Tuple.Create(v.Server, v.Until) : null;
-    }
+    private sealed record Lone(string Server, DateTime Until);
+    private volatile Lone? _lone;
 
     /// <summary>
     /// Whether <paramref name="server"/> was found, within the last 2 s and since the last switch, to be the settled
@@ -197,21 +184,8 @@ internal sealed class SentinelFollower : IDisposable
     }
 
     /// <summary>The primary the sentinels name, or null when none answers.</summary>
-    private static EndPoint? NamedPrimary(ConnectionMultiplexer sentinels, string service)
-    {
-        foreach (var endpoint in sentinels.GetEndPoints())
-        {
-            try
-            {
-                if (sentinels.GetServer(endpoint).SentinelGetMasterAddressByName(service) is { } primary) return primary;
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                // Ask the next sentinel.
-            }
-        }
-        return null;
-    }
+    private static EndPoint? NamedPrimary(ConnectionMultiplexer sentinels, string service) =>
+        Ask(sentinels, sentinel => sentinel.SentinelGetMasterAddressByName(service));
 
     /// <summary>Follows the sentinels' primary when the connection writes elsewhere.</summary>
     private async Task CheckAsync()

@@ -183,7 +183,7 @@ internal sealed class Acknowledger
         if (wanted <= 0 || Clock.UtcNow.UtcTicks < Interlocked.Read(ref _replicasMissingUntil)) return;
         try
         {
-            var confirmed = QuietTask.Result(_broker.WaitForReplicasAsync(queue)) ?? wanted;
+            var confirmed = QuietTask.Result(_broker.Replication.WaitAsync(queue)) ?? wanted;
             if (confirmed < wanted)
             {
                 // WAIT holds the connection it runs on, which every command of this worker shares: waiting out its

@@ -255,7 +255,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
         System.Net.EndPoint? primary = null;
         try
         {
-            if (Broker.Options.WaitReplicas > 0) primary = Broker.PrimaryOf(Queue);
+            if (Broker.Options.WaitReplicas > 0) primary = Broker.Replication.PrimaryOf(Queue);
             outcomes = Broker.EnqueueAsync(Queue, batch).GetAwaiter().GetResult();
         }
         catch (EnqueueInterruptedException ex)
@@ -318,7 +318,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
         (bool Safe, long Confirmed) answer;
         try
         {
-            answer = Broker.ConfirmWritesAsync(Queue, primary, strict: MyInvocation.BoundParameters.ContainsKey(nameof(WaitReplicas))).GetAwaiter().GetResult();
+            answer = Broker.Replication.ConfirmWritesAsync(Queue, primary, strict: MyInvocation.BoundParameters.ContainsKey(nameof(WaitReplicas))).GetAwaiter().GetResult();
         }
         catch (Exception ex) when (RedisFailures.IsRedisFailure(ex))
         {
