@@ -127,7 +127,7 @@ Describe 'Stop-TqTask and Remove-TqTask on tasks waiting for their time (-Delay,
         Stop-TqTask -Queue $queue -Id $delayed.Id
         Stop-TqTask -Queue $queue -Id $retrying.Id
         foreach ($id in $delayed.Id, $retrying.Id) { (Get-TqFailure -Queue $queue -Id $id).Reason | Should -Be 'Canceled' }
-        (Invoke-Redis ZCARD "tq:{$queue}:scheduled") + (Invoke-Redis ZCARD "tq:{$queue}:retry") | Should -Be 0
+        [int](Invoke-Redis ZCARD "tq:{$queue}:scheduled") + [int](Invoke-Redis ZCARD "tq:{$queue}:retry") | Should -Be 0
         Invoke-DueNow
         @(Get-Content $runs) | Should -Be @('retrying') -Because 'only the retried task''s first attempt ever ran'
     }
@@ -140,7 +140,7 @@ Describe 'Stop-TqTask and Remove-TqTask on tasks waiting for their time (-Delay,
             Invoke-Redis HEXISTS "tq:{$queue}:tasks" $id | Should -Be 0
             Invoke-Redis HEXISTS "tq:{$queue}:attempts" $id | Should -Be 0
         }
-        (Invoke-Redis ZCARD "tq:{$queue}:scheduled") + (Invoke-Redis ZCARD "tq:{$queue}:retry") + (Invoke-Redis ZCARD "tq:{$queue}:failed") | Should -Be 0
+        [int](Invoke-Redis ZCARD "tq:{$queue}:scheduled") + [int](Invoke-Redis ZCARD "tq:{$queue}:retry") + [int](Invoke-Redis ZCARD "tq:{$queue}:failed") | Should -Be 0
         Invoke-DueNow
         @(Get-Content $runs) | Should -Be @('retrying')
     }
