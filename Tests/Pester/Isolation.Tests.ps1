@@ -77,6 +77,26 @@ Describe 'Each task starts from the same state' {
         $env:TQ_TEST_LEAK | Should -BeNullOrEmpty
     }
 
+    It 'puts back variables set through .NET, also after a task that only reordered them' {
+        # The second task removes HOME and sets it again as it was: the same variables in another order. The checks
+        # after it must still see what the third task changes through .NET, not PowerShell's env: drive.
+        $records = Invoke-InOrder $queue @(
+            { [Environment]::SetEnvironmentVariable('TQ_TEST_NET', 'secret') },
+            { $h = $env:HOME; Remove-Item env:HOME; $env:HOME = $h; "[$env:TQ_TEST_NET]" },
+            { [Environment]::SetEnvironmentVariable('TQ_TEST_NET', 'again'); [Environment]::SetEnvironmentVariable('HOME', '/tmp/net') },
+            { "[$env:TQ_TEST_NET][$env:HOME]" })
+        $records[1].Output | Should -Be '[]'
+        $records[3].Output | Should -Be "[][$HOME]"
+        $env:TQ_TEST_NET | Should -BeNullOrEmpty
+    }
+
+    It 'checks the environment after each task without reading every variable into a table, on PowerShell 7.5 and later' -Skip:($PSVersionTable.PSVersion -lt [version]'7.5') {
+        # The cheap check (EnvironmentBaseline) finds the runtime's own block of variables; if a runtime drops it,
+        # every task pays for a table of every variable again (about 10 KB), and this says so.
+        $block = (Get-Command Send-TqTask).ImplementingType.Assembly.GetType('TaskQueue.PowerShell.Execution.EnvironmentBlock')
+        $block.GetProperty('Available', [Reflection.BindingFlags]'Static, NonPublic, Public').GetValue($null) | Should -BeTrue
+    }
+
     It 'never runs a redefined copy of a cached script: each script runs its own body' {
         $records = Invoke-InOrder $queue @(
             { 'my own output' },

@@ -13,22 +13,37 @@ namespace TaskQueue.PowerShell.Execution;
 /// </summary>
 /// <remarks>
 /// Comparing through <see cref="Environment.GetEnvironmentVariables()"/> costs a table of every variable (about 10 KB)
-/// a call; on Unix, .NET 8 keeps the variables in one managed dictionary, which is compared entry by entry (reference
-/// equality: a value set anew is a new string) in well under a microsecond. Where that dictionary is not found (Windows,
-/// and .NET 9 and later, which keep them in the runtime's native part), the public call is used, its answer compared as
-/// it comes (BENCHMARKS.md, "Where the quarter lost since 8346b93 went").
+/// a call, so the check after each task looks for a cheaper way first (BENCHMARKS.md, "Where the quarter lost since
+/// 8346b93 went"):
+/// <list type="bullet">
+/// <item>on Unix, .NET 8 keeps the variables in one managed dictionary, compared entry by entry (reference equality: a
+/// value set anew is a new string) in well under a microsecond;</item>
+/// <item>.NET 9 and later (and .NET on Windows) keep them in the runtime's native part and build the public table from
+/// one block of text (<c>GetEnvironmentStringsW</c>, Windows' own call, which the runtime also serves on Unix): that
+/// block is compared with the one taken at the start, without a managed allocation;</item>
+/// <item>where neither is found (Windows PowerShell 5.1), the public call, its answer compared as it comes.</item>
+/// </list>
+/// Only when the cheap check sees a difference is the full table read and what changed put back.
 /// </remarks>
 internal sealed class EnvironmentBaseline
 {
     private static readonly FieldInfo? Cache = typeof(Environment).GetField("s_environ", BindingFlags.NonPublic | BindingFlags.Static);
 
     private Dictionary<string, string> _start = new(StringComparer.Ordinal);
+    private char[]? _startBlock;
     private int _running;
 
     public EnvironmentBaseline() => Take();
 
     private void Take()
     {
+        if (EnvironmentBlock.Copy() is { } block)
+        {
+            // The table and the block to compare with come from one copy.
+            _start = EnvironmentBlock.Parse(block);
+            _startBlock = block;
+            return;
+        }
         var start = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables()) start[(string)entry.Key] = (string?)entry.Value ?? "";
         // Reading them once fills the managed cache on Unix; from now on the cache holds the same strings.
@@ -58,6 +73,7 @@ internal sealed class EnvironmentBaseline
 
     private bool Changed()
     {
+        if (_startBlock is not null) return !EnvironmentBlock.Matches(_startBlock);
         var live = Live();
         if (live is null) return false;
         try { return live.Count != _start.Count || !Unchanged(live); }
@@ -85,8 +101,20 @@ internal sealed class EnvironmentBaseline
             RestoreFrom(copy);
             return;
         }
-        // Where the runtime keeps no managed copy (.NET 9 and later keep the variables in the runtime's native part):
-        // the public call, compared as it comes, without a copy.
+        if (_startBlock is { } startBlock)
+        {
+            if (EnvironmentBlock.Matches(startBlock)) return;
+            if (EnvironmentBlock.Copy() is { } block)
+            {
+                var changed = EnvironmentBlock.Parse(block);
+                // The same variables in another order (one removed and set again): this block is the one to compare
+                // with from now on. Taken from the very copy that was compared, so no other task's change slips in.
+                if (changed.Count == _start.Count && Unchanged(changed)) _startBlock = block;
+                else RestoreFrom(changed);
+                return;
+            }
+        }
+        // No block to compare: the public call, compared as it comes, without a copy.
         var variables = Environment.GetEnvironmentVariables();
         if (variables.Count == _start.Count && UnchangedIn(variables)) return;
         var now = new Dictionary<string, string>(StringComparer.Ordinal);
