@@ -146,3 +146,52 @@ $importOther
         $result.Again.Output | Should -Be @(42)
     }
 }
+
+Describe 'The precompiled engine (dependencies/linux-x64)' -Skip:(-not ($IsLinux -and [Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture -eq 'X64')) {
+    BeforeAll {
+        $inspect = @'
+function Get-Engine {
+    foreach ($name in 'TaskQueue.Core', 'StackExchange.Redis') {
+        $assembly = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq $name } | Select-Object -First 1
+        $stream = [IO.File]::OpenRead($assembly.Location)
+        try { $native = [Reflection.PortableExecutable.PEReader]::new($stream).PEHeaders.CorHeader.ManagedNativeHeaderDirectory.Size -gt 0 }
+        finally { $stream.Dispose() }
+        [pscustomobject]@{ Name = $name; Path = $assembly.Location; ReadyToRun = $native }
+    }
+}
+'@
+    }
+
+    It 'is what PowerShell 7 loads on Linux x64: the engine and StackExchange.Redis as ReadyToRun images' {
+        $result = Invoke-Child @"
+$useTaskQueue
+$inspect
+Import-Module '$(Join-Path (Get-RepoRoot) 'TaskQueue.psd1')'
+`$run = Use-TaskQueue '$redis'
+'RESULT:' + (@{ Run = `$run; Engine = @(Get-Engine) } | ConvertTo-Json -Compress -Depth 4)
+"@
+        $result.Run.Output | Should -Be @(42)
+        foreach ($engine in $result.Engine) {
+            $engine.Path | Should -BeLike '*dependencies/linux-x64/*' -Because "$($engine.Name) should load from the precompiled folder"
+            $engine.ReadyToRun | Should -BeTrue -Because "$($engine.Name) should carry native code"
+        }
+    }
+
+    It 'is optional: without the folder, the IL copies in dependencies/ run' {
+        $copy = Join-Path $TestDrive 'TaskQueue'
+        Copy-Item -Recurse (Join-Path (Get-RepoRoot) "out/TaskQueue/$version") $copy
+        Remove-Item -Recurse -Force (Join-Path $copy 'dependencies/linux-x64')
+        $result = Invoke-Child @"
+$useTaskQueue
+$inspect
+Import-Module '$(Join-Path $copy 'TaskQueue.psd1')'
+`$run = Use-TaskQueue '$redis'
+'RESULT:' + (@{ Run = `$run; Engine = @(Get-Engine) } | ConvertTo-Json -Compress -Depth 4)
+"@
+        $result.Run.Output | Should -Be @(42)
+        foreach ($engine in $result.Engine) {
+            $engine.Path | Should -Be (Join-Path $copy "dependencies/$($engine.Name).dll")
+            $engine.ReadyToRun | Should -BeFalse
+        }
+    }
+}
