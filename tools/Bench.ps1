@@ -44,6 +44,7 @@ $concurrencies = 1, 2, 4
 $incrConcurrencies = 8, 16
 $script = 'param($x) $x + 1'
 $results = [ordered]@{}
+$baselineRows = @()
 
 function Get-Median([double[]] $Values) {
     $sorted = @($Values | Sort-Object)
@@ -344,6 +345,80 @@ try {
     }
     foreach ($case in $flow.Keys) { $results["flow.$case"] = Get-Median $flow[$case] }
 
+    # 5d. Dependencies: a fan-out (one task that 1,000 wait for) and a fan-in (one task that waits for 1,000), against
+    # the same number of independent tasks, in turns: sends and processing at 2 runspaces.
+    $fanN = if ($Quick) { 100 } else { 1000 }
+    Step "Dependencies: a fan-out and a fan-in of $fanN tasks against $($fanN + 1) independent ones"
+    $fan = [ordered]@{ 'plain.send' = @(); 'plain.process' = @(); 'out.send' = @(); 'out.process' = @(); 'in.send' = @(); 'in.process' = @() }
+    foreach ($turn in 1, 2) {
+        foreach ($case in 'plain', 'out', 'in') {
+            Clear-Redis $config
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            switch ($case) {
+                'plain' { $null = 0..$fanN | Send-TqTask -Redis $config -Queue fan -ScriptBlock { param($x) $x + 1 } }
+                'out' {
+                    $parent = Send-TqTask -Redis $config -Queue fan -ScriptBlock { param($x) $x + 1 } -ArgumentList 0
+                    $null = 1..$fanN | Send-TqTask -Redis $config -Queue fan -DependsOn $parent -ScriptBlock { param($x) $x + 1 }
+                }
+                'in' {
+                    $parents = @(1..$fanN | Send-TqTask -Redis $config -Queue fan -ScriptBlock { param($x) $x + 1 })
+                    $null = Send-TqTask -Redis $config -Queue fan -DependsOn $parents -ScriptBlock { $TqDependencies.Count }
+                }
+            }
+            $fan["$case.send"] += ($fanN + 1) / $watch.Elapsed.TotalSeconds
+            $summary = Start-TqWorker -Redis $config -Queue fan -Concurrency 2 -Burst
+            if ($summary.Succeeded -ne $fanN + 1) { throw "Dependencies run ($case): $($summary.Succeeded) of $($fanN + 1) succeeded." }
+            $fan["$case.process"] += $summary.Processed / $summary.ProcessingTime.TotalSeconds
+        }
+    }
+    foreach ($key in $fan.Keys) { $results["fan.$key"] = Get-Median $fan[$key] }
+
+    # 5e. A queue sharded over the 3 masters of a Redis Cluster (Set-TqQueue -Shards 3) against one queue on the same
+    # cluster, in turns: sends, and processing by one worker process at 2 runspaces and by two at 2 each.
+    Step "Sharding: $replicaN tasks on a queue of 3 shards against one shard, on a cluster of 3 masters"
+    $cluster = Start-PrivateRedisCluster
+    try {
+        $clusterConfig = $cluster.Configuration
+        Set-TqQueue -Redis $clusterConfig -Name sharded -Shards 3
+        $shard = [ordered]@{ 'one.send' = @(); 'one.process' = @(); 'three.send' = @(); 'three.process' = @() }
+        foreach ($turn in 1, 2) {
+            foreach ($case in 'one', 'three') {
+                $queue = if ($case -eq 'one') { 'single' } else { 'sharded' }
+                $watch = [Diagnostics.Stopwatch]::StartNew()
+                $null = 1..$replicaN | Send-TqTask -Redis $clusterConfig -Queue $queue -ScriptBlock { param($x) $x + 1 }
+                $shard["$case.send"] += $replicaN / $watch.Elapsed.TotalSeconds
+                $summary = Start-TqWorker -Redis $clusterConfig -Queue $queue -Concurrency 2 -Burst
+                if ($summary.Succeeded -ne $replicaN) { throw "Sharding run ($case): $($summary.Succeeded) of $replicaN succeeded." }
+                $shard["$case.process"] += $summary.Processed / $summary.ProcessingTime.TotalSeconds
+            }
+        }
+        foreach ($key in $shard.Keys) { $results["shard.$key"] = Get-Median $shard[$key] }
+    }
+    finally { Stop-PrivateRedis $cluster }
+
+    # 5f. A one-shot send from a fresh process (a cron line): `Import-Module TaskQueue; Send-TqTask` against bare
+    # pwsh running `$null = 1`, in pairs, the order alternating; TaskQueue's own part is the median of the
+    # differences.
+    $coldN = if ($Quick) { 2 } else { 10 }
+    Step "Cold send: $coldN pairs of fresh processes"
+    $pwshCommand = @([Environment]::ProcessPath)
+    if ([IO.Path]::GetFileNameWithoutExtension($pwshCommand[0]) -eq 'dotnet') { $pwshCommand += Join-Path $PSHOME 'pwsh.dll' }
+    function Measure-Process([string] $Command) {
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        & $pwshCommand[0] @($pwshCommand | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $Command
+        if ($LASTEXITCODE) { throw "pwsh -Command '$Command' failed." }
+        return $watch.Elapsed.TotalSeconds
+    }
+    $cold = @{ bare = @(); send = @(); own = @() }
+    $sendCommand = "Import-Module '$(Join-Path $root 'TaskQueue.psd1')'; `$null = Send-TqTask -Redis '$config' -Queue cold -ScriptBlock { 1 }"
+    $null = Measure-Process $sendCommand
+    for ($i = 0; $i -lt $coldN; $i++) {
+        if ($i % 2) { $send = Measure-Process $sendCommand; $bare = Measure-Process '$null = 1' }
+        else { $bare = Measure-Process '$null = 1'; $send = Measure-Process $sendCommand }
+        $cold.bare += $bare; $cold.send += $send; $cold.own += $send - $bare
+    }
+    foreach ($key in $cold.Keys) { $results["cold.$key"] = Get-Median $cold[$key] }
+
     # 6. Scale: enqueue and drain 100k, then 1M, with one worker process; its memory after each.
     foreach ($n in $scaleSmall, $scaleLarge) {
         Step "Scale: enqueue and drain $n tasks"
@@ -370,18 +445,16 @@ try {
         $results["scale.$n.rssMB"] = $peak / 1MB
         if ($n -eq $scaleLarge -and $atSmall) { $results["scale.rssAtSmallMB"] = $atSmall / 1MB }
     }
+    # 6b. The guard: an interleaved A/B of sends and processing against the baseline commit, fresh processes each round.
+    if (-not $Quick -and -not $NoBaseline) {
+        Step 'A/B against the baseline commit (tools/bench/baseline.txt)'
+        Clear-Redis $config
+        $baselineRows = @(& (Join-Path $PSScriptRoot 'bench/Compare-Baseline.ps1') -Redis $config -Rounds 5 -Tasks $processN)
+        foreach ($row in $baselineRows) { Write-Host ('    {0,-12} baseline {1,10:N0}  now {2,10:N0}  ratio {3:0.00}' -f $row.Figure, $row.Baseline, $row.Current, $row.Ratio) }
+    }
 }
 finally {
     Stop-PrivateRedis $server
-}
-
-# 6b. The guard: an interleaved A/B of sends and processing against the baseline commit, fresh processes each round.
-$baselineRows = @()
-if (-not $Quick -and -not $NoBaseline) {
-    Step 'A/B against the baseline commit (tools/bench/baseline.txt)'
-    Clear-Redis $config
-    $baselineRows = @(& (Join-Path $PSScriptRoot 'bench/Compare-Baseline.ps1') -Redis $config -Rounds 5 -Tasks $processN)
-    foreach ($row in $baselineRows) { Write-Host ('    {0,-12} baseline {1,10:N0}  now {2,10:N0}  ratio {3:0.00}' -f $row.Figure, $row.Baseline, $row.Current, $row.Ratio) }
 }
 
 # 7. Peers, on the same redis-server, with their own scripts from ../shared/peers.
@@ -406,5 +479,5 @@ if (-not $Quick -and -not $NoPeers -and (Test-Path $peersDir)) {
 }
 
 & (Join-Path $PSScriptRoot 'bench/Write-BenchReport.ps1') -Results $results -Peers $peers -OutputDirectory $OutputDirectory `
-    -Quick:$Quick -Baseline $baselineRows -RedisVersion $redisVersion -Runs $runs -Elapsed $benchWatch.Elapsed -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Replicated = $replicaN; IdleWindow = $idleWindow; Small = $scaleSmall; Large = $scaleLarge }
+    -Quick:$Quick -Baseline $baselineRows -RedisVersion $redisVersion -Runs $runs -Elapsed $benchWatch.Elapsed -Sizes @{ Enqueue = $enqueueN; Process = $processN; Latency = $latencyN; Replicated = $replicaN; IdleWindow = $idleWindow; Small = $scaleSmall; Large = $scaleLarge; Fan = $fanN; Cold = $coldN }
 [pscustomobject]$results
