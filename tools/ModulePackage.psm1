@@ -34,12 +34,14 @@ function Add-ReadyToRunImages([string] $Project, [string] $Staging, [string] $De
     $linuxX64 = $IsLinux -and [Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture -eq 'X64'
     if (-not $linuxX64) { return }
     Remove-Item -Recurse -Force $Staging -ErrorAction Ignore
-    Invoke-Native dotnet publish $Project -c Release -r linux-x64 -o $Staging --nologo -v quiet '-clp:ErrorsOnly'
+    Invoke-Native dotnet publish $Project -c Release -r linux-x64 -o $Staging "-p:EngineFolder=$(Join-Path $Destination 'dependencies')" --nologo -v quiet '-clp:ErrorsOnly'
     $platform = Join-Path $Destination 'dependencies/linux-x64'
     New-Item -ItemType Directory -Force -Path $platform | Out-Null
-    # Only what the module ships in dependencies/ (not the helper project itself, nor its .deps.json).
+    # Only what the module ships in dependencies/ (not the helper project itself), and not what the runtime provides
+    # (System.Text.Json, System.IO.Pipelines, ...): PowerShell 7 shares the runtime's own copy of those.
+    $runtime = [Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
     foreach ($file in Get-ChildItem -Path $Staging -Filter '*.dll' -File) {
-        if (Test-Path (Join-Path $Destination "dependencies/$($file.Name)")) { Copy-Item $file.FullName $platform }
+        if ((Test-Path (Join-Path $Destination "dependencies/$($file.Name)")) -and -not (Test-Path (Join-Path $runtime $file.Name))) { Copy-Item $file.FullName $platform }
     }
 }
 

@@ -35,6 +35,19 @@ Describe 'Send-TqTask -DependsOn' {
         (Get-TqQueue -Redis $redis $reports).Waiting | Should -Be 0
     }
 
+    It 'fans in 1,000 tasks to one and fans out one to 1,000, all run by one burst worker' {
+        # More outcomes than one acknowledgement batch hands over, so the hand-over must keep going until none is left.
+        $sent = @(1..1000 | Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { param($x) $x })
+        $report = Send-TqTask -Redis $redis -Queue $reports -DependsOn $sent -ScriptBlock { ($TqDependencies | ForEach-Object { $_.Output[0] } | Measure-Object -Sum).Sum }
+        $fanned = @(1..1000 | Send-TqTask -Redis $redis -Queue $reports -DependsOn $report -ScriptBlock { param($x) $TqDependencies[0].Output[0] + $x })
+        $fanned.State | Sort-Object -Unique | Should -Be 'Waiting'
+        $summary = Start-TqWorker -Redis $redis -Queue $checks, $reports -Concurrency 2 -Burst -AllowUnsigned
+        $summary.Succeeded | Should -Be 2001
+        (Get-TqResult -Redis $redis -Queue $reports -Id $report.Id).Output | Should -Be 500500
+        (Get-TqResult -Redis $redis -Queue $reports -Id $fanned[-1].Id).Output | Should -Be (500500 + 1000)
+        (Get-TqQueue -Redis $redis $reports).Waiting | Should -Be 0
+    }
+
     It 'passes outputs along a chain A -> B -> C' {
         $a = Send-TqTask -Redis $redis -Queue $checks -ScriptBlock { 1 }
         $b = Send-TqTask -Redis $redis -Queue $reports -DependsOn $a -ScriptBlock { $TqDependencies[0].Output[0] + 1 }

@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Management.Automation;
 using System.Text.Json;
+using System.Threading.Tasks;
 using TaskQueue.Core.Broker;
 using TaskQueue.Core.Connection;
 using TaskQueue.Core.Model;
@@ -248,7 +249,7 @@ public sealed class SendTqTaskCommand : TqCmdlet
         _buffer.Clear();
         if (_dependsOn is not null)
         {
-            foreach (var task in batch) SendDependent(task);
+            SendDependents(batch);
             return;
         }
         EnqueueOutcome[] outcomes;
@@ -279,10 +280,31 @@ public sealed class SendTqTaskCommand : TqCmdlet
         Report(batch, outcomes);
     }
 
-    /// <summary>A task with -DependsOn: registered with its dependencies, then stored waiting (or pending, or canceled).</summary>
-    private void SendDependent(TaskEnvelope task)
+    /// <summary>
+    /// Tasks with -DependsOn: each registered with its dependencies, then stored waiting (or pending, or canceled). Each
+    /// takes a few round trips of its own, so the batch's tasks go at once and are reported in the order sent; with
+    /// -UniqueKey (the same key for every task of the call) one at a time, so that the first one sent is the one kept.
+    /// </summary>
+    private void SendDependents(TaskEnvelope[] batch)
     {
-        var outcome = Run(b => b.EnqueueDependentAsync(Queue, task));
+        if (UniqueKey is not null)
+        {
+            foreach (var task in batch) ReportDependent(task, Run(b => b.EnqueueDependentAsync(Queue, task)));
+            return;
+        }
+        var sends = new Task<DependentOutcome>[batch.Length];
+        for (var i = 0; i < batch.Length; i++) sends[i] = Broker.EnqueueDependentAsync(Queue, batch[i]);
+        // A failure ends the call at the first task it hit; the sends after it are still observed.
+        foreach (var send in sends) _ = send.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+        for (var i = 0; i < batch.Length; i++)
+        {
+            var send = sends[i];
+            ReportDependent(batch[i], Run(_ => send));
+        }
+    }
+
+    private void ReportDependent(TaskEnvelope task, DependentOutcome outcome)
+    {
         switch (outcome.Status)
         {
             case DependentStatus.Waiting:
