@@ -90,6 +90,25 @@ Describe 'Each task starts from the same state' {
         $env:TQ_TEST_NET | Should -BeNullOrEmpty
     }
 
+    It 'keeps what the session of an -AsJob worker sets between tasks, and puts back what a task sets' {
+        $job = Start-TqWorker -Queue $queue -Concurrency 1 -AsJob
+        try {
+            $first = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { $env:TQ_TEST_TASK = 'task' }
+            $null = $first | Wait-TqTask -Timeout 00:00:30
+            # The worker waits for the next task; the session it shares the process with sets a variable meanwhile.
+            $env:TQ_TEST_SESSION = 'session'
+            $second = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { "[$env:TQ_TEST_SESSION][$env:TQ_TEST_TASK]" }
+            ($second | Wait-TqTask -Timeout 00:00:30).Output | Should -Be '[session][]'
+            $env:TQ_TEST_SESSION | Should -Be 'session' -Because 'what the session set while no task ran is not the task''s to put back'
+            $env:TQ_TEST_TASK | Should -BeNullOrEmpty
+        }
+        finally {
+            Stop-Job $job
+            Remove-Job $job -Force
+            Remove-Item env:TQ_TEST_SESSION, env:TQ_TEST_TASK -ErrorAction Ignore
+        }
+    }
+
     It 'checks the environment after each task without reading every variable into a table, on PowerShell 7.5 and later' -Skip:($PSVersionTable.PSVersion -lt [version]'7.5') {
         # The cheap check (EnvironmentBaseline) finds the runtime's own block of variables; if a runtime drops it,
         # every task pays for a table of every variable again (about 10 KB), and this says so.

@@ -166,7 +166,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         WorkerSecrets? secrets = AsJob ? null : WorkerSecrets.Hide();
         try
         {
-            var factory = new RunspaceExecutorFactory(Module, allowScripts: !NoScriptTask, AllowCommand, LanguageMode, IsolateTasks);
+            var factory = new RunspaceExecutorFactory(Module, allowScripts: !NoScriptTask, AllowCommand, LanguageMode, IsolateTasks, sessionLive: AsJob);
             CheckModules(factory);
             if (AsJob)
             {

@@ -18,11 +18,12 @@ internal sealed class RunspaceExecutorFactory
     private readonly PSLanguageMode _languageMode;
     private readonly bool _isolate;
     // The process's environment as the worker started: put back after every task, by every slot.
-    private readonly Lazy<EnvironmentBaseline> _environment = new(() => new EnvironmentBaseline());
+    private readonly Lazy<EnvironmentBaseline> _environment;
 
     public RunspaceExecutorFactory(IReadOnlyList<string> modules, bool allowScripts, IReadOnlyCollection<string>? allowCommand = null,
-        PSLanguageMode languageMode = PSLanguageMode.FullLanguage, bool isolate = false)
+        PSLanguageMode languageMode = PSLanguageMode.FullLanguage, bool isolate = false, bool sessionLive = false)
     {
+        _environment = new Lazy<EnvironmentBaseline>(() => new EnvironmentBaseline(sessionLive));
         _modules = new string[modules.Count];
         for (var i = 0; i < _modules.Length; i++) _modules[i] = modules[i];
         _allowScripts = allowScripts;
