@@ -78,7 +78,6 @@ function Invoke-Build {
     # One version at a time: an older build beside it would be the one `Import-Module TaskQueue` might pick.
     Remove-Item -Recurse -Force (Split-Path $Out) -ErrorAction Ignore
     Build-ModuleFolder -Staging $staging -Destination $Out -Manifest (Join-Path $Root 'TaskQueue.psd1') -Version $Version
-    Add-ReadyToRunImages -Project (Join-Path $Root 'tools/build/ReadyToRun') -Staging (Join-Path $Root 'out/readytorun') -Destination $Out
     $help = Join-Path $Out 'en-US/TaskQueue.dll-Help.xml'
     Convert-HelpToMaml -Source (Join-Path $Root 'docs/help') -Destination $help -Metadata (Get-CmdletMetadata -ManifestPath (Join-Path $Out 'TaskQueue.psd1'))
     Copy-Item (Join-Path $Root 'docs/about_TaskQueue.help.txt') (Join-Path $Out 'en-US')

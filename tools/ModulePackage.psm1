@@ -26,25 +26,6 @@ function Build-ModuleFolder([string] $Staging, [string] $Destination, [string] $
     Set-Content -Path (Join-Path $Destination 'TaskQueue.psd1') -Value $text -NoNewline
 }
 
-function Add-ReadyToRunImages([string] $Project, [string] $Staging, [string] $Destination) {
-    <# On Linux x64 (the platform this build compiles for): precompiled (ReadyToRun) copies of the engine and of the
-       dependencies PowerShell 7 loads from dependencies/, in dependencies/linux-x64/, where TaskQueue.Loading takes
-       them. A cold `Import-Module TaskQueue; Send-TqTask` then compiles about 1,400 fewer methods (BENCHMARKS.md,
-       "A one-shot send"). The crossgen2 compiler comes from NuGet with the .NET SDK's own version. #>
-    $linuxX64 = $IsLinux -and [Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture -eq 'X64'
-    if (-not $linuxX64) { return }
-    Remove-Item -Recurse -Force $Staging -ErrorAction Ignore
-    Invoke-Native dotnet publish $Project -c Release -r linux-x64 -o $Staging "-p:EngineFolder=$(Join-Path $Destination 'dependencies')" --nologo -v quiet '-clp:ErrorsOnly'
-    $platform = Join-Path $Destination 'dependencies/linux-x64'
-    New-Item -ItemType Directory -Force -Path $platform | Out-Null
-    # Only what the module ships in dependencies/ (not the helper project itself), and not what the runtime provides
-    # (System.Text.Json, System.IO.Pipelines, ...): PowerShell 7 shares the runtime's own copy of those.
-    $runtime = [Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
-    foreach ($file in Get-ChildItem -Path $Staging -Filter '*.dll' -File) {
-        if ((Test-Path (Join-Path $Destination "dependencies/$($file.Name)")) -and -not (Test-Path (Join-Path $runtime $file.Name))) { Copy-Item $file.FullName $platform }
-    }
-}
-
 function Set-ModuleFileList([string] $ModuleFolder) {
     # Stamps FileList (every file of the module, relative to its folder) into the built manifest, then checks it.
     $manifest = Join-Path $ModuleFolder 'TaskQueue.psd1'
@@ -69,4 +50,4 @@ function New-ModulePackage([string] $ModuleFolder, [string] $Destination) {
     return $nupkg
 }
 
-Export-ModuleMember -Function Build-ModuleFolder, Add-ReadyToRunImages, Set-ModuleFileList, New-ModulePackage
+Export-ModuleMember -Function Build-ModuleFolder, Set-ModuleFileList, New-ModulePackage
