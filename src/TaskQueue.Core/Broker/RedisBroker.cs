@@ -17,7 +17,7 @@ namespace TaskQueue.Core.Broker;
 /// (the registry of live workers) and <see cref="Statistics"/> (counters for the dashboard and /metrics). Nothing
 /// else in the code base talks to Redis about tasks.
 /// </summary>
-public sealed class RedisBroker
+public sealed partial class RedisBroker
 {
     private readonly ConcurrentDictionary<string, QueueKeys> _keys = new(StringComparer.Ordinal);
 
@@ -409,66 +409,6 @@ public sealed class RedisBroker
         return code > 0;
     }
 
-    /// <summary>
-    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-11
-    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-13,
-    /// fail-16 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
-    /// that dies between the two leaves the line for the next to hand over again, which changes nothing twice.
-    /// Goes on, <paramref name="limit"/> lines at a time and those at once, until the list is empty (a fan-in of
-    /// 1,000 queues 1,000 lines in a few acknowledgements), or 100 rounds passed while other workers kept adding lines
-    /// (the next call goes on). Returns how many lines were handed over.
-    /// </summary>
-    public async Task<int> HandOverAsync(string queue, int limit = 100)
-    {
-        var k = Keys(queue);
-        var total = 0;
-        for (var round = 0; round < 100; round++)
-        {
-            var lines = await Db.ListRangeAsync(k.Handover, 0, limit - 1).ConfigureAwait(false);
-            if (lines.Length == 0) return total;
-            // Each line is its own release, whose order does not matter (release-11 counts each dependency once):
-            // all of a chunk go at once, each line taken off the list once its release is done.
-            await Task.WhenAll(lines.Select(line => HandOverLineAsync(k, line))).ConfigureAwait(false);
-            total += lines.Length;
-            if (lines.Length < limit) return total;
-        }
-        return total;
-    }
-
-    private async Task HandOverLineAsync(QueueKeys k, RedisValue line)
-    {
-        var f = ((string?)line ?? "").Split('\t');
-        if (!IsHandOverLine(f))
-        {
-            // One line no worker can use must not stop the queue: it is set aside, with one warning.
-            await SetAsideAsync(k, "handover", line, "not a hand-over line ('<queue>\\t<id>\\t<s|f|r>\\t<waiting queue>\\t<waiting id>\\t<policy>')").ConfigureAwait(false);
-            await Db.ListRemoveAsync(k.Handover, line, 1).ConfigureAwait(false);
-            return;
-        }
-        var waiting = Keys(f[3]);
-        // The cancellation record is written only for a failure under policy Cancel.
-        var (before, after) = f[2] == "f" && f[5] == TaskEnvelope.DependencyPolicies.Cancel
-            ? DependencyFailedRecord(QueueName.Logical(f[3]), f[4]) : ("", "");
-        try
-        {
-            await RunAsync(Scripts.Release, waiting,
-                new RedisValue[] { waiting.WakeChannel, f[4], f[0] + "/" + f[1], f[2], f[5], Clock.UtcNow.ToUnixMs(), before, after }).ConfigureAwait(false);
-        }
-        catch (RedisServerException ex) when (!ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal) && !ex.Message.StartsWith("LOADING", StringComparison.Ordinal)
-            && !ex.Message.StartsWith("READONLY", StringComparison.Ordinal) && !ex.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal))
-        {
-            await SetAsideAsync(k, "handover", line, "the release in queue '" + f[3] + "' failed: " + ex.Message).ConfigureAwait(false);
-        }
-        await Db.ListRemoveAsync(k.Handover, line, 1).ConfigureAwait(false);
-    }
-
-    private static readonly System.Text.RegularExpressions.Regex SafeId = new("^[A-Za-z0-9_.:-]{1,200}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
-
-    private static bool IsHandOverLine(string[] f) =>
-        f.Length == 6 && QueueName.IsValid(QueueName.Logical(f[0])) && SafeId.IsMatch(f[1]) && f[2] is "s" or "f" or "r"
-        && QueueName.IsValid(QueueName.Logical(f[3])) && SafeId.IsMatch(f[4])
-        && f[5] is TaskEnvelope.DependencyPolicies.Cancel or TaskEnvelope.DependencyPolicies.Run;
-
     /// <summary>What a worker warns through when it sets a record aside (the worker's log; nothing by default).</summary>
     public Action<string> Warn { get; set; } = _ => { };
 
@@ -487,73 +427,6 @@ public sealed class RedisBroker
         _ = transaction.ListTrimAsync(k.DeadLetters, 0, QueueKeys.MaxDeadLetters - 1);
         await transaction.ExecuteAsync().ConfigureAwait(false);
         Warn($"Queue '{k.Queue}': a {kind} record was set aside in {k.DeadLetters} ({why}); the queue goes on without it.");
-    }
-
-    /// <summary>The failure record JSON of a task canceled because a dependency failed, split where the dependency's name goes.</summary>
-    private (string Before, string After) DependencyFailedRecord(string queue, string id)
-    {
-        // A mark the JSON writer keeps as it is; the dependency's name ('<queue>/<id>', both of a safe alphabet) goes there.
-        const string Mark = "@@dependency@@";
-        var error = new TaskError
-        {
-            Id = id, Queue = queue, Reason = FailureReasons.DependencyFailed, Permanent = true, FailedAt = Clock.UtcNow,
-            Message = $"The task it depends on, {Mark}, failed; this task was canceled (-OnDependencyFailure Cancel). Retry-TqTask the dependency, then this task.",
-        };
-        var json = TqJson.Serialize(error);
-        var at = json.IndexOf(Mark, StringComparison.Ordinal);
-        var length = Mark.Length;
-        return (json.Substring(0, at), json.Substring(at + length));
-    }
-
-    /// <summary>
-    /// Stores a task that waits for others (TaskEnvelope.DependsOn): registers it with each dependency's queue
-    /// (depend-4), which may live on another master, then stores it (hold-10). An outcome recorded between the two is
-    /// handed over to the task before it is stored, and hold-10 reads it. Returns what happened to it.
-    /// </summary>
-    public async Task<DependentOutcome> EnqueueDependentAsync(string queue, TaskEnvelope task)
-    {
-        if (task.DependsOn is not { Count: > 0 }) throw new ArgumentException("The task depends on no task.", nameof(task));
-        // The same task named twice is one dependency: counted twice, it would leave the task waiting for ever.
-        var dependsOn = task.DependsOn.GroupBy(d => (d.Queue, d.Id)).Select(g => g.First()).ToList();
-        task.DependsOn = dependsOn;
-        if (task.Id.Length == 0) task.Id = TaskIds.NewId();
-        var shards = await Shards.CountAsync(queue).ConfigureAwait(false);
-        var home = QueueShards.Place(queue, shards, task.Id, task.UniqueKey);
-        var policy = task.OnDependencyFailure ?? TaskEnvelope.DependencyPolicies.Cancel;
-        var line = home + "\t" + task.Id + "\t" + policy;
-        var states = new List<(string Key, string State)>();
-        foreach (var group in dependsOn.GroupBy(d => d.Queue))
-        {
-            var located = new List<(TaskRef Ref, string Shard)>();
-            foreach (var dependency in group) located.Add((dependency, await Shards.LocateAsync(dependency.Queue, dependency.Id).ConfigureAwait(false)));
-            foreach (var byShard in located.GroupBy(l => l.Shard))
-            {
-                var k = Keys(byShard.Key);
-                var args = new List<RedisValue> { line };
-                args.AddRange(byShard.Select(l => (RedisValue)l.Ref.Id));
-                var answers = (RedisResult[])(await RunAsync(Scripts.Depend, k, args.ToArray()).ConfigureAwait(false))!;
-                var refs = byShard.ToList();
-                for (var i = 0; i < refs.Count; i++)
-                {
-                    var state = (string)answers[i]!;
-                    if (state == "u") return new DependentOutcome(DependentStatus.DependencyNotFound, refs[i].Ref);
-                    states.Add((byShard.Key + "/" + refs[i].Ref.Id, state));
-                }
-            }
-        }
-        var keys = Keys(home);
-        var (before, after) = DependencyFailedRecord(queue, task.Id);
-        var hold = new List<RedisValue> { keys.WakeChannel, task.Id, Stored(task), policy, Clock.UtcNow.ToUnixMs(), before, after, task.Level };
-        foreach (var (key, state) in states)
-        {
-            hold.Add(key);
-            hold.Add(state);
-        }
-        var registered = Db.SetAddAsync(QueueKeys.Queues, queue);
-        var result = await RunAsync(Scripts.Hold, keys, hold.ToArray()).ConfigureAwait(false);
-        await registered.ConfigureAwait(false);
-        return new DependentOutcome(ScriptReply.Code(Scripts.Hold, result,
-            (0L, DependentStatus.IdExists), (1L, DependentStatus.Pending), (2L, DependentStatus.Canceled), (3L, DependentStatus.Waiting)), null);
     }
 
     /// <summary>
