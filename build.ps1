@@ -168,6 +168,7 @@ function Invoke-TestLane([string] $Kind, [string] $Pester, [string[]] $Lanes) {
         Failed       = $xunit.Failed + $pesterCounts.Failed
         Skipped      = $xunit.Skipped + $pesterCounts.Skipped
         SkippedTests = @($pesterCounts.SkippedTests | ForEach-Object { "[$Kind] $_" })
+        FailedTests  = @(@($xunit.FailedTests) + @($pesterCounts.FailedTests) | Where-Object { $_ } | ForEach-Object { "[$Kind] $_" })
     }
 }
 
@@ -188,6 +189,8 @@ function Invoke-Test {
     # A skipped test did not prove its promise: here, where the build installs what the tests need (redis-server from
     # Debian's packages), a skip means an install step is missing, and the run fails unless -AllowSkipped says otherwise.
     foreach ($lane in $counts) { foreach ($name in $lane.SkippedTests) { Write-Host "Skipped: $name" } }
+    # The failed ones last but one, so that the tail of a long run's output names them.
+    foreach ($lane in $counts) { foreach ($name in $lane.FailedTests) { Write-Host "Failed: $name" } }
     Write-Host "$passed passed, $failed failed, $skipped skipped"
     if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
     if ($skipped -gt 0 -and -not $AllowSkipped) {

@@ -29,7 +29,13 @@ $result = Invoke-Pester -Configuration $config
 # A container whose BeforeAll threw ran no tests but failed: count it.
 $failedContainers = @($result.Containers | Where-Object { $_.Result -eq 'Failed' -and $_.FailedCount -eq 0 }).Count
 $skipped = @($result.Tests | Where-Object { $_.Skipped } | ForEach-Object { $_.ExpandedPath })
-$counts = [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $failedContainers; Skipped = $skipped.Count; SkippedTests = $skipped }
+# The failed tests (and containers) with the first line of each one's error, for the end of the run's output.
+$failedTests = @(@($result.Tests | Where-Object { $_.Result -eq 'Failed' }) + @($result.Containers | Where-Object { $_.Result -eq 'Failed' -and $_.FailedCount -eq 0 }) | ForEach-Object {
+    $message = "$(@($_.ErrorRecord)[0])" -split "`n" | Select-Object -First 1
+    $name = if ($_.ExpandedPath) { $_.ExpandedPath } else { "$($_.Item)" }
+    "${name}: $message"
+})
+$counts = [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $failedContainers; Skipped = $skipped.Count; SkippedTests = $skipped; FailedTests = $failedTests }
 $counts | ConvertTo-Json | Set-Content -Path $SummaryPath
 # What the tests left in the shared Redis: each test works in queues of its own and deletes them afterwards.
 Import-Module (Join-Path $PSScriptRoot 'Pester/TestHelpers.psm1') -Force
