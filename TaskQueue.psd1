@@ -1,16 +1,16 @@
 @{
     # Paths into out/TaskQueue/<ModuleVersion>/, checked by build.ps1, which writes the built module's own manifest there.
-    RootModule           = 'out/TaskQueue/0.2.0/TaskQueue.dll'
+    RootModule           = 'out/TaskQueue/0.3.0/TaskQueue.dll'
     # Loaded first: it points the engine's assemblies at the dependencies folder before PowerShell reads the cmdlets.
-    NestedModules        = @('out/TaskQueue/0.2.0/TaskQueue.Loading.dll')
-    ModuleVersion        = '0.2.0'
+    NestedModules        = @('out/TaskQueue/0.3.0/TaskQueue.Loading.dll')
+    ModuleVersion        = '0.3.0'
     GUID                 = '5f0f4d5e-8c1a-4e0b-9a57-2b3c7d1e6a90'
     Author               = 'TaskQueue contributors'
     Copyright            = '(c) TaskQueue contributors. MIT License.'
     Description          = 'A reliable task queue over Redis: send PowerShell work to other machines, run it in worker runspaces, and get success and failure records back.'
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Core', 'Desktop')
-    FormatsToProcess     = @('out/TaskQueue/0.2.0/TaskQueue.Format.ps1xml')
+    FormatsToProcess     = @('out/TaskQueue/0.3.0/TaskQueue.Format.ps1xml')
     CmdletsToExport      = @(
         'Send-TqTask'
         'Start-TqWorker'

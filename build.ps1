@@ -74,7 +74,7 @@ function Invoke-Build {
     Write-Step "Building the module $Version"
     $staging = Join-Path $Root 'out/build'
     Remove-Item -Recurse -Force $staging -ErrorAction Ignore
-    Invoke-Native dotnet build (Join-Path $Root 'src/TaskQueue.PowerShell') -c Release -o $staging --nologo -v quiet '-clp:ErrorsOnly'
+    Invoke-Native dotnet build (Join-Path $Root 'src/TaskQueue.PowerShell') -c Release -o $staging --nologo -v quiet '-clp:ErrorsOnly' "-p:Version=$Version"
     # One version at a time: an older build beside it would be the one `Import-Module TaskQueue` might pick.
     Remove-Item -Recurse -Force (Split-Path $Out) -ErrorAction Ignore
     Build-ModuleFolder -Staging $staging -Destination $Out -Manifest (Join-Path $Root 'TaskQueue.psd1') -Version $Version

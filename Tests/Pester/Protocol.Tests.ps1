@@ -54,10 +54,17 @@ Describe 'The wire protocol of docs/PROTOCOL.md' {
         (Get-TqFailure -Queue $queue -Id 'no-body-2').Message | Should -BeLike '*no body*'
     }
 
-    It 'refuses an envelope of another version with a clear reason' {
-        $id = Send-RawTask -Queue $queue -Envelope @{ v = 2; kind = 'script'; script = '1' }
-        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
-        (Get-TqFailure -Queue $queue -Id $id).Message | Should -BeLike '*version 2*'
+    It 'hands a task of a newer envelope version back for a newer worker (counted, warned of once) and refuses an unknown older one' {
+        $newer = @(1..2 | ForEach-Object { Send-RawTask -Queue $queue -Envelope @{ v = 2; kind = 'script'; script = '1'; comesLater = @{ x = 1 } } })
+        $older = Send-RawTask -Queue $queue -Envelope @{ v = 0; kind = 'script'; script = '1' }
+        $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst -WarningVariable warned -WarningAction SilentlyContinue
+        foreach ($id in $newer) {
+            (Get-TqTask -Queue $queue -Id $id).State | Should -Be 'Scheduled'
+            Get-TqFailure -Queue $queue -Id $id -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        }
+        (Get-TqQueue -Name $queue).HandedBackForVersion | Should -Be 2
+        @($warned | Where-Object { "$_" -like '*envelope version 2*handed back*' }).Count | Should -Be 1
+        (Get-TqFailure -Queue $queue -Id $older).Message | Should -BeLike '*version 0*'
     }
 
     It 'keeps every key of a queue under the queue hash tag' {

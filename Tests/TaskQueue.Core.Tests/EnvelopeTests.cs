@@ -24,7 +24,7 @@ public sealed class EnvelopeTests
     [InlineData("", "no body")]
     [InlineData("{oops", "not valid JSON")]
     [InlineData("null", "JSON null")]
-    [InlineData("{\"v\":2,\"kind\":\"script\",\"script\":\"1\"}", "version 2")]
+    [InlineData("{\"v\":0,\"kind\":\"script\",\"script\":\"1\"}", "version 0")]
     [InlineData("{\"v\":1,\"kind\":\"shell\",\"script\":\"1\"}", "'shell'")]
     [InlineData("{\"v\":1,\"kind\":\"command\"}", "no 'command'")]
     [InlineData("{\"v\":1,\"kind\":\"script\",\"script\":\"1\",\"args\":{}}", "'args' must be a JSON array")]
@@ -37,6 +37,14 @@ public sealed class EnvelopeTests
         // The same from UTF-8, as a worker reads what it leased.
         ex = Assert.Throws<MalformedTaskException>(() => TqJson.ReadEnvelopeUtf8(System.Text.Encoding.UTF8.GetBytes(json)));
         Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void A_newer_envelope_version_is_not_malformed_but_unsupported_by_this_worker()
+    {
+        var ex = Assert.Throws<UnsupportedVersionException>(() => TqJson.ReadEnvelope("{\"v\":2,\"kind\":\"whatever comes\"}"));
+        Assert.Equal(2, ex.Version);
+        Assert.Contains("version 2; this worker reads version 1", ex.Message);
     }
 
     [Fact]

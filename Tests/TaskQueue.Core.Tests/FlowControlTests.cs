@@ -7,7 +7,7 @@ using Xunit;
 namespace TaskQueue.Core.Tests;
 
 /// <summary>
-/// The lease script's flow-control branches (fetch-14: suspended, concurrency limit, rate limit) with an injected
+/// The lease script's flow-control branches (fetch.lua: suspended, concurrency limit, rate limit) with an injected
 /// clock, what it answers a worker about when to look again, HeldBack, and the wake-up messages themselves
 /// (<c>resumed</c>, <c>free</c>, <c>limits</c>) that let a held-back worker go on without a sweep.
 /// </summary>

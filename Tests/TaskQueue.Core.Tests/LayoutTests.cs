@@ -62,14 +62,16 @@ public sealed class LayoutTests
     }
 
     [Fact]
-    public void Each_Lua_script_documents_and_uses_exactly_the_keys_its_file_name_declares()
+    public void Each_Lua_script_uses_exactly_the_keys_its_header_declares_and_keeps_a_name_without_a_number()
     {
         var folder = Path.Combine(RepositoryRoot(), "src", "TaskQueue.Core", "Scripts");
         var files = Directory.GetFiles(folder, "*.lua");
         Assert.NotEmpty(files);
         foreach (var file in files)
         {
-            var declared = int.Parse(Regex.Match(Path.GetFileName(file), @"-(\d+)\.lua$").Groups[1].Value);
+            // A script's name says what it does and never changes with its key list (docs/PROTOCOL.md).
+            Assert.Matches(@"^[a-z]+\.lua$", Path.GetFileName(file));
+            var declared = RedisScript.DeclaredKeys(Path.GetFileName(file)).Count;
             var text = File.ReadAllText(file);
             var used = Regex.Matches(text, @"KEYS\[(\d+)\]").Select(m => int.Parse(m.Groups[1].Value)).Distinct().ToList();
             Assert.True(used.Max() == declared, $"{Path.GetFileName(file)} uses KEYS up to {used.Max()}, declares {declared}");
@@ -81,7 +83,7 @@ public sealed class LayoutTests
     }
 
     [Fact]
-    public void Each_script_call_lists_as_many_keys_as_its_file_name_declares_and_loads_self_contained()
+    public void Each_script_call_passes_the_keys_its_header_declares_in_order_and_loads_self_contained()
     {
         var keys = new QueueKeys("ops");
         var files = Directory.GetFiles(Path.Combine(RepositoryRoot(), "src", "TaskQueue.Core", "Scripts"), "*.lua").Select(Path.GetFileName).OrderBy(f => f);
@@ -89,14 +91,17 @@ public sealed class LayoutTests
         Assert.Equal(files, Scripts.All.Select(s => s.Name).OrderBy(f => f));
         foreach (var script in Scripts.All)
         {
-            Assert.Equal(RedisScript.KeyCount(script.Name), script.KeysOf(keys).Length);
+            Assert.Equal(RedisScript.DeclaredKeys(script.Name).Select(name => "tq:{ops}:" + name), script.KeysOf(keys).Select(k => k.ToString().Replace("pending:", "pending-")));
             // Included helpers are resolved when loaded: what runs on the server needs nothing else.
             Assert.DoesNotContain(script.Script.Text.Split('\n'), line => line.StartsWith(RedisScript.IncludeDirective));
             Assert.All(script.KeysOf(keys), k => Assert.StartsWith("tq:{ops}:", k.ToString()));
         }
         Assert.Contains("local function variadic", Scripts.Fetch.Script.Text);
-        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch-14.lua", k => new[] { k.Pending }));
-        Assert.Contains("takes 14 keys by its name, but its call lists 1", error.Message);
+        var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch.lua", k => new[] { k.Pending }));
+        Assert.Contains("takes 14 keys by its header, but its call lists 1", error.Message);
+        // The same number of keys in another order is refused too.
+        var swapped = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("extend.lua", k => new[] { k.Owners, k.Active, k.Canceled }));
+        Assert.Contains("declares KEYS[1] active, but its call passes owners", swapped.Message);
         Assert.Throws<InvalidOperationException>(() => RedisScript.ResolveIncludes("--#include ../secret", "x-1.lua"));
     }
 
@@ -140,7 +145,7 @@ public sealed class LayoutTests
     {
         Assert.Equal(RequeueOutcome.TaskMissing, ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(-1), (1L, RequeueOutcome.Requeued), (-1L, RequeueOutcome.TaskMissing)));
         var error = Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(7), (1L, RequeueOutcome.Requeued)));
-        Assert.Equal("requeue-12.lua", error.Script);
+        Assert.Equal("requeue.lua", error.Script);
         Assert.Equal("7", error.Reply);
         Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Flag(Scripts.Fail, StackExchange.Redis.RedisResult.Create(2)));
     }

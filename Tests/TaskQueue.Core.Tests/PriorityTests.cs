@@ -4,7 +4,7 @@ using TaskQueue.Core.Scheduling;
 
 namespace TaskQueue.Core.Tests;
 
-/// <summary>Send-TqTask -Priority: the order fetch-14 leases in, the level a task keeps on every way back, and aging.</summary>
+/// <summary>Send-TqTask -Priority: the order fetch.lua leases in, the level a task keeps on every way back, and aging.</summary>
 [Collection("redis")]
 public sealed class PriorityTests : BrokerTest
 {

@@ -98,7 +98,7 @@ public sealed class WorkerTests : BrokerTest
     {
         var db = Redis.Db;
         await db.HashSetAsync(Keys.Tasks, "bad-json", "{not json");
-        await db.HashSetAsync(Keys.Tasks, "bad-version", "{\"v\":99,\"kind\":\"script\",\"script\":\"1\"}");
+        await db.HashSetAsync(Keys.Tasks, "bad-version", "{\"v\":0,\"kind\":\"script\",\"script\":\"1\"}");
         await db.HashSetAsync(Keys.Tasks, "no-script", "{\"v\":1,\"kind\":\"script\"}");
         await db.ListLeftPushAsync(Keys.Pending, new RedisValue[] { "bad-json", "bad-version", "no-script", "no-body" });
         var good = await Send(3);
@@ -109,9 +109,38 @@ public sealed class WorkerTests : BrokerTest
         Assert.Equal(4, failures.Count);
         Assert.All(failures.Values, f => Assert.Equal(FailureReasons.MalformedTask, f.Reason));
         Assert.Contains("not valid JSON", failures["bad-json"].Message);
-        Assert.Contains("version 99", failures["bad-version"].Message);
+        Assert.Contains("version 0", failures["bad-version"].Message);
         Assert.Contains("no 'script'", failures["no-script"].Message);
         Assert.Contains("no body", failures["no-body"].Message);
+    }
+
+    [Fact]
+    public async Task A_task_of_a_newer_envelope_version_is_handed_back_for_later_not_failed_counted_and_warned_of_once()
+    {
+        var db = Redis.Db;
+        // What a newer sender writes: version 2, with members this worker has never heard of.
+        await db.HashSetAsync(Keys.Tasks, "v2-a", "{\"v\":2,\"kind\":\"future\",\"novel\":[1]}");
+        await db.HashSetAsync(Keys.Tasks, "v2-b", "{\"v\":2,\"kind\":\"future\"}");
+        await db.ListLeftPushAsync(Keys.Pending, new RedisValue[] { "v2-a", "v2-b" });
+        var good = await Send(2);
+        var log = new RecordingLog();
+        var before = RealTimeBroker.Clock.UtcNow;
+        var worker = new TaskWorker(RealTimeBroker, Options(), () => new DelegateExecutor((_, _, _) => Ok()), log);
+        var summary = worker.Run(CancellationToken.None);
+        Assert.Equal(2, summary.Succeeded);
+        Assert.Equal(2, summary.HandedBack);
+        // Not failed, not attempted: scheduled a few seconds ahead for a worker that reads version 2.
+        Assert.Empty(await Broker.Reads.GetFailuresAsync(Queue, 10));
+        Assert.False(await db.HashExistsAsync(Keys.Attempts, "v2-a"));
+        foreach (var id in new[] { "v2-a", "v2-b" })
+        {
+            var due = await db.SortedSetScoreAsync(Keys.Scheduled, id);
+            Assert.NotNull(due);
+            Assert.InRange(due!.Value, before.ToUnixTimeMilliseconds() + 4000, RealTimeBroker.Clock.UtcNow.ToUnixTimeMilliseconds() + 6000);
+        }
+        Assert.Equal(0, await db.SortedSetLengthAsync(Keys.Active));
+        Assert.Equal(2, (await Broker.Reads.CountAsync(Queue)).HandedBackForVersion);
+        Assert.Single(log.Warnings, w => w.Contains("envelope version 2") && w.Contains("handed back"));
     }
 
     [Fact]

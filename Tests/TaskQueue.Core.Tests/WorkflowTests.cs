@@ -66,7 +66,7 @@ public sealed class WorkflowTests : BrokerTest
             var a = await EnqueueOne();
             var waiting = Waiting(a);
             await Broker.EnqueueDependentAsync(Other, waiting);
-            // What complete-13 leaves when its worker dies before the hand-over: the record, and the line.
+            // What complete.lua leaves when its worker dies before the hand-over: the record, and the line.
             await Redis.Db.ListRightPushAsync(Broker.Keys(Queue).Handover, $"{Queue}\t{a.Id}\ts\t{Other}\t{waiting.Id}\tCancel");
             Assert.Equal(TaskState.Waiting, (await Broker.Reads.InspectAsync(Other, waiting.Id)).State);
             new DueWork(Broker, new ScheduleFirer(Broker, null, _ => { })).MoveDue(Queue);
@@ -83,7 +83,7 @@ public sealed class WorkflowTests : BrokerTest
         {
             var a = await EnqueueOne();
             var waiting = Waiting(a);
-            // The dependency ended between the registration (depend-4) and the store (hold-10).
+            // The dependency ended between the registration (depend.lua) and the store (hold.lua).
             var keys = Broker.Keys(Other);
             await Redis.Db.ListRightPushAsync(Broker.Keys(Queue).Handover, $"{Queue}\t{a.Id}\ts\t{Other}\t{waiting.Id}\tCancel");
             await Broker.HandOverAsync(Queue);

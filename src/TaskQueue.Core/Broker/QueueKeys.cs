@@ -83,7 +83,7 @@ public sealed class QueueKeys
     public RedisKey DeadLetters { get; }
     public const int MaxDeadLetters = 1000;
 
-    /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch-14.</summary>
+    /// <summary>HASH of flow control: suspended, concurrency, rate and period (Suspend-TqQueue, Set-TqQueue); enforced by fetch.lua.</summary>
     public RedisKey Limits { get; }
     /// <summary>STRING: when the rate limit lets the next task start (unix ms; GCRA's theoretical arrival time).</summary>
     public RedisKey RateState { get; }
@@ -138,7 +138,7 @@ public sealed class QueueKeys
     public RedisKey PendingLow { get; }
     /// <summary>HASH task id -> 'high' or 'low', for the tasks whose priority is not Normal (Scripts/lib/pending.lua).</summary>
     public RedisKey Levels { get; }
-    /// <summary>HASH 'normal' and 'low' -> tasks leased from a higher level while that level waited (fetch-14's aging).</summary>
+    /// <summary>HASH 'normal' and 'low' -> tasks leased from a higher level while that level waited (fetch.lua's aging).</summary>
     public RedisKey Passed { get; }
     /// <summary>The three pending lists in the order they are served.</summary>
     public RedisKey[] PendingLists => new[] { PendingHigh, Pending, PendingLow };

@@ -29,7 +29,7 @@ public sealed class QueueLimits : BrokerStore
 {
     internal QueueLimits(RedisBroker broker) : base(broker) { }
 
-    /// <summary>The aging time of a queue that has none set (fetch-14.lua's AGING_MS).</summary>
+    /// <summary>The aging time of a queue that has none set (fetch.lua's AGING_MS).</summary>
     public static readonly TimeSpan DefaultPriorityAging = TimeSpan.FromSeconds(30);
 
     public async Task<QueueLimitSettings> GetAsync(string queue)
@@ -157,7 +157,7 @@ public sealed class QueueLimits : BrokerStore
 
     /// <summary>
     /// How long a priority level whose tasks wait while higher levels are leased waits before it gives the next task
-    /// (aging, fetch-14.lua); null goes back to <see cref="DefaultPriorityAging"/>. Set in every shard: each orders its
+    /// (aging, fetch.lua); null goes back to <see cref="DefaultPriorityAging"/>. Set in every shard: each orders its
     /// own tasks.
     /// </summary>
     public async Task SetPriorityAgingAsync(string queue, TimeSpan? aging)

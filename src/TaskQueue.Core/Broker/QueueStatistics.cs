@@ -48,6 +48,13 @@ public sealed class QueueStatistics : BrokerStore
         return ((long?)values[0] ?? 0, (long?)values[1] ?? 0, (long?)values[2] ?? 0);
     }
 
+    /// <summary>The field of the totals hash that counts tasks handed back for their envelope version.</summary>
+    public const string HandedBackForVersionField = "handedBackForVersion";
+
+    /// <summary>Counts tasks a worker handed back because it cannot read their envelope version (Get-TqQueue); fire and forget.</summary>
+    public void CountHandedBackForVersion(string queue, long count) =>
+        Db.HashIncrement(Keys(queue).Totals, HandedBackForVersionField, count, CommandFlags.FireAndForget);
+
     /// <summary>Counts a task or schedule refused for its signature (the /metrics counter); fire and forget.</summary>
     public void CountBadSignature(string queue) =>
         Db.HashIncrement(Keys(queue).Totals, "badSignature", 1, CommandFlags.FireAndForget);

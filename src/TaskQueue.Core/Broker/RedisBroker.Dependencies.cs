@@ -8,8 +8,8 @@ using TaskQueue.Core.Model;
 namespace TaskQueue.Core.Broker;
 
 /// <summary>
-/// Workflows (docs/WORKFLOWS.md): a task stored to wait for others (depend-4, hold-10), and the hand-over of each
-/// outcome to the tasks that wait for it (release-11), which may live in another slot of a cluster.
+/// Workflows (docs/WORKFLOWS.md): a task stored to wait for others (depend.lua, hold.lua), and the hand-over of each
+/// outcome to the tasks that wait for it (settle.lua), which may live in another slot of a cluster.
 /// </summary>
 public sealed partial class RedisBroker
 {
@@ -31,8 +31,8 @@ public sealed partial class RedisBroker
 
     /// <summary>
     /// Stores a task that waits for others (TaskEnvelope.DependsOn): registers it with each dependency's queue
-    /// (depend-4), which may live on another master, then stores it (hold-10). An outcome recorded between the two is
-    /// handed over to the task before it is stored, and hold-10 reads it. Returns what happened to it.
+    /// (depend.lua), which may live on another master, then stores it (hold.lua). An outcome recorded between the two is
+    /// handed over to the task before it is stored, and hold.lua reads it. Returns what happened to it.
     /// </summary>
     public async Task<DependentOutcome> EnqueueDependentAsync(string queue, TaskEnvelope task)
     {
@@ -81,9 +81,9 @@ public sealed partial class RedisBroker
     }
 
     /// <summary>
-    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with release-11
-    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete-13,
-    /// fail-16 queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
+    /// Hands the outcomes recorded in a queue (or shard) over to the tasks that wait for them, each with settle.lua
+    /// in the waiting task's queue, which may live on another master: the outcome is recorded first (complete.lua,
+    /// fail.lua queue the hand-over in the same step), handed over next, and only then taken off the list. A worker
     /// that dies between the two leaves the line for the next to hand over again, which changes nothing twice.
     /// Goes on, <paramref name="limit"/> lines at a time and those at once, until the list is empty (a fan-in of
     /// 1,000 queues 1,000 lines in a few acknowledgements), or 100 rounds passed while other workers kept adding lines
@@ -97,7 +97,7 @@ public sealed partial class RedisBroker
         {
             var lines = await Db.ListRangeAsync(k.Handover, 0, limit - 1).ConfigureAwait(false);
             if (lines.Length == 0) return total;
-            // Each line is its own release, whose order does not matter (release-11 counts each dependency once):
+            // Each line is its own release, whose order does not matter (settle.lua counts each dependency once):
             // all of a chunk go at once, each line taken off the list once its release is done.
             await Task.WhenAll(lines.Select(line => HandOverLineAsync(k, line))).ConfigureAwait(false);
             total += lines.Length;
@@ -122,7 +122,7 @@ public sealed partial class RedisBroker
             ? DependencyFailedRecord(QueueName.Logical(f[3]), f[4]) : ("", "");
         try
         {
-            await RunAsync(Scripts.Release, waiting,
+            await RunAsync(Scripts.Settle, waiting,
                 new RedisValue[] { waiting.WakeChannel, f[4], f[0] + "/" + f[1], f[2], f[5], Clock.UtcNow.ToUnixMs(), before, after }).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (!ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal) && !ex.Message.StartsWith("LOADING", StringComparison.Ordinal)

@@ -390,7 +390,7 @@ public sealed partial class RedisBroker
         var flags = (RedisResult[])(await RunAsync(Scripts.Complete, keys,
             args).ConfigureAwait(false))!;
         var codes = flags.Select(f => ScriptReply.Code(Scripts.Complete, f, (1L, 1), (2L, 2), (0L, 0))).ToArray();
-        // Tasks wait for some of these: hand their outcomes over now (release-11); what a crash leaves in the
+        // Tasks wait for some of these: hand their outcomes over now (settle.lua); what a crash leaves in the
         // hand-over list, the next look at the queue hands over.
         if (codes.Contains(2)) await HandOverAsync(keys.Queue).ConfigureAwait(false);
         return codes.Select(c => c > 0).ToArray();
@@ -450,6 +450,19 @@ public sealed partial class RedisBroker
         var args = new List<RedisValue> { keys.WakeChannel, workerId };
         args.AddRange(ids.Select(id => (RedisValue)id));
         return (long)await RunAsync(Scripts.HandBack, keys, args.ToArray()).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Gives leased tasks back for later (defer.lua): they become scheduled, due at <paramref name="due"/>, the attempt
+    /// not counted. For tasks this worker cannot run (an envelope version it does not read), so a newer worker takes them.
+    /// </summary>
+    public async Task<long> DeferAsync(string queue, string workerId, IReadOnlyCollection<string> ids, DateTimeOffset due)
+    {
+        if (ids.Count == 0) return 0;
+        var keys = Keys(queue);
+        var args = new List<RedisValue> { keys.WakeChannel, workerId, due.ToUnixMs() };
+        args.AddRange(ids.Select(id => (RedisValue)id));
+        return (long)await RunAsync(Scripts.Defer, keys, args.ToArray()).ConfigureAwait(false);
     }
 
     /// <summary>Extends the leases a worker holds; returns the ids it no longer holds and those whose cancellation was asked.</summary>
@@ -512,7 +525,7 @@ public sealed partial class RedisBroker
         var restamped = stored is null ? null : TaskFreshness.Restamp(stored, keyring, Clock.UtcNow);
         var result = await RunAsync(Scripts.Requeue, keys,
             new RedisValue[] { keys.WakeChannel, id, keys.Queue, restamped ?? Array.Empty<byte>() }).ConfigureAwait(false);
-        // 2: tasks that this one's failure canceled come back to wait for it (release-11 'r').
+        // 2: tasks that this one's failure canceled come back to wait for it (settle.lua 'r').
         if ((long)result == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (2L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
     }

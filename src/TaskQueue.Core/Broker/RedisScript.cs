@@ -92,15 +92,32 @@ public sealed class RedisScript
         return reader.ReadToEnd();
     }
 
-    /// <summary>The number in a script's file name, <c>name-N.lua</c>: how many KEYS it takes.</summary>
-    public static int KeyCount(string fileName)
+    /// <summary>
+    /// The KEYS a script declares in its header (the comment lines that open the file, one <c>KEYS[i] name TYPE ...</c>
+    /// per key), in order: the key names without the queue's prefix, <c>:</c> written as <c>-</c>. A script's file
+    /// name never changes with its key list (docs/PROTOCOL.md); the header says what the call must pass.
+    /// </summary>
+    public static IReadOnlyList<string> DeclaredKeys(string fileName)
     {
-        var dash = fileName.LastIndexOf('-');
-        var dot = fileName.LastIndexOf('.');
-        if (dash < 0 || dot < dash || !int.TryParse(fileName.Substring(dash + 1, dot - dash - 1), out var count))
-            throw new InvalidOperationException($"The script file name '{fileName}' must end in -N.lua, N the number of KEYS it takes.");
-        return count;
+        var names = new List<string>();
+        foreach (var raw in ReadResource("TaskQueue.Scripts." + fileName).Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            if (!line.StartsWith("--", StringComparison.Ordinal)) break;
+            var match = HeaderKey.Match(line);
+            if (!match.Success) continue;
+            var index = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            if (index != names.Count + 1)
+                throw new InvalidOperationException($"{fileName}: its header declares KEYS[{index}] after KEYS[{names.Count}]; declare them in order, one per line.");
+            names.Add(match.Groups[2].Value);
+        }
+        if (names.Count == 0)
+            throw new InvalidOperationException($"{fileName}: its header declares no KEYS (a line '-- KEYS[1] name TYPE ...' per key).");
+        return names;
     }
+
+    private static readonly System.Text.RegularExpressions.Regex HeaderKey =
+        new(@"^--\s*KEYS\[(\d+)\]\s+([a-z][a-z-]*)\b", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     public async Task<RedisResult> EvaluateAsync(IDatabaseAsync db, RedisKey[] keys, RedisValue[] args)
     {
@@ -132,11 +149,12 @@ public sealed class RedisScript
 
 /// <summary>
 /// A script of the queue protocol with the keys it takes, named here beside its file so that a call cannot pass them in
-/// another order or number. Loading checks their number against the N of <c>name-N.lua</c>.
+/// another order or number. Loading checks them, name by name, against the KEYS the script's header declares.
 /// </summary>
 internal sealed class QueueScript
 {
     private static readonly QueueKeys Probe = new("probe");
+    private const string ProbePrefix = "tq:{probe}:";
     private readonly Func<QueueKeys, RedisKey[]> _keys;
 
     private QueueScript(RedisScript script, Func<QueueKeys, RedisKey[]> keys)
@@ -153,10 +171,13 @@ internal sealed class QueueScript
 
     public static QueueScript Load(string fileName, Func<QueueKeys, RedisKey[]> keys, bool readOnly = false)
     {
-        var declared = RedisScript.KeyCount(fileName);
-        var listed = keys(Probe).Length;
-        if (listed != declared)
-            throw new InvalidOperationException($"{fileName} takes {declared} keys by its name, but its call lists {listed}.");
+        var declared = RedisScript.DeclaredKeys(fileName);
+        var listed = keys(Probe).Select(k => k.ToString().Substring(ProbePrefix.Length).Replace(':', '-')).ToList();
+        if (listed.Count != declared.Count)
+            throw new InvalidOperationException($"{fileName} takes {declared.Count} keys by its header, but its call lists {listed.Count}.");
+        for (var i = 0; i < listed.Count; i++)
+            if (listed[i] != declared[i])
+                throw new InvalidOperationException($"{fileName}'s header declares KEYS[{i + 1}] {declared[i]}, but its call passes {listed[i]}.");
         return new QueueScript(readOnly ? RedisScript.Load(fileName, readOnly) : RedisScript.Load(fileName, TypeCheck(keys(Probe))), keys);
     }
 
@@ -225,25 +246,26 @@ public sealed class UnexpectedScriptReplyException : InvalidOperationException
 /// <summary>All scripts of the broker with their keys, loaded once per process.</summary>
 internal static class Scripts
 {
-    public static readonly QueueScript Enqueue = QueueScript.Load("enqueue-8.lua", k => new[] { k.Tasks, k.Pending, k.Unique, k.Failed, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Fetch = QueueScript.Load("fetch-14.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries, k.Limits, k.RateState, k.PendingHigh, k.PendingLow, k.Levels, k.Passed, k.Succeeded, k.Failed });
-    public static readonly QueueScript Complete = QueueScript.Load("complete-13.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels });
-    public static readonly QueueScript Fail = QueueScript.Load("fail-16.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels, k.Remaining, k.Settled });
-    public static readonly QueueScript Depend = QueueScript.Load("depend-4.lua", k => new[] { k.Dependents, k.Succeeded, k.Failed, k.Tasks });
-    public static readonly QueueScript Hold = QueueScript.Load("hold-10.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Release = QueueScript.Load("release-11.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels, k.Succeeded });
-    public static readonly QueueScript HandBack = QueueScript.Load("handback-6.lua", k => new[] { k.Active, k.Owners, k.Pending, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Extend = QueueScript.Load("extend-3.lua", k => new[] { k.Active, k.Owners, k.Canceled });
-    public static readonly QueueScript Recover = QueueScript.Load("recover-7.lua", k => new[] { k.Active, k.Owners, k.Pending, k.Recoveries, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Promote = QueueScript.Load("promote-6.lua", k => new[] { k.Retry, k.Pending, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Requeue = QueueScript.Load("requeue-12.lua", k => new[] { k.Failed, k.Errors, k.Attempts, k.Tasks, k.Pending, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Cancel = QueueScript.Load("cancel-15.lua", k => new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts, k.Scheduled, k.Waiting, k.Remaining, k.Settled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Fire = QueueScript.Load("fire-7.lua", k => new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Inspect = QueueScript.Load("inspect-12.lua", k => new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries, k.Waiting }, readOnly: true);
-    public static readonly QueueScript Delete = QueueScript.Load("delete-18.lua", k => new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique, k.Waiting, k.Remaining, k.Settled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Peek = QueueScript.Load("peek-1.lua", k => new[] { k.Tasks }, readOnly: true);
-    public static readonly QueueScript Trim = QueueScript.Load("trim-8.lua", k => new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks, k.Levels, k.Remaining, k.Settled });
+    public static readonly QueueScript Enqueue = QueueScript.Load("enqueue.lua", k => new[] { k.Tasks, k.Pending, k.Unique, k.Failed, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Fetch = QueueScript.Load("fetch.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries, k.Limits, k.RateState, k.PendingHigh, k.PendingLow, k.Levels, k.Passed, k.Succeeded, k.Failed });
+    public static readonly QueueScript Complete = QueueScript.Load("complete.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels });
+    public static readonly QueueScript Fail = QueueScript.Load("fail.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels, k.Remaining, k.Settled });
+    public static readonly QueueScript Depend = QueueScript.Load("depend.lua", k => new[] { k.Dependents, k.Succeeded, k.Failed, k.Tasks });
+    public static readonly QueueScript Hold = QueueScript.Load("hold.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Settle = QueueScript.Load("settle.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels, k.Succeeded });
+    public static readonly QueueScript HandBack = QueueScript.Load("handback.lua", k => new[] { k.Active, k.Owners, k.Pending, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Defer = QueueScript.Load("defer.lua", k => new[] { k.Active, k.Owners, k.Scheduled });
+    public static readonly QueueScript Extend = QueueScript.Load("extend.lua", k => new[] { k.Active, k.Owners, k.Canceled });
+    public static readonly QueueScript Recover = QueueScript.Load("recover.lua", k => new[] { k.Active, k.Owners, k.Pending, k.Recoveries, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Promote = QueueScript.Load("promote.lua", k => new[] { k.Retry, k.Pending, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Requeue = QueueScript.Load("requeue.lua", k => new[] { k.Failed, k.Errors, k.Attempts, k.Tasks, k.Pending, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Cancel = QueueScript.Load("cancel.lua", k => new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts, k.Scheduled, k.Waiting, k.Remaining, k.Settled, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Fire = QueueScript.Load("fire.lua", k => new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Inspect = QueueScript.Load("inspect.lua", k => new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries, k.Waiting }, readOnly: true);
+    public static readonly QueueScript Delete = QueueScript.Load("delete.lua", k => new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique, k.Waiting, k.Remaining, k.Settled, k.PendingHigh, k.PendingLow, k.Levels });
+    public static readonly QueueScript Peek = QueueScript.Load("peek.lua", k => new[] { k.Tasks }, readOnly: true);
+    public static readonly QueueScript Trim = QueueScript.Load("trim.lua", k => new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks, k.Levels, k.Remaining, k.Settled });
 
     /// <summary>Every script, for the tests that check them all.</summary>
-    public static IReadOnlyList<QueueScript> All => new[] { Enqueue, Fetch, Complete, Fail, HandBack, Extend, Recover, Promote, Requeue, Cancel, Fire, Inspect, Delete, Peek, Trim, Depend, Hold, Release };
+    public static IReadOnlyList<QueueScript> All => new[] { Enqueue, Fetch, Complete, Fail, HandBack, Extend, Recover, Promote, Requeue, Cancel, Fire, Inspect, Delete, Peek, Trim, Depend, Hold, Settle, Defer };
 }

@@ -180,6 +180,7 @@ public sealed class TaskReads : BrokerStore
             RateLimit = parts[0].RateLimit is null ? null : parts.Sum(p => p.RateLimit ?? 0),
             RatePeriod = parts[0].RatePeriod,
             HeldBack = parts.Sum(p => p.HeldBack),
+            HandedBackForVersion = parts.Sum(p => p.HandedBackForVersion),
         };
     }
 
@@ -198,9 +199,10 @@ public sealed class TaskReads : BrokerStore
         var scheduled = db.SortedSetLengthAsync(k.Scheduled);
         var waiting = db.SortedSetLengthAsync(k.Waiting);
         var limits = db.HashGetAsync(k.Limits, LimitFields);
+        var handedBack = db.HashGetAsync(k.Totals, QueueStatistics.HandedBackForVersionField);
         await Broker.CheckKeyTypesAsync(new[] { k.Pending, k.PendingHigh, k.PendingLow, k.Active, k.Retry, k.Succeeded, k.Failed, k.Scheduled, k.Waiting }, async () =>
         {
-            await Task.WhenAll(pending, pendingHigh, pendingLow, active, retrying, succeeded, failed, scheduled, waiting, limits).ConfigureAwait(false);
+            await Task.WhenAll(pending, pendingHigh, pendingLow, active, retrying, succeeded, failed, scheduled, waiting, limits, handedBack).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);
         var counts = new T
@@ -213,8 +215,9 @@ public sealed class TaskReads : BrokerStore
             Retrying = await retrying.ConfigureAwait(false),
             Succeeded = await succeeded.ConfigureAwait(false),
             Failed = await failed.ConfigureAwait(false),
+            HandedBackForVersion = (long?)await handedBack.ConfigureAwait(false) ?? 0,
         };
-        // Flow control (fetch-14 enforces it): the limits, and how many pending tasks they hold back now.
+        // Flow control (fetch.lua enforces it): the limits, and how many pending tasks they hold back now.
         var set = await limits.ConfigureAwait(false);
         counts.Suspended = set[0].HasValue;
         counts.ConcurrencyLimit = set[1].HasValue ? (int)set[1] : null;

@@ -31,6 +31,7 @@ public sealed class WorkerRegistry : BrokerStore
             new HashEntry("processed", info.Processed),
             new HashEntry("heartbeat", now),
             new HashEntry("keys", string.Join(",", info.KeyIds)),
+            new HashEntry("version", info.ModuleVersion),
         });
         var expire = batch.KeyExpireAsync(key, TimeSpan.FromTicks(leaseTime.Ticks * 3));
         var seen = batch.SortedSetAddAsync(QueueKeys.Workers, info.Id, now);
@@ -78,6 +79,7 @@ public sealed class WorkerRegistry : BrokerStore
                 Processed = Number("processed"),
                 LastSeen = ClockExtensions.FromUnixMs(Number("heartbeat")),
                 KeyIds = Field("keys").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries),
+                ModuleVersion = Field("version"),
             });
         }
         return workers;

@@ -357,6 +357,7 @@ public sealed class DashboardServer
             w.WriteNumber("processed", worker.Processed);
             w.WriteNumber("started", worker.StartedAt.ToUnixMs());
             w.WriteNumber("heartbeat", worker.LastSeen?.ToUnixMs() ?? 0);
+            w.WriteString("version", worker.ModuleVersion);
         });
 
     private static void WriteSchedules(Utf8JsonWriter w, IEnumerable<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)> schedules) =>

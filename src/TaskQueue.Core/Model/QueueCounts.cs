@@ -23,6 +23,12 @@ public class QueueCounts
     public System.TimeSpan? RatePeriod { get; set; }
     /// <summary>Pending tasks that a limit holds back now: all of them while suspended, at the concurrency limit or before the rate limit's next start.</summary>
     public long HeldBack { get; set; }
+    /// <summary>
+    /// Times a worker handed a task of the queue back, unrun, because it cannot read the task's envelope version (a newer
+    /// sender; docs/PROTOCOL.md "Versions"): a total over the queue's life. Rising while tasks stay Scheduled means no
+    /// worker of the fleet is new enough for them.
+    /// </summary>
+    public long HandedBackForVersion { get; set; }
 
     /// <summary>The counts by state name, in the order the dashboard and the metrics show them.</summary>
     public IEnumerable<(string State, long Count)> ByState()

@@ -3,7 +3,7 @@ namespace TaskQueue.Core.Model;
 /// <summary>
 /// The order in which a queue's pending tasks are leased (Send-TqTask -Priority): High before Normal before Low,
 /// oldest first within a level. Aging keeps a waiting level from starving: a level whose tasks have waited the
-/// queue's aging time while higher levels were leased gives the next one (Scripts/fetch-14.lua, PROTOCOL.md).
+/// queue's aging time while higher levels were leased gives the next one (Scripts/fetch.lua, PROTOCOL.md).
 /// </summary>
 public enum TaskPriority
 {

@@ -83,6 +83,8 @@ public static class TqJson
     {
         if (envelope is null)
             throw new MalformedTaskException("The task body is JSON null.");
+        if (envelope.Version > TaskEnvelope.CurrentVersion)
+            throw new UnsupportedVersionException(envelope.Version);
         if (envelope.Version != TaskEnvelope.CurrentVersion)
             throw new MalformedTaskException(
                 $"The task envelope has version {envelope.Version}; this worker reads version {TaskEnvelope.CurrentVersion}.");
@@ -107,7 +109,20 @@ public static class TqJson
     }
 }
 
-public sealed class MalformedTaskException : Exception
+public class MalformedTaskException : Exception
 {
     public MalformedTaskException(string message) : base(message) { }
+}
+
+/// <summary>
+/// An envelope of a newer version than this code reads (docs/PROTOCOL.md "Versions"): not malformed, only not for this
+/// worker. A worker gives such a task back for later (defer.lua) so that a newer worker of the fleet runs it.
+/// </summary>
+public sealed class UnsupportedVersionException : MalformedTaskException
+{
+    public UnsupportedVersionException(int version)
+        : base($"The task envelope has version {version}; this worker reads version {TaskEnvelope.CurrentVersion}.") => Version = version;
+
+    /// <summary>The envelope's version.</summary>
+    public int Version { get; }
 }

@@ -207,6 +207,33 @@ internal sealed class Slot
         unacknowledged.Clear();
     }
 
+    /// <summary>How long a task handed back for its envelope version waits before a worker may lease it again.</summary>
+    internal static readonly TimeSpan VersionHandBackDelay = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A task of an envelope version this worker cannot read (a newer sender) is not failed: it goes back, scheduled a few
+    /// seconds ahead, unrun and its attempt not counted, so that a newer worker of a fleet being upgraded takes it.
+    /// </summary>
+    private void HandBackForVersion(LeasedTask leased, UnsupportedVersionException ex)
+    {
+        if (_w.Counters.FirstMetVersion(ex.Version))
+            _w.Log.Warning($"Task {leased.Id} of queue '{leased.Queue}' has envelope version {ex.Version}, newer than this worker reads ({TaskEnvelope.CurrentVersion}): it was handed back for a newer worker, as are others like it (counted in Get-TqQueue's HandedBackForVersion). Upgrade this worker's TaskQueue module.");
+        try
+        {
+            var moved = _w.Broker.DeferAsync(leased.Queue, _w.WorkerId, new[] { leased.Id }, Clock.UtcNow + VersionHandBackDelay).GetAwaiter().GetResult();
+            if (moved > 0)
+            {
+                _w.Broker.Statistics.CountHandedBackForVersion(leased.Queue, moved);
+                _w.Counters.AddHandedBack(moved);
+            }
+        }
+        catch (Exception error)
+        {
+            // The lease stays; recovery gives the task back when it runs out.
+            _w.Log.Error($"Task {leased.Id} of queue '{leased.Queue}' could not be handed back for its version: {error.Message}", error);
+        }
+    }
+
     /// <summary>A task is started only with this much of its lease left (a third of the lease, at most a second).</summary>
     private long StartMarginMs => (long)Math.Min(1000, _w.Options.LeaseTime.TotalMilliseconds / 3);
 
@@ -217,6 +244,11 @@ internal sealed class Slot
         try
         {
             envelope = leased.ReadEnvelope();
+        }
+        catch (UnsupportedVersionException ex)
+        {
+            HandBackForVersion(leased, ex);
+            return executor;
         }
         catch (MalformedTaskException ex)
         {

@@ -149,6 +149,7 @@ public sealed class TaskWorker
             Queues = _queues,
             Concurrency = _options.Concurrency,
             StartedAt = Clock.UtcNow,
+            ModuleVersion = WorkerInfo.EngineVersion,
         };
         var heartbeat = new Heartbeat(_broker, _book, _counters, _options, info, _log, RequestCancel);
         var beating = Task.Run(() => heartbeat.RunAsync(heartbeatStop.Token));

@@ -27,6 +27,11 @@ internal sealed class WorkerCounters
     public void AddRetried() => Interlocked.Increment(ref _retried);
     public void AddHandedBack(long count) => Interlocked.Add(ref _handedBack, count);
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, bool> _versionsMet = new();
+
+    /// <summary>True the first time this worker meets a task of envelope version <paramref name="version"/> it cannot run (it warns once).</summary>
+    public bool FirstMetVersion(int version) => _versionsMet.TryAdd(version, true);
+
     /// <summary>The moving average of a task's time on its slot (ticks; 0 before the first task).</summary>
     public long AverageTaskTicks => Interlocked.Read(ref _averageTaskTicks);
 

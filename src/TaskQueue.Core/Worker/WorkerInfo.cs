@@ -18,6 +18,23 @@ public class WorkerInfo
     public long Processed { get; set; }
     /// <summary>The ids of the keys its keyring verifies with (empty: it checks no signatures).</summary>
     public IReadOnlyList<string> KeyIds { get; set; } = Array.Empty<string>();
+    /// <summary>
+    /// The TaskQueue version the worker runs (the module's version; empty for workers older than 0.3.0, which did not
+    /// publish it): what a rolling upgrade of a fleet looks at (docs/PROTOCOL.md "Versions").
+    /// </summary>
+    public string ModuleVersion { get; set; } = "";
     /// <summary>When the worker last published this (its heartbeat); set when read back from Redis.</summary>
     public DateTimeOffset? LastSeen { get; set; }
+
+    /// <summary>The engine's version as built (build.ps1 passes the module's version; a plain build says 1.0.0).</summary>
+    public static string EngineVersion { get; } = ReadEngineVersion();
+
+    private static string ReadEngineVersion()
+    {
+        var attribute = (System.Reflection.AssemblyInformationalVersionAttribute?)Attribute.GetCustomAttribute(typeof(WorkerInfo).Assembly, typeof(System.Reflection.AssemblyInformationalVersionAttribute));
+        var version = attribute?.InformationalVersion ?? typeof(WorkerInfo).Assembly.GetName().Version?.ToString() ?? "";
+        // A build from git may add '+<commit>'.
+        var plus = version.IndexOf('+');
+        return plus < 0 ? version : version.Substring(0, plus);
+    }
 }

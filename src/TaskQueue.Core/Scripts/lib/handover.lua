@@ -1,7 +1,7 @@
--- The hand-over of an outcome to the tasks that wait for it, shared by complete-13, fail-16 and requeue-12.
+-- The hand-over of an outcome to the tasks that wait for it, shared by complete.lua, fail.lua and requeue.lua.
 -- Queues one line per waiting task in the handover LIST: '<queue>\t<id>\t<outcome>\t<waiting line>', where waiting
--- holds the lines depend-4 wrote for the task (one per waiting task: '<queue>\t<id>\t<policy>') and outcome is 's'
--- (succeeded), 'f' (failed for good) or 'r' (retried). release-11 applies each line; the caller's worker hands them
+-- holds the lines depend.lua wrote for the task (one per waiting task: '<queue>\t<id>\t<policy>') and outcome is 's'
+-- (succeeded), 'f' (failed for good) or 'r' (retried). settle.lua applies each line; the caller's worker hands them
 -- over at once, and any worker that looks at the queue later does what a dead one left.
 -- Returns whether any task waits (false when waiting is nil).
 local function queue_handover(handover, queue, id, outcome, waiting)

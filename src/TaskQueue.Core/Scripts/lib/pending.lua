@@ -2,7 +2,7 @@
 -- after "chunks". A script passes the three lists as a table in the order they are served, { high, normal, low },
 -- and the levels HASH (task id -> 'high' or 'low'; a task missing from it is normal, as most are, so a queue that
 -- never had another level has no levels key and pays one EXISTS). In every list, tasks enter at the head (LPUSH) and
--- are taken from the tail; a task that goes first within its level is pushed at the tail. fetch-11 says which list
+-- are taken from the tail; a task that goes first within its level is pushed at the tail. fetch.lua says which list
 -- is taken from.
 local LEVEL_LIST = { high = 1, low = 3 }
 

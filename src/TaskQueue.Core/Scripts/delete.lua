@@ -27,8 +27,8 @@ local id = ARGV[1]
 if redis.call('ZSCORE', KEYS[4], id) then return -1 end
 
 -- A task deleted while its dependencies have not all ended (waiting, or canceled by a failed one): their outcomes
--- still come (release-11). Its settled entry becomes '!deleted' and a line '\n?<dependency id>' per outcome not in
--- yet; release-11 strikes them out and removes the entry with the last, so nothing is left behind.
+-- still come (settle.lua). Its settled entry becomes '!deleted' and a line '\n?<dependency id>' per outcome not in
+-- yet; settle.lua strikes them out and removes the entry with the last, so nothing is left behind.
 local function outcomes_to_come()
   if redis.call('HEXISTS', KEYS[14], id) == 0 then return '' end
   local body = redis.call('HGET', KEYS[7], id)

@@ -22,7 +22,7 @@ for i = 3, #ARGV do
   end
 end
 push_pending({ KEYS[4], KEYS[3], KEYS[5] }, KEYS[6], moved, #moved, true)
--- Always when tasks moved: they also free places under a concurrency limit (fetch-14).
+-- Always when tasks moved: they also free places under a concurrency limit (fetch.lua).
 if #moved > 0 then
   redis.call('PUBLISH', ARGV[1], #moved)
 end

@@ -1,6 +1,6 @@
 -- Stores a task that waits for others (Send-TqTask -DependsOn): pending at once when they all succeeded, a failure
 -- record at once when one failed and the task is to be cancelled then, else waiting until the last outcome is
--- handed over (release-11). Outcomes handed over before the task was stored are in settled already, and count.
+-- handed over (settle.lua). Outcomes handed over before the task was stored are in settled already, and count.
 -- KEYS[1] tasks     HASH  task id -> envelope JSON
 -- KEYS[2] waiting   ZSET  task id -> time it began to wait (unix ms)
 -- KEYS[3] remaining HASH  task id -> dependencies whose outcome is not known yet
@@ -18,7 +18,7 @@
 -- ARGV[5] now (unix ms)
 -- ARGV[6], ARGV[7] the error record JSON of a cancellation, before and after the failed dependency's name
 -- ARGV[8] the task's priority level: 'high', 'low' or '' (normal)
--- ARGV[9], ARGV[10], ... pairs of dependency ('<queue>/<id>') and what depend-4 said of it ('s', 'f' or 'w')
+-- ARGV[9], ARGV[10], ... pairs of dependency ('<queue>/<id>') and what depend.lua said of it ('s', 'f' or 'w')
 -- Returns 0 the id exists, 1 pending, 2 canceled (a dependency failed), 3 waiting.
 --#include chunks
 --#include pending
@@ -39,7 +39,7 @@ for i = 9, #ARGV, 2 do
   if not outcome then open = open + 1 elseif outcome == 'f' and not failed then failed = ARGV[i] end
 end
 if failed and ARGV[4] == 'Cancel' then
-  -- As release-11 cancels: the failed dependency not counted, so that a retry of it brings the task back.
+  -- As settle.lua cancels: the failed dependency not counted, so that a retry of it brings the task back.
   local mark = '\n' .. failed .. '=f'
   local at = string.find(settled, mark, 1, true)
   if at then settled = string.sub(settled, 1, at - 1) .. string.sub(settled, at + #mark) end

@@ -9,9 +9,9 @@
 -- KEYS[8] unique     HASH  unique key -> task id (released when the task fails for good)
 -- KEYS[9] recoveries HASH  task id -> recoveries (removed when the task fails for good)
 -- KEYS[10] canceled  SET   ids whose cancellation was asked (removed)
--- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend-4); kept, for a retry of this task
+-- KEYS[11] dependents HASH task id -> the tasks that wait for it (depend.lua); kept, for a retry of this task
 -- KEYS[12] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\tf\t<waiting queue>\t<waiting id>\t<policy>'
--- KEYS[13] limits    HASH  flow control (fetch-14): under a concurrency limit, the place this attempt held is announced free
+-- KEYS[13] limits    HASH  flow control (fetch.lua): under a concurrency limit, the place this attempt held is announced free
 -- KEYS[14] levels    HASH  task id -> priority level (kept for a retry or restart; removed with evicted failure records)
 -- KEYS[15] remaining HASH  task id -> dependencies not settled yet, of a task canceled by a failed dependency (removed
 --                          with its evicted failure record)
@@ -63,6 +63,6 @@ if over > 0 then
     redis.call('HDEL', KEYS[16], old)
   end
 end
--- dependents is kept: Restart-TqTask of this task brings back the tasks it canceled (requeue-12).
+-- dependents is kept: Restart-TqTask of this task brings back the tasks it canceled (requeue.lua).
 if queue_handover(KEYS[12], ARGV[9], id, 'f', redis.call('HGET', KEYS[11], id)) then return 2 end
 return 1

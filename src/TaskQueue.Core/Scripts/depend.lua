@@ -14,7 +14,7 @@ for i = 2, #ARGV do
   if redis.call('ZSCORE', KEYS[2], id) then
     out[#out + 1] = 's'
   elseif redis.call('HEXISTS', KEYS[4], id) == 1 then
-    -- Registered also when it failed already: a retry of it (requeue-12) brings back a task it canceled.
+    -- Registered also when it failed already: a retry of it (requeue.lua) brings back a task it canceled.
     local waiting = redis.call('HGET', KEYS[1], id) or ''
     if not string.find(waiting, line, 1, true) then redis.call('HSET', KEYS[1], id, waiting .. line) end
     out[#out + 1] = redis.call('ZSCORE', KEYS[3], id) and 'f' or 'w'

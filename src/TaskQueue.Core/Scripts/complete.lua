@@ -8,9 +8,9 @@
 -- KEYS[7] unique     HASH  unique key -> task id (released when the task holds it)
 -- KEYS[8] recoveries HASH  task id -> recoveries (removed)
 -- KEYS[9] canceled   SET   ids whose cancellation was asked (removed)
--- KEYS[10] dependents HASH task id -> the tasks that wait for it (depend-4), removed as they move to handover
+-- KEYS[10] dependents HASH task id -> the tasks that wait for it (depend.lua), removed as they move to handover
 -- KEYS[11] handover  LIST  outcomes to hand over to waiting tasks: '<queue>\t<id>\ts\t<waiting queue>\t<waiting id>\t<policy>'
--- KEYS[12] limits    HASH  flow control (fetch-14): under a concurrency limit, a finished task frees a place, which is
+-- KEYS[12] limits    HASH  flow control (fetch.lua): under a concurrency limit, a finished task frees a place, which is
 --                          announced on the wake channel (ARGV[5]) to the workers that wait for one
 -- KEYS[13] levels    HASH  task id -> priority level of a task that is not normal (removed)
 -- ARGV[1] worker id

@@ -2,7 +2,16 @@
 -- cancels it (policy Cancel) or counts as settled (policy Run). A duplicate hand-over changes nothing, so a worker
 -- that died between recording the outcome and handing it over is replaced by any other that hands it over again.
 -- A retried dependency ('r') brings back a task it had canceled, which then waits for it again.
--- KEYS[1..10] as hold-10: tasks, waiting, remaining, settled, pending, failed, errors, pending-high, pending-low, levels
+-- KEYS[1] tasks     HASH  task id -> envelope JSON
+-- KEYS[2] waiting   ZSET  task id -> time it began to wait (unix ms)
+-- KEYS[3] remaining HASH  task id -> dependencies whose outcome is not known yet
+-- KEYS[4] settled   HASH  task id -> outcomes known so far, one line each: '\n<dep queue>/<dep id>=s' (or =f)
+-- KEYS[5] pending   LIST  task ids of priority normal
+-- KEYS[6] failed    ZSET  task id -> failure time
+-- KEYS[7] errors    HASH  task id -> error record JSON
+-- KEYS[8] pending-high LIST task ids of priority high
+-- KEYS[9] pending-low  LIST task ids of priority low
+-- KEYS[10] levels   HASH  task id -> 'high' or 'low' (see lib/pending.lua)
 -- KEYS[11] succeeded ZSET task id -> completion time (a waiting task that ran and succeeded already)
 -- ARGV[1] wake channel
 -- ARGV[2] id of the waiting task
@@ -12,7 +21,7 @@
 -- ARGV[6] now (unix ms)
 -- ARGV[7], ARGV[8] the error record JSON of a cancellation, before and after the failed dependency's name
 -- Returns 0 nothing changed (handed over before, or the task no longer waits), 1 pending, 2 canceled, 3 still waiting,
--- 4 recorded for a task not stored yet (hold-10 reads it), 5 brought back to waiting.
+-- 4 recorded for a task not stored yet (hold.lua reads it), 5 brought back to waiting.
 --#include chunks
 --#include pending
 local id = ARGV[2]
@@ -20,7 +29,7 @@ local mark = '\n' .. ARGV[3] .. '='
 local outcome = ARGV[4]
 local settled = redis.call('HGET', KEYS[4], id) or ''
 
--- A task deleted while waiting (delete-18): strike this dependency out; the entry goes with the last one.
+-- A task deleted while waiting (delete.lua): strike this dependency out; the entry goes with the last one.
 if string.sub(settled, 1, 8) == '!deleted' then
   if outcome == 'r' then return 0 end
   local entry = '\n?' .. (string.match(ARGV[3], '([^/]+)$') or '') .. '\n'
@@ -48,7 +57,7 @@ if not redis.call('ZSCORE', KEYS[2], id) then
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
     -- Ran and succeeded already: a late duplicate, with nothing left to count.
     if redis.call('ZSCORE', KEYS[11], id) then return 0 end
-    -- Not stored yet: hold-10 reads it.
+    -- Not stored yet: hold.lua reads it.
     redis.call('HSET', KEYS[4], id, settled .. mark .. outcome)
     return 4
   end

@@ -28,7 +28,7 @@ for _, id in ipairs(ids) do
   redis.call('HINCRBY', KEYS[4], id, 1)
 end
 push_pending({ KEYS[5], KEYS[3], KEYS[6] }, KEYS[7], ids, #ids, true)
--- Always when tasks moved: they also free places under a concurrency limit (fetch-14).
+-- Always when tasks moved: they also free places under a concurrency limit (fetch.lua).
 if #ids > 0 then
   redis.call('PUBLISH', ARGV[1], #ids)
 end

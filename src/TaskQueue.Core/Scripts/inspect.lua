@@ -1,8 +1,16 @@
 -- Reads everything known about one task, atomically.
--- KEYS[1] tasks     HASH  KEYS[2] attempts HASH  KEYS[3] owners HASH
--- KEYS[4] active    ZSET  KEYS[5] retry    ZSET  KEYS[6] succeeded ZSET  KEYS[7] failed ZSET
--- KEYS[8] results   HASH  KEYS[9] errors   HASH  KEYS[10] scheduled ZSET  KEYS[11] recoveries HASH
--- KEYS[12] waiting  ZSET  (tasks that wait for others: -DependsOn)
+-- KEYS[1]  tasks      HASH  task id -> envelope JSON
+-- KEYS[2]  attempts   HASH  task id -> attempts that failed and were retried
+-- KEYS[3]  owners     HASH  task id -> worker id holding its lease
+-- KEYS[4]  active     ZSET  task id -> lease deadline
+-- KEYS[5]  retry      ZSET  task id -> due time of its next attempt
+-- KEYS[6]  succeeded  ZSET  task id -> completion time
+-- KEYS[7]  failed     ZSET  task id -> failure time
+-- KEYS[8]  results    HASH  task id -> success record JSON
+-- KEYS[9]  errors     HASH  task id -> failure record JSON
+-- KEYS[10] scheduled  ZSET  task id -> time it becomes pending
+-- KEYS[11] recoveries HASH  task id -> times its worker died under it
+-- KEYS[12] waiting    ZSET  tasks that wait for others (-DependsOn)
 -- ARGV[1] task id
 -- Returns { state, envelope, attempts started, owner, score, record }: state is one of
 -- 'succeeded', 'failed', 'active', 'retrying', 'scheduled', 'waiting', 'pending' or 'unknown'; missing values are '' (attempts: 0).

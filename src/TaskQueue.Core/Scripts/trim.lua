@@ -1,5 +1,5 @@
 -- Removes success and failure records older than their retention, for queues that record nothing new for a while
--- (recording a success also trims; see complete-13.lua). A worker runs it once a minute per queue.
+-- (recording a success also trims; see complete.lua). A worker runs it once a minute per queue.
 -- KEYS[1] succeeded ZSET  task id -> completion time (unix ms)
 -- KEYS[2] results   HASH  task id -> success record JSON
 -- KEYS[3] failed    ZSET  task id -> failure time (unix ms)
