@@ -2,7 +2,7 @@
 # result counts, and the help compiler.
 Set-StrictMode -Version Latest
 
-foreach ($part in 'Installers', 'Servers', 'TestResults', 'Help') { . (Join-Path $PSScriptRoot "build/$part.ps1") }
+foreach ($part in 'Installers', 'Servers', 'TestResults', 'Help', 'Releases') { . (Join-Path $PSScriptRoot "build/$part.ps1") }
 
 function Write-Step([string] $Message) {
     Write-Host "==> $Message"
@@ -15,4 +15,4 @@ function Invoke-Native {
     if ($LASTEXITCODE -ne 0) { throw "'$command $($arguments -join ' ')' failed with exit code $LASTEXITCODE." }
 }
 
-Export-ModuleMember -Function Write-Step, Invoke-Native, Install-Pester, Find-RedisServer, Install-RedisServer, Start-PrivateRedis, Start-PrivateRedisCluster, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Get-CmdletMetadata, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools, Install-DebianPackage, Find-FakeTime, Resolve-Node, Get-NodeMajor
+Export-ModuleMember -Function Write-Step, Get-PreviousRelease, Build-GitCommit, Invoke-Native, Install-Pester, Find-RedisServer, Install-RedisServer, Start-PrivateRedis, Start-PrivateRedisCluster, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Get-CmdletMetadata, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools, Install-DebianPackage, Find-FakeTime, Resolve-Node, Get-NodeMajor

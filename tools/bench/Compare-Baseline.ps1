@@ -30,17 +30,9 @@ function Invoke-Side([string[]] $Arguments) {
     return $output
 }
 
-$baseDir = Join-Path ([IO.Path]::GetTempPath()) "tq-baseline-$($commit.Substring(0, 12))"
-if (-not (Test-Path (Join-Path $baseDir 'built.ok'))) {
-    Remove-Item -Recurse -Force $baseDir -ErrorAction Ignore
-    New-Item -ItemType Directory -Path $baseDir | Out-Null
-    & git -C $Root archive --format=tar $commit | & tar -x -C $baseDir
-    if ($LASTEXITCODE) { throw "git archive of $commit failed." }
-    Write-Host "--- Building the baseline $($commit.Substring(0, 7)) in $baseDir"
-    $null = Invoke-Side @('-File', (Join-Path $baseDir 'build.ps1'))
-    Set-Content (Join-Path $baseDir 'built.ok') $commit
-}
-$sides = [ordered]@{ baseline = Join-Path $baseDir 'TaskQueue.psd1'; current = Join-Path $Root 'TaskQueue.psd1' }
+Import-Module (Join-Path $Root 'tools/Build.psm1') -Force
+$baselineManifest = Build-GitCommit -Root $Root -Commit $commit
+$sides = [ordered]@{ baseline = $baselineManifest; current = Join-Path $Root 'TaskQueue.psd1' }
 $keyring = Join-Path ([IO.Path]::GetTempPath()) "tq-ab-keyring-$PID.json"
 $null = Invoke-Side @('-Command', "Import-Module '$($sides.current)'; `$null = New-TqSigningKey -Path '$keyring'")
 
