@@ -97,9 +97,8 @@ function Invoke-Package {
 }
 
 # Pester files that run in the first lane only: those whose tests start servers of their own (a restart, a password,
-# TLS, ACL users, the chaos run, stalls and partitions, a Sentinel handover, the benchmark, the Garnet fallback), and
-# the mixed-version fleet (which builds the previous release from git), and
-# never use the lane's server.
+# TLS, ACL users, the chaos run, stalls and partitions, a Sentinel handover, the benchmark, the Garnet fallback) and
+# never use the lane's server; and the mixed-version fleet, which builds the previous release from git (once is enough).
 $FirstLaneFiles = @('Acl', 'Bench', 'Build', 'Chaos', 'Failover', 'FaultInjection', 'Idle', 'Outage', 'Replication', 'Tls', 'Versions')
 # Run once, on the cluster lane where there is one (else the first): FlowLimits, whose minute of rate limit and kill -9
 # under a concurrency limit measure the lease script, there with the queue's keys on a cluster master.

@@ -15,4 +15,4 @@ function Invoke-Native {
     if ($LASTEXITCODE -ne 0) { throw "'$command $($arguments -join ' ')' failed with exit code $LASTEXITCODE." }
 }
 
-Export-ModuleMember -Function Write-Step, Get-PreviousRelease, Build-GitCommit, Invoke-Native, Install-Pester, Find-RedisServer, Install-RedisServer, Start-PrivateRedis, Start-PrivateRedisCluster, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Get-CmdletMetadata, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools, Install-DebianPackage, Find-FakeTime, Resolve-Node, Get-NodeMajor
+Export-ModuleMember -Function Write-Step, Get-PreviousRelease, Build-GitCommit, Invoke-Native, Install-Pester, Find-RedisServer, Install-RedisServer, Start-PrivateRedis, Start-PrivateRedisCluster, Stop-PrivateRedis, Restart-PrivateRedis, Read-TrxCounts, Get-CmdletMetadata, Convert-HelpToMaml, Get-FreeLoopbackPort, Send-RespCommand, Install-BrowserTools, Install-DebianPackage, Find-FakeTime, Find-PythonRedis, Resolve-Node, Get-NodeMajor

@@ -48,6 +48,22 @@ function Install-RedisServer {
     return Find-RedisServer
 }
 
+function Find-PythonRedis {
+    <# A Python 3 that imports redis-py (Debian's python3-redis, installed when missing and we may): the interpreter the
+       Python client's tests run with (clients/python). Returns its path, or $null. #>
+    $find = {
+        foreach ($candidate in '/usr/bin/python3', (Get-Command python3 -ErrorAction Ignore | Select-Object -First 1 -ExpandProperty Source)) {
+            if ($candidate -and (Test-Path $candidate)) {
+                & $candidate -c 'import redis' 2>$null
+                if ($LASTEXITCODE -eq 0) { return $candidate }
+            }
+        }
+    }
+    $python = & $find
+    if (-not $python -and (Install-DebianPackage python3-redis)) { $python = & $find }
+    return $python
+}
+
 function Find-FakeTime {
     <# libfaketime (Debian's faketime package), installed when missing and we may: the library a process is started with
        (LD_PRELOAD) to run its clock ahead or behind (FAKETIME=+600). Returns its path, or $null. #>
