@@ -92,6 +92,23 @@ Describe 'Recurring schedules' {
         (Get-TqResult -Queue $queue -Id $ids[0]).Output | Should -Be 'from-schedule'
     }
 
+    It 'keeps an occurrence''s non-terminating errors on its record with -ContinueOnError, and Set-TqSchedule -ContinueOnError:$false turns it off' {
+        $null = Register-TqSchedule -Name lenient -Cron '* * * * * *' -Queue $queue -ScriptBlock { Write-Error 'a disk is missing'; 'done' } -ContinueOnError
+        (Get-TqSchedule -Name lenient -Queue $queue).ContinueOnError | Should -BeTrue
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -Redis '$(Get-TestRedis)'"
+        try { Wait-Until { (Get-TqQueue $queue).Succeeded -ge 1 } -TimeoutSeconds 60 -Because 'an occurrence to run' }
+        finally {
+            Disable-TqSchedule -Name lenient -Queue $queue
+            & kill -TERM $worker.Id 2>$null; $null = $worker.WaitForExit(20000); if (-not $worker.HasExited) { $worker.Kill($true) }
+        }
+        $record = @(Get-TqResult -Queue $queue -First 10)[0]
+        $record.Output | Should -Be 'done'
+        "$($record.Errors)" | Should -BeLike '*a disk is missing*'
+        Set-TqSchedule -Name lenient -Queue $queue -ContinueOnError:$false
+        (Get-TqSchedule -Name lenient -Queue $queue).ContinueOnError | Should -BeFalse
+        (Invoke-Redis HGET "tq:{$queue}:schedules" lenient | ConvertFrom-Json).task.continueOnError | Should -BeFalse
+    }
+
     It '-MissedRuns and -Priority change with Set-TqSchedule, and -Force replaces a schedule (its cron, command and policy)' {
         $null = Register-TqSchedule -Name nightly -Cron '0 2 * * *' -Queue $queue -ScriptBlock { 'old' }
         (Get-TqSchedule -Name nightly -Queue $queue).MissedRuns | Should -Be 'RunOnce'

@@ -23,9 +23,9 @@ public sealed class LayoutTests
     [Fact]
     public void A_shard_of_a_queue_has_keys_of_its_own_hash_tag_and_no_queue_can_take_its_name()
     {
-        Assert.Equal("ops", QueueName.Shard("ops", 0));
-        Assert.Equal("ops~2", QueueName.Shard("ops", 2));
-        Assert.Equal("ops", QueueName.Logical("ops~2"));
+        Assert.Equal("ops", ShardRouter.Shard("ops", 0));
+        Assert.Equal("ops~2", ShardRouter.Shard("ops", 2));
+        Assert.Equal("ops", ShardRouter.Logical("ops~2"));
         Assert.StartsWith("tq:{ops~2}:", new QueueKeys("ops~2").Pending.ToString());
         Assert.False(QueueName.IsValid("ops~2"));
         Assert.Throws<ArgumentException>(() => new QueueKeys("ops~"));
@@ -39,14 +39,14 @@ public sealed class LayoutTests
         var counts = new int[4];
         for (var i = 0; i < 40_000; i++)
         {
-            var shard = QueueShards.Place("ops", 4, Guid.NewGuid().ToString("N"), null);
+            var shard = ShardRouter.Place("ops", 4, Guid.NewGuid().ToString("N"), null);
             counts[shard.Contains('~') ? int.Parse(shard.Split('~')[1]) : 0]++;
         }
         Assert.All(counts, c => Assert.InRange(c, 8_000, 12_000));
         // One unique key, one shard, whatever the ids: the key is held in one place.
-        var shards = Enumerable.Range(0, 50).Select(i => QueueShards.Place("ops", 4, $"other-id-{i}", "nightly-report")).Distinct();
+        var shards = Enumerable.Range(0, 50).Select(i => ShardRouter.Place("ops", 4, $"other-id-{i}", "nightly-report")).Distinct();
         Assert.Single(shards);
-        Assert.Equal("ops", QueueShards.Place("ops", 1, "any", null));
+        Assert.Equal("ops", ShardRouter.Place("ops", 1, "any", null));
     }
 
     [Theory]

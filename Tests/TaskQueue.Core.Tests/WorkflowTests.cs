@@ -36,12 +36,12 @@ public sealed class WorkflowTests : BrokerTest
             var a = await EnqueueOne();
             var b = await EnqueueOne();
             var waiting = Waiting(a, b);
-            Assert.Equal(DependentStatus.Waiting, (await Broker.EnqueueDependentAsync(Other, waiting)).Status);
+            Assert.Equal(DependentStatus.Waiting, (await Broker.Workflows.EnqueueDependentAsync(Other, waiting)).Status);
             await Succeed(a);
             Assert.Equal(TaskState.Waiting, (await Broker.Reads.InspectAsync(Other, waiting.Id)).State);
             // a's success handed over a second time while the task still waits: it still waits for b.
             await Redis.Db.ListRightPushAsync(Broker.Keys(Queue).Handover, $"{Queue}\t{a.Id}\ts\t{Other}\t{waiting.Id}\tCancel");
-            Assert.Equal(1, await Broker.HandOverAsync(Queue));
+            Assert.Equal(1, await Broker.Workflows.HandOverAsync(Queue));
             Assert.Equal(TaskState.Waiting, (await Broker.Reads.InspectAsync(Other, waiting.Id)).State);
             await Succeed(b);
             Assert.Equal(TaskState.Pending, (await Broker.Reads.InspectAsync(Other, waiting.Id)).State);
@@ -50,8 +50,8 @@ public sealed class WorkflowTests : BrokerTest
             var keys = Broker.Keys(Queue);
             foreach (var dependency in new[] { a, b })
                 await Redis.Db.ListRightPushAsync(keys.Handover, $"{Queue}\t{dependency.Id}\ts\t{Other}\t{waiting.Id}\tCancel");
-            Assert.Equal(2, await Broker.HandOverAsync(Queue));
-            Assert.Equal(0, await Broker.HandOverAsync(Queue));
+            Assert.Equal(2, await Broker.Workflows.HandOverAsync(Queue));
+            Assert.Equal(0, await Broker.Workflows.HandOverAsync(Queue));
             Assert.Equal(1, await Redis.Db.ListLengthAsync(Broker.Keys(Other).Pending));
             Assert.Equal(0, await Redis.Db.SortedSetLengthAsync(Broker.Keys(Other).Waiting));
         }
@@ -65,7 +65,7 @@ public sealed class WorkflowTests : BrokerTest
         {
             var a = await EnqueueOne();
             var waiting = Waiting(a);
-            await Broker.EnqueueDependentAsync(Other, waiting);
+            await Broker.Workflows.EnqueueDependentAsync(Other, waiting);
             // What complete.lua leaves when its worker dies before the hand-over: the record, and the line.
             await Redis.Db.ListRightPushAsync(Broker.Keys(Queue).Handover, $"{Queue}\t{a.Id}\ts\t{Other}\t{waiting.Id}\tCancel");
             Assert.Equal(TaskState.Waiting, (await Broker.Reads.InspectAsync(Other, waiting.Id)).State);
@@ -86,8 +86,8 @@ public sealed class WorkflowTests : BrokerTest
             // The dependency ended between the registration (depend.lua) and the store (hold.lua).
             var keys = Broker.Keys(Other);
             await Redis.Db.ListRightPushAsync(Broker.Keys(Queue).Handover, $"{Queue}\t{a.Id}\ts\t{Other}\t{waiting.Id}\tCancel");
-            await Broker.HandOverAsync(Queue);
-            Assert.Equal(DependentStatus.Pending, (await Broker.EnqueueDependentAsync(Other, waiting)).Status);
+            await Broker.Workflows.HandOverAsync(Queue);
+            Assert.Equal(DependentStatus.Pending, (await Broker.Workflows.EnqueueDependentAsync(Other, waiting)).Status);
             Assert.Equal(1, await Redis.Db.ListLengthAsync(keys.Pending));
         }
         finally { Redis.DeleteQueue(Other); }
@@ -101,9 +101,9 @@ public sealed class WorkflowTests : BrokerTest
             var a = await EnqueueOne(maxAttempts: 1);
             var b = await EnqueueOne();
             var canceled = Waiting(a, b);
-            await Broker.EnqueueDependentAsync(Other, canceled);
+            await Broker.Workflows.EnqueueDependentAsync(Other, canceled);
             var released = Waiting(b);
-            await Broker.EnqueueDependentAsync(Other, released);
+            await Broker.Workflows.EnqueueDependentAsync(Other, released);
             var other = Broker.Keys(Other);
 
             // a fails for good: the first waiting task is canceled, and keeps what it needs for a retry of a.
@@ -117,7 +117,7 @@ public sealed class WorkflowTests : BrokerTest
             Assert.Single(await Broker.FetchAsync(Other, "w1", 1, Clock.UtcNow.AddSeconds(30)));
             Assert.True(await Broker.CompleteAsync("w1", new TaskResult { Id = released.Id, Queue = Other, Worker = "w1", Attempts = 1, StartedAt = Clock.UtcNow, CompletedAt = Clock.UtcNow }));
             await Redis.Db.ListRightPushAsync(Broker.Keys(Queue).Handover, $"{Queue}\t{b.Id}\ts\t{Other}\t{released.Id}\tCancel");
-            Assert.Equal(1, await Broker.HandOverAsync(Queue));
+            Assert.Equal(1, await Broker.Workflows.HandOverAsync(Queue));
             Assert.False(await Redis.Db.HashExistsAsync(other.Settled, released.Id));
 
             // The canceled task's failure record is trimmed: what it kept for a retry goes with it.

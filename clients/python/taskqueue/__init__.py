@@ -114,7 +114,9 @@ class Keyring:
 
 
 class TaskQueue:
-    """Sends tasks to TaskQueue's PowerShell workers through one Redis (a redis.Redis client)."""
+    """Sends tasks to TaskQueue's PowerShell workers through one Redis: a redis.Redis client, or a
+    redis.cluster.RedisCluster for a Redis Cluster (every key of a queue shares its hash tag, so each script call
+    goes to one node)."""
 
     def __init__(self, redis_client, keyring=None):
         self._r = redis_client

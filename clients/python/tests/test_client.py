@@ -14,7 +14,8 @@ import redis
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import taskqueue  # noqa: E402
 
-HOST, PORT = os.environ["TQ_TEST_REDIS"].rsplit(":", 1)
+# One server (host:port), or the nodes of a Redis Cluster (host:port,host:port,...).
+NODES = [n.strip() for n in os.environ["TQ_TEST_REDIS"].split(",") if n.strip() and "=" not in n]
 QUEUE = os.environ["TQ_TEST_QUEUE"]
 SIGNED = os.environ["TQ_TEST_SIGNED_QUEUE"]
 KEYRING = os.environ["TQ_TEST_KEYRING"]
@@ -24,7 +25,12 @@ SCRIPTS = os.environ["TQ_TEST_SCRIPTS"]
 class ClientTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.r = redis.Redis(host=HOST, port=int(PORT))
+        if len(NODES) > 1:
+            from redis.cluster import ClusterNode, RedisCluster
+            cls.r = RedisCluster(startup_nodes=[ClusterNode(n.rsplit(":", 1)[0], int(n.rsplit(":", 1)[1])) for n in NODES])
+        else:
+            host, port = NODES[0].rsplit(":", 1)
+            cls.r = redis.Redis(host=host, port=int(port))
         cls.tq = taskqueue.TaskQueue(cls.r)
 
     def test_a_script_task_with_arguments_runs_and_its_success_record_is_read(self):

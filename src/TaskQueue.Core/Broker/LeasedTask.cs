@@ -67,7 +67,7 @@ public sealed class LeasedTask
             var envelope = TqJson.ReadEnvelopeUtf8(_envelopeUtf8);
             if (keyId.Length > 0 && signatures!.Misplaced(envelope, keyId, Queue, Id) is { } misplaced) throw new BadSignatureException(misplaced);
             envelope.Id = Id;
-            envelope.Queue = QueueName.Logical(Queue);
+            envelope.Queue = ShardRouter.Logical(Queue);
             envelope.Kind = envelope.Kind == TaskEnvelope.Kinds.Script ? TaskEnvelope.Kinds.Script : TaskEnvelope.Kinds.Command;
             if (envelope.Script is { } script) envelope.Script = SharedScript(script);
             _envelope = envelope;

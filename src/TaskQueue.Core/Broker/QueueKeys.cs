@@ -26,7 +26,7 @@ public sealed class QueueKeys
 
     public QueueKeys(string queue)
     {
-        QueueName.ValidateStored(queue);
+        ShardRouter.ValidateStored(queue);
         Queue = queue;
         var p = Prefix + "{" + queue + "}:";
         Pending = p + "pending";

@@ -111,8 +111,8 @@ public sealed class QueueLimits : BrokerStore
     /// </summary>
     internal async Task SplitForAsync(string queue, int now, int count)
     {
-        var old = Enumerable.Range(0, now).Select(i => QueueName.Shard(queue, i)).ToArray();
-        var next = Enumerable.Range(0, count).Select(i => QueueName.Shard(queue, i)).ToArray();
+        var old = Enumerable.Range(0, now).Select(i => ShardRouter.Shard(queue, i)).ToArray();
+        var next = Enumerable.Range(0, count).Select(i => ShardRouter.Shard(queue, i)).ToArray();
         var stored = await Task.WhenAll(old.Select(s => Db.HashGetAsync(Keys(s).Limits, new RedisValue[] { "concurrency", "rate", "period", "suspended", "aging" }))).ConfigureAwait(false);
         int? concurrency = stored[0][0].HasValue ? stored.Sum(v => (int)v[0]) : null;
         int? rate = stored[0][1].HasValue ? stored.Sum(v => (int)v[1]) : null;

@@ -33,13 +33,8 @@ public sealed class QueueStatistics : BrokerStore
     /// <summary>Tasks that ever succeeded and failed for good in a queue, as counted by its workers.</summary>
     public async Task<(long Succeeded, long Failed, long BadSignature)> GetTotalsAsync(string queue)
     {
-        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
-        if (shards.Length > 1)
-        {
-            var each = await Task.WhenAll(shards.Select(GetTotalsOneAsync)).ConfigureAwait(false);
-            return (each.Sum(t => t.Succeeded), each.Sum(t => t.Failed), each.Sum(t => t.BadSignature));
-        }
-        return await GetTotalsOneAsync(queue).ConfigureAwait(false);
+        var each = await Broker.Shards.EachAsync(queue, GetTotalsOneAsync).ConfigureAwait(false);
+        return (each.Sum(t => t.Succeeded), each.Sum(t => t.Failed), each.Sum(t => t.BadSignature));
     }
 
     private async Task<(long Succeeded, long Failed, long BadSignature)> GetTotalsOneAsync(string queue)
@@ -62,13 +57,9 @@ public sealed class QueueStatistics : BrokerStore
     /// <summary>Tasks succeeded and failed per minute over the last <paramref name="minutes"/> minutes, oldest first.</summary>
     public async Task<IReadOnlyList<(DateTimeOffset Minute, long Succeeded, long Failed)>> GetThroughputAsync(string queue, int minutes)
     {
-        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
-        if (shards.Length > 1)
-        {
-            var each = await Task.WhenAll(shards.Select(s => GetThroughputOneAsync(s, minutes))).ConfigureAwait(false);
-            return each[0].Select((point, i) => (point.Minute, each.Sum(e => i < e.Count ? e[i].Succeeded : 0), each.Sum(e => i < e.Count ? e[i].Failed : 0))).ToList();
-        }
-        return await GetThroughputOneAsync(queue, minutes).ConfigureAwait(false);
+        var each = await Broker.Shards.EachAsync(queue, s => GetThroughputOneAsync(s, minutes)).ConfigureAwait(false);
+        if (each.Length == 1) return each[0];
+        return each[0].Select((point, i) => (point.Minute, each.Sum(e => i < e.Count ? e[i].Succeeded : 0), each.Sum(e => i < e.Count ? e[i].Failed : 0))).ToList();
     }
 
     private async Task<IReadOnlyList<(DateTimeOffset Minute, long Succeeded, long Failed)>> GetThroughputOneAsync(string queue, int minutes)

@@ -17,7 +17,7 @@ namespace TaskQueue.Core.Broker;
 /// (the registry of live workers) and <see cref="Statistics"/> (counters for the dashboard and /metrics). Nothing
 /// else in the code base talks to Redis about tasks.
 /// </summary>
-public sealed partial class RedisBroker
+public sealed class RedisBroker
 {
     private readonly ConcurrentDictionary<string, QueueKeys> _keys = new(StringComparer.Ordinal);
 
@@ -38,9 +38,11 @@ public sealed partial class RedisBroker
         Schedules = new ScheduleStore(this);
         Workers = new WorkerRegistry(this);
         Statistics = new QueueStatistics(this);
-        Shards = new QueueShards(this);
+        Shards = new ShardRouter(this);
         Limits = new QueueLimits(this);
         Replication = new Replication(this);
+        Enqueuer = new TaskEnqueuer(this);
+        Workflows = new Workflows(this);
     }
 
     public IConnectionMultiplexer Connection { get; }
@@ -56,9 +58,14 @@ public sealed partial class RedisBroker
     /// <summary>Finished-task counters per minute and in total.</summary>
     public QueueStatistics Statistics { get; }
     /// <summary>Sharded queues: how many shards a queue has, and which shard holds a task.</summary>
-    public QueueShards Shards { get; }
+    public ShardRouter Shards { get; }
     /// <summary>Flow control: suspended queues, concurrency and rate limits.</summary>
     public QueueLimits Limits { get; }
+
+    /// <summary>New tasks: stored in their queue or shard, checked by the enqueue script or with plain commands.</summary>
+    public TaskEnqueuer Enqueuer { get; }
+    /// <summary>Tasks that wait for others: stored, and the outcomes of their dependencies handed over.</summary>
+    public Workflows Workflows { get; }
 
     /// <summary>Whether writes reached replicas (Redis WAIT, -WaitReplicas) and, through Sentinel, stayed on the primary.</summary>
     public Replication Replication { get; }
@@ -105,220 +112,8 @@ public sealed partial class RedisBroker
         return error;
     }
 
-    /// <summary>
-    /// Stores tasks of one queue, pipelined in batches of <see cref="BrokerOptions.EnqueueBatchSize"/>, each batch one
-    /// atomic call. Returns what happened to each task, in order.
-    /// </summary>
-    /// <remarks>
-    /// A task without an id gets a new random one (a GUID), which no stored task can hold. A batch of several such
-    /// tasks, with no unique key and due now, is stored with plain commands in one MULTI/EXEC (HSET, LPUSH), as
-    /// docs/PROTOCOL.md describes for any client: there is no id to check and no key to claim, and that costs Redis
-    /// less than half of what the enqueue script costs. Any other batch goes through the script, which checks both.
-    /// </remarks>
-    public async Task<EnqueueOutcome[]> EnqueueAsync(string queue, IReadOnlyList<TaskEnvelope> tasks)
-    {
-        var keys = Keys(queue);
-        var logical = QueueName.Logical(queue);
-        foreach (var task in tasks)
-        {
-            if (task.Queue != logical) throw new ArgumentException($"Task {task.Id} belongs to queue '{task.Queue}', not '{logical}'.");
-        }
-        if (!QueueName.IsShard(queue) && await Shards.CountAsync(queue).ConfigureAwait(false) is var shards && shards > 1)
-            return await EnqueueShardedAsync(queue, tasks, shards).ConfigureAwait(false);
-        return await EnqueueOneAsync(queue, tasks).ConfigureAwait(false);
-    }
-
-    /// <summary>Stores tasks in one queue or shard (the body of <see cref="EnqueueAsync"/>).</summary>
-    private async Task<EnqueueOutcome[]> EnqueueOneAsync(string queue, IReadOnlyList<TaskEnvelope> tasks, ISet<string>? minted = null)
-    {
-        var keys = Keys(queue);
-        var logical = QueueName.Logical(queue);
-        var outcomes = new EnqueueOutcome[tasks.Count];
-
-        Task<bool>? registered = null;
-        var size = Math.Max(1, Options.EnqueueBatchSize);
-        // Each batch is serialised and sent before the next is serialised, so Redis stores one batch while
-        // this thread encodes the next. Only the positions of a sent batch are kept here, not its JSON: held to the
-        // end of a large call, the JSON of every batch outlived the young generation and made each collection a
-        // full one.
-        var batches = new List<(int[] Positions, Task<EnqueueOutcome[]> Call)>();
-        var batch = new List<Storing>(size);
-        void Send()
-        {
-            if (batch.Count == 0) return;
-            registered ??= Db.SetAddAsync(QueueKeys.Queues, logical);
-            // A lone task goes through the script even so: the script publishes the wake-up within the same call,
-            // one round trip sooner, and a single task is where the wait of an idle worker shows.
-            var plain = batch.Count > 1 && batch.TrueForAll(t => t.NeedsNoCheck);
-            var positions = new int[batch.Count];
-            for (var k = 0; k < positions.Length; k++) positions[k] = batch[k].Index;
-            batches.Add((positions, plain ? StorePlainAsync(keys, batch) : StoreCheckedAsync(keys, batch)));
-            batch = new List<Storing>(size);
-        }
-        for (var i = 0; i < tasks.Count; i++)
-        {
-            var task = tasks[i];
-            var isNew = task.Id.Length == 0 || (minted is not null && minted.Contains(task.Id));
-            if (task.Id.Length == 0) task.Id = TaskIds.NewId();
-            var json = Stored(task);
-            if (json.Length > Options.MaxTaskBytes)
-            {
-                outcomes[i] = new EnqueueOutcome(EnqueueStatus.TooLarge, bytes: json.Length);
-                continue;
-            }
-            // Rounded up to the millisecond: the task must not start before the time it was given.
-            var due = task.NotBefore is { } notBefore && notBefore > Clock.UtcNow ? notBefore.ToUnixMsNotBefore() : 0;
-            batch.Add(new Storing(i, task.Id, json, task.UniqueKey ?? "", due, task.Level, isNew));
-            if (batch.Count == size) Send();
-        }
-        Send();
-        if (registered is null) return outcomes;
-
-        await registered.ConfigureAwait(false);
-        return await GatherAsync(batches, outcomes).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Waits for the calls that store parts of an enqueue and puts each outcome at its task's position. When some
-    /// call failed: the failure itself if nothing was confirmed, else <see cref="EnqueueInterruptedException"/> with
-    /// what is known (a part that was itself interrupted gives what it knows).
-    /// </summary>
-    private static async Task<EnqueueOutcome[]> GatherAsync(IReadOnlyList<(int[] Positions, Task<EnqueueOutcome[]> Call)> calls, EnqueueOutcome[] outcomes)
-    {
-        Exception? failure = null;
-        var confirmed = 0;
-        var sent = 0;
-        foreach (var (positions, call) in calls)
-        {
-            sent += positions.Length;
-            try
-            {
-                var stored = await call.ConfigureAwait(false);
-                for (var j = 0; j < positions.Length; j++) outcomes[positions[j]] = stored[j];
-                confirmed += positions.Length;
-            }
-            catch (EnqueueInterruptedException ex) when (ex.Outcomes.Count == positions.Length)
-            {
-                failure ??= ex.InnerException ?? ex;
-                for (var j = 0; j < positions.Length; j++) outcomes[positions[j]] = ex.Outcomes[j];
-                confirmed += ex.Confirmed;
-            }
-            catch (Exception ex)
-            {
-                failure ??= ex;
-            }
-        }
-        if (failure is not null && confirmed == 0)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
-        if (failure is not null)
-            throw new EnqueueInterruptedException(outcomes, confirmed, sent - confirmed, failure);
-        return outcomes;
-    }
-
-    /// <summary>The tasks of a sharded queue, each to its shard (<see cref="QueueShards.Place"/>), the shards at the same time.</summary>
-    private async Task<EnqueueOutcome[]> EnqueueShardedAsync(string queue, IReadOnlyList<TaskEnvelope> tasks, int shards)
-    {
-        var groups = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        var minted = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < tasks.Count; i++)
-        {
-            var task = tasks[i];
-            // The id decides the shard, so it is drawn here; the shard's call stores it as a new id all the same
-            // (no stored task can hold it: nothing to check).
-            if (task.Id.Length == 0)
-            {
-                task.Id = TaskIds.NewId();
-                minted.Add(task.Id);
-            }
-            var shard = QueueShards.Place(queue, shards, task.Id, task.UniqueKey);
-            if (!groups.TryGetValue(shard, out var positions)) groups[shard] = positions = new List<int>();
-            positions.Add(i);
-        }
-        var calls = groups.Select(g => (g.Value.ToArray(), EnqueueOneAsync(g.Key, g.Value.Select(p => tasks[p]).ToList(), minted))).ToList();
-        return await GatherAsync(calls, new EnqueueOutcome[tasks.Count]).ConfigureAwait(false);
-    }
-
-    /// <summary>A task of an enqueue call on its way to Redis: where it stands in the call, and what is stored.</summary>
-    private readonly struct Storing
-    {
-        public Storing(int index, string id, byte[] json, string uniqueKey, long dueMs, string level, bool minted)
-        {
-            Index = index;
-            Id = id;
-            Json = json;
-            UniqueKey = uniqueKey;
-            DueMs = dueMs;
-            Level = level;
-            NeedsNoCheck = minted && uniqueKey.Length == 0 && dueMs == 0 && level.Length == 0;
-        }
-
-        public int Index { get; }
-        public string Id { get; }
-        public byte[] Json { get; }
-        public string UniqueKey { get; }
-        /// <summary>When it becomes pending (unix ms), or 0 for now.</summary>
-        public long DueMs { get; }
-        /// <summary>Its priority level as the scripts name it ("high", "low"; "" for Normal).</summary>
-        public string Level { get; }
-        /// <summary>A new id of the broker's, due now, no unique key, priority Normal: nothing for the script to check.</summary>
-        public bool NeedsNoCheck { get; }
-    }
-
-    /// <summary>One batch through the enqueue script, which checks ids and unique keys and schedules delayed tasks.</summary>
-    private async Task<EnqueueOutcome[]> StoreCheckedAsync(QueueKeys keys, List<Storing> batch)
-    {
-        var args = new RedisValue[1 + 5 * batch.Count];
-        args[0] = keys.WakeChannel;
-        for (var k = 0; k < batch.Count; k++)
-        {
-            args[1 + 5 * k] = batch[k].Id;
-            args[2 + 5 * k] = batch[k].Json;
-            args[3 + 5 * k] = batch[k].UniqueKey;
-            args[4 + 5 * k] = batch[k].DueMs;
-            args[5 + 5 * k] = batch[k].Level;
-        }
-        var flags = (RedisResult[])(await RunAsync(Scripts.Enqueue, keys, args).ConfigureAwait(false))!;
-        var outcomes = new EnqueueOutcome[flags.Length];
-        for (var j = 0; j < flags.Length; j++)
-        {
-            var flag = flags[j];
-            outcomes[j] = flag.Resp2Type == ResultType.BulkString
-                ? new EnqueueOutcome(EnqueueStatus.Duplicate, (string?)flag)
-                : new EnqueueOutcome(ScriptReply.Code(Scripts.Enqueue, flag, (1L, EnqueueStatus.Stored), (0L, EnqueueStatus.IdExists)));
-        }
-        return outcomes;
-    }
-
-    /// <summary>
-    /// One batch of new ids, due now, without unique keys: HSET and LPUSH in one MULTI/EXEC, then the wake-up when
-    /// the list was empty before.
-    /// </summary>
-    private async Task<EnqueueOutcome[]> StorePlainAsync(QueueKeys keys, List<Storing> batch)
-    {
-        var count = batch.Count;
-        var bodies = new HashEntry[count];
-        var ids = new RedisValue[count];
-        for (var k = 0; k < count; k++)
-        {
-            ids[k] = batch[k].Id;
-            bodies[k] = new HashEntry(ids[k], batch[k].Json);
-        }
-        var transaction = Db.CreateTransaction();
-        var stored = transaction.HashSetAsync(keys.Tasks, bodies);
-        var pushed = transaction.ListLeftPushAsync(keys.Pending, ids);
-        var executed = transaction.ExecuteAsync();
-        var length = await CheckKeyTypesAsync(new[] { keys.Tasks, keys.Pending }, async () =>
-        {
-            await executed.ConfigureAwait(false);
-            await stored.ConfigureAwait(false);
-            return await pushed.ConfigureAwait(false);
-        }).ConfigureAwait(false);
-        // The list held only this batch: wake idle workers (a lost wake-up costs them at most a second).
-        if (length == count) Db.Publish(RedisChannel.Literal(keys.WakeChannel), count, CommandFlags.FireAndForget);
-        var outcomes = new EnqueueOutcome[count];
-        for (var k = 0; k < count; k++) outcomes[k] = new EnqueueOutcome(EnqueueStatus.Stored);
-        return outcomes;
-    }
+    /// <summary>Stores tasks of one queue (<see cref="Enqueuer"/>): what happened to each, in order.</summary>
+    public Task<EnqueueOutcome[]> EnqueueAsync(string queue, IReadOnlyList<TaskEnvelope> tasks) => Enqueuer.EnqueueAsync(queue, tasks);
 
     /// <summary>Leases up to <paramref name="max"/> pending tasks to a worker until <paramref name="leaseDeadline"/>.</summary>
     public async Task<IReadOnlyList<LeasedTask>> FetchAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline) =>
@@ -392,7 +187,7 @@ public sealed partial class RedisBroker
         var codes = flags.Select(f => ScriptReply.Code(Scripts.Complete, f, (1L, 1), (2L, 2), (0L, 0))).ToArray();
         // Tasks wait for some of these: hand their outcomes over now (settle.lua); what a crash leaves in the
         // hand-over list, the next look at the queue hands over.
-        if (codes.Contains(2)) await HandOverAsync(keys.Queue).ConfigureAwait(false);
+        if (codes.Contains(2)) await Workflows.HandOverAsync(keys.Queue).ConfigureAwait(false);
         return codes.Select(c => c > 0).ToArray();
     }
 
@@ -405,7 +200,7 @@ public sealed partial class RedisBroker
             new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), RecordProof.Store(error, Options.Signing), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "", keys.WakeChannel, keys.Queue })
             .ConfigureAwait(false);
         var code = ScriptReply.Code(Scripts.Fail, done, (1L, 1), (2L, 2), (0L, 0));
-        if (code == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
+        if (code == 2) await Workflows.HandOverAsync(keys.Queue).ConfigureAwait(false);
         return code > 0;
     }
 
@@ -526,7 +321,7 @@ public sealed partial class RedisBroker
         var result = await RunAsync(Scripts.Requeue, keys,
             new RedisValue[] { keys.WakeChannel, id, keys.Queue, restamped ?? Array.Empty<byte>() }).ConfigureAwait(false);
         // 2: tasks that this one's failure canceled come back to wait for it (settle.lua 'r').
-        if ((long)result == 2) await HandOverAsync(keys.Queue).ConfigureAwait(false);
+        if ((long)result == 2) await Workflows.HandOverAsync(keys.Queue).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (2L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
     }
 
@@ -599,7 +394,7 @@ public sealed partial class RedisBroker
     {
         var k = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var now = Clock.UtcNow;
-        var error = new TaskError { Id = id, Queue = QueueName.Logical(queue), Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
+        var error = new TaskError { Id = id, Queue = ShardRouter.Logical(queue), Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
         var result = await RunAsync(Scripts.Cancel, k,
             new RedisValue[] { k.CancelChannel, id, now.ToUnixMs(), TqJson.Serialize(error) }).ConfigureAwait(false);
         return ScriptReply.Code(Scripts.Cancel, result, (1L, CancelOutcome.Canceled), (2L, CancelOutcome.StopRequested), (0L, CancelOutcome.NotCancelable));

@@ -33,7 +33,7 @@ public sealed class TaskReads : BrokerStore
             // Each id from the shard its id places it in, where it is unless a unique key placed it; the ids not
             // found there from every shard.
             var states = new TaskState[ids.Count];
-            var placed = Enumerable.Range(0, ids.Count).GroupBy(i => QueueShards.Place(queue, shards.Length, ids[i], null));
+            var placed = Enumerable.Range(0, ids.Count).GroupBy(i => ShardRouter.Place(queue, shards.Length, ids[i], null));
             await Task.WhenAll(placed.Select(async group =>
             {
                 var found = await GetOutcomesOneAsync(group.Key, group.Select(i => ids[i]).ToList()).ConfigureAwait(false);
@@ -151,7 +151,7 @@ public sealed class TaskReads : BrokerStore
         return lines!.Split(new[] { '\n' }, StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split('\t'))
             .Where(f => f.Length >= 2)
-            .Select(f => new TaskRef { Queue = QueueName.Logical(f[0]), Id = f[1] })
+            .Select(f => new TaskRef { Queue = ShardRouter.Logical(f[0]), Id = f[1] })
             .ToList();
     }
 
@@ -161,9 +161,8 @@ public sealed class TaskReads : BrokerStore
     /// <summary>The counts as <typeparamref name="T"/>: a caller's own record type that extends <see cref="QueueCounts"/> is filled in place.</summary>
     public async Task<T> CountAsync<T>(string queue) where T : QueueCounts, new()
     {
-        var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
-        if (shards.Length == 1) return await CountOneAsync<T>(queue).ConfigureAwait(false);
-        var parts = await Task.WhenAll(shards.Select(CountOneAsync<QueueCounts>)).ConfigureAwait(false);
+        var parts = await Broker.Shards.EachAsync(queue, CountOneAsync<T>).ConfigureAwait(false);
+        if (parts.Length == 1) return parts[0];
         return new T
         {
             Name = queue,

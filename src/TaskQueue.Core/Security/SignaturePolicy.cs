@@ -92,11 +92,11 @@ public sealed class SignaturePolicy
     /// <summary>Why a verified envelope may not run where it was found: its signed kid, queue or id differ.</summary>
     internal string? Misplaced(TaskEnvelope envelope, string keyId, string queue, string id)
     {
-        if (Keyring is { } keyring && !keyring.Covers(keyId, Broker.QueueName.Logical(queue))) return OutOfScope(keyId, Broker.QueueName.Logical(queue));
+        if (Keyring is { } keyring && !keyring.Covers(keyId, Broker.ShardRouter.Logical(queue))) return OutOfScope(keyId, Broker.ShardRouter.Logical(queue));
         if (!string.Equals(envelope.Kid, keyId, StringComparison.Ordinal))
             return $"The task's signed key id '{envelope.Kid}' is not the key '{keyId}' that signed it.";
-        // A task of a sharded queue is signed as the queue's and found in one of its shards (Broker.QueueShards).
-        if (!string.Equals(envelope.Queue, Broker.QueueName.Logical(queue), StringComparison.Ordinal) || !string.Equals(envelope.Id, id, StringComparison.Ordinal))
+        // A task of a sharded queue is signed as the queue's and found in one of its shards (Broker.ShardRouter).
+        if (!string.Equals(envelope.Queue, Broker.ShardRouter.Logical(queue), StringComparison.Ordinal) || !string.Equals(envelope.Id, id, StringComparison.Ordinal))
             return $"The task was signed as task '{envelope.Id}' of queue '{envelope.Queue}' but found as '{id}' of '{queue}': it was copied or moved.";
         return null;
     }

@@ -27,7 +27,7 @@ internal sealed class DueWork
     public (bool Moved, DateTimeOffset? Next) MoveDue(string queue)
     {
         // Outcomes a worker recorded but did not hand over to the tasks waiting for them (it died in between).
-        _broker.HandOverAsync(queue).GetAwaiter().GetResult();
+        _broker.Workflows.HandOverAsync(queue).GetAwaiter().GetResult();
         var fired = _schedules.FireDueAsync(queue).GetAwaiter().GetResult();
         var nextOccurrence = _broker.Schedules.NextScheduleDueAsync(queue).GetAwaiter().GetResult();
         var (moved, nextDue) = _broker.PromoteAsync(queue).GetAwaiter().GetResult();

@@ -75,7 +75,7 @@ internal sealed class WatchedQueue
 
 /// <summary>
 /// The queues of a worker, highest priority first, each with its shards (one, the queue itself, unless it is sharded:
-/// Broker.QueueShards), and the sweep: every poll interval one queue or shard, in turn, is looked at in full, whatever
+/// Broker.ShardRouter), and the sweep: every poll interval one queue or shard, in turn, is looked at in full, whatever
 /// its marks say. Wake-up messages, due times and lease deadlines drive the worker; the sweep is the safety net for a
 /// message lost while the connection stayed up. With one queue it looks at it every poll interval; with a thousand,
 /// the idle worker still sends Redis the same few commands a second. Only the dispatcher changes the shards; the
@@ -151,7 +151,7 @@ internal sealed class QueueWatch
     public bool Heard(string queue, string? message)
     {
         if (!_byName.TryGetValue(queue, out var watched)) return false;
-        if (message == Broker.QueueShards.ShardsMessage) return true;
+        if (message == Broker.ShardRouter.ShardsMessage) return true;
         if (message is not null && message.StartsWith("due:", StringComparison.Ordinal)
             && long.TryParse(message.Substring(4), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var ms))
             watched.DueBy(ms);

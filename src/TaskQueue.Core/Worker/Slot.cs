@@ -8,50 +8,6 @@ using TaskQueue.Core.Model;
 
 namespace TaskQueue.Core.Worker;
 
-/// <summary>What the slots of a worker share with it and with each other.</summary>
-internal sealed class SlotContext
-{
-    public SlotContext(RedisBroker broker, WorkerOptions options, string workerId, LeaseBook book, WorkerCounters counters,
-        Acknowledger acknowledger, IWorkerLog log, Func<ITaskExecutor> executorFactory, QuietQueue<LeasedTask> ready,
-        Func<bool> stopping, Action taskLeft, CountdownEvent opening, CancellationToken interrupt)
-    {
-        Broker = broker;
-        Options = options;
-        WorkerId = workerId;
-        Book = book;
-        Counters = counters;
-        Acknowledger = acknowledger;
-        Log = log;
-        ExecutorFactory = executorFactory;
-        Ready = ready;
-        Stopping = stopping;
-        TaskLeft = taskLeft;
-        Opening = opening;
-        Interrupt = interrupt;
-        RetryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
-    }
-
-    public RedisBroker Broker { get; }
-    public WorkerOptions Options { get; }
-    public string WorkerId { get; }
-    public LeaseBook Book { get; }
-    public WorkerCounters Counters { get; }
-    public Acknowledger Acknowledger { get; }
-    public IWorkerLog Log { get; }
-    public Func<ITaskExecutor> ExecutorFactory { get; }
-    public RetryPolicy RetryPolicy { get; }
-    /// <summary>Leased tasks waiting for a slot, filled by the dispatcher.</summary>
-    public QuietQueue<LeasedTask> Ready { get; }
-    /// <summary>The worker is stopping: tasks taken from now on are handed back unstarted.</summary>
-    public Func<bool> Stopping { get; }
-    /// <summary>A task left its slot (run, failed or handed back): the dispatcher may lease more.</summary>
-    public Action TaskLeft { get; }
-    /// <summary>Signalled by each slot once its runspace is open (or failed to open).</summary>
-    public CountdownEvent Opening { get; }
-    /// <summary>Fires when running tasks must stop: the drain timeout of a shutdown ran out.</summary>
-    public CancellationToken Interrupt { get; }
-}
-
 /// <summary>
 /// One slot: a thread with its own executor (runspace) that takes leased tasks, runs them, and hands their outcomes
 /// to the acknowledger: success records in batches, failed attempts at once. A suspect task runs alone.
@@ -298,8 +254,8 @@ internal sealed class Slot
         if (envelope.DependsOn is { Count: > 0 } && envelope.Dependencies is null)
         {
             var keyring = _w.Options.Signatures?.Keyring;
-            envelope.Dependencies = keyring is null ? ReadDependencies(envelope.DependsOn) : ReadVerifiedDependencies(envelope.DependsOn, keyring);
-            if (keyring is not null && Unmet(envelope) is { } unmet)
+            envelope.Dependencies = DependencyRecords.Read(_w.Broker, envelope.DependsOn, keyring);
+            if (keyring is not null && DependencyRecords.Unmet(envelope) is { } unmet)
             {
                 RecordFailure(leased, envelope, startedAt, new TaskError { Reason = FailureReasons.DependencyNotMet, Permanent = true, Message = unmet });
                 return executor;
@@ -431,67 +387,4 @@ internal sealed class Slot
     };
 
     private static List<string>? NullIfEmpty(List<string>? list) => list is { Count: > 0 } ? list : null;
-
-    /// <summary>Why a task may not run yet for its dependencies (read with a keyring: only records that verify), or null.</summary>
-    private static string? Unmet(TaskEnvelope envelope)
-    {
-        var run = string.Equals(envelope.OnDependencyFailure, TaskEnvelope.DependencyPolicies.Run, StringComparison.OrdinalIgnoreCase);
-        foreach (var outcome in envelope.Dependencies!)
-        {
-            if (outcome.Result is not null || (run && outcome.Error is not null)) continue;
-            return $"Task {outcome.Task.Id} of queue '{outcome.Task.Queue}', which this task depends on, has no " +
-                (run ? "success or failure record" : "success record") +
-                " written by a worker of this fleet (none, one still retrying, or one whose proof does not verify), so this task did not run. " +
-                "It was put in the pending list before its dependencies settled, or a record was forged.";
-        }
-        return null;
-    }
-
-    /// <summary>
-    /// The records of each dependency that verify (Security.RecordProof), in the order given: a success record, or a
-    /// failure record of a task that failed for good; neither when none verifies.
-    /// </summary>
-    private IReadOnlyList<DependencyOutcome> ReadVerifiedDependencies(IReadOnlyList<TaskRef> dependsOn, Security.SigningKeyring keyring)
-    {
-        var outcomes = new List<DependencyOutcome>(dependsOn.Count);
-        foreach (var dependency in dependsOn)
-        {
-            var (resultJson, errorJson) = _w.Broker.Reads.GetStoredOutcomeAsync(dependency.Queue, dependency.Id).GetAwaiter().GetResult();
-            TaskResult? result = null;
-            TaskError? error = null;
-            try { result = TqJson.ReadResult(resultJson); }
-            catch (System.Text.Json.JsonException) { }
-            try { error = TqJson.ReadError(errorJson); }
-            catch (System.Text.Json.JsonException) { }
-            if (result is not null && (!Security.RecordProof.Verifies(result, dependency.Id, keyring) || Broker.QueueName.Logical(result.Queue) != dependency.Queue)) result = null;
-            if (error is not null && (error.RetryAt is not null || !Security.RecordProof.Verifies(error, dependency.Id, keyring) || Broker.QueueName.Logical(error.Queue) != dependency.Queue)) error = null;
-            if (result is not null)
-            {
-                result.Queue = dependency.Queue;
-                result.Proof = null;
-            }
-            if (error is not null)
-            {
-                error.Queue = dependency.Queue;
-                error.Proof = null;
-            }
-            outcomes.Add(new DependencyOutcome(dependency, result, result is null ? error : null));
-        }
-        return outcomes;
-    }
-
-    /// <summary>The success or failure record of each dependency, in the order they were given.</summary>
-    private IReadOnlyList<DependencyOutcome> ReadDependencies(IReadOnlyList<TaskRef> dependsOn)
-    {
-        var outcomes = new List<DependencyOutcome>(dependsOn.Count);
-        foreach (var dependency in dependsOn)
-        {
-            var result = _w.Broker.Reads.GetResultsAsync(dependency.Queue, 1, new[] { dependency.Id }).GetAwaiter().GetResult().FirstOrDefault();
-            var error = result is null
-                ? _w.Broker.Reads.GetFailuresAsync(dependency.Queue, 1, new[] { dependency.Id }, maxTaskBytes: 0).GetAwaiter().GetResult().FirstOrDefault()?.Error
-                : null;
-            outcomes.Add(new DependencyOutcome(dependency, result, error));
-        }
-        return outcomes;
-    }
 }

@@ -194,7 +194,7 @@ public sealed class TaskWorker
                     catch { Interlocked.Exchange(ref _shardsChanged, 1); throw; }
                 }
                 // The sweep also reads the shard count of a queue it comes to: a change whose message was lost.
-                if (_watch.Sweep(now) is { } swept && !QueueName.IsShard(swept.Name) && _queues.Contains(swept.Name)) ReadShards(new[] { swept.Name });
+                if (_watch.Sweep(now) is { } swept && !ShardRouter.IsShard(swept.Name) && _queues.Contains(swept.Name)) ReadShards(new[] { swept.Name });
                 foreach (var queue in _watch.Queues)
                 {
                     if (queue.LeaseEndsMs <= nowMs) Recover(queue);

@@ -54,6 +54,10 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
     [Parameter]
     public TaskPriority Priority { get; set; } = TaskPriority.Normal;
 
+    /// <summary>Non-terminating errors of an occurrence's task are kept on its record without failing it (as Send-TqTask -ContinueOnError).</summary>
+    [Parameter]
+    public SwitchParameter ContinueOnError { get; set; }
+
     /// <summary>Replace a schedule of the same name.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -81,6 +85,7 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
                 MaxAttempts = MaxAttempts,
                 TimeoutMs = (long)Timeout.TotalMilliseconds,
                 Priority = TaskPriorities.Stored(Priority),
+                ContinueOnError = ContinueOnError,
             },
         };
         if (!FillTask(schedule.Task, ParameterSetName == ScriptSet ? ScriptBlock : null, ParameterSetName == CommandSet ? Command : null, ArgumentList, Parameters)) return;

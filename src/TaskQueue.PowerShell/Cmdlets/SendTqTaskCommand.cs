@@ -289,11 +289,11 @@ public sealed class SendTqTaskCommand : TqCmdlet
     {
         if (UniqueKey is not null)
         {
-            foreach (var task in batch) ReportDependent(task, Run(b => b.EnqueueDependentAsync(Queue, task)));
+            foreach (var task in batch) ReportDependent(task, Run(b => b.Workflows.EnqueueDependentAsync(Queue, task)));
             return;
         }
         var sends = new Task<DependentOutcome>[batch.Length];
-        for (var i = 0; i < batch.Length; i++) sends[i] = Broker.EnqueueDependentAsync(Queue, batch[i]);
+        for (var i = 0; i < batch.Length; i++) sends[i] = Broker.Workflows.EnqueueDependentAsync(Queue, batch[i]);
         // A failure ends the call at the first task it hit; the sends after it are still observed.
         foreach (var send in sends) _ = send.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
         for (var i = 0; i < batch.Length; i++)

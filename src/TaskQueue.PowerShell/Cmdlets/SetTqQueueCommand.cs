@@ -15,7 +15,7 @@ public sealed class SetTqQueueCommand : QueueFlowCmdlet
 {
     /// <summary>How many shards the queue is kept in (1 to 256; 1: not sharded).</summary>
     [Parameter]
-    [ValidateRange(1, Core.Broker.QueueShards.MaxShards)]
+    [ValidateRange(1, Core.Broker.ShardRouter.MaxShards)]
     public int Shards { get; set; }
 
     /// <summary>At most this many tasks of the queue run at once across all workers and hosts; 0 removes the limit.</summary>

@@ -48,6 +48,10 @@ public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
     [Parameter]
     public TaskPriority? Priority { get; set; }
 
+    /// <summary>Whether non-terminating errors of an occurrence's task fail it from now on: -ContinueOnError keeps them on the record only, -ContinueOnError:$false fails the task again.</summary>
+    [Parameter]
+    public SwitchParameter ContinueOnError { get; set; }
+
     protected override void ProcessRecord()
     {
         if (ScriptBlock is not null && Command is not null)
@@ -63,6 +67,7 @@ public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
         if (MaxAttempts is { } attempts) schedule.Task.MaxAttempts = attempts;
         if (Timeout is { } timeout) schedule.Task.TimeoutMs = (long)timeout.TotalMilliseconds;
         if (Priority is { } priority) schedule.Task.Priority = TaskPriorities.Stored(priority);
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(ContinueOnError))) schedule.Task.ContinueOnError = ContinueOnError.IsPresent;
         if (!FillTask(schedule.Task, ScriptBlock, Command, ArgumentList, Parameters)) return;
         if (!ShouldProcess($"schedule '{Name}' in queue '{Queue}'", "Change")) return;
         Save(schedule);

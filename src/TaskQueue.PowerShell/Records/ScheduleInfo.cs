@@ -14,6 +14,8 @@ public sealed class ScheduleInfo
     public string MissedRuns { get; set; } = "";
     /// <summary>The priority of each occurrence's task.</summary>
     public TaskPriority Priority { get; set; } = TaskPriority.Normal;
+    /// <summary>Non-terminating errors of each occurrence's task are kept on its record without failing it (-ContinueOnError).</summary>
+    public bool ContinueOnError { get; set; }
     /// <summary>The command name or the script's first line.</summary>
     public string Task { get; set; } = "";
     public DateTimeOffset? NextRun { get; set; }
@@ -40,6 +42,7 @@ public sealed class ScheduleInfo
         MissedRuns = schedule.MissedRuns,
         Task = schedule.Task.Label,
         Priority = TaskPriorities.Parse(schedule.Task.Priority),
+        ContinueOnError = schedule.Task.ContinueOnError,
         NextRun = next,
         LastRun = run?.FiredAt,
         LastTaskId = run?.TaskId,

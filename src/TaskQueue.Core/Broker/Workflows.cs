@@ -11,8 +11,10 @@ namespace TaskQueue.Core.Broker;
 /// Workflows (docs/WORKFLOWS.md): a task stored to wait for others (depend.lua, hold.lua), and the hand-over of each
 /// outcome to the tasks that wait for it (settle.lua), which may live in another slot of a cluster.
 /// </summary>
-public sealed partial class RedisBroker
+public sealed class Workflows : BrokerStore
 {
+    internal Workflows(RedisBroker broker) : base(broker) { }
+
     /// <summary>The failure record JSON of a task canceled because a dependency failed, split where the dependency's name goes.</summary>
     private (string Before, string After) DependencyFailedRecord(string queue, string id)
     {
@@ -41,15 +43,15 @@ public sealed partial class RedisBroker
         var dependsOn = task.DependsOn.GroupBy(d => (d.Queue, d.Id)).Select(g => g.First()).ToList();
         task.DependsOn = dependsOn;
         if (task.Id.Length == 0) task.Id = TaskIds.NewId();
-        var shards = await Shards.CountAsync(queue).ConfigureAwait(false);
-        var home = QueueShards.Place(queue, shards, task.Id, task.UniqueKey);
+        var shards = await Broker.Shards.CountAsync(queue).ConfigureAwait(false);
+        var home = ShardRouter.Place(queue, shards, task.Id, task.UniqueKey);
         var policy = task.OnDependencyFailure ?? TaskEnvelope.DependencyPolicies.Cancel;
         var line = home + "\t" + task.Id + "\t" + policy;
         var states = new List<(string Key, string State)>();
         foreach (var group in dependsOn.GroupBy(d => d.Queue))
         {
             var located = new List<(TaskRef Ref, string Shard)>();
-            foreach (var dependency in group) located.Add((dependency, await Shards.LocateAsync(dependency.Queue, dependency.Id).ConfigureAwait(false)));
+            foreach (var dependency in group) located.Add((dependency, await Broker.Shards.LocateAsync(dependency.Queue, dependency.Id).ConfigureAwait(false)));
             foreach (var byShard in located.GroupBy(l => l.Shard))
             {
                 var k = Keys(byShard.Key);
@@ -67,7 +69,7 @@ public sealed partial class RedisBroker
         }
         var keys = Keys(home);
         var (before, after) = DependencyFailedRecord(queue, task.Id);
-        var hold = new List<RedisValue> { keys.WakeChannel, task.Id, Stored(task), policy, Clock.UtcNow.ToUnixMs(), before, after, task.Level };
+        var hold = new List<RedisValue> { keys.WakeChannel, task.Id, Broker.Stored(task), policy, Clock.UtcNow.ToUnixMs(), before, after, task.Level };
         foreach (var (key, state) in states)
         {
             hold.Add(key);
@@ -97,8 +99,8 @@ public sealed partial class RedisBroker
         {
             var lines = await Db.ListRangeAsync(k.Handover, 0, limit - 1).ConfigureAwait(false);
             if (lines.Length == 0) return total;
-            // Each line is its own release, whose order does not matter (settle.lua counts each dependency once):
-            // all of a chunk go at once, each line taken off the list once its release is done.
+            // Each line is its own hand-over, whose order does not matter (settle.lua counts each dependency once):
+            // all of a chunk go at once, each line taken off the list once it is settled.
             await Task.WhenAll(lines.Select(line => HandOverLineAsync(k, line))).ConfigureAwait(false);
             total += lines.Length;
             if (lines.Length < limit) return total;
@@ -112,14 +114,14 @@ public sealed partial class RedisBroker
         if (!IsHandOverLine(f))
         {
             // One line no worker can use must not stop the queue: it is set aside, with one warning.
-            await SetAsideAsync(k, "handover", line, "not a hand-over line ('<queue>\\t<id>\\t<s|f|r>\\t<waiting queue>\\t<waiting id>\\t<policy>')").ConfigureAwait(false);
+            await Broker.SetAsideAsync(k, "handover", line, "not a hand-over line ('<queue>\\t<id>\\t<s|f|r>\\t<waiting queue>\\t<waiting id>\\t<policy>')").ConfigureAwait(false);
             await Db.ListRemoveAsync(k.Handover, line, 1).ConfigureAwait(false);
             return;
         }
         var waiting = Keys(f[3]);
         // The cancellation record is written only for a failure under policy Cancel.
         var (before, after) = f[2] == "f" && f[5] == TaskEnvelope.DependencyPolicies.Cancel
-            ? DependencyFailedRecord(QueueName.Logical(f[3]), f[4]) : ("", "");
+            ? DependencyFailedRecord(ShardRouter.Logical(f[3]), f[4]) : ("", "");
         try
         {
             await RunAsync(Scripts.Settle, waiting,
@@ -128,7 +130,7 @@ public sealed partial class RedisBroker
         catch (RedisServerException ex) when (!ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal) && !ex.Message.StartsWith("LOADING", StringComparison.Ordinal)
             && !ex.Message.StartsWith("READONLY", StringComparison.Ordinal) && !ex.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal))
         {
-            await SetAsideAsync(k, "handover", line, "the release in queue '" + f[3] + "' failed: " + ex.Message).ConfigureAwait(false);
+            await Broker.SetAsideAsync(k, "handover", line, "settling in queue '" + f[3] + "' failed: " + ex.Message).ConfigureAwait(false);
         }
         await Db.ListRemoveAsync(k.Handover, line, 1).ConfigureAwait(false);
     }
@@ -136,7 +138,7 @@ public sealed partial class RedisBroker
     private static readonly System.Text.RegularExpressions.Regex SafeId = new("^[A-Za-z0-9_.:-]{1,200}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     private static bool IsHandOverLine(string[] f) =>
-        f.Length == 6 && QueueName.IsValid(QueueName.Logical(f[0])) && SafeId.IsMatch(f[1]) && f[2] is "s" or "f" or "r"
-        && QueueName.IsValid(QueueName.Logical(f[3])) && SafeId.IsMatch(f[4])
+        f.Length == 6 && QueueName.IsValid(ShardRouter.Logical(f[0])) && SafeId.IsMatch(f[1]) && f[2] is "s" or "f" or "r"
+        && QueueName.IsValid(ShardRouter.Logical(f[3])) && SafeId.IsMatch(f[4])
         && f[5] is TaskEnvelope.DependencyPolicies.Cancel or TaskEnvelope.DependencyPolicies.Run;
 }

@@ -15,19 +15,55 @@ namespace TaskQueue.Core.Broker;
 /// follows from its unique key, or else its id, so a lookup by id goes to one shard; counts and records are read from
 /// every shard and added up. An unsharded queue is its own only shard and reads and writes as before.
 /// </summary>
-public sealed class QueueShards : BrokerStore
+public sealed class ShardRouter : BrokerStore
 {
     public const int MaxShards = 256;
+
+    /// <summary>
+    /// Marks a shard of a sharded queue: shard 0 of queue q is q itself, shard i is <c>q~i</c>, with keys of its own
+    /// hash tag (so another cluster slot). The mark is outside the queue-name alphabet, so no queue can take a shard's name.
+    /// </summary>
+    public const char ShardMark = '~';
+
+    /// <summary>The name of shard <paramref name="index"/> of a queue.</summary>
+    public static string Shard(string queue, int index) =>
+        index == 0 ? queue : queue + ShardMark + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The queue a shard belongs to (a queue's own name for an unsharded queue or shard 0).</summary>
+    public static string Logical(string name)
+    {
+        var mark = name.IndexOf(ShardMark);
+        return mark < 0 ? name : name.Substring(0, mark);
+    }
+
+    /// <summary>Whether the name is a shard beyond the first (<c>q~i</c>).</summary>
+    public static bool IsShard(string name) => name.IndexOf(ShardMark) >= 0;
+
+    /// <summary>A queue name, or the name of one of its shards (for the key owner).</summary>
+    internal static void ValidateStored(string? name)
+    {
+        var mark = name?.IndexOf(ShardMark) ?? -1;
+        if (mark < 0)
+        {
+            QueueName.Validate(name);
+            return;
+        }
+        QueueName.Validate(name!.Substring(0, mark));
+        var index = name.Substring(mark + 1);
+        if (index.Length == 0 || index.Length > 4 || !index.All(char.IsDigit) || index[0] == '0')
+            throw new ArgumentException($"'{name}' is not the name of a queue's shard.", nameof(name));
+    }
+
     /// <summary>How long a process trusts the shard count it read (senders place tasks by it).</summary>
     public static readonly TimeSpan CacheTime = TimeSpan.FromSeconds(5);
     private readonly ConcurrentDictionary<string, (int Count, DateTime ReadAt)> _counts = new(StringComparer.Ordinal);
 
-    internal QueueShards(RedisBroker broker) : base(broker) { }
+    internal ShardRouter(RedisBroker broker) : base(broker) { }
 
     /// <summary>The number of shards of a queue (1 when it is not sharded, and for a shard's own name).</summary>
     public async Task<int> CountAsync(string queue)
     {
-        if (QueueName.IsShard(queue)) return 1;
+        if (ShardRouter.IsShard(queue)) return 1;
         if (_counts.TryGetValue(queue, out var known) && DateTime.UtcNow - known.ReadAt < CacheTime) return known.Count;
         var stored = await Db.StringGetAsync(Keys(queue).Shards).ConfigureAwait(false);
         var count = stored.HasValue && int.TryParse((string?)stored, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 1 ? Math.Min(n, MaxShards) : 1;
@@ -42,7 +78,18 @@ public sealed class QueueShards : BrokerStore
     public async Task<string[]> OfAsync(string queue)
     {
         var count = await CountAsync(queue).ConfigureAwait(false);
-        return Enumerable.Range(0, count).Select(i => QueueName.Shard(queue, i)).ToArray();
+        return Enumerable.Range(0, count).Select(i => ShardRouter.Shard(queue, i)).ToArray();
+    }
+
+    /// <summary>
+    /// The same call on every shard of a queue, the shards at once, the answers in shard order: the one place a read
+    /// or change fans out over a sharded queue (an unsharded queue is one call on its own name).
+    /// </summary>
+    public async Task<T[]> EachAsync<T>(string queue, Func<string, Task<T>> call)
+    {
+        var shards = await OfAsync(queue).ConfigureAwait(false);
+        if (shards.Length == 1) return new[] { await call(shards[0]).ConfigureAwait(false) };
+        return await Task.WhenAll(shards.Select(call)).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -57,7 +104,7 @@ public sealed class QueueShards : BrokerStore
         var now = await CountAsync(queue).ConfigureAwait(false);
         for (var i = count; i < now; i++)
         {
-            var shard = QueueName.Shard(queue, i);
+            var shard = ShardRouter.Shard(queue, i);
             var counts = await Broker.Reads.CountOneAsync<Model.QueueCounts>(shard).ConfigureAwait(false);
             var live = counts.Pending + counts.Scheduled + counts.Active + counts.Retrying;
             if (live > 0)
@@ -84,7 +131,7 @@ public sealed class QueueShards : BrokerStore
         // FNV-1a over the UTF-8 bytes: stable across processes and versions (string.GetHashCode is not).
         var hash = 2166136261u;
         foreach (var b in Encoding.UTF8.GetBytes(key)) hash = (hash ^ b) * 16777619u;
-        return QueueName.Shard(queue, (int)(hash % (uint)count));
+        return ShardRouter.Shard(queue, (int)(hash % (uint)count));
     }
 
     /// <summary>

@@ -1,0 +1,49 @@
+using System;
+using System.Threading;
+using TaskQueue.Core.Broker;
+
+namespace TaskQueue.Core.Worker;
+
+/// <summary>What the slots of a worker share with it and with each other.</summary>
+internal sealed class SlotContext
+{
+    public SlotContext(RedisBroker broker, WorkerOptions options, string workerId, LeaseBook book, WorkerCounters counters,
+        Acknowledger acknowledger, IWorkerLog log, Func<ITaskExecutor> executorFactory, QuietQueue<LeasedTask> ready,
+        Func<bool> stopping, Action taskLeft, CountdownEvent opening, CancellationToken interrupt)
+    {
+        Broker = broker;
+        Options = options;
+        WorkerId = workerId;
+        Book = book;
+        Counters = counters;
+        Acknowledger = acknowledger;
+        Log = log;
+        ExecutorFactory = executorFactory;
+        Ready = ready;
+        Stopping = stopping;
+        TaskLeft = taskLeft;
+        Opening = opening;
+        Interrupt = interrupt;
+        RetryPolicy = new RetryPolicy(options.RetryDelay, options.MaxRetryDelay);
+    }
+
+    public RedisBroker Broker { get; }
+    public WorkerOptions Options { get; }
+    public string WorkerId { get; }
+    public LeaseBook Book { get; }
+    public WorkerCounters Counters { get; }
+    public Acknowledger Acknowledger { get; }
+    public IWorkerLog Log { get; }
+    public Func<ITaskExecutor> ExecutorFactory { get; }
+    public RetryPolicy RetryPolicy { get; }
+    /// <summary>Leased tasks waiting for a slot, filled by the dispatcher.</summary>
+    public QuietQueue<LeasedTask> Ready { get; }
+    /// <summary>The worker is stopping: tasks taken from now on are handed back unstarted.</summary>
+    public Func<bool> Stopping { get; }
+    /// <summary>A task left its slot (run, failed or handed back): the dispatcher may lease more.</summary>
+    public Action TaskLeft { get; }
+    /// <summary>Signalled by each slot once its runspace is open (or failed to open).</summary>
+    public CountdownEvent Opening { get; }
+    /// <summary>Fires when running tasks must stop: the drain timeout of a shutdown ran out.</summary>
+    public CancellationToken Interrupt { get; }
+}
