@@ -83,6 +83,18 @@ public sealed class LayoutTests
     }
 
     [Fact]
+    public void No_source_file_is_over_450_lines_and_only_ShardRouter_names_shards()
+    {
+        var sources = Directory.GetFiles(Path.Combine(RepositoryRoot(), "src"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains(Path.DirectorySeparatorChar + "obj" + Path.DirectorySeparatorChar) && !f.Contains(Path.DirectorySeparatorChar + "bin" + Path.DirectorySeparatorChar))
+            .ToList();
+        Assert.NotEmpty(sources);
+        Assert.Empty(sources.Where(f => File.ReadAllLines(f).Length > 450).Select(f => Path.GetFileName(f) + ": " + File.ReadAllLines(f).Length + " lines"));
+        // A shard's name (q~1) is built and parsed in one place.
+        Assert.Empty(sources.Where(f => Path.GetFileName(f) != "ShardRouter.cs" && File.ReadAllText(f).Contains("ShardMark")).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void Each_script_call_passes_the_keys_its_header_declares_in_order_and_loads_self_contained()
     {
         var keys = new QueueKeys("ops");

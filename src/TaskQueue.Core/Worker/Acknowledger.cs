@@ -167,7 +167,7 @@ internal sealed class Acknowledger
             ConfirmReplicas(queue, tasks.Count);
             _counters.AddHandedBack(moved);
         }
-        catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
+        catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex))
         {
             _log.Warning($"Could not hand back {tasks.Count} task(s) of queue '{queue}' ({ex.Message}); they return to the queue when their lease runs out.");
         }
@@ -194,7 +194,7 @@ internal sealed class Acknowledger
                 _log.Warning($"Only {confirmed} of {wanted} replica(s) confirmed the outcome of {count} task(s) of queue '{queue}' within {_broker.Options.WaitReplicasTimeout.TotalSeconds:0.#} s: a failover now could lose it, and the task(s) would run again. Outcomes are written without waiting for replicas for the next {ReplicaRecheck.TotalSeconds:0} s.");
             }
         }
-        catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
+        catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex))
         {
             _log.Warning($"Could not ask Redis whether replicas have the outcome of {count} task(s) of queue '{queue}' ({ex.Message}).");
         }
@@ -232,7 +232,7 @@ internal sealed class Acknowledger
             {
                 return QuietTask.Result(write());
             }
-            catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
+            catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex) && Clock.UtcNow < giveUpAt)
             {
                 Thread.Sleep(backoff);
                 backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));

@@ -43,7 +43,7 @@ internal sealed class Heartbeat
             {
                 await BeatAsync().ConfigureAwait(false);
             }
-            catch (Exception ex) when (TaskWorker.IsConnectionProblem(ex))
+            catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex))
             {
                 // The dispatcher reports outages; leases are renewed on the next beat.
             }

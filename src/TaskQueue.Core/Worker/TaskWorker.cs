@@ -240,14 +240,14 @@ public sealed class TaskWorker
             catch (Exception ex)
             {
                 // One warning per change of trouble, not one per retry: an outage of hours stays readable.
-                var unreachable = IsConnectionProblem(ex);
+                var unreachable = RedisTrouble.IsConnectionProblem(ex);
                 var trouble = unreachable ? "unreachable" : ex.Message;
                 if (trouble != _trouble)
                 {
                     _trouble = trouble;
                     _log.Warning(unreachable
-                        ? $"Redis is unreachable ({ex.GetType().Name}: {Short(ex.Message)}); worker {WorkerId} keeps its running tasks and retries with backoff."
-                        : $"Redis refused a command ({Short(ex.Message)}); worker {WorkerId} retries with backoff.");
+                        ? $"Redis is unreachable ({ex.GetType().Name}: {RedisTrouble.Short(ex.Message)}); worker {WorkerId} keeps its running tasks and retries with backoff."
+                        : $"Redis refused a command ({RedisTrouble.Short(ex.Message)}); worker {WorkerId} retries with backoff.");
                 }
                 stop.WaitHandle.WaitOne(backoff.Next());
             }
@@ -395,7 +395,7 @@ public sealed class TaskWorker
         {
             if (!await _broker.Db.SetContainsAsync(_broker.Keys(queue).Canceled, id).ConfigureAwait(false)) return;
         }
-        catch (Exception ex) when (IsConnectionProblem(ex) || ex is RedisServerException)
+        catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex) || ex is RedisServerException)
         {
             return;
         }
@@ -437,18 +437,5 @@ public sealed class TaskWorker
             foreach (var added in _watch.SetShards(queue, shards)) Subscribe(added);
             _log.Verbose($"Worker {WorkerId} serves queue '{queue}' in {shards.Length} shard(s).");
         }
-    }
-
-    internal static bool IsConnectionProblem(Exception ex) =>
-        ex is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException
-        || (ex is RedisServerException server && (server.Message.StartsWith("LOADING") || server.Message.StartsWith("MASTERDOWN") || server.Message.StartsWith("READONLY")))
-        || (ex is AggregateException agg && agg.InnerExceptions.Any(IsConnectionProblem));
-
-    /// <summary>The first clause of a client message: StackExchange.Redis appends a page of connection state.</summary>
-    private static string Short(string message)
-    {
-        var end = message.IndexOf(';');
-        var text = end > 0 ? message.Substring(0, end) : message;
-        return text.Length > 200 ? text.Substring(0, 200) + "..." : text;
     }
 }
