@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using TaskQueue.Core.Broker;
+using Transitions = TaskQueue.Core.Broker.Transitions;
 
 namespace TaskQueue.Core.Tests;
 
@@ -83,6 +84,25 @@ public sealed class LayoutTests
     }
 
     [Fact]
+    public void Each_Lua_script_has_its_transition_class_beside_it_and_only_there_is_it_loaded()
+    {
+        var core = Path.Combine(RepositoryRoot(), "src", "TaskQueue.Core");
+        foreach (var script in Directory.GetFiles(Path.Combine(core, "Scripts"), "*.lua").Select(Path.GetFileName))
+        {
+            var name = Path.GetFileNameWithoutExtension(script)!;
+            // The class is named as the script (HandBack for handback.lua).
+            var pair = Directory.GetFiles(Path.Combine(core, "Broker", "Transitions"), "*.cs")
+                .FirstOrDefault(f => string.Equals(Path.GetFileNameWithoutExtension(f), name, StringComparison.OrdinalIgnoreCase));
+            var text = pair is null ? "" : File.ReadAllText(pair);
+            Assert.True(text.Contains("QueueScript.Load(\"" + script + "\""), $"{script} has no class in Broker/Transitions, named as it, that loads it");
+        }
+        var elsewhere = Directory.GetFiles(core, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains(Path.Combine("Broker", "Transitions")) && !f.Contains(Path.DirectorySeparatorChar + "obj" + Path.DirectorySeparatorChar))
+            .Where(f => Regex.IsMatch(File.ReadAllText(f), @"QueueScript\.Load\(\s*"""));
+        Assert.Empty(elsewhere.Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void No_source_file_is_over_450_lines_and_only_ShardRouter_names_shards()
     {
         var sources = Directory.GetFiles(Path.Combine(RepositoryRoot(), "src"), "*.cs", SearchOption.AllDirectories)
@@ -108,7 +128,7 @@ public sealed class LayoutTests
             Assert.DoesNotContain(script.Script.Text.Split('\n'), line => line.StartsWith(RedisScript.IncludeDirective));
             Assert.All(script.KeysOf(keys), k => Assert.StartsWith("tq:{ops}:", k.ToString()));
         }
-        Assert.Contains("local function variadic", Scripts.Fetch.Script.Text);
+        Assert.Contains("local function variadic", Transitions.Fetch.Script.Script.Text);
         var error = Assert.Throws<InvalidOperationException>(() => QueueScript.Load("fetch.lua", k => new[] { k.Pending }));
         Assert.Contains("takes 14 keys by its header, but its call lists 1", error.Message);
         // The same number of keys in another order is refused too.
@@ -155,11 +175,11 @@ public sealed class LayoutTests
     [Fact]
     public void A_return_code_the_caller_does_not_know_is_an_error_not_a_default()
     {
-        Assert.Equal(RequeueOutcome.TaskMissing, ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(-1), (1L, RequeueOutcome.Requeued), (-1L, RequeueOutcome.TaskMissing)));
-        var error = Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Code(Scripts.Requeue, StackExchange.Redis.RedisResult.Create(7), (1L, RequeueOutcome.Requeued)));
+        Assert.Equal(RequeueOutcome.TaskMissing, ScriptReply.Code(Transitions.Requeue.Script, StackExchange.Redis.RedisResult.Create(-1), (1L, RequeueOutcome.Requeued), (-1L, RequeueOutcome.TaskMissing)));
+        var error = Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Code(Transitions.Requeue.Script, StackExchange.Redis.RedisResult.Create(7), (1L, RequeueOutcome.Requeued)));
         Assert.Equal("requeue.lua", error.Script);
         Assert.Equal("7", error.Reply);
-        Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Flag(Scripts.Fail, StackExchange.Redis.RedisResult.Create(2)));
+        Assert.Throws<UnexpectedScriptReplyException>(() => ScriptReply.Flag(Transitions.Fail.Script, StackExchange.Redis.RedisResult.Create(2)));
     }
 
     internal static string RepositoryRoot()

@@ -127,30 +127,7 @@ public sealed class RedisBroker
     internal async Task<FetchReply> LeaseAsync(string queue, string workerId, int max, DateTimeOffset leaseDeadline)
     {
         var keys = Keys(queue);
-        var result = (RedisResult[])(await RunAsync(Scripts.Fetch, keys,
-            new RedisValue[] { workerId, leaseDeadline.ToUnixMs(), max, Clock.UtcNow.ToUnixMs() }).ConfigureAwait(false))!;
-        // Pairs of id and envelope, then the triples (position, attempt, recoveries) of tasks past their first
-        // attempt, then the tasks left, the earliest lease deadline and what holds the queue back.
-        var count = (result.Length - 4) / 2;
-        var left = (long)result[result.Length - 3];
-        var earliest = (long)result[result.Length - 2];
-        var hold = (long)result[result.Length - 1];
-        var firstLease = earliest < 0 ? (DateTimeOffset?)null : ClockExtensions.FromUnixMs(earliest);
-        if (count == 0) return new FetchReply(Array.Empty<LeasedTask>(), left, firstLease, hold);
-        var attempts = new int[count];
-        var recoveries = new int[count];
-        var later = (RedisResult[])result[2 * count]!;
-        for (var i = 0; i + 2 < later.Length; i += 3)
-        {
-            var at = (int)later[i] - 1;
-            attempts[at] = (int)later[i + 1];
-            recoveries[at] = (int)later[i + 2];
-        }
-        var leased = new LeasedTask[count];
-        for (var i = 0; i < count; i++)
-            leased[i] = new LeasedTask(queue, (string)result[2 * i]!, (byte[]?)result[2 * i + 1] ?? Array.Empty<byte>(),
-                Math.Max(1, attempts[i]), recoveries[i]);
-        return new FetchReply(leased, left, firstLease, hold);
+        return Transitions.Fetch.Read(queue, await RunAsync(Transitions.Fetch.Script, keys, Transitions.Fetch.Args(workerId, leaseDeadline, max, Clock.UtcNow)).ConfigureAwait(false));
     }
 
     /// <summary>Writes the success record. False when the worker lost the lease (nothing was written).</summary>
@@ -167,24 +144,15 @@ public sealed class RedisBroker
         var keys = Keys(completions[0].Result.Queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
-        var args = new RedisValue[5 + 4 * completions.Count];
-        args[0] = workerId;
-        args[1] = oldest.ToUnixMs();
-        args[2] = Options.MaxSuccessRecords;
-        args[3] = keys.Queue;
-        args[4] = keys.WakeChannel;
+        var records = new (string, RedisValue, string?, DateTimeOffset)[completions.Count];
         for (var i = 0; i < completions.Count; i++)
         {
             var (result, uniqueKey) = completions[i];
             if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
-            args[5 + 4 * i] = result.Id;
-            args[6 + 4 * i] = RecordProof.Store(result, Options.Signing);
-            args[7 + 4 * i] = uniqueKey ?? "";
-            args[8 + 4 * i] = result.CompletedAt.ToUnixMs();
+            records[i] = (result.Id, RecordProof.Store(result, Options.Signing), uniqueKey, result.CompletedAt);
         }
-        var flags = (RedisResult[])(await RunAsync(Scripts.Complete, keys,
-            args).ConfigureAwait(false))!;
-        var codes = flags.Select(f => ScriptReply.Code(Scripts.Complete, f, (1L, 1), (2L, 2), (0L, 0))).ToArray();
+        var codes = Transitions.Complete.Read(await RunAsync(Transitions.Complete.Script, keys,
+            Transitions.Complete.Args(keys, workerId, oldest, Options.MaxSuccessRecords, records)).ConfigureAwait(false));
         // Tasks wait for some of these: hand their outcomes over now (settle.lua); what a crash leaves in the
         // hand-over list, the next look at the queue hands over.
         if (codes.Contains(2)) await Workflows.HandOverAsync(keys.Queue).ConfigureAwait(false);
@@ -196,10 +164,9 @@ public sealed class RedisBroker
     {
         var keys = Keys(error.Queue);
         error.RetryAt = retryAt;
-        var done = await RunAsync(Scripts.Fail, keys,
-            new RedisValue[] { error.Id, workerId, error.FailedAt.ToUnixMs(), RecordProof.Store(error, Options.Signing), retryAt?.ToUnixMs() ?? 0, Options.MaxFailureRecords, uniqueKey ?? "", keys.WakeChannel, keys.Queue })
-            .ConfigureAwait(false);
-        var code = ScriptReply.Code(Scripts.Fail, done, (1L, 1), (2L, 2), (0L, 0));
+        var code = Transitions.Fail.Read(await RunAsync(Transitions.Fail.Script, keys,
+            Transitions.Fail.Args(keys, error.Id, workerId, error.FailedAt, RecordProof.Store(error, Options.Signing), retryAt, Options.MaxFailureRecords, uniqueKey))
+            .ConfigureAwait(false));
         if (code == 2) await Workflows.HandOverAsync(keys.Queue).ConfigureAwait(false);
         return code > 0;
     }
@@ -232,9 +199,8 @@ public sealed class RedisBroker
     {
         var k = Keys(queue);
         var now = Clock.UtcNow;
-        var removed = (RedisResult[])(await RunAsync(Scripts.Trim, k,
-            new RedisValue[] { (now - Options.SuccessRetention).ToUnixMs(), (now - Options.FailureRetention).ToUnixMs(), limit }).ConfigureAwait(false))!;
-        return ((long)removed[0], (long)removed[1]);
+        return Transitions.Trim.Read(await RunAsync(Transitions.Trim.Script, k,
+            Transitions.Trim.Args(now - Options.SuccessRetention, now - Options.FailureRetention, limit)).ConfigureAwait(false));
     }
 
     /// <summary>Hands leased tasks back to the front of the queue without counting the attempt; returns how many went back.</summary>
@@ -242,9 +208,7 @@ public sealed class RedisBroker
     {
         if (ids.Count == 0) return 0;
         var keys = Keys(queue);
-        var args = new List<RedisValue> { keys.WakeChannel, workerId };
-        args.AddRange(ids.Select(id => (RedisValue)id));
-        return (long)await RunAsync(Scripts.HandBack, keys, args.ToArray()).ConfigureAwait(false);
+        return Transitions.HandBack.Read(await RunAsync(Transitions.HandBack.Script, keys, Transitions.HandBack.Args(keys, workerId, ids)).ConfigureAwait(false));
     }
 
     /// <summary>
@@ -255,28 +219,14 @@ public sealed class RedisBroker
     {
         if (ids.Count == 0) return 0;
         var keys = Keys(queue);
-        var args = new List<RedisValue> { keys.WakeChannel, workerId, due.ToUnixMs() };
-        args.AddRange(ids.Select(id => (RedisValue)id));
-        return (long)await RunAsync(Scripts.Defer, keys, args.ToArray()).ConfigureAwait(false);
+        return Transitions.Defer.Read(await RunAsync(Transitions.Defer.Script, keys, Transitions.Defer.Args(keys, workerId, due, ids)).ConfigureAwait(false));
     }
 
     /// <summary>Extends the leases a worker holds; returns the ids it no longer holds and those whose cancellation was asked.</summary>
     public async Task<(string[] Lost, string[] Canceled)> ExtendAsync(string queue, string workerId, IReadOnlyCollection<string> ids, DateTimeOffset leaseDeadline)
     {
         if (ids.Count == 0) return (Array.Empty<string>(), Array.Empty<string>());
-        var keys = Keys(queue);
-        var args = new List<RedisValue> { workerId, leaseDeadline.ToUnixMs() };
-        args.AddRange(ids.Select(id => (RedisValue)id));
-        var pairs = (RedisResult[])(await RunAsync(Scripts.Extend, keys, args.ToArray()).ConfigureAwait(false))!;
-        var lost = new List<string>();
-        var canceled = new List<string>();
-        for (var i = 0; i + 1 < pairs.Length; i += 2)
-        {
-            var why = (string?)pairs[i + 1];
-            var list = why == "lost" ? lost : why == "canceled" ? canceled : throw new UnexpectedScriptReplyException(Scripts.Extend.Name, why ?? "(nil)");
-            list.Add((string)pairs[i]!);
-        }
-        return (lost.ToArray(), canceled.ToArray());
+        return Transitions.Extend.Read(await RunAsync(Transitions.Extend.Script, Keys(queue), Transitions.Extend.Args(workerId, leaseDeadline, ids)).ConfigureAwait(false));
     }
 
     /// <summary>Moves tasks whose lease ran out back to pending; returns them with the worker that held each.</summary>
@@ -290,23 +240,14 @@ public sealed class RedisBroker
     internal async Task<((string Id, string Worker)[] Moved, DateTimeOffset? NextDeadline)> RecoverExpiredAsync(string queue, int limit = 100)
     {
         var keys = Keys(queue);
-        var reply = (RedisResult[])(await RunAsync(Scripts.Recover, keys,
-            new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
-        var pairs = (RedisResult[])reply[0]!;
-        var next = (long)reply[1];
-        var moved = new (string, string)[pairs.Length / 2];
-        for (var i = 0; i < moved.Length; i++) moved[i] = ((string)pairs[2 * i]!, (string?)pairs[2 * i + 1] ?? "");
-        return (moved, next < 0 ? null : ClockExtensions.FromUnixMs(next));
+        return Transitions.Recover.Read(await RunAsync(Transitions.Recover.Script, keys, Transitions.Recover.Args(keys, Clock.UtcNow, limit)).ConfigureAwait(false));
     }
 
     /// <summary>Moves due retries and scheduled tasks to pending; returns how many moved and when the next one is due.</summary>
     public async Task<(long Moved, DateTimeOffset? NextDue)> PromoteAsync(string queue, int limit = 500)
     {
         var keys = Keys(queue);
-        var result = (RedisResult[])(await RunAsync(Scripts.Promote, keys,
-            new RedisValue[] { keys.WakeChannel, Clock.UtcNow.ToUnixMs(), limit }).ConfigureAwait(false))!;
-        var nextDue = (long)result[1];
-        return ((long)result[0], nextDue < 0 ? null : ClockExtensions.FromUnixMs(nextDue));
+        return Transitions.Promote.Read(await RunAsync(Transitions.Promote.Script, keys, Transitions.Promote.Args(keys, Clock.UtcNow, limit)).ConfigureAwait(false));
     }
 
     /// <summary>
@@ -318,11 +259,10 @@ public sealed class RedisBroker
         var keys = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var stored = (byte[]?)await Db.HashGetAsync(keys.Tasks, id).ConfigureAwait(false);
         var restamped = stored is null ? null : TaskFreshness.Restamp(stored, keyring, Clock.UtcNow);
-        var result = await RunAsync(Scripts.Requeue, keys,
-            new RedisValue[] { keys.WakeChannel, id, keys.Queue, restamped ?? Array.Empty<byte>() }).ConfigureAwait(false);
-        // 2: tasks that this one's failure canceled come back to wait for it (settle.lua 'r').
-        if ((long)result == 2) await Workflows.HandOverAsync(keys.Queue).ConfigureAwait(false);
-        return ScriptReply.Code(Scripts.Requeue, result, (1L, RequeueOutcome.Requeued), (2L, RequeueOutcome.Requeued), (0L, RequeueOutcome.NotFailed), (-1L, RequeueOutcome.TaskMissing));
+        var (outcome, handOver) = Transitions.Requeue.Read(await RunAsync(Transitions.Requeue.Script, keys, Transitions.Requeue.Args(keys, id, restamped)).ConfigureAwait(false));
+        // Tasks that this one's failure canceled come back to wait for it (settle.lua 'r').
+        if (handOver) await Workflows.HandOverAsync(keys.Queue).ConfigureAwait(false);
+        return outcome;
     }
 
     /// <summary>Puts every failure record of a queue back in its pending list, oldest first; returns how many went back.</summary>
@@ -384,9 +324,7 @@ public sealed class RedisBroker
             try { uniqueKey = TqJson.ReadEnvelope(envelope!).UniqueKey; }
             catch (MalformedTaskException) { }
         }
-        var result = await RunAsync(Scripts.Delete, k,
-            new RedisValue[] { id, uniqueKey ?? "" }).ConfigureAwait(false);
-        return ScriptReply.Code(Scripts.Delete, result, (1L, DeleteOutcome.Deleted), (0L, DeleteOutcome.NotFound), (-1L, DeleteOutcome.Running));
+        return Transitions.Delete.Read(await RunAsync(Transitions.Delete.Script, k, Transitions.Delete.Args(id, uniqueKey)).ConfigureAwait(false));
     }
 
     /// <summary>Cancels a task: pending or retrying ones become failure records; active ones are stopped by their worker.</summary>
@@ -395,9 +333,7 @@ public sealed class RedisBroker
         var k = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var now = Clock.UtcNow;
         var error = new TaskError { Id = id, Queue = ShardRouter.Logical(queue), Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
-        var result = await RunAsync(Scripts.Cancel, k,
-            new RedisValue[] { k.CancelChannel, id, now.ToUnixMs(), TqJson.Serialize(error) }).ConfigureAwait(false);
-        return ScriptReply.Code(Scripts.Cancel, result, (1L, CancelOutcome.Canceled), (2L, CancelOutcome.StopRequested), (0L, CancelOutcome.NotCancelable));
+        return Transitions.Cancel.Read(await RunAsync(Transitions.Cancel.Script, k, Transitions.Cancel.Args(k, id, now, TqJson.Serialize(error))).ConfigureAwait(false));
     }
 
     /// <summary>The bytes a task is stored as: its JSON, behind a signature line when this broker signs.</summary>

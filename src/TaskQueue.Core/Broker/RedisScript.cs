@@ -243,29 +243,18 @@ public sealed class UnexpectedScriptReplyException : InvalidOperationException
     public string Reply { get; }
 }
 
-/// <summary>All scripts of the broker with their keys, loaded once per process.</summary>
+/// <summary>
+/// All scripts of the broker, loaded once per process. Each has its class in <c>Broker/Transitions</c>, beside its Lua
+/// file: the keys it takes in its header's order, the packing of its arguments and the strict reading of its reply.
+/// </summary>
 internal static class Scripts
 {
-    public static readonly QueueScript Enqueue = QueueScript.Load("enqueue.lua", k => new[] { k.Tasks, k.Pending, k.Unique, k.Failed, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Fetch = QueueScript.Load("fetch.lua", k => new[] { k.Pending, k.Active, k.Tasks, k.Attempts, k.Owners, k.Recoveries, k.Limits, k.RateState, k.PendingHigh, k.PendingLow, k.Levels, k.Passed, k.Succeeded, k.Failed });
-    public static readonly QueueScript Complete = QueueScript.Load("complete.lua", k => new[] { k.Active, k.Owners, k.Succeeded, k.Results, k.Tasks, k.Attempts, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels });
-    public static readonly QueueScript Fail = QueueScript.Load("fail.lua", k => new[] { k.Active, k.Owners, k.Retry, k.Failed, k.Errors, k.Attempts, k.Tasks, k.Unique, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.Limits, k.Levels, k.Remaining, k.Settled });
-    public static readonly QueueScript Depend = QueueScript.Load("depend.lua", k => new[] { k.Dependents, k.Succeeded, k.Failed, k.Tasks });
-    public static readonly QueueScript Hold = QueueScript.Load("hold.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Settle = QueueScript.Load("settle.lua", k => new[] { k.Tasks, k.Waiting, k.Remaining, k.Settled, k.Pending, k.Failed, k.Errors, k.PendingHigh, k.PendingLow, k.Levels, k.Succeeded });
-    public static readonly QueueScript HandBack = QueueScript.Load("handback.lua", k => new[] { k.Active, k.Owners, k.Pending, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Defer = QueueScript.Load("defer.lua", k => new[] { k.Active, k.Owners, k.Scheduled });
-    public static readonly QueueScript Extend = QueueScript.Load("extend.lua", k => new[] { k.Active, k.Owners, k.Canceled });
-    public static readonly QueueScript Recover = QueueScript.Load("recover.lua", k => new[] { k.Active, k.Owners, k.Pending, k.Recoveries, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Promote = QueueScript.Load("promote.lua", k => new[] { k.Retry, k.Pending, k.Scheduled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Requeue = QueueScript.Load("requeue.lua", k => new[] { k.Failed, k.Errors, k.Attempts, k.Tasks, k.Pending, k.Recoveries, k.Canceled, k.Dependents, k.Handover, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Cancel = QueueScript.Load("cancel.lua", k => new[] { k.Pending, k.Retry, k.Active, k.Failed, k.Errors, k.Canceled, k.Tasks, k.Attempts, k.Scheduled, k.Waiting, k.Remaining, k.Settled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Fire = QueueScript.Load("fire.lua", k => new[] { k.ScheduleDue, k.ScheduleRuns, k.Tasks, k.Pending, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Inspect = QueueScript.Load("inspect.lua", k => new[] { k.Tasks, k.Attempts, k.Owners, k.Active, k.Retry, k.Succeeded, k.Failed, k.Results, k.Errors, k.Scheduled, k.Recoveries, k.Waiting }, readOnly: true);
-    public static readonly QueueScript Delete = QueueScript.Load("delete.lua", k => new[] { k.Pending, k.Scheduled, k.Retry, k.Active, k.Failed, k.Succeeded, k.Tasks, k.Attempts, k.Errors, k.Results, k.Recoveries, k.Unique, k.Waiting, k.Remaining, k.Settled, k.PendingHigh, k.PendingLow, k.Levels });
-    public static readonly QueueScript Peek = QueueScript.Load("peek.lua", k => new[] { k.Tasks }, readOnly: true);
-    public static readonly QueueScript Trim = QueueScript.Load("trim.lua", k => new[] { k.Succeeded, k.Results, k.Failed, k.Errors, k.Tasks, k.Levels, k.Remaining, k.Settled });
-
-    /// <summary>Every script, for the tests that check them all.</summary>
-    public static IReadOnlyList<QueueScript> All => new[] { Enqueue, Fetch, Complete, Fail, HandBack, Extend, Recover, Promote, Requeue, Cancel, Fire, Inspect, Delete, Peek, Trim, Depend, Hold, Settle, Defer };
+    public static IReadOnlyList<QueueScript> All => new[]
+    {
+        Transitions.Enqueue.Script, Transitions.Fetch.Script, Transitions.Complete.Script, Transitions.Fail.Script,
+        Transitions.HandBack.Script, Transitions.Defer.Script, Transitions.Extend.Script, Transitions.Recover.Script,
+        Transitions.Promote.Script, Transitions.Requeue.Script, Transitions.Cancel.Script, Transitions.Fire.Script,
+        Transitions.Inspect.Script, Transitions.Delete.Script, Transitions.Peek.Script, Transitions.Trim.Script,
+        Transitions.Depend.Script, Transitions.Hold.Script, Transitions.Settle.Script,
+    };
 }

@@ -120,9 +120,8 @@ public sealed class ScheduleStore : BrokerStore
             var json = TqJson.SerializeToUtf8(run);
             record = sign && Broker.Options.Signing is { } keyring ? EnvelopeSignature.Sign(json, keyring) : json;
         }
-        var result = await RunAsync(Scripts.Fire, k,
-            new RedisValue[] { k.WakeChannel, name, dueMs, next?.ToUnixMs() ?? -1, record, task?.Id ?? "", stored, task?.Level ?? "" })
+        var result = await RunAsync(Transitions.Fire.Script, k, Transitions.Fire.Args(k, name, dueMs, next, record, task?.Id, stored, task?.Level))
             .ConfigureAwait(false);
-        return (long)result == 1;
+        return Transitions.Fire.Read(result);
     }
 }

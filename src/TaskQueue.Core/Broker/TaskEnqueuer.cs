@@ -149,7 +149,7 @@ public sealed class TaskEnqueuer : BrokerStore
     }
 
     /// <summary>A task of an enqueue call on its way to Redis: where it stands in the call, and what is stored.</summary>
-    private readonly struct Storing
+    internal readonly struct Storing
     {
         public Storing(int index, string id, byte[] json, string uniqueKey, long dueMs, string level, bool minted)
         {
@@ -177,26 +177,7 @@ public sealed class TaskEnqueuer : BrokerStore
     /// <summary>One batch through the enqueue script, which checks ids and unique keys and schedules delayed tasks.</summary>
     private async Task<EnqueueOutcome[]> StoreCheckedAsync(QueueKeys keys, List<Storing> batch)
     {
-        var args = new RedisValue[1 + 5 * batch.Count];
-        args[0] = keys.WakeChannel;
-        for (var k = 0; k < batch.Count; k++)
-        {
-            args[1 + 5 * k] = batch[k].Id;
-            args[2 + 5 * k] = batch[k].Json;
-            args[3 + 5 * k] = batch[k].UniqueKey;
-            args[4 + 5 * k] = batch[k].DueMs;
-            args[5 + 5 * k] = batch[k].Level;
-        }
-        var flags = (RedisResult[])(await RunAsync(Scripts.Enqueue, keys, args).ConfigureAwait(false))!;
-        var outcomes = new EnqueueOutcome[flags.Length];
-        for (var j = 0; j < flags.Length; j++)
-        {
-            var flag = flags[j];
-            outcomes[j] = flag.Resp2Type == ResultType.BulkString
-                ? new EnqueueOutcome(EnqueueStatus.Duplicate, (string?)flag)
-                : new EnqueueOutcome(ScriptReply.Code(Scripts.Enqueue, flag, (1L, EnqueueStatus.Stored), (0L, EnqueueStatus.IdExists)));
-        }
-        return outcomes;
+        return Transitions.Enqueue.Read(await RunAsync(Transitions.Enqueue.Script, keys, Transitions.Enqueue.Args(keys, batch)).ConfigureAwait(false));
     }
 
     /// <summary>

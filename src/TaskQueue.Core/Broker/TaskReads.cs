@@ -73,45 +73,7 @@ public sealed class TaskReads : BrokerStore
     public async Task<TaskSnapshot> InspectAsync(string queue, string id)
     {
         var k = Keys(await Broker.Shards.LocateAsync(queue, id).ConfigureAwait(false));
-        var r = (RedisResult[])(await RunAsync(Scripts.Inspect, k,
-            new RedisValue[] { id }).ConfigureAwait(false))!;
-        var state = (string)r[0]! switch
-        {
-            "succeeded" => TaskState.Succeeded,
-            "failed" => TaskState.Failed,
-            "active" => TaskState.Active,
-            "retrying" => TaskState.Retrying,
-            "pending" => TaskState.Pending,
-            "scheduled" => TaskState.Scheduled,
-            "waiting" => TaskState.Waiting,
-            _ => TaskState.Unknown,
-        };
-        var snapshot = new TaskSnapshot { Id = id, Queue = queue, State = state };
-        var envelope = (string?)r[1];
-        if (!string.IsNullOrEmpty(envelope))
-        {
-            try { snapshot.Envelope = TqJson.ReadEnvelope(envelope); }
-            catch (MalformedTaskException) { }
-        }
-        if (int.TryParse((string?)r[2], out var attempts)) snapshot.Attempts = attempts;
-        var owner = (string?)r[3];
-        if (!string.IsNullOrEmpty(owner)) snapshot.Worker = owner;
-        if (double.TryParse((string?)r[4], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var score))
-            snapshot.StateSince = ClockExtensions.FromUnixMs((long)score);
-        var record = (string?)r[5];
-        if (state == TaskState.Succeeded) snapshot.Result = TqJson.ReadResult(record);
-        else if (!string.IsNullOrEmpty(record)) snapshot.Error = TqJson.ReadError(record);
-        if (snapshot.Result is { } result)
-        {
-            snapshot.Attempts = result.Attempts;
-            snapshot.Worker = result.Worker;
-        }
-        else if (snapshot.Error is { } error && state == TaskState.Failed)
-        {
-            snapshot.Attempts = error.Attempts;
-            snapshot.Worker = error.Worker;
-        }
-        return snapshot;
+        return Transitions.Inspect.Read(queue, id, await RunAsync(Transitions.Inspect.Script, k, Transitions.Inspect.Args(id)).ConfigureAwait(false));
     }
 
     /// <summary>
@@ -333,9 +295,7 @@ public sealed class TaskReads : BrokerStore
         long[]? sizes = null;
         if (maxTaskBytes is { } limit)
         {
-            var peeked = (RedisResult[])(await RunAsync(Scripts.Peek, k, wanted.Prepend(limit).ToArray()).ConfigureAwait(false))!;
-            taskJson = peeked.Select(r => r.Resp2Type == ResultType.BulkString ? (RedisValue)r : RedisValue.Null).ToArray();
-            sizes = peeked.Select((r, i) => taskJson[i].HasValue ? ((byte[])taskJson[i]!).Length : (long)r).ToArray();
+            (taskJson, sizes) = Transitions.Peek.Read(await RunAsync(Transitions.Peek.Script, k, Transitions.Peek.Args(limit, wanted)).ConfigureAwait(false));
         }
         else
             taskJson = await db.HashGetAsync(k.Tasks, wanted).ConfigureAwait(false);

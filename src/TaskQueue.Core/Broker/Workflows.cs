@@ -55,13 +55,11 @@ public sealed class Workflows : BrokerStore
             foreach (var byShard in located.GroupBy(l => l.Shard))
             {
                 var k = Keys(byShard.Key);
-                var args = new List<RedisValue> { line };
-                args.AddRange(byShard.Select(l => (RedisValue)l.Ref.Id));
-                var answers = (RedisResult[])(await RunAsync(Scripts.Depend, k, args.ToArray()).ConfigureAwait(false))!;
                 var refs = byShard.ToList();
+                var answers = Transitions.Depend.Read(await RunAsync(Transitions.Depend.Script, k, Transitions.Depend.Args(line, refs.Select(l => l.Ref.Id))).ConfigureAwait(false));
                 for (var i = 0; i < refs.Count; i++)
                 {
-                    var state = (string)answers[i]!;
+                    var state = answers[i];
                     if (state == "u") return new DependentOutcome(DependentStatus.DependencyNotFound, refs[i].Ref);
                     states.Add((byShard.Key + "/" + refs[i].Ref.Id, state));
                 }
@@ -69,17 +67,11 @@ public sealed class Workflows : BrokerStore
         }
         var keys = Keys(home);
         var (before, after) = DependencyFailedRecord(queue, task.Id);
-        var hold = new List<RedisValue> { keys.WakeChannel, task.Id, Broker.Stored(task), policy, Clock.UtcNow.ToUnixMs(), before, after, task.Level };
-        foreach (var (key, state) in states)
-        {
-            hold.Add(key);
-            hold.Add(state);
-        }
         var registered = Db.SetAddAsync(QueueKeys.Queues, queue);
-        var result = await RunAsync(Scripts.Hold, keys, hold.ToArray()).ConfigureAwait(false);
+        var result = await RunAsync(Transitions.Hold.Script, keys,
+            Transitions.Hold.Args(keys, task.Id, Broker.Stored(task), policy, Clock.UtcNow, before, after, task.Level, states)).ConfigureAwait(false);
         await registered.ConfigureAwait(false);
-        return new DependentOutcome(ScriptReply.Code(Scripts.Hold, result,
-            (0L, DependentStatus.IdExists), (1L, DependentStatus.Pending), (2L, DependentStatus.Canceled), (3L, DependentStatus.Waiting)), null);
+        return new DependentOutcome(Transitions.Hold.Read(result), null);
     }
 
     /// <summary>
@@ -124,8 +116,8 @@ public sealed class Workflows : BrokerStore
             ? DependencyFailedRecord(ShardRouter.Logical(f[3]), f[4]) : ("", "");
         try
         {
-            await RunAsync(Scripts.Settle, waiting,
-                new RedisValue[] { waiting.WakeChannel, f[4], f[0] + "/" + f[1], f[2], f[5], Clock.UtcNow.ToUnixMs(), before, after }).ConfigureAwait(false);
+            Transitions.Settle.Read(await RunAsync(Transitions.Settle.Script, waiting,
+                Transitions.Settle.Args(waiting, f[4], f[0] + "/" + f[1], f[2], f[5], Clock.UtcNow, before, after)).ConfigureAwait(false));
         }
         catch (RedisServerException ex) when (!ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal) && !ex.Message.StartsWith("LOADING", StringComparison.Ordinal)
             && !ex.Message.StartsWith("READONLY", StringComparison.Ordinal) && !ex.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal))
