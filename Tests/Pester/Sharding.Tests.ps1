@@ -41,6 +41,12 @@ Describe 'A sharded queue' {
             $counts.Succeeded | Should -Be 270
             $counts.Failed | Should -Be 30
             (Wait-TqTask -Queue $queue -Id $sent[6].Id -Timeout 10).Output | Should -Be 14
+            # Stored records name the queue itself, never the shard they were written in (only ShardRouter knows shards).
+            foreach ($shard in "$queue~1", "$queue~2") {
+                $ids = @(Invoke-Redis ZRANGE "tq:{$shard}:succeeded" 0 0) + @(Invoke-Redis ZRANGE "tq:{$shard}:failed" 0 0)
+                (Invoke-Redis HGET "tq:{$shard}:results" $ids[0] | ConvertFrom-Json).queue | Should -Be $queue
+                (Invoke-Redis HGET "tq:{$shard}:errors" $ids[1] | ConvertFrom-Json).queue | Should -Be $queue
+            }
             (Get-TqResult -Queue $queue -First 1000) | Should -HaveCount 270
             $failures = @(Get-TqFailure -Queue $queue -First 1000)
             $failures | Should -HaveCount 30

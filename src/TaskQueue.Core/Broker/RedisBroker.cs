@@ -138,17 +138,24 @@ public sealed class RedisBroker
     /// Writes the success records of tasks of one queue in one script call. Per task: false when the worker
     /// lost the lease (nothing was written for it).
     /// </summary>
-    public async Task<bool[]> CompleteAsync(string workerId, IReadOnlyList<(TaskResult Result, string? UniqueKey)> completions)
+    public Task<bool[]> CompleteAsync(string workerId, IReadOnlyList<(TaskResult Result, string? UniqueKey)> completions) =>
+        completions.Count == 0 ? Task.FromResult(Array.Empty<bool>()) : CompleteAsync(completions[0].Result.Queue, workerId, completions);
+
+    /// <summary>
+    /// The same in <paramref name="queue"/>, the queue or shard the tasks were leased from: records name the queue
+    /// itself, never its shard (ShardRouter).
+    /// </summary>
+    public async Task<bool[]> CompleteAsync(string queue, string workerId, IReadOnlyList<(TaskResult Result, string? UniqueKey)> completions)
     {
         if (completions.Count == 0) return Array.Empty<bool>();
-        var keys = Keys(completions[0].Result.Queue);
+        var keys = Keys(queue);
         var now = Clock.UtcNow;
         var oldest = now - Options.SuccessRetention;
         var records = new (string, RedisValue, string?, DateTimeOffset)[completions.Count];
         for (var i = 0; i < completions.Count; i++)
         {
             var (result, uniqueKey) = completions[i];
-            if (result.Queue != keys.Queue) throw new ArgumentException("All completions of one call must belong to one queue.");
+            if (ShardRouter.Logical(result.Queue) != ShardRouter.Logical(keys.Queue)) throw new ArgumentException("All completions of one call must belong to one queue.");
             records[i] = (result.Id, RecordProof.Store(result, Options.Signing), uniqueKey, result.CompletedAt);
         }
         var codes = Transitions.Complete.Read(await RunAsync(Transitions.Complete.Script, keys,
@@ -160,9 +167,14 @@ public sealed class RedisBroker
     }
 
     /// <summary>Records a failed attempt: a retry at <paramref name="retryAt"/>, or a failure record when it is null.</summary>
-    public async Task<bool> FailAsync(string workerId, TaskError error, DateTimeOffset? retryAt, string? uniqueKey = null)
+    public Task<bool> FailAsync(string workerId, TaskError error, DateTimeOffset? retryAt, string? uniqueKey = null) =>
+        FailAsync(error.Queue, workerId, error, retryAt, uniqueKey);
+
+    /// <summary>The same in <paramref name="queue"/>, the queue or shard the task was leased from (the record names the queue itself).</summary>
+    public async Task<bool> FailAsync(string queue, string workerId, TaskError error, DateTimeOffset? retryAt, string? uniqueKey = null)
     {
-        var keys = Keys(error.Queue);
+        if (ShardRouter.Logical(error.Queue) != ShardRouter.Logical(queue)) throw new ArgumentException($"Task {error.Id} belongs to queue '{error.Queue}', not '{queue}'.");
+        var keys = Keys(queue);
         error.RetryAt = retryAt;
         var code = Transitions.Fail.Read(await RunAsync(Transitions.Fail.Script, keys,
             Transitions.Fail.Args(keys, error.Id, workerId, error.FailedAt, RecordProof.Store(error, Options.Signing), retryAt, Options.MaxFailureRecords, uniqueKey))

@@ -110,11 +110,11 @@ internal sealed class Acknowledger
                         any |= dropped[i];
                     }
                     // The usual case: every lease live, the batch written as it is.
-                    if (!any) return await _broker.CompleteAsync(_workerId, items.Select(c => (c.Result, c.UniqueKey)).ToList()).ConfigureAwait(false);
+                    if (!any) return await _broker.CompleteAsync(group.Key, _workerId, items.Select(c => (c.Result, c.UniqueKey)).ToList()).ConfigureAwait(false);
                     var result = new bool[items.Count];
                     var live = Enumerable.Range(0, items.Count).Where(i => !dropped[i]).ToList();
                     if (live.Count == 0) return result;
-                    var done = await _broker.CompleteAsync(_workerId, live.Select(i => (items[i].Result, items[i].UniqueKey)).ToList()).ConfigureAwait(false);
+                    var done = await _broker.CompleteAsync(group.Key, _workerId, live.Select(i => (items[i].Result, items[i].UniqueKey)).ToList()).ConfigureAwait(false);
                     for (var k = 0; k < live.Count; k++) result[live[k]] = done[k];
                     return result;
                 }
@@ -146,7 +146,7 @@ internal sealed class Acknowledger
     public bool WriteFailure(LeasedTask task, TaskError error, DateTimeOffset? retryAt, string? uniqueKey) =>
         Finish(new[] { task }, () =>
         {
-            if (WriteWithRetry(() => _broker.FailAsync(_workerId, error, retryAt, uniqueKey)))
+            if (WriteWithRetry(() => _broker.FailAsync(task.Queue, _workerId, error, retryAt, uniqueKey)))
             {
                 ConfirmReplicas(task.Queue, 1);
                 return true;

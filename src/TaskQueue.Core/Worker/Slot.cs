@@ -323,7 +323,7 @@ internal sealed class Slot
             var result = new TaskResult
             {
                 Id = leased.Id,
-                Queue = leased.Queue,
+                Queue = ShardRouter.Logical(leased.Queue),
                 Label = envelope.Label,
                 Worker = _w.WorkerId,
                 Attempts = leased.Attempt,
@@ -355,7 +355,7 @@ internal sealed class Slot
     private void RecordFailure(LeasedTask leased, TaskEnvelope? envelope, DateTimeOffset startedAt, TaskError error)
     {
         error.Id = leased.Id;
-        error.Queue = leased.Queue;
+        error.Queue = ShardRouter.Logical(leased.Queue);
         error.Worker = _w.WorkerId;
         error.Attempts = leased.Attempt;
         error.StartedAt = startedAt;
