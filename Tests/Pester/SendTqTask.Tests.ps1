@@ -137,3 +137,38 @@ Describe 'Unusual names and arguments' {
         { Send-TqTask -Queue $queue -Name ('n' * 201) -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw
     }
 }
+
+Describe 'The task parameters that Send-TqTask and the schedule cmdlets share' {
+    It 'are one set: the same names, types, aliases and validation on Send-TqTask, Register-TqSchedule and Set-TqSchedule' {
+        $shared = 'SigningKey', 'ArgumentList', 'Parameters', 'MaxAttempts', 'Timeout', 'Priority', 'ContinueOnError'
+        $describe = {
+            param($Command, $Name)
+            $p = (Get-Command $Command).Parameters[$Name]
+            $p | Should -Not -BeNullOrEmpty -Because "$Command should take -$Name"
+            $validation = @($p.Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateArgumentsAttribute] -or $_ -is [System.Management.Automation.ArgumentTransformationAttribute] } | ForEach-Object { $_.GetType().Name } | Sort-Object) -join ','
+            '{0} [{1}] aliases={2} checks={3}' -f $Name, $p.ParameterType.Name, ($p.Aliases -join ','), $validation
+        }
+        foreach ($name in $shared) {
+            $send = & $describe Send-TqTask $name
+            (& $describe Register-TqSchedule $name) | Should -Be $send
+            (& $describe Set-TqSchedule $name) | Should -Be $send
+        }
+    }
+
+    It 'are checked alike: -MaxAttempts 0 and a negative -Timeout are refused by the schedule cmdlets too' {
+        $queue = New-TestQueue 'shared'
+        try {
+            { Register-TqSchedule -Name n -Cron '0 3 * * *' -Queue $queue -ScriptBlock { 1 } -MaxAttempts 0 -ErrorAction Stop } | Should -Throw '*MaxAttempts*'
+            { Register-TqSchedule -Name n -Cron '0 3 * * *' -Queue $queue -ScriptBlock { 1 } -Timeout -5 -ErrorAction Stop } | Should -Throw '*-Timeout cannot be negative*'
+            $null = Register-TqSchedule -Name n -Cron '0 3 * * *' -Queue $queue -Args 'a', 'b' -ScriptBlock { param($x, $y) "$x$y" } -MaxAttempts 3
+            { Set-TqSchedule -Name n -Queue $queue -MaxAttempts 0 -ErrorAction Stop } | Should -Throw '*MaxAttempts*'
+            # Set-TqSchedule changes what it is given and keeps the rest.
+            Set-TqSchedule -Name n -Queue $queue -Priority High
+            $task = (Get-TqSchedule -Name n -Queue $queue).Definition.Task
+            $task.MaxAttempts | Should -Be 3
+            $task.Priority | Should -Be 'High'
+            $task.Args.GetRawText() | Should -Be '["a","b"]'
+        }
+        finally { Remove-TestQueue $queue }
+    }
+}

@@ -10,7 +10,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Registers a recurring schedule in Redis: any running worker of its queue sends its task at each occurrence, exactly once.</summary>
 [Cmdlet(VerbsLifecycle.Register, "TqSchedule", DefaultParameterSetName = ScriptSet, SupportsShouldProcess = true)]
 [OutputType(typeof(ScheduleInfo))]
-public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
+public sealed class RegisterTqScheduleCommand : ScheduleTaskCmdlet
 {
     private const string ScriptSet = "ScriptBlock";
     private const string CommandSet = "Command";
@@ -31,32 +31,10 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
     [ValidateNotNullOrEmpty]
     public string Command { get; set; } = "";
 
-    [Parameter]
-    public object?[]? ArgumentList { get; set; }
-
-    [Parameter]
-    public Hashtable? Parameters { get; set; }
-
-    [Parameter]
-    [ValidateRange(1, 1000)]
-    public int MaxAttempts { get; set; } = TaskEnvelope.DefaultMaxAttempts;
-
-    [Parameter]
-    [TimeSpanTransformation]
-    public TimeSpan Timeout { get; set; }
-
     /// <summary>Occurrences missed while no worker ran: RunOnce (catch up with one run, the default) or Skip.</summary>
     [Parameter]
     [ValidateSet(MissedRunPolicy.RunOnce, MissedRunPolicy.Skip)]
     public string MissedRuns { get; set; } = MissedRunPolicy.RunOnce;
-
-    /// <summary>The priority of each occurrence's task: High, Normal (the default) or Low (see Send-TqTask).</summary>
-    [Parameter]
-    public TaskPriority Priority { get; set; } = TaskPriority.Normal;
-
-    /// <summary>Non-terminating errors of an occurrence's task are kept on its record without failing it (as Send-TqTask -ContinueOnError).</summary>
-    [Parameter]
-    public SwitchParameter ContinueOnError { get; set; }
 
     /// <summary>Replace a schedule of the same name.</summary>
     [Parameter]
@@ -79,16 +57,10 @@ public sealed class RegisterTqScheduleCommand : SavingScheduleCmdlet
             TimeZone = TimeZone,
             MissedRuns = MissedRuns,
             CreatedAt = DateTimeOffset.UtcNow,
-            Task = new TaskEnvelope
-            {
-                Queue = Queue,
-                MaxAttempts = MaxAttempts,
-                TimeoutMs = (long)Timeout.TotalMilliseconds,
-                Priority = TaskPriorities.Stored(Priority),
-                ContinueOnError = ContinueOnError,
-            },
+            Task = new TaskEnvelope { Queue = Queue },
         };
-        if (!FillTask(schedule.Task, ParameterSetName == ScriptSet ? ScriptBlock : null, ParameterSetName == CommandSet ? Command : null, ArgumentList, Parameters)) return;
+        ApplyTaskSettings(schedule.Task);
+        if (!FillTask(schedule.Task, ParameterSetName == ScriptSet ? ScriptBlock : null, ParameterSetName == CommandSet ? Command : null)) return;
         if (!ShouldProcess($"schedule '{Name}' ({Cron}) in queue '{Queue}'", "Register")) return;
         Save(schedule);
     }

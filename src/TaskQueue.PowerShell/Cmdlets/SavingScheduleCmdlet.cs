@@ -2,7 +2,7 @@ using System.Management.Automation;
 
 namespace TaskQueue.PowerShell.Cmdlets;
 
-/// <summary>The schedule cmdlets that store a schedule: each stores it signed when it has a keyring (-SigningKey).</summary>
+/// <summary>Enable- and Disable-TqSchedule: they store the schedule again, signed when they have a keyring (-SigningKey). The cmdlets that also make its task derive from ScheduleTaskCmdlet.</summary>
 public abstract class SavingScheduleCmdlet : ScheduleCmdlet
 {
     /// <summary>Path of the keyring (New-TqSigningKey) the schedule is signed with; defaults to $env:TQ_SIGNING_KEY.</summary>

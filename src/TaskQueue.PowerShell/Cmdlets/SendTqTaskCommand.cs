@@ -16,16 +16,8 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Sends tasks to a queue: one per call, or one per object piped in.</summary>
 [Cmdlet(VerbsCommunications.Send, "TqTask", DefaultParameterSetName = ScriptSet)]
 [OutputType(typeof(TaskInfo))]
-public sealed class SendTqTaskCommand : TqCmdlet
+public sealed class SendTqTaskCommand : TaskCmdlet
 {
-    /// <summary>Path of the keyring (New-TqSigningKey) the tasks are signed with; defaults to $env:TQ_SIGNING_KEY.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? SigningKey { get; set; }
-
-    protected override string? SigningKeyPath => SigningKey;
-    protected override bool UsesSigningKey => true;
-
     private const string ScriptSet = "ScriptBlock";
     private const string CommandSet = "Command";
     private const int FlushEvery = 1000;
@@ -42,13 +34,6 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [ValidateNotNullOrEmpty]
     public string Command { get; set; } = "";
 
-    [Parameter]
-    [Alias("Args")]
-    public object?[]? ArgumentList { get; set; }
-
-    [Parameter]
-    public Hashtable? Parameters { get; set; }
-
     /// <summary>Each object piped in becomes one task, with the object as its first argument.</summary>
     [Parameter(ValueFromPipeline = true)]
     public object? InputObject { get; set; }
@@ -57,15 +42,6 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [ValidateQueueName]
     [ArgumentCompleter(typeof(QueueNameCompleter))]
     public string Queue { get; set; } = "default";
-
-    [Parameter]
-    [ValidateRange(1, 1000)]
-    public int MaxAttempts { get; set; } = TaskEnvelope.DefaultMaxAttempts;
-
-    /// <summary>How long one attempt may run (a TimeSpan, or seconds); no limit by default.</summary>
-    [Parameter]
-    [TimeSpanTransformation]
-    public TimeSpan Timeout { get; set; }
 
     /// <summary>Keep the task in the schedule for this long before it becomes pending (a TimeSpan, or seconds).</summary>
     [Parameter]
@@ -86,19 +62,6 @@ public sealed class SendTqTaskCommand : TqCmdlet
     [Parameter]
     [ValidateLength(1, 200)]
     public string? Name { get; set; }
-
-    /// <summary>
-    /// High, Normal (the default) or Low: workers lease High before Normal before Low, oldest first within a level; the
-    /// task keeps it through retries. A level whose tasks have waited the queue's aging time (30 s by default,
-    /// Set-TqQueue -PriorityAging) while higher levels were leased gives the next task, so Low never starves
-    /// (about_TaskQueue, "Priorities").
-    /// </summary>
-    [Parameter]
-    public TaskPriority Priority { get; set; } = TaskPriority.Normal;
-
-    /// <summary>Non-terminating errors the task writes are kept on its record but do not fail it.</summary>
-    [Parameter]
-    public SwitchParameter ContinueOnError { get; set; }
 
     /// <summary>
     /// Replicas that must have the tasks before Send-TqTask writes them out (Redis WAIT, up to 2 s). The default is 1
@@ -166,8 +129,6 @@ public sealed class SendTqTaskCommand : TqCmdlet
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give -Delay or -At, not both."), "DelayAndAt", ErrorCategory.InvalidArgument, null));
         if (Delay < TimeSpan.Zero)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Delay cannot be negative."), "NegativeDelay", ErrorCategory.InvalidArgument, Delay));
-        if (Timeout < TimeSpan.Zero)
-            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Timeout cannot be negative."), "NegativeTimeout", ErrorCategory.InvalidArgument, Timeout));
         try
         {
             var json = PSJsonWriter.ArgumentListToJson(ArgumentList ?? Array.Empty<object?>());
@@ -219,14 +180,11 @@ public sealed class SendTqTaskCommand : TqCmdlet
         var envelope = new TaskEnvelope
         {
             Queue = Queue,
-            MaxAttempts = MaxAttempts,
-            TimeoutMs = (long)Timeout.TotalMilliseconds,
-            ContinueOnError = ContinueOnError.IsPresent,
             EnqueuedAt = Broker.Clock.UtcNow,
             UniqueKey = UniqueKey,
             Name = Name,
-            Priority = TaskPriorities.Stored(Priority),
         };
+        ApplyTaskSettings(envelope);
         if (Delay is { } delay && delay > TimeSpan.Zero) envelope.NotBefore = envelope.EnqueuedAt + delay;
         // A DateTime without a kind is local time, as Get-Date gives it.
         if (At is { } at) envelope.NotBefore = new DateTimeOffset(at.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(at, DateTimeKind.Local) : at);

@@ -10,7 +10,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Changes a recurring schedule: its cron expression, time zone, missed-run policy or task.</summary>
 [Cmdlet(VerbsCommon.Set, "TqSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ScheduleInfo))]
-public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
+public sealed class SetTqScheduleCommand : ScheduleTaskCmdlet
 {
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -27,30 +27,8 @@ public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
     public string? Command { get; set; }
 
     [Parameter]
-    public object?[]? ArgumentList { get; set; }
-
-    [Parameter]
-    public Hashtable? Parameters { get; set; }
-
-    [Parameter]
-    [ValidateRange(1, 1000)]
-    public int? MaxAttempts { get; set; }
-
-    [Parameter]
-    [TimeSpanTransformation]
-    public TimeSpan? Timeout { get; set; }
-
-    [Parameter]
     [ValidateSet(MissedRunPolicy.RunOnce, MissedRunPolicy.Skip)]
     public string? MissedRuns { get; set; }
-
-    /// <summary>The priority of each occurrence's task from now on: High, Normal or Low (see Send-TqTask).</summary>
-    [Parameter]
-    public TaskPriority? Priority { get; set; }
-
-    /// <summary>Whether non-terminating errors of an occurrence's task fail it from now on: -ContinueOnError keeps them on the record only, -ContinueOnError:$false fails the task again.</summary>
-    [Parameter]
-    public SwitchParameter ContinueOnError { get; set; }
 
     protected override void ProcessRecord()
     {
@@ -64,11 +42,9 @@ public sealed class SetTqScheduleCommand : SavingScheduleCmdlet
         if (Cron is not null) schedule.Cron = Cron.Trim();
         if (MyInvocation.BoundParameters.ContainsKey(nameof(TimeZone))) schedule.TimeZone = TimeZone;
         if (MissedRuns is not null) schedule.MissedRuns = MissedRuns;
-        if (MaxAttempts is { } attempts) schedule.Task.MaxAttempts = attempts;
-        if (Timeout is { } timeout) schedule.Task.TimeoutMs = (long)timeout.TotalMilliseconds;
-        if (Priority is { } priority) schedule.Task.Priority = TaskPriorities.Stored(priority);
-        if (MyInvocation.BoundParameters.ContainsKey(nameof(ContinueOnError))) schedule.Task.ContinueOnError = ContinueOnError.IsPresent;
-        if (!FillTask(schedule.Task, ScriptBlock, Command, ArgumentList, Parameters)) return;
+        // Only what the call names changes: the task keeps the rest.
+        ApplyTaskSettings(schedule.Task, onlyGiven: true);
+        if (!FillTask(schedule.Task, ScriptBlock, Command)) return;
         if (!ShouldProcess($"schedule '{Name}' in queue '{Queue}'", "Change")) return;
         Save(schedule);
     }

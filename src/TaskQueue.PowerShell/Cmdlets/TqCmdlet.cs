@@ -30,7 +30,7 @@ public abstract class TqCmdlet : PSCmdlet
     protected virtual bool UsesSigningKey => false;
 
     /// <summary>The keyring of -SigningKey, else of $env:TQ_SIGNING_KEY; null when neither names one. One that cannot be read stops the cmdlet.</summary>
-    protected SigningKeyring? Keyring
+    protected internal SigningKeyring? Keyring
     {
         get
         {
