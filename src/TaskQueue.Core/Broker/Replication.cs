@@ -45,6 +45,9 @@ public sealed class Replication
     {
         var sentinel = strict || primary is null ? null : _broker.Connection as ConnectionMultiplexer;
         if (sentinel is not null && SentinelFollower.IsKnownLonePrimary(sentinel, primary!)) return (true, 0);
+        // No replica up, as the sentinels see it: no WAIT to sit out, only whether that server is the settled primary.
+        if (sentinel is not null && SentinelFollower.KnownReplicas(sentinel) == 0)
+            return (await SentinelFollower.IsSettledPrimaryAsync(sentinel, primary!).ConfigureAwait(false) == true, 0);
         var confirmed = await WaitAsync(queue, primary).ConfigureAwait(false) ?? long.MaxValue;
         if (confirmed >= _broker.Options.WaitReplicas || sentinel is null) return (confirmed >= _broker.Options.WaitReplicas, confirmed);
         return (await SentinelFollower.IsSettledPrimaryAsync(sentinel, primary!).ConfigureAwait(false) == true, confirmed);

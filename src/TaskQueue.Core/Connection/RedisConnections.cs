@@ -88,8 +88,9 @@ public static class RedisConnections
     }
 
     /// <summary>
-    /// Replicas a send waits for (Redis WAIT) when its caller does not say: through Sentinel, 1 when the sentinels name
-    /// a replica, so that a failover loses no send that was acknowledged (docs/RELIABILITY.md, "Sentinel"); else 0.
+    /// Replicas a send waits for (Redis WAIT) when its caller does not say: through Sentinel 1, so that a failover loses
+    /// no send that was acknowledged (docs/RELIABILITY.md, "Sentinel"; with no replica up, the sentinels confirm the
+    /// primary instead); else 0.
     /// </summary>
     public static int DefaultWaitReplicas(string? configuration)
     {
@@ -102,7 +103,10 @@ public static class RedisConnections
         {
             return 0;
         }
-        return SentinelFollower.KnownReplicas(Get(config)) > 0 ? 1 : 0;
+        // Through Sentinel a send is always confirmed: by a replica, or (none known) by the sentinels naming the server
+        // it went to (Replication.ConfirmWritesAsync). Not confirming when no replica is known lost sends to an old
+        // primary the connection still wrote to while the sentinels counted the new one's replicas.
+        return SentinelFollower.KnownReplicas(Get(config)) is null ? 0 : 1;
     }
 
     private static ConnectionMultiplexer Connect(string configuration)

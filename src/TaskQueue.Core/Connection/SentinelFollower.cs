@@ -147,9 +147,9 @@ internal sealed class SentinelFollower : IDisposable
         && lone.Server == EndPointCollection.ToString(server) && DateTime.UtcNow < lone.Until;
 
     /// <summary>
-    /// Every sentinel that answers names <paramref name="server"/> with no failover under way and no one down, and
-    /// at least one answers. Not one of them: only the sentinel leading a failover flags it, and the others name
-    /// the old primary until they hear of the switch, a second or two later.
+    /// Every sentinel answers and names <paramref name="server"/> with no failover under way and no one down. Not one
+    /// of them: only the sentinel leading a failover flags it, and the others name the old primary until they hear of
+    /// the switch, a second or two later; so a sentinel that does not answer leaves the write unconfirmed.
     /// </summary>
     private async Task<bool> AskSettledAsync(EndPoint server)
     {
@@ -171,8 +171,8 @@ internal sealed class SentinelFollower : IDisposable
                 return null;
             }
         })).ConfigureAwait(false);
-        var answered = answers.Where(a => a is not null).ToArray();
-        return answered.Length > 0 && answered.All(a => a == true);
+        // Every sentinel must answer: the one that does not may be the one leading a failover, the only one that knows.
+        return answers.Length > 0 && answers.All(a => a == true);
     }
 
     private void OnSwitch(RedisValue message)
@@ -194,9 +194,12 @@ internal sealed class SentinelFollower : IDisposable
         {
             var primary = NamedPrimary(_sentinels, _service);
             if (primary is null) return;
-            _replicas = ReplicasUp(_sentinels, _service);
             var writesTo = _connection.GetDatabase().IdentifyEndpoint();
+            // The replicas the sentinels count are those of the primary they name: they say nothing of the server
+            // this connection still writes to until it follows (FollowAsync counts them once it has). Counted
+            // earlier, a new primary's lack of replicas would let sends to the old one go unconfirmed and be lost.
             if (writesTo is null || EndPointCollection.ToString(writesTo) != EndPointCollection.ToString(primary)) await FollowAsync(primary).ConfigureAwait(false);
+            else _replicas = ReplicasUp(_sentinels, _service);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
