@@ -68,6 +68,9 @@ try {
   await expectText(count("failed"), "0", 30_000);
   await page.locator(`#results tbody tr[data-id="${id}"]`).waitFor({ timeout: 30_000 });
   await page.locator("#failures tbody tr").first().waitFor({ state: "detached", timeout: 10_000 });
+  // Every task has ended before the count is read: one still running would add to it after the delete.
+  await expectText(count("active"), "0", 30_000);
+  await expectText(count("pending"), "0", 30_000);
   const succeededBefore = Number(await count("succeeded").innerText());
   say(`STEP retried ${id}`);
 
