@@ -99,7 +99,7 @@ Describe 'Get-TqFailure | Retry-TqTask' {
     It 'is the alias of Restart-TqTask and errors for tasks that are not failures' {
         (Get-Alias Retry-TqTask).ResolvedCommandName | Should -Be 'Restart-TqTask'
         $null = Restart-TqTask -Queue $queue -Id $task.Id
-        { Restart-TqTask -Queue $queue -Id $task.Id -ErrorAction Stop } | Should -Throw '*no failure record*'
+        { Restart-TqTask -Queue $queue -Id $task.Id -ErrorAction Stop } | Should -Throw '*no failed or retrying task*'
     }
 }
 

@@ -1,3 +1,4 @@
+using System;
 using TaskQueue.Core.Model;
 
 namespace TaskQueue.Core.Broker;
@@ -18,4 +19,8 @@ public sealed class FailureEntry
     public string? TaskJson { get; }
     /// <summary>The stored envelope's length in bytes (0 when there is none).</summary>
     public long TaskBytes { get; }
+    /// <summary>Failed (for good), or Retrying: the last attempt failed and another is due at <see cref="NextAttemptAt"/>.</summary>
+    public TaskState State { get; init; } = TaskState.Failed;
+    /// <summary>When a retrying task's next attempt is due.</summary>
+    public DateTimeOffset? NextAttemptAt { get; init; }
 }

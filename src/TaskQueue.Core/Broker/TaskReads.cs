@@ -70,10 +70,75 @@ public sealed class TaskReads : BrokerStore
         return states;
     }
 
+    /// <summary>
+    /// Of the given tasks, those waiting to be retried, each with the error of its last attempt (Wait-TqTask warns of
+    /// them). Pipelined: one read per id and shard, and one more per retrying task.
+    /// </summary>
+    public async Task<IReadOnlyList<TaskError>> GetRetryingAsync(string queue, IReadOnlyList<string> ids)
+    {
+        var errors = new List<TaskError>();
+        foreach (var shard in await Broker.Shards.OfAsync(queue).ConfigureAwait(false))
+        {
+            var k = Keys(shard);
+            var db = Db;
+            var due = await Task.WhenAll(ids.Select(id => db.SortedSetScoreAsync(k.Retry, id))).ConfigureAwait(false);
+            var retrying = ids.Where((_, i) => due[i].HasValue).Select(id => (RedisValue)id).ToArray();
+            if (retrying.Length == 0) continue;
+            foreach (var json in await db.HashGetAsync(k.Errors, retrying).ConfigureAwait(false))
+            {
+                if (!json.HasValue) continue;
+                try { errors.Add(TqJson.ReadError(json)!); }
+                catch (JsonException) { }
+            }
+        }
+        return errors;
+    }
+
     public async Task<TaskSnapshot> InspectAsync(string queue, string id)
     {
         var k = Keys(await Broker.Shards.LocateAsync(queue, id).ConfigureAwait(false));
         return Transitions.Inspect.Read(queue, id, await RunAsync(Transitions.Inspect.Script, k, Transitions.Inspect.Args(id)).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// The tasks of a queue in one state, without their ids (Get-TqTask -State): pending ones in the order they will be
+    /// leased, active ones by lease deadline, retrying, scheduled and waiting ones by due time (soonest first), finished
+    /// ones newest first; at most <paramref name="first"/> (from each shard, then the first of them all).
+    /// </summary>
+    public async Task<IReadOnlyList<TaskSnapshot>> ListAsync(string queue, TaskState state, int first)
+    {
+        var parts = await Broker.Shards.EachAsync(queue, shard => ListOneAsync(shard, queue, state, first)).ConfigureAwait(false);
+        var all = parts.SelectMany(p => p);
+        if (parts.Length > 1)
+            all = state is TaskState.Succeeded or TaskState.Failed
+                ? all.OrderByDescending(t => t.StateSince)
+                : all.OrderBy(t => t.StateSince ?? t.Envelope?.EnqueuedAt);
+        return all.Take(first).ToList();
+    }
+
+    private async Task<IReadOnlyList<TaskSnapshot>> ListOneAsync(string shard, string queue, TaskState state, int first)
+    {
+        var k = Keys(shard);
+        var db = Db;
+        RedisValue[] ids;
+        switch (state)
+        {
+            case TaskState.Pending:
+                // Leased from the tail, high before normal before low.
+                var lists = await Task.WhenAll(k.PendingLists.Select(list => db.ListRangeAsync(list, -first, -1))).ConfigureAwait(false);
+                ids = lists.SelectMany(l => Enumerable.Reverse(l)).Take(first).ToArray();
+                break;
+            case TaskState.Active: ids = await db.SortedSetRangeByRankAsync(k.Active, 0, first - 1).ConfigureAwait(false); break;
+            case TaskState.Retrying: ids = await db.SortedSetRangeByRankAsync(k.Retry, 0, first - 1).ConfigureAwait(false); break;
+            case TaskState.Scheduled: ids = await db.SortedSetRangeByRankAsync(k.Scheduled, 0, first - 1).ConfigureAwait(false); break;
+            case TaskState.Waiting: ids = await db.SortedSetRangeByRankAsync(k.Waiting, 0, first - 1).ConfigureAwait(false); break;
+            case TaskState.Succeeded: ids = await db.SortedSetRangeByRankAsync(k.Succeeded, 0, first - 1, Order.Descending).ConfigureAwait(false); break;
+            case TaskState.Failed: ids = await db.SortedSetRangeByRankAsync(k.Failed, 0, first - 1, Order.Descending).ConfigureAwait(false); break;
+            default: throw new ArgumentException($"Tasks cannot be listed in state {state}.", nameof(state));
+        }
+        var replies = await Task.WhenAll(ids.Select(id => RunAsync(Transitions.Inspect.Script, k, Transitions.Inspect.Args(id!)))).ConfigureAwait(false);
+        // A task that moved on between the listing and its reading is shown in its new state; one gone is left out.
+        return ids.Select((id, i) => Transitions.Inspect.Read(queue, id!, replies[i])).Where(t => t.State != TaskState.Unknown).ToList();
     }
 
     /// <summary>
@@ -262,33 +327,68 @@ public sealed class TaskReads : BrokerStore
     /// of failures then costs Redis and the network at most that much per record.
     /// </summary>
     public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids = null, int skip = 0, int? maxTaskBytes = null)
+        => await GetFailuresAsync(queue, first, ids, skip, maxTaskBytes, TaskState.Failed).ConfigureAwait(false);
+
+    /// <summary>
+    /// The ids of a queue's failures, without their records: with <paramref name="retrying"/>, those of the tasks
+    /// whose last attempt failed and that wait to be retried (soonest first), then with <paramref name="failed"/> those
+    /// that failed for good (newest first). Read whole, then paged (Get-TqFailure), so that retrying them while they
+    /// are listed skips none.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Id, TaskState State)>> ListFailureIdsAsync(string queue, bool failed, bool retrying)
+    {
+        var parts = await Broker.Shards.EachAsync(queue, async shard =>
+        {
+            var k = Keys(shard);
+            var r = retrying ? Db.SortedSetRangeByRankWithScoresAsync(k.Retry) : Task.FromResult(Array.Empty<SortedSetEntry>());
+            var f = failed ? Db.SortedSetRangeByRankWithScoresAsync(k.Failed, order: Order.Descending) : Task.FromResult(Array.Empty<SortedSetEntry>());
+            return (Retrying: await r.ConfigureAwait(false), Failed: await f.ConfigureAwait(false));
+        }).ConfigureAwait(false);
+        return parts.SelectMany(p => p.Retrying).OrderBy(e => e.Score).Select(e => ((string)e.Element!, TaskState.Retrying))
+            .Concat(parts.SelectMany(p => p.Failed).OrderByDescending(e => e.Score).Select(e => ((string)e.Element!, TaskState.Failed)))
+            .ToList();
+    }
+
+    /// <summary>
+    /// As <see cref="GetFailuresAsync(string, int, IReadOnlyList{string}?, int, int?)"/>, for the failures in
+    /// <paramref name="state"/>: Failed (failure records), or Retrying (tasks waiting for their next attempt, with the
+    /// error of the last one).
+    /// </summary>
+    public async Task<IReadOnlyList<FailureEntry>> GetFailuresAsync(string queue, int first, IReadOnlyList<string>? ids, int skip, int? maxTaskBytes, TaskState state)
     {
         var shards = await Broker.Shards.OfAsync(queue).ConfigureAwait(false);
         if (shards.Length > 1)
         {
-            var each = await Task.WhenAll(shards.Select(s => GetFailuresOneAsync(s, ids is null ? first + skip : first, ids, 0, maxTaskBytes))).ConfigureAwait(false);
+            var each = await Task.WhenAll(shards.Select(s => GetFailuresOneAsync(s, ids is null ? first + skip : first, ids, 0, maxTaskBytes, state))).ConfigureAwait(false);
             var merged = each.SelectMany(r => r).OrderByDescending(f => f.Error.FailedAt);
             foreach (var entry in each.SelectMany(r => r)) entry.Error.Queue = queue;
             return (ids is null ? merged.Skip(skip).Take(first) : merged).ToList();
         }
-        return await GetFailuresOneAsync(queue, first, ids, skip, maxTaskBytes).ConfigureAwait(false);
+        return await GetFailuresOneAsync(queue, first, ids, skip, maxTaskBytes, state).ConfigureAwait(false);
     }
 
-    private async Task<IReadOnlyList<FailureEntry>> GetFailuresOneAsync(string queue, int first, IReadOnlyList<string>? ids, int skip, int? maxTaskBytes)
+    private async Task<IReadOnlyList<FailureEntry>> GetFailuresOneAsync(string queue, int first, IReadOnlyList<string>? ids, int skip, int? maxTaskBytes, TaskState state)
     {
         var k = Keys(queue);
         var db = Db;
+        var set = state == TaskState.Retrying ? k.Retry : k.Failed;
         RedisValue[] wanted;
+        double?[]? due = null;
         if (ids is null)
         {
-            wanted = await db.SortedSetRangeByRankAsync(k.Failed, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
+            wanted = state == TaskState.Retrying
+                ? await db.SortedSetRangeByRankAsync(set, skip, skip + first - 1).ConfigureAwait(false)
+                : await db.SortedSetRangeByRankAsync(set, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
         }
         else
         {
-            // Only ids that are failure records, not retrying tasks whose last error is also kept.
-            var scores = await Task.WhenAll(ids.Select(id => db.SortedSetScoreAsync(k.Failed, id))).ConfigureAwait(false);
+            // Only ids in that state: a retrying task's last error is kept beside the failure records.
+            var scores = await Task.WhenAll(ids.Select(id => db.SortedSetScoreAsync(set, id))).ConfigureAwait(false);
             wanted = ids.Where((_, i) => scores[i].HasValue).Select(i => (RedisValue)i).ToArray();
+            due = scores.Where(score => score.HasValue).ToArray();
         }
+        if (state == TaskState.Retrying && due is null)
+            due = await Task.WhenAll(wanted.Select(id => db.SortedSetScoreAsync(set, id))).ConfigureAwait(false);
         if (wanted.Length == 0) return Array.Empty<FailureEntry>();
         var errors = db.HashGetAsync(k.Errors, wanted);
         RedisValue[] taskJson;
@@ -317,7 +417,11 @@ public sealed class TaskReads : BrokerStore
                     Message = "This failure record is not valid JSON. Remove-TqTask deletes it.",
                 };
             }
-            entries.Add(new FailureEntry(error, envelope, taskJson[i], sizes?[i] ?? ((byte[]?)taskJson[i])?.Length ?? 0));
+            entries.Add(new FailureEntry(error, envelope, taskJson[i], sizes?[i] ?? ((byte[]?)taskJson[i])?.Length ?? 0)
+            {
+                State = state,
+                NextAttemptAt = state == TaskState.Retrying && due?[i] is { } at ? ClockExtensions.FromUnixMs((long)at) : null,
+            });
         }
         return entries;
     }

@@ -19,6 +19,12 @@ public sealed class TaskResult
     /// <summary>The output objects as a JSON array (raw JSON text).</summary>
     [System.Text.Json.Serialization.JsonConverter(typeof(RawJsonConverter))]
     public string? Output { get; set; }
+    /// <summary>The task's positional arguments as sent (a JSON array, redacted: <see cref="RecordArguments"/>); null when it had none.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(RawJsonConverter))]
+    public string? Args { get; set; }
+    /// <summary>The task's named parameters as sent (a JSON object, redacted as <see cref="Args"/>); null when it had none.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(RawJsonConverter))]
+    public string? Params { get; set; }
     public List<string>? Warnings { get; set; }
     public List<string>? Information { get; set; }
     /// <summary>Non-terminating errors of a task sent with ContinueOnError.</summary>

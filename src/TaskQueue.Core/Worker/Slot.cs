@@ -334,7 +334,10 @@ internal sealed class Slot
                 Warnings = NullIfEmpty(outcome.Warnings),
                 Information = NullIfEmpty(outcome.Information),
                 Errors = NullIfEmpty(outcome.Errors),
+                Args = RecordArguments.Of(envelope.Args, out var argsCut),
+                Params = RecordArguments.Of(envelope.Params, out var paramsCut),
             };
+            if (argsCut || paramsCut) result.Truncated = true;
             // Written by the acknowledger, batched with other completions, while this slot runs the next task.
             _w.Book.BeginFinishing(leased);
             unacknowledged.Add(new Completion(leased, result, envelope.UniqueKey));
@@ -360,6 +363,12 @@ internal sealed class Slot
         error.Attempts = leased.Attempt;
         error.StartedAt = startedAt;
         error.FailedAt = Clock.UtcNow;
+        if (envelope is not null)
+        {
+            error.Args = RecordArguments.Of(envelope.Args, out var argsCut);
+            error.Params = RecordArguments.Of(envelope.Params, out var paramsCut);
+            if (argsCut || paramsCut) error.Truncated = true;
+        }
         var maxAttempts = envelope?.MaxAttempts ?? 1;
         DateTimeOffset? retryAt = null;
         if (!error.Permanent && leased.Attempt < maxAttempts)

@@ -19,6 +19,7 @@ public sealed class GetTqQueueCommand : TqCmdlet
     protected override void ProcessRecord()
     {
         var known = Run(b => b.Reads.ListQueuesAsync());
+        _workers = Run(b => b.Workers.GetWorkersAsync());
         var patterns = Name ?? new[] { "*" };
         foreach (var pattern in patterns)
         {
@@ -30,22 +31,29 @@ public sealed class GetTqQueueCommand : TqCmdlet
                     continue;
                 }
                 // A queue with no tasks yet still has (zero) counts: names are not an error.
-                WriteObject(Describe(this, pattern));
+                WriteObject(Describe(this, pattern, _workers));
                 continue;
             }
             var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
             foreach (var queue in known.Where(q => wildcard.IsMatch(q)))
-                WriteObject(Describe(this, queue));
+                WriteObject(Describe(this, queue, _workers));
         }
     }
 
     /// <summary>A queue's counts (over all its shards) and how it is kept.</summary>
-    internal static QueueInfo Describe(TqCmdlet cmdlet, string queue)
+    private System.Collections.Generic.IReadOnlyList<Core.Worker.WorkerInfo> _workers = System.Array.Empty<Core.Worker.WorkerInfo>();
+
+    /// <summary>How many of <paramref name="workers"/> serve <paramref name="queue"/>.</summary>
+    internal static int Serving(System.Collections.Generic.IEnumerable<Core.Worker.WorkerInfo> workers, string queue) =>
+        workers.Count(w => w.Queues.Any(q => string.Equals(Core.Broker.ShardRouter.Logical(q), queue, System.StringComparison.Ordinal)));
+
+    internal static QueueInfo Describe(TqCmdlet cmdlet, string queue, System.Collections.Generic.IReadOnlyList<Core.Worker.WorkerInfo>? workers = null)
     {
         var info = cmdlet.Run(b => b.Reads.CountAsync<QueueInfo>(queue));
         info.Shards = cmdlet.Run(b => b.Shards.CountAsync(queue));
         // The counts carry suspension, the limits and HeldBack; the aging time is read here.
         info.PriorityAging = cmdlet.Run(b => b.Limits.GetAsync(queue)).PriorityAging;
+        info.Workers = Serving(workers ?? cmdlet.Run(b => b.Workers.GetWorkersAsync()), queue);
         return info;
     }
 }

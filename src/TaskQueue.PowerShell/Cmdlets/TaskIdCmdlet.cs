@@ -6,7 +6,10 @@ namespace TaskQueue.PowerShell.Cmdlets;
 /// <summary>Cmdlets that act on tasks by id: task objects and records bind by property name (Id, Queue).</summary>
 public abstract class TaskIdCmdlet : TqCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    /// <summary>The parameter set of -Id: a cmdlet that also lists tasks another way (Get-TqTask -State) declares its own set beside it.</summary>
+    protected const string ByIdSet = "ById";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ByIdSet)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TaskIdCompleter))]
     public string[] Id { get; set; } = null!;

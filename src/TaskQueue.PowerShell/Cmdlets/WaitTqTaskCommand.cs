@@ -67,12 +67,14 @@ public sealed class WaitTqTaskCommand : TaskIdCmdlet
                     WriteError(new ErrorRecord(new ItemNotFoundException($"Queue '{group.Key}' has no task with id {id} (it never existed, or its record expired)."),
                         "TaskNotFound", ErrorCategory.ObjectNotFound, id));
                 var done = new HashSet<string>(succeeded.Concat(failed).Concat(unknown));
+                WarnFailedAttempts(group.Key, ids.Where(id => !done.Contains(id)).ToList());
                 if (done.Count > 0)
                 {
                     finishedAny = true;
                     waiting.RemoveAll(w => w.Queue == group.Key && done.Contains(w.Id));
                 }
             }
+            if (DateTime.UtcNow >= _nextRetryCheck) _nextRetryCheck = DateTime.UtcNow.AddSeconds(1);
             if (total > 1)
                 WriteProgress(new ProgressRecord(1, "Waiting for tasks", $"{total - waiting.Count} of {total} finished")
                     { PercentComplete = (total - waiting.Count) * 100 / total });
@@ -94,4 +96,21 @@ public sealed class WaitTqTaskCommand : TaskIdCmdlet
     }
 
     protected override void StopProcessing() => _stop.Cancel();
+
+    // The failed attempts already warned of: task id -> attempt number.
+    private readonly Dictionary<string, int> _warned = new();
+    private DateTime _nextRetryCheck;
+
+    /// <summary>A warning for each attempt that failed of a task still waited for (it will be retried), once per attempt, checked about once a second.</summary>
+    private void WarnFailedAttempts(string queue, IReadOnlyList<string> ids)
+    {
+        if (ids.Count == 0 || DateTime.UtcNow < _nextRetryCheck) return;
+        foreach (var error in Run(b => b.Reads.GetRetryingAsync(queue, ids)))
+        {
+            if (_warned.TryGetValue(error.Id, out var attempt) && attempt >= error.Attempts) continue;
+            _warned[error.Id] = error.Attempts;
+            var next = error.RetryAt is { } at ? $"; attempt {error.Attempts + 1} at {at.ToLocalTime():HH:mm:ss}" : "";
+            WriteWarning($"Task {error.Id} of queue '{queue}' failed attempt {error.Attempts}{next}: {error.Message} (Get-TqFailure shows it; Retry-TqTask runs it now; Stop-TqTask gives up).");
+        }
+    }
 }

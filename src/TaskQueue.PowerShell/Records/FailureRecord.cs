@@ -5,12 +5,16 @@ using TaskQueue.PowerShell.Serialization;
 
 namespace TaskQueue.PowerShell.Records;
 
-/// <summary>A task that failed for good, with the error and the task itself (Get-TqFailure).</summary>
+/// <summary>A task that failed for good, or whose last attempt failed and waits to be retried, with the error and the task itself (Get-TqFailure).</summary>
 public sealed class FailureRecord
 {
     public string Id { get; set; } = "";
     public string Queue { get; set; } = "";
     public string Name { get; set; } = "";
+    /// <summary>Failed (for good) or Retrying (the last attempt failed, and another is due at NextAttemptAt).</summary>
+    public TaskState State { get; set; } = TaskState.Failed;
+    /// <summary>When the next attempt is due, for a retrying task.</summary>
+    public DateTimeOffset? NextAttemptAt { get; set; }
     /// <summary>The error message.</summary>
     public string Message { get; set; } = "";
     /// <summary>Exception, NonTerminatingError, ParseError, CommandNotFound, Timeout, MalformedTask or WorkerLost.</summary>
@@ -27,6 +31,10 @@ public sealed class FailureRecord
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset FailedAt { get; set; }
     public object?[] Output { get; set; } = Array.Empty<object?>();
+    /// <summary>The task's -ArgumentList as sent (values under secret names read ***); null when it had none.</summary>
+    public object?[]? ArgumentList { get; set; }
+    /// <summary>The task's -Parameters as sent (redacted as ArgumentList); null when it had none.</summary>
+    public System.Collections.Hashtable? Parameters { get; set; }
     public string[] Warnings { get; set; } = Array.Empty<string>();
     public string[] Information { get; set; } = Array.Empty<string>();
     public string[] Errors { get; set; } = Array.Empty<string>();
@@ -40,6 +48,8 @@ public sealed class FailureRecord
         {
             Id = e.Id,
             Queue = e.Queue,
+            State = entry.State,
+            NextAttemptAt = entry.NextAttemptAt ?? (entry.State == TaskState.Retrying ? e.RetryAt : null),
             Name = entry.Task?.Label ?? "",
             Message = e.Message,
             Reason = e.Reason,
@@ -54,10 +64,13 @@ public sealed class FailureRecord
             StartedAt = e.StartedAt,
             FailedAt = e.FailedAt,
             Output = PSJsonReader.OutputFromJson(e.Output),
+            // Written on the record by workers since 0.3.0; else from the task, which a failure keeps.
+            ArgumentList = PSJsonReader.ArgumentsFromJson(e.Args ?? RecordArguments.Of(entry.Task?.Args, out _)),
+            Parameters = PSJsonReader.ParametersFromJson(e.Params ?? RecordArguments.Of(entry.Task?.Params, out _)),
             Warnings = e.Warnings?.ToArray() ?? Array.Empty<string>(),
             Information = e.Information?.ToArray() ?? Array.Empty<string>(),
             Errors = e.Errors?.ToArray() ?? Array.Empty<string>(),
-            Task = entry.Task is { } task ? TaskInfo.From(task, TaskState.Failed) : null,
+            Task = entry.Task is { } task ? TaskInfo.From(task, entry.State) : null,
         };
     }
 }

@@ -7,6 +7,8 @@ public sealed class QueueInfo : QueueCounts
 {
     /// <summary>How many shards the queue is kept in (1: not sharded; Set-TqQueue -Shards).</summary>
     public int Shards { get; set; } = 1;
+    /// <summary>How many live workers serve the queue (Get-TqWorker): 0 means its tasks wait until one starts.</summary>
+    public int Workers { get; set; }
     /// <summary>How long a waiting priority level is passed over before it gives the next task (Set-TqQueue -PriorityAging).</summary>
     public System.TimeSpan PriorityAging { get; set; } = Core.Broker.QueueLimits.DefaultPriorityAging;
 }

@@ -11,6 +11,10 @@ public sealed class SuccessRecord
     public string Queue { get; set; } = "";
     public string Name { get; set; } = "";
     public object?[] Output { get; set; } = Array.Empty<object?>();
+    /// <summary>The task's -ArgumentList as sent (values under secret names read ***); null when it had none.</summary>
+    public object?[]? ArgumentList { get; set; }
+    /// <summary>The task's -Parameters as sent (redacted as ArgumentList); null when it had none.</summary>
+    public System.Collections.Hashtable? Parameters { get; set; }
     public int Attempts { get; set; }
     public string Worker { get; set; } = "";
     public DateTimeOffset EnqueuedAt { get; set; }
@@ -28,6 +32,8 @@ public sealed class SuccessRecord
         Queue = result.Queue,
         Name = result.Label,
         Output = PSJsonReader.OutputFromJson(result.Output),
+        ArgumentList = PSJsonReader.ArgumentsFromJson(result.Args),
+        Parameters = PSJsonReader.ParametersFromJson(result.Params),
         Attempts = result.Attempts,
         Worker = result.Worker,
         EnqueuedAt = result.EnqueuedAt,

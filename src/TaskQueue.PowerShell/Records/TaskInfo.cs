@@ -79,6 +79,8 @@ public sealed class TaskInfo
         {
             info.Name = result.Label;
             info.EnqueuedAt = result.EnqueuedAt;
+            info.ArgumentList ??= PSJsonReader.ArgumentsFromJson(result.Args);
+            info.Parameters ??= PSJsonReader.ParametersFromJson(result.Params);
         }
         return info;
     }

@@ -30,6 +30,22 @@ internal static class PSJsonReader
         return Read(document.RootElement, asHashtable: false) as object?[] ?? Array.Empty<object?>();
     }
 
+    /// <summary>A record's arguments (its `args` JSON array text) as the task received them; null when it has none.</summary>
+    public static object?[]? ArgumentsFromJson(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) return null;
+        using var document = JsonDocument.Parse(json!);
+        return Read(document.RootElement, asHashtable: true) as object?[];
+    }
+
+    /// <summary>A record's named parameters (its `params` JSON object text); null when it has none.</summary>
+    public static Hashtable? ParametersFromJson(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) return null;
+        using var document = JsonDocument.Parse(json!);
+        return Read(document.RootElement, asHashtable: true) as Hashtable;
+    }
+
     private static object? Read(JsonElement element, bool asHashtable)
     {
         switch (element.ValueKind)

@@ -281,17 +281,10 @@ internal sealed class PSJsonWriter
     }
 
     /// <summary>What a record holds instead of a secret.</summary>
-    public const string Redacted = "***";
+    public const string Redacted = RecordArguments.Redacted;
 
-    /// <summary>
-    /// Names of properties and keys whose values a record never holds (task output is stored in Redis and shown on the
-    /// dashboard): pwd, and any name containing Password, Passwd, Secret, Token, ApiKey, PrivateKey or Authorization.
-    /// </summary>
-    public static bool IsSecretName(string name) =>
-        name.Equals("pwd", StringComparison.OrdinalIgnoreCase)
-        || SecretNameParts.Any(part => name.IndexOf(part, StringComparison.OrdinalIgnoreCase) >= 0);
-
-    private static readonly string[] SecretNameParts = { "Password", "Passwd", "Secret", "Token", "ApiKey", "PrivateKey", "Authorization" };
+    /// <summary>Names of properties and keys whose values a record never holds (<see cref="RecordArguments.IsSecretName"/>).</summary>
+    public static bool IsSecretName(string name) => RecordArguments.IsSecretName(name);
 
     private bool ContainsReference(object value)
     {

@@ -1,0 +1,220 @@
+# What a new team reaches for first: records that say which input they came from, $using:, failures visible while
+# they are retried, listing tasks by state, views that fit a terminal, and warnings for stray queues.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $env:TQ_REDIS = Get-TestRedis
+}
+
+Describe 'Records say which input they came from' {
+    BeforeAll { $queue = New-TestQueue 'args' }
+    AfterAll { Remove-TestQueue $queue }
+
+    It 'keeps -ArgumentList and -Parameters on success and failure records, redacted as outputs are' {
+        $ok = 'web01', 'web02' | Send-TqTask -Queue $queue -ScriptBlock { param($h) $h.Length -gt 0 }
+        $named = Send-TqTask -Queue $queue -Parameters @{ Year = 2020; ApiToken = 's3cret' } -ScriptBlock { param($Year, $ApiToken) $Year }
+        $bad = Send-TqTask -Queue $queue -MaxAttempts 1 -ArgumentList 'db01', 'Password=hunter2;Server=x' -ScriptBlock { param($h, $cs) throw "cannot reach $h" }
+        $null = Start-TqWorker -Queue $queue -Burst
+        $records = $ok | Wait-TqTask -Timeout 30
+        ($records | Sort-Object { $_.ArgumentList[0] }).ArgumentList | Should -Be @('web01', 'web02')
+        (Get-TqResult -Queue $queue -Id $ok[0].Id).ArgumentList | Should -Be @('web01')
+        (Get-TqTask -Queue $queue -Id $ok[1].Id).ArgumentList | Should -Be @('web02')
+        $p = (Get-TqResult -Queue $queue -Id $named.Id).Parameters
+        $p.Year | Should -Be 2020
+        $p.ApiToken | Should -Be '***'
+        $failure = Get-TqFailure -Queue $queue -Id $bad.Id
+        $failure.ArgumentList[0] | Should -Be 'db01'
+        $failure.ArgumentList[1] | Should -Be 'Password=***;Server=x'
+        # Stored redacted: the secret is not in the record in Redis either.
+        (Invoke-Redis HGET "tq:{$queue}:results" $named.Id) | Should -Not -Match 's3cret'
+        (Invoke-Redis HGET "tq:{$queue}:errors" $bad.Id) | Should -Not -Match 'hunter2'
+    }
+
+    It 'shows the arguments in the default table view' {
+        $t = Send-TqTask -Queue $queue -ArgumentList 'app17' -ScriptBlock { param($h) "up" }
+        $null = Start-TqWorker -Queue $queue -Burst
+        $text = Get-TqResult -Queue $queue -Id $t.Id | Out-String -Width 120
+        $text | Should -Match 'app17'
+        $text | Should -Match 'Arguments'
+    }
+}
+
+Describe 'Default views fit 80 and 120 columns' {
+    BeforeAll {
+        $queue = New-TestQueue 'views'
+        $message = 'Cannot find path /srv/data/reports/2026/december/missing-file.csv because it does not exist'
+        $null = Send-TqTask -Queue $queue -ArgumentList 'web01.example.com' -ScriptBlock { param($h) "checked $h and all of its services are up and running" }
+        $null = Send-TqTask -Queue $queue -MaxAttempts 1 -ArgumentList '/srv/data' -ScriptBlock ([scriptblock]::Create("throw '$message'"))
+        $null = Start-TqWorker -Queue $queue -Burst
+        $worker = Start-TqWorker -Queue $queue, "$queue-second", "$queue-third" -AsJob
+        Wait-Until { @(Get-TqWorker | Where-Object { $_.Queues -contains $queue }).Count -ge 1 } -Because 'the worker is registered'
+        $null = Send-TqTask -Queue $queue -Delay ([timespan]::FromHours(1)) -ArgumentList 'later' -ScriptBlock { param($x) Write-Output "the nightly report of every server for $x" }
+        function Get-Rendered($Objects, [int] $Width) {
+            $lines = ($Objects | Format-Table | Out-String -Width $Width) -split "`r?`n" | Where-Object { $_.Trim() }
+            $lines
+        }
+    }
+    AfterAll {
+        $worker | Stop-Job -PassThru | Remove-Job -Force
+        Remove-TestQueue $queue
+    }
+
+    It 'renders <Name> at <Width> columns with whole headers, one line per row' -ForEach @(
+        foreach ($w in 80, 120) {
+            @{ Name = 'Get-TqResult'; Width = $w; Labels = 'Id', 'CompletedAt', 'Duration', 'Arguments', 'Output'; Wide = 'Output' }
+            @{ Name = 'Get-TqFailure'; Width = $w; Labels = 'Id', 'State', 'Attempts', 'FailedAt', 'Arguments', 'Message'; Wide = 'Message' }
+            @{ Name = 'Get-TqTask'; Width = $w; Labels = 'Id', 'State', 'Attempts', 'EnqueuedAt', 'Arguments', 'Name'; Wide = 'Name' }
+            @{ Name = 'Get-TqQueue'; Width = $w; Labels = 'Name', 'Pending', 'Scheduled', 'Active', 'Retrying', 'Succeeded', 'Failed', 'Workers'; Wide = $null }
+            @{ Name = 'Get-TqWorker'; Width = $w; Labels = 'Host', 'ProcessId', 'Queues', 'Running', 'Processed', 'LastSeen', 'Version'; Wide = $null }
+        }
+    ) {
+        $objects = switch ($Name) {
+            'Get-TqResult' { Get-TqResult -Queue $queue }
+            'Get-TqFailure' { Get-TqFailure -Queue $queue }
+            'Get-TqTask' { Get-TqTask -Queue $queue -State Scheduled }
+            'Get-TqQueue' { Get-TqQueue -Name $queue }
+            'Get-TqWorker' { Get-TqWorker | Where-Object { $_.Queues -contains $queue } }
+        }
+        @($objects).Count | Should -BeGreaterThan 0
+        $lines = Get-Rendered $objects $Width
+        # Header, dashes, one line per object: nothing wrapped.
+        $lines.Count | Should -Be (2 + @($objects).Count)
+        foreach ($label in $Labels) { $lines[0] | Should -Match "\b$label\b" }
+        foreach ($line in $lines) { $line.TrimEnd().Length | Should -BeLessOrEqual $Width }
+        if ($Wide) {
+            # The widest column gets what is left: at least 20 characters at 80 columns, 50 at 120.
+            $start = $lines[0].IndexOf($Wide)
+            $lines[2].Substring([Math]::Min($start, $lines[2].Length)).TrimEnd().Length | Should -BeGreaterOrEqual ($Width -eq 80 ? 20 : 50)
+        }
+    }
+}
+
+Describe 'Get-TqTask -State lists tasks without their ids' {
+    BeforeAll { $queue = New-TestQueue 'state' }
+    AfterAll { Remove-TestQueue $queue }
+
+    It 'lists pending, scheduled, waiting, active and retrying tasks' {
+        $pending = 1..3 | Send-TqTask -Queue $queue -ScriptBlock { param($x) $x }
+        $high = Send-TqTask -Queue $queue -Priority High -ScriptBlock { 'first' }
+        $later = Send-TqTask -Queue $queue -Delay ([timespan]::FromHours(1)) -ScriptBlock { 'later' }
+        $after = Send-TqTask -Queue $queue -DependsOn $later -ScriptBlock { 'after' }
+        $listed = Get-TqTask -Queue $queue -State Pending
+        # In the order they will run: the high-priority task first, then the oldest.
+        $listed.Id | Should -Be @($high.Id, $pending[0].Id, $pending[1].Id, $pending[2].Id)
+        $listed[1].ArgumentList | Should -Be @(1)
+        (Get-TqTask -Queue $queue -State Scheduled).Id | Should -Be $later.Id
+        (Get-TqTask -Queue $queue -State Waiting).Id | Should -Be $after.Id
+        Get-TqTask -Queue $queue -State Pending -First 2 -WarningVariable cut -WarningAction SilentlyContinue | Should -HaveCount 2
+        "$cut" | Should -Match 'more than 2'
+
+        $slow = New-TestQueue 'state-active'
+        try {
+            $running = Send-TqTask -Queue $slow -ArgumentList 'db01' -ScriptBlock { param($h) Start-Sleep -Seconds 30 }
+            $failing = Send-TqTask -Queue $slow -MaxAttempts 5 -ScriptBlock { throw 'not yet' }
+            $worker = Start-TqWorker -Queue $slow -Concurrency 2 -RetryDelay ([timespan]::FromMinutes(10)) -AsJob
+            Wait-Until { @(Get-TqTask -Queue $slow -State Active).Count -eq 1 -and @(Get-TqTask -Queue $slow -State Retrying).Count -eq 1 } -Because 'one task runs and one waits to be retried'
+            $active = Get-TqTask -Queue $slow -State Active
+            $active.Id | Should -Be $running.Id
+            $active.Worker | Should -Not -BeNullOrEmpty
+            $active.ArgumentList | Should -Be @('db01')
+            $retrying = Get-TqTask -Queue $slow -State Retrying
+            $retrying.Id | Should -Be $failing.Id
+            $retrying.LastError | Should -Be 'not yet'
+        }
+        finally {
+            if ($worker) { $worker | Stop-Job -PassThru | Remove-Job -Force }
+            Remove-TestQueue $slow
+        }
+    }
+
+    It 'still prompts for nothing and refuses an unknown state' {
+        { Get-TqTask -Queue $queue -State Bogus -ErrorAction Stop } | Should -Throw '*Bogus*'
+    }
+}
+
+Describe 'Failures you can see while they are retried' {
+    BeforeEach { $queue = New-TestQueue 'retrying' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'lists retrying tasks with Get-TqFailure, and -State Failed lists only those that failed for good' {
+        $flaky = Send-TqTask -Queue $queue -ArgumentList '/missing/file' -ScriptBlock { param($p) Get-Content $p -ErrorAction Stop }
+        $dead = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'gone for good' }
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay ([timespan]::FromMinutes(10))
+        $all = Get-TqFailure -Queue $queue
+        $all | Should -HaveCount 2
+        $retrying = $all | Where-Object Id -eq $flaky.Id
+        $retrying.State | Should -Be 'Retrying'
+        $retrying.Attempts | Should -Be 1
+        $retrying.NextAttemptAt | Should -BeGreaterThan ([DateTimeOffset]::UtcNow.AddMinutes(4))
+        $retrying.Message | Should -Match 'missing'
+        $retrying.ArgumentList | Should -Be @('/missing/file')
+        ($all | Where-Object Id -eq $dead.Id).State | Should -Be 'Failed'
+        (Get-TqFailure -Queue $queue -State Failed).Id | Should -Be $dead.Id
+        (Get-TqFailure -Queue $queue -State Retrying).Id | Should -Be $flaky.Id
+        (Get-TqFailure -Queue $queue -Id $flaky.Id).State | Should -Be 'Retrying'
+    }
+
+    It 'runs a retrying task now, with a fresh attempt count, when Retry-TqTask names it' {
+        $flaky = Send-TqTask -Queue $queue -MaxAttempts 3 -ScriptBlock { throw 'not yet' }
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay ([timespan]::FromMinutes(10))
+        (Get-TqTask -Queue $queue -Id $flaky.Id).State | Should -Be 'Retrying'
+        $back = Get-TqFailure -Queue $queue | Retry-TqTask -Queue $queue
+        $back.State | Should -Be 'Pending'
+        $back.Attempts | Should -Be 0
+        # It runs now (not in ten minutes): attempts 1, 2 and 3 of the fresh count run back to back at a short delay.
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay ([timespan]::FromMilliseconds(1))
+        Wait-Until { (Get-TqTask -Queue $queue -Id $flaky.Id).State -ne 'Pending' } -Because 'the task ran again'
+        (Get-TqTask -Queue $queue -Id $flaky.Id).Attempts | Should -BeGreaterOrEqual 1
+    }
+
+    It 'warns from Wait-TqTask when an attempt of a task it waits for fails' {
+        $marker = Join-Path ([IO.Path]::GetTempPath()) "tq-wait-$queue"
+        $task = Send-TqTask -Queue $queue -ArgumentList $marker -ScriptBlock { param($m) if (-not (Test-Path $m)) { $null = New-Item -ItemType File $m; throw 'first attempt fails' }; 'second attempt' }
+        $worker = Start-TqWorker -Queue $queue -RetryDelay ([timespan]::FromSeconds(2)) -AsJob
+        try {
+            $result = $task | Wait-TqTask -Timeout 60 -WarningVariable warned -WarningAction SilentlyContinue
+            $result.Output | Should -Be 'second attempt'
+            $result.Attempts | Should -Be 2
+            "$warned" | Should -Match 'failed attempt 1'
+            "$warned" | Should -Match 'first attempt fails'
+        }
+        finally {
+            $worker | Stop-Job -PassThru | Remove-Job -Force
+            Remove-Item $marker -ErrorAction SilentlyContinue
+        }
+    }
+}
+
+Describe 'Get-TqFailure | Retry-TqTask retries them all' {
+    BeforeAll { $queue = New-TestQueue 'retryall' }
+    AfterAll { Remove-TestQueue $queue }
+
+    It 'pages through 150 failures, skips canceled ones unless asked, and warns when a listing is cut' {
+        $null = 1..150 | Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { param($x) throw "bad $x" }
+        $canceled = Send-TqTask -Queue $queue -Delay ([timespan]::FromHours(1)) -ScriptBlock { 'never' }
+        $null = Stop-TqTask -Queue $queue -Id $canceled.Id
+        $null = Start-TqWorker -Queue $queue -Concurrency 2 -Burst
+        (Get-TqQueue -Name $queue).Failed | Should -Be 151
+        Get-TqFailure -Queue $queue | Should -HaveCount 151
+        Get-TqFailure -Queue $queue -First 10 -WarningVariable cut -WarningAction SilentlyContinue | Should -HaveCount 10
+        "$cut" | Should -Match '151'
+        $back = Get-TqFailure -Queue $queue | Retry-TqTask -WarningVariable skipped -WarningAction SilentlyContinue
+        $back | Should -HaveCount 150
+        "$skipped" | Should -Match '1 task\(s\) canceled'
+        $q = Get-TqQueue -Name $queue
+        $q.Pending | Should -Be 150
+        $q.Failed | Should -Be 1
+        (Get-TqFailure -Queue $queue | Retry-TqTask -IncludeCanceled).Id | Should -Be $canceled.Id
+    }
+
+    It 'warns when Get-TqResult is cut at its default 100' {
+        $q2 = New-TestQueue 'results'
+        try {
+            $null = 1..101 | Send-TqTask -Queue $q2 -ScriptBlock { param($x) $x }
+            $null = Start-TqWorker -Queue $q2 -Concurrency 2 -Burst
+            Get-TqResult -Queue $q2 -WarningVariable cut -WarningAction SilentlyContinue | Should -HaveCount 100
+            "$cut" | Should -Match '101 success records'
+        }
+        finally { Remove-TestQueue $q2 }
+    }
+}
