@@ -218,3 +218,54 @@ Describe 'Get-TqFailure | Retry-TqTask retries them all' {
         finally { Remove-TestQueue $q2 }
     }
 }
+
+Describe '$using: in a task, as in Invoke-Command and Start-ThreadJob' {
+    BeforeAll { $queue = New-TestQueue 'using' }
+    AfterAll { Remove-TestQueue $queue }
+
+    It 'takes $using: values when the task is sent, and the worker sees them' {
+        $path = '/etc/hosts'
+        $server = [pscustomobject]@{ Name = 'web01'; Port = 8080 }
+        $ports = 80, 443
+        $task = Send-TqTask -Queue $queue -ArgumentList 'x' -ScriptBlock { param($a) "$a $using:path $($using:server.Name):$($using:Server.Port) $($using:ports[1]) $($using:PATH.Length)" }
+        $path = 'changed after sending'
+        $null = Start-TqWorker -Queue $queue -Burst
+        ($task | Wait-TqTask -Timeout 30).Output | Should -Be 'x /etc/hosts web01:8080 443 10'
+        # Signed with the task: the values are in the envelope.
+        $task2 = Send-TqTask -Queue $queue -ScriptBlock { Get-Content $using:path -TotalCount 1 }
+        (Invoke-Redis HGET "tq:{$queue}:tasks" $task2.Id) | Should -Match 'changed after sending'
+    }
+
+    It 'leaves $using: inside a script block within the script to the worker' {
+        $task = Send-TqTask -Queue $queue -ScriptBlock { $inner = 'worker side'; $sb = { $using:inner }; $sb.Ast.Extent.Text }
+        $null = Start-TqWorker -Queue $queue -Burst
+        ($task | Wait-TqTask -Timeout 30).Output | Should -Be '{ $using:inner }'
+    }
+
+    It 'refuses at send time a $using: value that cannot travel, or a variable that is not set, naming it' {
+        $cred = [pscredential]::new('u', (ConvertTo-SecureString 'p' -AsPlainText -Force))
+        { Send-TqTask -Queue $queue -ScriptBlock { $using:cred.UserName; $using:cred } -ErrorAction Stop } | Should -Throw '*$using:cred*PSCredential*'
+        { Send-TqTask -Queue $queue -ScriptBlock { $using:neverSetAnywhere } -ErrorAction Stop } | Should -Throw "*'`$using:neverSetAnywhere'*not set*"
+    }
+
+    It 'warns at send time of a caller variable the script reads but is not given' {
+        $logFolder = '/var/log'
+        $null = Send-TqTask -Queue $queue -ScriptBlock { param($x) $own = 1; Get-ChildItem $logFolder; $own; $x; $HOME; $ErrorActionPreference } -WarningVariable warned -WarningAction SilentlyContinue
+        @($warned) | Should -HaveCount 1
+        "$warned" | Should -Match '\$logFolder'
+        "$warned" | Should -Match '\$using:logFolder'
+    }
+
+    It 'works in schedules too, with the value taken when the schedule is registered' {
+        $greeting = 'hello from the schedule'
+        Register-TqSchedule -Queue $queue -Name "using-$queue" -Cron '* * * * * *' -ScriptBlock { $using:greeting }
+        try {
+            $worker = Start-TqWorker -Queue $queue -AsJob
+            Wait-Until { @(Get-TqResult -Queue $queue -First 10 | Where-Object { $_.Output -contains 'hello from the schedule' }).Count -ge 1 } -Because 'an occurrence ran with the value'
+        }
+        finally {
+            if ($worker) { $worker | Stop-Job -PassThru | Remove-Job -Force }
+            Unregister-TqSchedule -Queue $queue -Name "using-$queue" -Confirm:$false
+        }
+    }
+}

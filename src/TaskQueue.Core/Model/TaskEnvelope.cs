@@ -25,6 +25,11 @@ public sealed class TaskEnvelope
     public JsonElement? Args { get; set; }
     /// <summary>JSON object of named parameters (command tasks).</summary>
     public JsonElement? Params { get; set; }
+    /// <summary>
+    /// The values of the script's <c>$using:</c> expressions, taken when it was sent: a JSON object whose names are the
+    /// expressions as written (<c>$using:path</c>, lower case for a plain variable; <c>$using:h.Name</c> as written).
+    /// </summary>
+    public JsonElement? Using { get; set; }
     public int MaxAttempts { get; set; } = DefaultMaxAttempts;
     /// <summary>Milliseconds an attempt may run; 0 means no limit.</summary>
     public long TimeoutMs { get; set; }

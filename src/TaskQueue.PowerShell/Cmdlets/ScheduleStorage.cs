@@ -68,10 +68,18 @@ internal static class ScheduleStorage
     }
 
     /// <summary>Fills the task of a schedule from -ScriptBlock or -Command with their arguments; false after writing an error.</summary>
-    public static bool FillTask(TqCmdlet cmdlet, TaskEnvelope task, ScriptBlock? script, string? command, object?[]? argumentList, Hashtable? parameters)
+    public static bool FillTask(TqCmdlet cmdlet, TaskEnvelope task, ScriptBlock? script, string? command, object?[]? argumentList, Hashtable? parameters, string? usingJson = null)
     {
-        if (script is not null) task.SetScript(script.ToString());
-        else if (command is not null) task.SetCommand(command);
+        if (script is not null)
+        {
+            task.SetScript(script.ToString());
+            task.Using = usingJson is null ? null : PSJsonWriter.ToElement(usingJson);
+        }
+        else if (command is not null)
+        {
+            task.SetCommand(command);
+            task.Using = null;
+        }
         try
         {
             if (argumentList is not null) task.Args = PSJsonWriter.ToElement(PSJsonWriter.ArgumentListToJson(argumentList));

@@ -30,5 +30,5 @@ public abstract class ScheduleTaskCmdlet : TaskCmdlet
 
     /// <summary>The task's script or command, with -ArgumentList and -Parameters when given; false after writing an error.</summary>
     protected bool FillTask(TaskEnvelope task, System.Management.Automation.ScriptBlock? script, string? command) =>
-        ScheduleStorage.FillTask(this, task, script, command, ArgumentList, Parameters);
+        ScheduleStorage.FillTask(this, task, script, command, ArgumentList, Parameters, script is null ? null : CaptureUsing(script));
 }

@@ -25,6 +25,7 @@ public sealed class SendTqTaskCommand : TaskCmdlet
     private readonly List<TaskEnvelope> _buffer = new();
     private string _argumentListJson = "";
     private string? _parametersJson;
+    private string? _usingJson;
     private long _sent;
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = ScriptSet)]
@@ -139,6 +140,7 @@ public sealed class SendTqTaskCommand : TaskCmdlet
         {
             ThrowTerminatingError(new ErrorRecord(ex, "ArgumentNotSerializable", ErrorCategory.InvalidArgument, ex.ArgumentName));
         }
+        if (ParameterSetName == ScriptSet) _usingJson = CaptureUsing(ScriptBlock);
         if (DependsOn is not null) _dependsOn = ReadDependsOn(DependsOn);
         _ = Broker;
     }
@@ -192,6 +194,7 @@ public sealed class SendTqTaskCommand : TaskCmdlet
         else envelope.SetScript(ScriptBlock.ToString());
         if (argsJson != "[]") envelope.Args = PSJsonWriter.ToElement(argsJson);
         if (_parametersJson is not null) envelope.Params = PSJsonWriter.ToElement(_parametersJson);
+        if (_usingJson is not null) envelope.Using = PSJsonWriter.ToElement(_usingJson);
         if (_dependsOn is not null)
         {
             envelope.DependsOn = _dependsOn;

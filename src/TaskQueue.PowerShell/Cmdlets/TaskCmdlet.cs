@@ -3,6 +3,7 @@ using System.Collections;
 using System.Management.Automation;
 using TaskQueue.Core.Model;
 using TaskQueue.PowerShell.Completion;
+using TaskQueue.PowerShell.Serialization;
 
 namespace TaskQueue.PowerShell.Cmdlets;
 
@@ -51,6 +52,30 @@ public abstract class TaskCmdlet : TqCmdlet
     /// <summary>Non-terminating errors the task writes are kept on its record but do not fail it.</summary>
     [Parameter]
     public SwitchParameter ContinueOnError { get; set; }
+
+    /// <summary>
+    /// The values of the script's $using: expressions, taken now (a JSON object, or null when it has none); warns of
+    /// variables the script reads that it is not given (they are $null on the worker). Stops the cmdlet when a value
+    /// cannot travel or a $using: variable is not set.
+    /// </summary>
+    protected string? CaptureUsing(ScriptBlock script)
+    {
+        foreach (var name in UsingValues.Unpassed(script, SessionState))
+            WriteWarning($"The script block reads ${name}, which is set in this session but not on the worker, where it will be $null. Write $using:{name} to send its value with the task, or pass it with -ArgumentList.");
+        try
+        {
+            return UsingValues.Capture(script, SessionState);
+        }
+        catch (ArgumentNotSerializableException ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(ex, "UsingNotSerializable", ErrorCategory.InvalidArgument, ex.ArgumentName));
+        }
+        catch (UsingNotSetException ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(ex, "UsingVariableNotSet", ErrorCategory.InvalidArgument, ex.Expression));
+        }
+        return null;
+    }
 
     /// <summary>Whether the call named the parameter (what Set-TqSchedule changes).</summary>
     protected bool Given(string parameter) => MyInvocation.BoundParameters.ContainsKey(parameter);

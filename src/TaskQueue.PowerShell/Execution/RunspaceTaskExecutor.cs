@@ -224,6 +224,9 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
                 foreach (var parameter in parameters.EnumerateObject())
                     ps.AddParameter(parameter.Name, PSJsonReader.ToArgument(parameter.Value));
             }
+            // $using: values taken when the task was sent; only a script's (a command has no $using:).
+            if (task.Using is { ValueKind: JsonValueKind.Object } usingValues && task.Kind == TaskEnvelope.Kinds.Script)
+                ps.AddParameter(UsingValues.ParameterName, UsingValues.ForInvocation(usingValues));
             if (task.Args is { ValueKind: JsonValueKind.Array } args)
             {
                 foreach (var arg in args.EnumerateArray())

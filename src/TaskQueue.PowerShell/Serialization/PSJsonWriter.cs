@@ -67,6 +67,18 @@ internal sealed class PSJsonWriter
         json.WriteEndObject();
     });
 
+    /// <summary>Writes named values (a script's $using: values) as a JSON object, naming a bad one; throws <see cref="ArgumentNotSerializableException"/>.</summary>
+    public static string NamedValuesToJson(IReadOnlyList<KeyValuePair<string, object?>> values) => WriteStrict((writer, json) =>
+    {
+        json.WriteStartObject();
+        foreach (var pair in values)
+        {
+            json.WritePropertyName(pair.Key);
+            writer.WriteValue(json, pair.Value, pair.Key, 0);
+        }
+        json.WriteEndObject();
+    });
+
     // Task output is written on the slot threads, once per task: each thread keeps its stream and JSON writer.
     [ThreadStatic] private static MemoryStream? t_outputStream;
     [ThreadStatic] private static Utf8JsonWriter? t_outputJson;
