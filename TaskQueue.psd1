@@ -26,6 +26,7 @@
         'Set-TqQueue'
         'Suspend-TqQueue'
         'Resume-TqQueue'
+        'Remove-TqQueue'
         'Register-TqSchedule'
         'Get-TqSchedule'
         'Set-TqSchedule'

@@ -251,8 +251,9 @@ Describe '$using: in a task, as in Invoke-Command and Start-ThreadJob' {
     It 'warns at send time of a caller variable the script reads but is not given' {
         $logFolder = '/var/log'
         $null = Send-TqTask -Queue $queue -ScriptBlock { param($x) $own = 1; Get-ChildItem $logFolder; $own; $x; $HOME; $ErrorActionPreference } -WarningVariable warned -WarningAction SilentlyContinue
-        @($warned) | Should -HaveCount 1
-        "$warned" | Should -Match '\$logFolder'
+        $about = @($warned | Where-Object { "$_" -match 'set in this session' })
+        $about | Should -HaveCount 1
+        "$about" | Should -Match '\$logFolder'
         "$warned" | Should -Match '\$using:logFolder'
     }
 
@@ -267,5 +268,52 @@ Describe '$using: in a task, as in Invoke-Command and Start-ThreadJob' {
             if ($worker) { $worker | Stop-Job -PassThru | Remove-Job -Force }
             Unregister-TqSchedule -Queue $queue -Name "using-$queue" -Confirm:$false
         }
+    }
+}
+
+Describe 'Typos and stray queues' {
+    It 'warns once per queue and session when no live worker serves the queue, and not when one does' {
+        $typo = New-TestQueue 'opps'
+        $served = New-TestQueue 'served'
+        try {
+            $null = Send-TqTask -Queue $typo -ScriptBlock { 1 } -WarningVariable first -WarningAction SilentlyContinue
+            "$first" | Should -Match "No live worker serves queue '$typo'"
+            $null = Send-TqTask -Queue $typo -ScriptBlock { 1 } -WarningVariable second -WarningAction SilentlyContinue
+            @($second | Where-Object { "$_" -match 'No live worker' }) | Should -HaveCount 0
+            (Get-TqQueue -Name $typo).Workers | Should -Be 0
+
+            $worker = Start-TqWorker -Queue $served -AsJob
+            Wait-Until { (Get-TqQueue -Name $served).Workers -eq 1 } -Because 'Get-TqQueue counts the worker'
+            $null = Send-TqTask -Queue $served -ScriptBlock { 1 } -WarningVariable none -WarningAction SilentlyContinue
+            @($none | Where-Object { "$_" -match 'No live worker' }) | Should -HaveCount 0
+        }
+        finally {
+            if ($worker) { $worker | Stop-Job -PassThru | Remove-Job -Force }
+            Remove-TestQueue $typo
+            Remove-TestQueue $served
+        }
+    }
+
+    It 'removes a queue with Remove-TqQueue: -WhatIf changes nothing, one holding tasks needs -Force' {
+        $stray = New-TestQueue 'stray'
+        $null = Send-TqTask -Queue $stray -ScriptBlock { 1 } -WarningAction SilentlyContinue
+        Remove-TqQueue -Name $stray -WhatIf
+        (Get-TqQueue).Name | Should -Contain $stray
+        { Remove-TqQueue -Name $stray -ErrorAction Stop } | Should -Throw '*1 pending*-Force*'
+        (Get-TqQueue -Name $stray).Pending | Should -Be 1
+        Get-TqQueue -Name $stray | Remove-TqQueue -Force
+        (Get-TqQueue).Name | Should -Not -Contain $stray
+        @(Get-TestKey ('tq:{' + $stray + '}:*')) | Should -HaveCount 0
+        # An empty queue goes without -Force.
+        $empty = New-TestQueue 'empty'
+        $null = Send-TqTask -Queue $empty -ScriptBlock { 1 } -WarningAction SilentlyContinue
+        $null = Start-TqWorker -Queue $empty -Burst -WarningAction SilentlyContinue
+        Remove-TqQueue -Name $empty
+        (Get-TqQueue).Name | Should -Not -Contain $empty
+    }
+
+    It 'refuses -Command with parameters in it at send time' {
+        { Send-TqTask -Queue 'nowhere' -Command 'Get-Date -Format o' -ErrorAction Stop } | Should -Throw '*-Command takes the name of a cmdlet*-Parameters*'
+        { Register-TqSchedule -Queue 'nowhere' -Name 'x' -Cron '* * * * *' -Command 'Get-Date -Format o' -ErrorAction Stop } | Should -Throw '*-Command takes the name*'
     }
 }

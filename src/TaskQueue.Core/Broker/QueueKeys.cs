@@ -24,6 +24,10 @@ public sealed class QueueKeys
 
     public static RedisKey Worker(string workerId) => Prefix + "worker:" + workerId;
 
+    /// <summary>A queue name with the characters a SCAN pattern treats specially escaped.</summary>
+    public static string EscapePattern(string name) =>
+        System.Text.RegularExpressions.Regex.Replace(name, @"([\\\[\]*?])", @"\$1");
+
     public QueueKeys(string queue)
     {
         ShardRouter.ValidateStored(queue);

@@ -325,6 +325,35 @@ public sealed class RedisBroker
         return requeued;
     }
 
+    /// <summary>
+    /// Deletes a queue: every key of it and of its shards (all carry the queue's hash tag, so they live on one server
+    /// each, found with SCAN), and its name in the list of queues (Get-TqQueue, the dashboard, /metrics). Returns how
+    /// many keys went. The caller decides whether a queue that holds tasks may go (Remove-TqQueue -Force).
+    /// </summary>
+    public async Task<long> RemoveQueueAsync(string queue)
+    {
+        var removed = 0L;
+        var shards = await Shards.OfAsync(queue).ConfigureAwait(false);
+        foreach (var name in shards.Append(queue).Distinct())
+        {
+            var keys = Keys(name);
+            var server = Connection.GetServer(keys.Pending);
+            var pattern = QueueKeys.Prefix + "{" + QueueKeys.EscapePattern(name) + "}:*";
+            // SCAN by hand (IServer.KeysAsync's async enumerable differs between the engine's target frameworks).
+            var cursor = "0";
+            do
+            {
+                var page = (RedisResult[])(await server.ExecuteAsync(Db.Database, "SCAN", new object[] { cursor, "MATCH", pattern, "COUNT", 500 }).ConfigureAwait(false))!;
+                cursor = (string)page[0]!;
+                var found = ((RedisResult[])page[1]!).Select(k => (RedisKey)(string)k!).ToArray();
+                if (found.Length > 0) removed += await Db.KeyDeleteAsync(found).ConfigureAwait(false);
+            }
+            while (cursor != "0");
+        }
+        await Db.SetRemoveAsync(QueueKeys.Queues, queue).ConfigureAwait(false);
+        return removed;
+    }
+
     /// <summary>Deletes a task that is not running, with its records, whatever state it waits or ended in.</summary>
     public async Task<DeleteOutcome> DeleteAsync(string queue, string id)
     {

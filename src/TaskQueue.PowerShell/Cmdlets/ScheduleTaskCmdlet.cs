@@ -30,5 +30,11 @@ public abstract class ScheduleTaskCmdlet : TaskCmdlet
 
     /// <summary>The task's script or command, with -ArgumentList and -Parameters when given; false after writing an error.</summary>
     protected bool FillTask(TaskEnvelope task, System.Management.Automation.ScriptBlock? script, string? command) =>
-        ScheduleStorage.FillTask(this, task, script, command, ArgumentList, Parameters, script is null ? null : CaptureUsing(script));
+        ScheduleStorage.FillTask(this, task, script, command is null ? null : Checked(command), ArgumentList, Parameters, script is null ? null : CaptureUsing(script));
+
+    private string Checked(string command)
+    {
+        CheckCommandName(command);
+        return command;
+    }
 }

@@ -1,6 +1,7 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using System.Text.Json;
 using System.Threading.Tasks;
@@ -126,6 +127,7 @@ public sealed class SendTqTaskCommand : TaskCmdlet
 
     protected override void BeginProcessing()
     {
+        if (ParameterSetName == CommandSet) CheckCommandName(Command);
         if (Delay is not null && At is not null)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give -Delay or -At, not both."), "DelayAndAt", ErrorCategory.InvalidArgument, null));
         if (Delay < TimeSpan.Zero)
@@ -174,6 +176,30 @@ public sealed class SendTqTaskCommand : TaskCmdlet
     {
         Flush();
         WriteVerbose($"Sent {_sent} task(s) to queue '{Queue}'.");
+        if (_sent > 0) WarnIfNoWorker();
+    }
+
+    // Queues of this session already looked at (by Redis and queue): when next to look, and whether a warning was given.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (DateTime Next, bool Warned)> LookedAt = new();
+    private static readonly TimeSpan LookEvery = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// A warning, once per queue and session, when no live worker serves the queue (a mistyped -Queue, or no worker
+    /// started yet): its tasks wait until one does. Looked at most once a minute per queue.
+    /// </summary>
+    private void WarnIfNoWorker()
+    {
+        var key = RedisConfiguration + "\n" + Queue;
+        if (LookedAt.TryGetValue(key, out var seen) && (seen.Warned || DateTime.UtcNow < seen.Next)) return;
+        IReadOnlyList<Core.Worker.WorkerInfo> workers;
+        try { workers = Broker.Workers.GetWorkersAsync().GetAwaiter().GetResult(); }
+        catch (Exception ex) when (RedisFailures.IsRedisFailure(ex)) { return; }
+        var serving = GetTqQueueCommand.Serving(workers, Queue);
+        LookedAt[key] = (DateTime.UtcNow + LookEvery, serving == 0);
+        if (serving > 0) return;
+        var others = workers.SelectMany(w => w.Queues).Select(Core.Broker.ShardRouter.Logical).Distinct().OrderBy(q => q, StringComparer.Ordinal).ToList();
+        WriteWarning($"No live worker serves queue '{Queue}': its tasks wait until one starts (Start-TqWorker -Queue {Queue}). "
+            + (others.Count > 0 ? $"Queues with workers now: {string.Join(", ", others)}." : "No worker is live on this Redis now (Get-TqWorker)."));
     }
 
     private TaskEnvelope NewEnvelope(string argsJson)

@@ -77,6 +77,18 @@ public abstract class TaskCmdlet : TqCmdlet
         return null;
     }
 
+    /// <summary>
+    /// Stops the cmdlet when -Command is not a command name ("Get-Date -Format o"): a worker would refuse it as
+    /// CommandNotAllowed after it was stored; parameters go in -Parameters or -ArgumentList.
+    /// </summary>
+    protected void CheckCommandName(string command)
+    {
+        if (Execution.CommandPolicy.IsName(command)) return;
+        ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+            $"-Command takes the name of a cmdlet or function (optionally Module\\Name), not '{command}'. Pass its parameters with -Parameters (@{{ Format = 'o' }}) or -ArgumentList, or send a -ScriptBlock."),
+            "CommandNotAName", ErrorCategory.InvalidArgument, command));
+    }
+
     /// <summary>Whether the call named the parameter (what Set-TqSchedule changes).</summary>
     protected bool Given(string parameter) => MyInvocation.BoundParameters.ContainsKey(parameter);
 
