@@ -317,3 +317,59 @@ Describe 'Typos and stray queues' {
         { Register-TqSchedule -Queue 'nowhere' -Name 'x' -Cron '* * * * *' -Command 'Get-Date -Format o' -ErrorAction Stop } | Should -Throw '*-Command takes the name*'
     }
 }
+
+Describe 'A worker says what it does' {
+    BeforeEach { $queue = New-TestQueue 'says' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'writes a plain line per task outcome and lines for start, drain and stop, and exits alike on SIG<Signal>' -ForEach @(@{ Signal = 'INT' }, @{ Signal = 'TERM' }) {
+        $ok = Send-TqTask -Queue $queue -Name 'disk check' -ScriptBlock { 'fine' } -WarningAction SilentlyContinue
+        $bad = Send-TqTask -Queue $queue -MaxAttempts 1 -ScriptBlock { throw 'disk full' } -WarningAction SilentlyContinue
+        $flaky = Send-TqTask -Queue $queue -MaxAttempts 3 -ScriptBlock { throw 'try later' } -WarningAction SilentlyContinue
+        # As under systemd: output is not a terminal, and nothing asks for plain text (NO_COLOR unset).
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -AllowUnsigned -RetryDelay 01:00:00 -Redis '$(Get-TestRedis)'" -DefaultSignals -Environment @{ NO_COLOR = $null }
+        try {
+            Wait-Until { @((Get-TqTask -Queue $queue -Id $ok.Id, $bad.Id, $flaky.Id).State | Where-Object { $_ -in 'Succeeded', 'Failed', 'Retrying' }).Count -eq 3 } -Because 'the worker ran the three tasks'
+            & kill "-$Signal" $worker.Id
+            $worker.WaitForExit(30000) | Should -BeTrue
+        }
+        finally { if (-not $worker.HasExited) { $worker.Kill($true) } }
+        $worker.ExitCode | Should -Be 0
+        $out = $worker.OutputTask.Result
+        $out | Should -Not -Match "`e"
+        $lines = $out -split "`r?`n"
+        ($lines | Where-Object { $_ -match "started" -and $_ -match $queue }) | Should -Not -BeNullOrEmpty
+        $line = $lines | Where-Object { $_ -match "task succeeded id=$($ok.Id)" }
+        $line | Should -Match "queue=$queue"
+        $line | Should -Match 'name="disk check"'
+        $line | Should -Match 'attempt=1 duration=\d+\.\d{3}s'
+        $lines | Where-Object { $_ -match "task failed id=$($bad.Id)" } | Should -Match 'reason=Exception .*error="disk full"'
+        $lines | Where-Object { $_ -match "task retrying id=$($flaky.Id)" } | Should -Match 'retry_at='
+        ($lines | Where-Object { $_ -match 'is stopping' }) | Should -Not -BeNullOrEmpty
+        ($lines | Where-Object { $_ -match 'stopped after .* 3 task\(s\) processed' }) | Should -Not -BeNullOrEmpty
+    }
+
+    It 'stops the running tasks at once on a second SIGINT, and hands them back' {
+        $marker = Join-Path ([IO.Path]::GetTempPath()) "tq-long-$queue"
+        $long = Send-TqTask -Queue $queue -ArgumentList $marker -ScriptBlock { param($m) $null = New-Item -ItemType File $m; Start-Sleep -Seconds 120 } -WarningAction SilentlyContinue
+        $next = Send-TqTask -Queue $queue -ScriptBlock { 'next' } -WarningAction SilentlyContinue
+        $worker = Start-PwshProcess "Start-TqWorker -Queue $queue -Concurrency 1 -AllowUnsigned -DrainTimeout 00:01:00 -Redis '$(Get-TestRedis)'" -DefaultSignals
+        try {
+            # The long task runs and the next one waits, leased, in the worker's buffer.
+            Wait-Until { (Test-Path $marker) -and (Get-TqTask -Queue $queue -State Active).Count -eq 2 } -Because 'the task runs and the next is leased'
+            & kill -INT $worker.Id
+            # The first Ctrl+C drains: the task not started goes back at once, the running one may finish.
+            Wait-Until { (Get-TqTask -Queue $queue -Id $next.Id).State -eq 'Pending' } -Because 'the first SIGINT hands back the unstarted task'
+            (Get-TqTask -Queue $queue -Id $long.Id).State | Should -Be 'Active'
+            & kill -INT $worker.Id
+            # Well before the drain time of a minute.
+            $worker.WaitForExit(20000) | Should -BeTrue
+        }
+        finally {
+            if (-not $worker.HasExited) { $worker.Kill($true) }
+            Remove-Item $marker -ErrorAction Ignore
+        }
+        $worker.OutputTask.Result | Should -Match 'at once'
+        (Get-TqTask -Queue $queue -Id $long.Id).State | Should -Be 'Pending'
+    }
+}

@@ -10,6 +10,10 @@ BeforeAll {
     function Invoke-InOrder([string] $Queue, [object[]] $Tasks, [hashtable] $Worker = @{}) {
         $sent = foreach ($task in $Tasks) {
             if ($task -is [scriptblock]) { Send-TqTask -Queue $Queue -MaxAttempts 1 -ScriptBlock $task }
+            elseif ($task.Command -notmatch '^[\w.-]+$') {
+                # Not a command name (a path): Send-TqTask refuses it, another client's task reaches the worker.
+                [pscustomobject]@{ Id = (Send-RawTask -Queue $Queue -Envelope @{ kind = 'command'; command = $task.Command; maxAttempts = 1 }) }
+            }
             else { Send-TqTask -Queue $Queue -MaxAttempts 1 @task }
         }
         $null = Start-TqWorker -Queue $Queue -Concurrency 1 -Burst @Worker

@@ -282,9 +282,11 @@ Describe 'Failures' {
     }
 
     It 'refuses a command name that is a path or an expression' {
-        $task = Send-TqTask -Queue $queue -MaxAttempts 5 -Command '/tmp/evil.ps1'
+        # Send-TqTask refuses it at once; another client's task gets to the worker, which refuses it too.
+        { Send-TqTask -Queue $queue -MaxAttempts 5 -Command '/tmp/evil.ps1' -ErrorAction Stop } | Should -Throw '*-Command takes the name*'
+        $id = Send-RawTask -Queue $queue -Envelope @{ kind = 'command'; command = '/tmp/evil.ps1'; maxAttempts = 5 }
         $null = Start-TqWorker -Queue $queue -Concurrency 1 -Burst
-        $failure = Get-TqFailure -Queue $queue -Id $task.Id
+        $failure = Get-TqFailure -Queue $queue -Id $id
         $failure.Reason | Should -Be 'CommandNotAllowed'
         $failure.Message | Should -BeLike "*is not a command name*"
     }

@@ -39,6 +39,10 @@ public sealed class RedisCollection : ICollectionFixture<RedisFixture>
 internal sealed class RecordingLog : TaskQueue.Core.Worker.IWorkerLog
 {
     public System.Collections.Concurrent.ConcurrentQueue<string> Warnings { get; } = new();
+    public System.Collections.Concurrent.ConcurrentQueue<string> Lines { get; } = new();
+    public System.Collections.Concurrent.ConcurrentQueue<TaskQueue.Core.Worker.TaskLogEntry> Outcomes { get; } = new();
+    public void Info(string message) => Lines.Enqueue(message);
+    public void Task(TaskQueue.Core.Worker.TaskLogEntry entry) => Outcomes.Enqueue(entry);
     public void Verbose(string message) { }
     public void Warning(string message) => Warnings.Enqueue(message);
     public void Error(string message, Exception? exception = null) => Warnings.Enqueue(message);

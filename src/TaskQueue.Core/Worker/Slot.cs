@@ -338,6 +338,7 @@ internal sealed class Slot
                 Params = RecordArguments.Of(envelope.Params, out var paramsCut),
             };
             if (argsCut || paramsCut) result.Truncated = true;
+            if (_w.Options.TaskLog == TaskLogLevel.All) LogOutcome(leased, envelope, "Succeeded", result.CompletedAt - startedAt, null, null);
             // Written by the acknowledger, batched with other completions, while this slot runs the next task.
             _w.Book.BeginFinishing(leased);
             unacknowledged.Add(new Completion(leased, result, envelope.UniqueKey));
@@ -375,6 +376,8 @@ internal sealed class Slot
             retryAt = error.FailedAt + _w.RetryPolicy.DelayAfter(leased.Attempt);
         if (envelope is null) _w.Counters.AddProcessed();
         if (!_w.Acknowledger.WriteFailure(leased, error, retryAt, envelope?.UniqueKey)) return;
+        if (_w.Options.TaskLog != TaskLogLevel.None)
+            LogOutcome(leased, envelope, retryAt is not null ? "Retrying" : error.Reason == FailureReasons.Canceled ? "Canceled" : "Failed", error.FailedAt - startedAt, error, retryAt);
         if (retryAt is null)
         {
             _w.Counters.AddFailed();
@@ -387,6 +390,21 @@ internal sealed class Slot
             _w.Log.Verbose($"Task {leased.Id} of queue '{leased.Queue}' failed attempt {leased.Attempt} of {maxAttempts}; retry at {retryAt:u}: {error.Message}");
         }
     }
+
+    private void LogOutcome(LeasedTask leased, TaskEnvelope? envelope, string outcome, TimeSpan duration, TaskError? error, DateTimeOffset? retryAt) =>
+        _w.Log.Task(new TaskLogEntry
+        {
+            Time = Clock.UtcNow,
+            Outcome = outcome,
+            Id = leased.Id,
+            Queue = ShardRouter.Logical(leased.Queue),
+            Name = envelope?.Label ?? "",
+            Attempt = leased.Attempt,
+            Duration = duration,
+            Reason = error?.Reason,
+            Message = error?.Message,
+            RetryAt = retryAt,
+        });
 
     private static TaskError Canceled() => new()
     {

@@ -25,7 +25,7 @@ namespace TaskQueue.Core.Worker;
 /// a second however many queues it serves.</item>
 /// </list>
 /// </summary>
-public sealed class TaskWorker
+public sealed partial class TaskWorker
 {
     private readonly RedisBroker _broker;
     private readonly WorkerOptions _options;
@@ -153,7 +153,7 @@ public sealed class TaskWorker
         };
         var heartbeat = new Heartbeat(_broker, _book, _counters, _options, info, _log, RequestCancel);
         var beating = Task.Run(() => heartbeat.RunAsync(heartbeatStop.Token));
-        _log.Verbose($"Worker {WorkerId} serving {string.Join(", ", _queues)} with {_options.Concurrency} slot(s).");
+        _log.Info($"Worker {WorkerId} started on {Environment.MachineName}: queue(s) {string.Join(", ", _queues)}, {_options.Concurrency} runspace(s){(_options.Burst ? ", until the queues are drained" : "")}.");
         try
         {
             // Lease nothing before the slots have their runspaces: leases would run down while tasks wait.
@@ -163,6 +163,8 @@ public sealed class TaskWorker
         finally
         {
             _stopping = true;
+            if (stop.IsCancellationRequested)
+                _log.Info($"Worker {WorkerId} is stopping: running tasks may finish for up to {_options.DrainTimeout.TotalSeconds:0.#} s (a second Ctrl+C or SIGTERM stops them at once); tasks not started go back to their queues.");
             Shutdown(slots);
             heartbeatStop.Cancel();
             try { beating.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
@@ -173,6 +175,7 @@ public sealed class TaskWorker
             }
             try { _broker.Workers.UnregisterWorkerAsync(WorkerId).Wait(TimeSpan.FromSeconds(2)); } catch (AggregateException) { }
             _summary.Duration = watch.Elapsed;
+            _log.Info($"Worker {WorkerId} stopped after {_summary.Duration.TotalSeconds:0.#} s: {_summary.Processed} task(s) processed, {_summary.Succeeded} succeeded, {_summary.Failed} failed, {_summary.Retried} to be retried.");
         }
         return _summary;
     }
@@ -353,21 +356,38 @@ public sealed class TaskWorker
     /// <summary>How often a worker removes the records of its queues that are older than their retention (and once at start).</summary>
     public static readonly TimeSpan TrimInterval = TimeSpan.FromMinutes(1);
 
+    private readonly ManualResetEventSlim _stopNow = new();
+
+    /// <summary>Stops the running tasks at once (a second Ctrl+C or SIGTERM) rather than letting them finish: they are handed back.</summary>
+    public void StopNow()
+    {
+        _stopNow.Set();
+    }
+
+    private static readonly TimeSpan DrainStep = TimeSpan.FromMilliseconds(100);
+
     private void Shutdown(List<Thread> slots)
     {
         _ready.CompleteAdding();
         var unstarted = new List<LeasedTask>();
         while (_ready.TryTake(out var task)) unstarted.Add(task);
-        foreach (var group in unstarted.GroupBy(t => t.Queue)) _acknowledger.HandBack(group.Key, group.ToList());
+        foreach (var group in unstarted.GroupBy(t => t.Queue))
+        {
+            _acknowledger.HandBack(group.Key, group.ToList());
+            _log.Info($"Worker {WorkerId} handed back {group.Count()} task(s) it had not started to queue {ShardRouter.Logical(group.Key)}.");
+        }
         var drainUntil = DateTime.UtcNow + _options.DrainTimeout;
         foreach (var slot in slots)
         {
             var left = drainUntil - DateTime.UtcNow;
-            if (left > TimeSpan.Zero) slot.Join(left);
+            // In short steps, so that StopNow cuts the drain short.
+            while (left > TimeSpan.Zero && !_stopNow.IsSet && !slot.Join(left < DrainStep ? left : DrainStep)) left = drainUntil - DateTime.UtcNow;
         }
         if (slots.Any(s => s.IsAlive))
         {
-            _log.Warning($"Running tasks did not finish within {_options.DrainTimeout.TotalSeconds:0.#} s; stopping them and handing them back.");
+            _log.Warning(_stopNow.IsSet
+                ? "Stopping the running tasks at once, as asked, and handing them back."
+                : $"Running tasks did not finish within {_options.DrainTimeout.TotalSeconds:0.#} s; stopping them and handing them back.");
             _interrupt.Cancel();
             foreach (var slot in slots) slot.Join(TimeSpan.FromSeconds(10));
         }
@@ -376,66 +396,8 @@ public sealed class TaskWorker
         _counters.CopyTo(_summary);
     }
 
-    /// <summary>Stops a task this worker runs or holds, when Stop-TqTask asked (pub/sub message or heartbeat).</summary>
     /// <summary>Room for the signature line in front of a signed envelope of the largest size a sender stores.</summary>
     private const int MaxSignatureLineBytes = 256;
 
-    private void RequestCancel(string queue, string id)
-    {
-        var task = _book.Find(queue, id);
-        if (task is null) return;
-        _ = CancelIfRecordedAsync(queue, id, task);
-    }
-
-    // Only a cancellation recorded in Redis counts (Stop-TqTask adds the id to the canceled set as it publishes): a
-    // bare PUBLISH on the cancel channel, which any Redis client may send, stops nothing.
-    private async Task CancelIfRecordedAsync(string queue, string id, LeasedTask task)
-    {
-        try
-        {
-            if (!await _broker.Db.SetContainsAsync(_broker.Keys(queue).Canceled, id).ConfigureAwait(false)) return;
-        }
-        catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex) || ex is RedisServerException)
-        {
-            return;
-        }
-        _book.RequestCancel(task);
-        foreach (var slot in _slots) slot.CancelIfRunning(task);
-    }
-
     private void Wake() => _wake.Set();
-
-    private ISubscriber _subscriber = null!;
-    private readonly List<RedisChannel> _channels = new();
-    // Set at start, so that the first turn reads the shards of every queue.
-    private int _shardsChanged = 1;
-
-    /// <summary>Hears a queue's (or shard's) wake-ups and cancellations.</summary>
-    private void Subscribe(string queue)
-    {
-        var keys = _broker.Keys(queue);
-        var wake = RedisChannel.Literal(keys.WakeChannel);
-        var cancel = RedisChannel.Literal(keys.CancelChannel);
-        _subscriber.Subscribe(wake, (_, message) =>
-        {
-            if (_watch.Heard(queue, message)) Interlocked.Exchange(ref _shardsChanged, 1);
-            Wake();
-        });
-        _subscriber.Subscribe(cancel, (_, id) => RequestCancel(queue, (string?)id ?? ""));
-        _channels.Add(wake);
-        _channels.Add(cancel);
-    }
-
-    /// <summary>Reads how many shards the queues have now, and watches and hears the new ones (Set-TqQueue -Shards).</summary>
-    private void ReadShards(IEnumerable<string> queues)
-    {
-        foreach (var queue in queues)
-        {
-            _broker.Shards.Forget(queue);
-            var shards = _broker.Shards.OfAsync(queue).GetAwaiter().GetResult();
-            if (shards.SequenceEqual(_watch.ShardsOf(queue))) continue;
-            foreach (var added in _watch.SetShards(queue, shards)) Subscribe(added);
-            _log.Verbose($"Worker {WorkerId} serves queue '{queue}' in {shards.Length} shard(s).");
-        }
-    }
 }

@@ -34,6 +34,9 @@ public sealed class WorkerOptions
     /// </summary>
     public TimeSpan MaxTaskAge { get; set; } = Security.TaskFreshness.DefaultMaxAge;
 
+    /// <summary>Which task outcomes the worker writes a line for (<see cref="IWorkerLog.Task"/>); none by default here, Start-TqWorker chooses.</summary>
+    public TaskLogLevel TaskLog { get; set; } = TaskLogLevel.None;
+
     /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
     public string? WorkerId { get; set; }
 

@@ -50,6 +50,22 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [Parameter]
     public SwitchParameter AsJob { get; set; }
 
+    /// <summary>
+    /// Which task outcomes get a line (time, outcome, id, queue, name, attempt, duration, reason): All, Failures (failed
+    /// attempts and canceled tasks) or None. Default: All for a worker in the foreground, Failures with -Burst, None
+    /// with -AsJob (whose lines collect in the job until received). Lines for the worker's start, drain, hand-back and
+    /// stop are always written.
+    /// </summary>
+    [Parameter]
+    public TaskLogLevel TaskLog { get; set; } = TaskLogLevel.All;
+
+    /// <summary>The -TaskLog in effect: the one given, else the default for how the worker runs.</summary>
+    private TaskLogLevel EffectiveTaskLog =>
+        MyInvocation.BoundParameters.ContainsKey(nameof(TaskLog)) ? TaskLog
+        : AsJob ? TaskLogLevel.None
+        : Burst ? TaskLogLevel.Failures
+        : TaskLogLevel.All;
+
     /// <summary>Name of the job (with -AsJob).</summary>
     [Parameter]
     public string? Name { get; set; }
@@ -138,6 +154,8 @@ public sealed class StartTqWorkerCommand : TqCmdlet
 
     protected override void EndProcessing()
     {
+        // A service's output goes to a journal or a file: no colour codes in it (warnings, verbose, errors).
+        if (!AsJob && Console.IsOutputRedirected) PlainTextOutput();
         if (SuccessRetention <= TimeSpan.Zero || FailureRetention <= TimeSpan.Zero)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-SuccessRetention and -FailureRetention must be longer than zero."), "RetentionNotPositive", ErrorCategory.InvalidArgument, null));
         if (LeaseTime < TimeSpan.FromSeconds(1))
@@ -147,6 +165,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             Queues = Queue,
             Concurrency = Concurrency,
             Burst = Burst,
+            TaskLog = EffectiveTaskLog,
             LeaseTime = LeaseTime,
             DrainTimeout = DrainTimeout,
             RetryDelay = RetryDelay < TimeSpan.Zero ? TimeSpan.Zero : RetryDelay,
@@ -190,7 +209,6 @@ public sealed class StartTqWorkerCommand : TqCmdlet
 
         var log = new PipelineLog();
         var worker = new TaskWorker(broker, options, factory.Create, log);
-        WriteVerbose($"Worker {worker.WorkerId} starts on {string.Join(", ", Queue)} with {Concurrency} runspace(s){(Burst ? " in burst mode" : "; Ctrl+C stops it")}.");
         // The bar's first state (all still to do) is shown before the worker starts.
         var progress = new WorkerProgress(worker, broker, Burst);
         if (progress.Due(out var started)) WriteProgress(started);
@@ -201,16 +219,27 @@ public sealed class StartTqWorkerCommand : TqCmdlet
         });
         // SIGTERM (systemd, docker stop, kill) stops the worker as Ctrl+C does. A process that exits otherwise
         // (a task calling exit, a crash) leaves its tasks to lease recovery, which counts them as recoveries.
-        using var sigterm = TerminationSignal.Handle(() => _stop.Cancel());
+        // The first SIGTERM or SIGINT (Ctrl+C) drains; a second one stops the running tasks at once. Both end alike.
+        _stopNow = worker.StopNow;
+        using var sigterm = TerminationSignal.Handle(Signaled);
+        using var sigint = TerminationSignal.Handle(Signaled, "SIGINT");
         while (!log.Entries.IsCompleted)
         {
             // Waits for a message at most until the next progress update is due.
             var gotEntry = log.Entries.TryTake(out var entry, WorkerProgress.Interval);
-            if (_stop.IsCancellationRequested) continue;
+            if (Stopping)
+            {
+                // Ctrl+C stopped the pipeline: the worker's own lines (draining, stopped) still go to the host.
+                if (gotEntry && entry.Kind is PipelineLog.Kind.Info or PipelineLog.Kind.Task)
+                    try { Host.UI.WriteLine(entry.Message); } catch (Exception) { }
+                else if (gotEntry && entry.Kind is PipelineLog.Kind.Warning)
+                    try { Host.UI.WriteWarningLine(entry.Message); } catch (Exception) { }
+                continue;
+            }
             try
             {
                 if (gotEntry) WriteEntry(entry, worker.WorkerId);
-                if (progress.Due(out var record)) WriteProgress(record);
+                if (!_stop.IsCancellationRequested && progress.Due(out var record)) WriteProgress(record);
             }
             catch (PipelineStoppedException)
             {
@@ -228,7 +257,14 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             return;
         }
 
-        if (_stop.IsCancellationRequested) return;
+        if (_stop.IsCancellationRequested)
+        {
+            // Ctrl+C (SIGINT) stops PowerShell's pipeline too, which would end the process with 1 where SIGTERM ends it
+            // with 0. A process nobody types into (a service: stdin is not a terminal) ends the same way for both:
+            // with 0 once the drain is over (the completions are written, the worker unregistered).
+            if (Stopping && Console.IsInputRedirected) Environment.Exit(0);
+            return;
+        }
         WriteObject(summary);
         // With -ErrorOnTaskFailure, failures make the run fail: a scheduled `pwsh -Command "... -Burst"` then exits non-zero.
         if (ErrorOnTaskFailure && summary.Failed > 0)
@@ -237,12 +273,35 @@ public sealed class StartTqWorkerCommand : TqCmdlet
                 "TasksFailed", ErrorCategory.OperationStopped, summary));
     }
 
+    // Ctrl+C reaches here too (PowerShell stops the pipeline), besides the SIGINT handler that counts it.
     protected override void StopProcessing() => _stop.Cancel();
+
+    private int _signals;
+    private Action? _stopNow;
+
+    /// <summary>The first SIGTERM or Ctrl+C drains; a second one stops the running tasks at once.</summary>
+    private void Signaled()
+    {
+        if (Interlocked.Increment(ref _signals) == 1) _stop.Cancel();
+        else _stopNow?.Invoke();
+    }
+
+    /// <summary>Output without ANSI colour codes ($PSStyle.OutputRendering = PlainText, PowerShell 7.2 and later).</summary>
+    private void PlainTextOutput()
+    {
+        try { InvokeCommand.InvokeScript("if ($null -ne $PSStyle) { $PSStyle.OutputRendering = 'PlainText' }"); }
+        catch (RuntimeException) { }
+    }
 
     private void WriteEntry((PipelineLog.Kind Kind, string Message, Exception? Exception) entry, string workerId)
     {
         switch (entry.Kind)
         {
+            case PipelineLog.Kind.Info:
+            case PipelineLog.Kind.Task:
+                // Shown as Write-Host shows its text, whatever $InformationPreference says; also in the information stream.
+                WriteInformation(new HostInformationMessage { Message = entry.Message }, new[] { "PSHOST", "TaskQueue", entry.Kind == PipelineLog.Kind.Task ? "Task" : "Worker" });
+                break;
             case PipelineLog.Kind.Verbose: WriteVerbose(entry.Message); break;
             case PipelineLog.Kind.Warning: WriteWarning(entry.Message); break;
             default:

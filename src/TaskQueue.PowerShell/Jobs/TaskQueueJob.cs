@@ -21,7 +21,7 @@ public sealed class TaskQueueJob : Job, IWorkerLog
 
     public override string Location => Environment.MachineName;
     public override string StatusMessage => "";
-    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0 || Information.Count > 0;
 
     internal void Start(Func<CancellationToken, object?> run)
     {
@@ -62,6 +62,8 @@ public sealed class TaskQueueJob : Job, IWorkerLog
         _finished.Wait();
     }
 
+    void IWorkerLog.Info(string message) => Information.Add(new InformationRecord(message, "TaskQueue") { Tags = { "TaskQueue", "Worker" } });
+    void IWorkerLog.Task(TaskLogEntry entry) => Information.Add(new InformationRecord(entry.ToString(), "TaskQueue") { Tags = { "TaskQueue", "Task", entry.Outcome } });
     void IWorkerLog.Verbose(string message) => Verbose.Add(new VerboseRecord(message));
     void IWorkerLog.Warning(string message) => Warning.Add(new WarningRecord(message));
     void IWorkerLog.Error(string message, Exception? exception) =>

@@ -11,8 +11,8 @@ namespace TaskQueue.PowerShell.Jobs;
 /// </summary>
 internal static class TerminationSignal
 {
-    /// <summary>Calls <paramref name="onTerminate"/> instead of terminating on SIGTERM, until the result is disposed.</summary>
-    public static IDisposable? Handle(Action onTerminate)
+    /// <summary>Calls <paramref name="onTerminate"/> instead of terminating on SIGTERM (or the signal named), until the result is disposed.</summary>
+    public static IDisposable? Handle(Action onTerminate, string signalName = "SIGTERM")
     {
         try
         {
@@ -30,8 +30,8 @@ internal static class TerminationSignal
                 Expression.Assign(Expression.Property(ctx, "Cancel"), Expression.Constant(true)),
                 Expression.Invoke(Expression.Constant(onTerminate)));
             var handler = Expression.Lambda(handlerType, body, ctx).Compile();
-            var sigterm = Enum.Parse(signal, "SIGTERM");
-            return (IDisposable?)create.Invoke(null, new[] { sigterm, handler });
+            var which = Enum.Parse(signal, signalName);
+            return (IDisposable?)create.Invoke(null, new[] { which, handler });
         }
         catch (Exception)
         {
