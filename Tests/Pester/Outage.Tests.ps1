@@ -90,6 +90,38 @@ Describe 'Redis outages' -Skip:(-not $hasRedis) {
         finally { Stop-Job $job; Remove-Job $job -Force }
     }
 
+    It 'a worker started while Redis is down waits for it with a logged backoff, then runs tasks; a sender gets one line' {
+        $log = Join-Path $TestDrive 'waiting-worker.log'
+        $quick = "$config,connectTimeout=1000,syncTimeout=1000"
+        $null = Get-TqQueue -Redis $quick -Name $queue
+        $server = Restart-PrivateRedis $server -WhileDown {
+            # A session whose Redis went away: one line, not the client's dump of its connection state.
+            try { $null = Get-TqQueue -Redis $quick -Name $queue -ErrorAction Stop } catch { $script:lostError = "$_" }
+            $script:waiting = Start-PwshProcess "Start-TqWorker -Redis '$quick' -Queue $queue -Concurrency 1 -AllowUnsigned *> '$log'" -DefaultSignals
+            Wait-Until { (Test-Path $log) -and @(Select-String -Path $log -Pattern 'Trying again in').Count -ge 2 } -TimeoutSeconds 60 -Because 'the worker waits for Redis and says so, twice'
+            $script:sendError = Invoke-Pwsh "Send-TqTask -Redis '$config,connectTimeout=1000' -Queue $queue -ScriptBlock { 1 }"
+        }
+        try {
+            $task = Send-TqTask -Redis $config -Queue $queue -ScriptBlock { 'after the wait' } -WarningAction SilentlyContinue
+            Wait-Until { (Get-TqTask -Redis $config -Queue $queue -Id $task.Id).State -eq 'Succeeded' } -TimeoutSeconds 60 -Because 'the waiting worker connected and ran the task'
+        }
+        finally {
+            & kill -TERM $script:waiting.Id
+            $null = $script:waiting.WaitForExit(30000)
+            if (-not $script:waiting.HasExited) { $script:waiting.Kill($true) }
+        }
+        $lines = @(Select-String -Path $log -Pattern 'Trying again in (\d+) s').Matches | ForEach-Object { [int]$_.Groups[1].Value }
+        # Backing off: 1 s, then twice as long each time.
+        $lines[0] | Should -Be 1
+        $lines[1] | Should -Be 2
+        $script:sendError.ExitCode | Should -Not -Be 0
+        $script:sendError.Error | Should -Match "Cannot connect to Redis at $([regex]::Escape($config))"
+        $script:sendError.Error.Length | Should -BeLessThan 600
+        $script:lostError | Should -Match "Cannot reach Redis at"
+        $script:lostError | Should -Not -Match 'last-heartbeat|serverEndpoint'
+        $script:lostError.Length | Should -BeLessThan 400
+    }
+
     It 'reports how many of 100,000 piped sends were stored when Redis goes away midway, and those are intact' {
         $idsFile = Join-Path $server.Directory 'sent-ids.txt'
         $producer = Start-PwshProcess @"

@@ -179,7 +179,11 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             WriteWarning("-AllowUnsigned with a keyring protects nothing: anyone who can write to its Redis drops the signature line and the task runs unchecked. Use it only while senders move to signing, then start workers without it.");
         if (LanguageMode == PSLanguageMode.RestrictedLanguage)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-LanguageMode takes FullLanguage, ConstrainedLanguage or NoLanguage; RestrictedLanguage runs no task."), "LanguageModeNotSupported", ErrorCategory.InvalidArgument, LanguageMode));
-        var broker = Broker;
+        // A worker started before Redis (at boot, say) waits for it, as it rides out an outage once it runs; a -Burst
+        // run (a cron line) gives up after a minute. SIGTERM stops the wait as it stops the worker.
+        RedisBroker broker;
+        using (TerminationSignal.Handle(() => _stop.Cancel()))
+            broker = ConnectWaiting(_stop.Token, Burst ? TimeSpan.FromMinutes(1) : null);
         // Read above; from here on the tasks' environment does not show them. Not for -AsJob: the process is an
         // interactive session then, whose later commands need them (docs/SECURITY.md).
         WorkerSecrets? secrets = AsJob ? null : WorkerSecrets.Hide();

@@ -58,9 +58,7 @@ public abstract class TqCmdlet : PSCmdlet
             if (RedisConnections.ExposureWarning(RedisConfiguration) is { } exposure) WriteWarning(exposure);
             try
             {
-                var options = new BrokerOptions { Signing = Keyring };
-                ConfigureBroker(options);
-                _broker = RedisBroker.Connect(RedisConfiguration, options);
+                _broker = NewBroker();
             }
             catch (BrokerUnavailableException ex)
             {
@@ -69,6 +67,45 @@ public abstract class TqCmdlet : PSCmdlet
             return _broker!;
         }
     }
+
+    private RedisBroker NewBroker()
+    {
+        var options = new BrokerOptions { Signing = Keyring };
+        ConfigureBroker(options);
+        return RedisBroker.Connect(RedisConfiguration, options);
+    }
+
+    /// <summary>
+    /// The broker, waiting for Redis while it cannot be reached (a worker started before Redis, or during an outage):
+    /// tries again after 1 s, then twice as long each time up to 30 s, with a warning each time, until it connects,
+    /// <paramref name="stop"/> fires or <paramref name="giveUpAfter"/> has passed (then a terminating error).
+    /// </summary>
+    protected RedisBroker ConnectWaiting(System.Threading.CancellationToken stop, TimeSpan? giveUpAfter)
+    {
+        if (_broker is not null) return _broker;
+        var started = DateTime.UtcNow;
+        var delay = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            BrokerUnavailableException failure;
+            try
+            {
+                return _broker = NewBroker();
+            }
+            catch (BrokerUnavailableException ex)
+            {
+                failure = ex;
+            }
+            if (stop.IsCancellationRequested || (giveUpAfter is { } most && DateTime.UtcNow - started + delay > most))
+                ThrowTerminatingError(new ErrorRecord(failure, "RedisUnavailable", ErrorCategory.ConnectionError, failure.Endpoints));
+            WriteWarning($"{failure.Message} Trying again in {delay.TotalSeconds:0} s{(giveUpAfter is { } limit ? $" (giving up {limit.TotalSeconds:0} s after the start)" : "; Ctrl+C stops")}.");
+            if (stop.WaitHandle.WaitOne(delay))
+                ThrowTerminatingError(new ErrorRecord(new OperationCanceledException("Stopped while waiting for Redis.", failure), "StoppedWaitingForRedis", ErrorCategory.OperationStopped, failure.Endpoints));
+            delay = TimeSpan.FromTicks(Math.Min(MaxConnectDelay.Ticks, delay.Ticks * 2));
+        }
+    }
+
+    private static readonly TimeSpan MaxConnectDelay = TimeSpan.FromSeconds(30);
 
     /// <summary>Waits for a broker call, turning Redis failures into a terminating error that names the endpoint only.</summary>
     protected internal T Run<T>(Func<RedisBroker, Task<T>> call)
@@ -84,10 +121,20 @@ public abstract class TqCmdlet : PSCmdlet
         }
     }
 
-    private static string FirstSentence(string text)
+    /// <summary>
+    /// The first clause of a Redis client's message (its messages run on with a dump of the connection's state, a
+    /// thousand characters of it): up to the first ". ", " - ", " (", "; " or ", ", at most 200 characters.
+    /// </summary>
+    internal static string FirstSentence(string text)
     {
-        var end = text.IndexOf(". ", StringComparison.Ordinal);
-        return end > 0 ? text.Substring(0, end + 1) : text;
+        var end = text.Length;
+        foreach (var stop in new[] { ". ", " - ", " (", "; ", ", " })
+        {
+            var at = text.IndexOf(stop, StringComparison.Ordinal);
+            if (at > 0 && at < end) end = stop == ". " ? at + 1 : at;
+        }
+        var first = text.Substring(0, end).TrimEnd();
+        return first.Length > 200 ? first.Substring(0, 197) + "..." : first;
     }
 
     /// <summary>The command line a job shows (Get-Job's Command), with literal passwords and tokens shown as ***.</summary>
@@ -101,7 +148,7 @@ public abstract class TqCmdlet : PSCmdlet
         var refused = RedisFailures.IsRefusal(ex);
         var message = refused
             ? $"Redis at {endpoints} refused the command: {ex.Message}"
-            : $"Cannot reach Redis at {endpoints} ({ex.GetType().Name}): {FirstSentence(ex.Message)}";
+            : $"Cannot reach Redis at {endpoints} ({ex.GetType().GetProperty("FailureType")?.GetValue(ex) ?? ex.GetType().Name}): {FirstSentence(ex.Message)}. Check that it runs and is reachable; workers wait for it and carry on.";
         return new ErrorRecord(new InvalidOperationException(message, ex), refused ? "RedisCommandFailed" : "RedisUnavailable",
             refused ? ErrorCategory.InvalidResult : ErrorCategory.ConnectionError, endpoints);
     }
