@@ -373,3 +373,85 @@ Describe 'A worker says what it does' {
         (Get-TqTask -Queue $queue -Id $long.Id).State | Should -Be 'Pending'
     }
 }
+
+Describe 'Smaller things' {
+    BeforeEach { $queue = New-TestQueue 'small' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'warns of a keyring other accounts can read' -Skip:(-not $IsLinux) {
+        $ring = Join-Path $TestDrive 'ring.json'
+        New-TqSigningKey -Path $ring | Out-Null
+        $null = Send-TqTask -Queue $queue -SigningKey $ring -ScriptBlock { 1 } -WarningVariable quiet -WarningAction SilentlyContinue
+        @($quiet | Where-Object { "$_" -match 'can be read by other accounts' }) | Should -HaveCount 0
+        & chmod 644 $ring
+        $null = Send-TqTask -Queue $queue -SigningKey $ring -ScriptBlock { 1 } -WarningVariable loud -WarningAction SilentlyContinue
+        "$loud" | Should -Match 'can be read by other accounts \(mode 644\).*chmod 600'
+    }
+
+    It 'never holds a future time in StateSince: the due time and the lease end have names of their own' {
+        $later = Send-TqTask -Queue $queue -Delay ([timespan]::FromHours(1)) -ScriptBlock { 1 }
+        $flaky = Send-TqTask -Queue $queue -MaxAttempts 3 -ScriptBlock { throw 'again' }
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay ([timespan]::FromHours(1))
+        $now = [DateTimeOffset]::UtcNow.AddSeconds(1)
+        foreach ($t in (Get-TqTask -Queue $queue -Id $later.Id), (Get-TqTask -Queue $queue -Id $flaky.Id), $later) {
+            $t.StateSince | Should -Not -BeNullOrEmpty
+            $t.StateSince | Should -BeLessThan $now
+            $t.DueAt | Should -BeGreaterThan $now.AddMinutes(20)
+        }
+    }
+
+    It 'keeps the attempts and the last error on the record of a retrying task that is stopped' {
+        $flaky = Send-TqTask -Queue $queue -MaxAttempts 5 -ArgumentList 'db01' -ScriptBlock { param($h) throw "cannot reach $h" }
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay ([timespan]::FromHours(1))
+        $null = Stop-TqTask -Queue $queue -Id $flaky.Id
+        $record = Get-TqFailure -Queue $queue -Id $flaky.Id
+        $record.Reason | Should -Be 'Canceled'
+        $record.Attempts | Should -Be 1
+        $record.Message | Should -Match 'Stop-TqTask'
+        $record.Message | Should -Match 'cannot reach db01'
+        $record.ArgumentList | Should -Be @('db01')
+    }
+
+    It 'shows a schedule''s definition with Format-List *, not a type name' {
+        Register-TqSchedule -Queue $queue -Name 'nightly-report' -Cron '0 2 * * *' -ArgumentList 'web' -ScriptBlock { param($r) "report $r" }
+        try {
+            $text = Get-TqSchedule -Queue $queue -Name 'nightly-report' | Format-List * | Out-String -Width 200
+            $text | Should -Not -Match 'TaskQueue\.Core\.Model'
+            $text | Should -Match 'report \$r'
+            $text | Should -Match 'ArgumentList\s*:\s*\{web\}'
+        }
+        finally { Unregister-TqSchedule -Queue $queue -Name 'nightly-report' -Confirm:$false }
+    }
+
+    It 'says in words what a valid name is' {
+        { Register-TqSchedule -Queue $queue -Name 'bad name!' -Cron '* * * * *' -ScriptBlock { 1 } -ErrorAction Stop } | Should -Throw "*'bad name!' is not a valid schedule name: use 1 to 100 letters, digits*"
+        { New-TqSigningKey -Path (Join-Path $TestDrive 'k.json') -KeyId 'a b' -ErrorAction Stop } | Should -Throw "*not a valid key id*"
+    }
+
+    It 'documents each parameter''s real default in its help' {
+        # Every int or TimeSpan parameter with a default other than zero names it in its help: "default 10", "default 30 s", "default 7 days".
+        # Set-* cmdlets change only what they are given: their parameters have no default to document.
+        foreach ($name in (Get-Module TaskQueue).ExportedCmdlets.Keys | Where-Object { $_ -notlike 'Set-*' }) {
+            $command = Get-Command $name
+            $instance = [Activator]::CreateInstance($command.ImplementingType)
+            $help = Get-Content (Join-Path (Get-RepoRoot) "docs/help/$name.md") -Raw
+            foreach ($parameter in $command.Parameters.Values) {
+                $property = $command.ImplementingType.GetProperty($parameter.Name)
+                if (-not $property) { continue }
+                $value = $property.GetValue($instance)
+                $said = switch ($value) {
+                    { $_ -is [int] -and $_ -eq [int]::MaxValue } { 'default:? all'; break }
+                    { $_ -is [int] -and $_ -gt 0 -and $parameter.Name -ne 'Concurrency' } { "default:? $_\b"; break }
+                    { $_ -is [timespan] -and $_ -gt [timespan]::Zero } {
+                        if ($_.TotalDays -ge 1) { "default:? $($_.TotalDays) days?" } elseif ($_.TotalMinutes -ge 1 -and $_.Seconds -eq 0) { "default:? (one|$($_.TotalMinutes)) minutes?" } else { "default:? $($_.TotalSeconds) s" }
+                        break
+                    }
+                    default { $null }
+                }
+                if (-not $said) { continue }
+                $section = if ($help -match "(?s)### -$($parameter.Name)\s*\n(.*?)(\n###|\n## |$)") { $Matches[1] } else { '' }
+                $section | Should -Match $said -Because "$name -$($parameter.Name) defaults to $value"
+            }
+        }
+    }
+}

@@ -13,7 +13,8 @@ Describe 'Send-TqTask -Delay and -At' {
         try {
             $task = Send-TqTask -Queue $queue -Delay 2 -ScriptBlock { 'ran' }
             $task.State | Should -Be 'Scheduled'
-            $due = $task.StateSince
+            $due = $task.DueAt
+            $task.StateSince | Should -BeLessOrEqual ([DateTimeOffset]::UtcNow)
             ($due - $task.EnqueuedAt).TotalSeconds | Should -BeGreaterOrEqual 1.9
             (Get-TqQueue $queue).Scheduled | Should -Be 1
             (Get-TqTask -Queue $queue -Id $task.Id).State | Should -Be 'Scheduled'
@@ -29,7 +30,8 @@ Describe 'Send-TqTask -Delay and -At' {
     It 'takes a point in time with -At, and refuses -Delay with -At' {
         $task = Send-TqTask -Queue $queue -At (Get-Date).AddHours(1) -ScriptBlock { 1 }
         $task.State | Should -Be 'Scheduled'
-        ($task.StateSince - [DateTimeOffset]::Now).TotalMinutes | Should -BeGreaterThan 59
+        ($task.DueAt - [DateTimeOffset]::Now).TotalMinutes | Should -BeGreaterThan 59
+        ((Get-TqTask -Queue $queue -Id $task.Id).DueAt - [DateTimeOffset]::Now).TotalMinutes | Should -BeGreaterThan 59
         { Send-TqTask -Queue $queue -At (Get-Date) -Delay 5 -ScriptBlock { 1 } } | Should -Throw '*-Delay or -At, not both*'
     }
 }

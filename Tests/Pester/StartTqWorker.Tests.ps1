@@ -255,7 +255,9 @@ Describe 'Failures' {
         $info.Attempts | Should -Be 1
         $info.LastError | Should -Be 'again'
         # Jitter keeps the first retry between 50% and 100% of the base delay.
-        ($info.StateSince - [DateTimeOffset]::UtcNow).TotalSeconds | Should -BeGreaterThan 20
+        ($info.DueAt - [DateTimeOffset]::UtcNow).TotalSeconds | Should -BeGreaterThan 20
+        # StateSince never holds a future time: here, when the attempt failed.
+        $info.StateSince | Should -BeLessOrEqual ([DateTimeOffset]::UtcNow)
     }
 
     It 'fails a script that does not parse at once, saying so' {

@@ -374,6 +374,32 @@ public sealed class RedisBroker
         var k = Keys(await Shards.LocateAsync(queue, id).ConfigureAwait(false));
         var now = Clock.UtcNow;
         var error = new TaskError { Id = id, Queue = ShardRouter.Logical(queue), Reason = FailureReasons.Canceled, Permanent = true, Message = reason, FailedAt = now };
+        // A retrying task keeps what its attempts left: how many ran, and the last one's error.
+        var last = Db.HashGetAsync(k.Errors, id);
+        var body = Db.HashGetAsync(k.Tasks, id);
+        try
+        {
+            if (TqJson.ReadError(await last.ConfigureAwait(false)) is { } previous)
+            {
+                error.Attempts = previous.Attempts;
+                error.Worker = previous.Worker;
+                error.StartedAt = previous.StartedAt;
+                error.Message = $"{reason} Its last attempt ({previous.Attempts}) failed: {previous.Message}";
+                error.ErrorId = previous.ErrorId;
+                error.Category = previous.Category;
+                error.ExceptionType = previous.ExceptionType;
+                error.ScriptStackTrace = previous.ScriptStackTrace;
+                error.Position = previous.Position;
+                error.Output = previous.Output;
+                error.Warnings = previous.Warnings;
+                error.Information = previous.Information;
+                error.Errors = previous.Errors;
+            }
+            var envelope = TqJson.ReadEnvelope((string?)await body.ConfigureAwait(false));
+            error.Args = RecordArguments.Of(envelope.Args, out _);
+            error.Params = RecordArguments.Of(envelope.Params, out _);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or MalformedTaskException) { }
         return Transitions.Cancel.Read(await RunAsync(Transitions.Cancel.Script, k, Transitions.Cancel.Args(k, id, now, TqJson.Serialize(error))).ConfigureAwait(false));
     }
 

@@ -112,7 +112,7 @@ public sealed class TaskReads : BrokerStore
         if (parts.Length > 1)
             all = state is TaskState.Succeeded or TaskState.Failed
                 ? all.OrderByDescending(t => t.StateSince)
-                : all.OrderBy(t => t.StateSince ?? t.Envelope?.EnqueuedAt);
+                : all.OrderBy(t => t.DueAt ?? t.LeaseExpiresAt ?? t.StateSince ?? t.Envelope?.EnqueuedAt);
         return all.Take(first).ToList();
     }
 

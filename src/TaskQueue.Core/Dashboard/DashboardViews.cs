@@ -104,6 +104,8 @@ internal static class DashboardViews
         if (name is not null) w.WriteString("name", name);
         if (s.Envelope?.EnqueuedAt is { } enqueued && enqueued != default) w.WriteString("enqueuedAt", enqueued);
         if (s.StateSince is { } since) w.WriteString("stateSince", since);
+        if (s.DueAt is { } due) w.WriteString("dueAt", due);
+        if (s.LeaseExpiresAt is { } lease) w.WriteString("leaseExpiresAt", lease);
         if (s.Result is { } r)
         {
             w.WriteString("completedAt", r.CompletedAt);

@@ -20,6 +20,10 @@ public sealed class ScheduleDefinition
     public DateTimeOffset CreatedAt { get; set; }
     /// <summary>The id of the key that signed the schedule; inside the signed bytes.</summary>
     public string? Kid { get; set; }
+
+    /// <summary>How the schedule reads where it is shown as a value: its cron, time zone and task.</summary>
+    public override string ToString() =>
+        $"{Cron}{(string.IsNullOrEmpty(TimeZone) ? "" : " (" + TimeZone + ")")}: {(Task.Kind == TaskEnvelope.Kinds.Command ? Task.Command : Task.Script?.Trim())}";
 }
 
 public static class MissedRunPolicy

@@ -83,6 +83,20 @@ public sealed class SigningKeyring
         return string.IsNullOrWhiteSpace(path) ? null : Load(path!);
     }
 
+    /// <summary>
+    /// A warning when the keyring at <paramref name="path"/> (or $env:TQ_SIGNING_KEY) can be read by accounts other
+    /// than its owner (Unix mode bits for group or others): whoever reads it can sign tasks every worker runs. Null
+    /// when it cannot (New-TqSigningKey writes mode 600), or where that cannot be told (Windows, .NET before 7).
+    /// </summary>
+    public static string? ExposureWarning(string? path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) path = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (string.IsNullOrWhiteSpace(path) || RuntimeInformation.IsOSPlatform(OSPlatform.Windows)) return null;
+        var mode = OwnerOnly.UnixMode(path!);
+        if (mode is not { } bits || (bits & Convert.ToInt32("077", 8)) == 0) return null;
+        return $"The signing keyring '{path}' can be read by other accounts (mode {Convert.ToString(bits & Convert.ToInt32("777", 8), 8)}): whoever reads it can sign tasks that every worker with it runs. Make it readable by its owner only: chmod 600 '{path}'.";
+    }
+
     public static SigningKeyring Load(string path)
     {
         string text;
@@ -244,6 +258,20 @@ internal static class OwnerOnly
 {
     [DllImport("libc", SetLastError = true)]
     private static extern int chmod(string path, uint mode);
+
+    /// <summary>The file's Unix permission bits (File.GetUnixFileMode, .NET 7 and later); null where they cannot be read.</summary>
+    public static int? UnixMode(string path)
+    {
+        try
+        {
+            var get = typeof(File).GetMethod("GetUnixFileMode", new[] { typeof(string) });
+            return get is null ? null : Convert.ToInt32(get.Invoke(null, new object[] { path }));
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
 
     public static void Restrict(string path)
     {

@@ -22,6 +22,11 @@ public sealed class GetTqFailureCommand : RecordQueryCmdlet
     [ValidateSet("Failed", "Retrying")]
     public string[] State { get; set; } = { "Retrying", "Failed" };
 
+    /// <summary>The most records listed (default: all of them, read a page at a time); a warning says when there are more.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int First { get; set; } = int.MaxValue;
+
     private bool Wants(TaskState state) => State.Any(s => string.Equals(s, state.ToString(), System.StringComparison.OrdinalIgnoreCase));
 
     protected override void ProcessRecord()
@@ -42,7 +47,7 @@ public sealed class GetTqFailureCommand : RecordQueryCmdlet
             return;
         }
         var ids = Run(b => b.Reads.ListFailureIdsAsync(Queue, Wants(TaskState.Failed), Wants(TaskState.Retrying)));
-        var count = FirstGiven ? System.Math.Min(First, ids.Count) : ids.Count;
+        var count = System.Math.Min(First, ids.Count);
         for (var start = 0; start < count; start += PageSize)
         {
             var page = ids.Skip(start).Take(System.Math.Min(PageSize, count - start)).ToList();
@@ -57,6 +62,6 @@ public sealed class GetTqFailureCommand : RecordQueryCmdlet
             foreach (var (id, _) in page)
                 if (read.TryGetValue(id, out var entry)) WriteObject(FailureRecord.From(entry));
         }
-        if (count < ids.Count) WarnCut(Wants(TaskState.Retrying) ? "failed or retrying tasks" : "failure records", ids.Count);
+        if (count < ids.Count) WarnCut(Wants(TaskState.Retrying) ? "failed or retrying tasks" : "failure records", ids.Count, First);
     }
 }

@@ -1,6 +1,7 @@
 using System.IO;
 using System.Management.Automation;
 using TaskQueue.Core.Security;
+using TaskQueue.PowerShell.Completion;
 using TaskQueue.PowerShell.Records;
 
 namespace TaskQueue.PowerShell.Cmdlets;
@@ -34,7 +35,7 @@ public sealed class NewTqSigningKeyCommand : PSCmdlet
     /// <summary>The new key's id (default k&lt;date&gt;-&lt;random&gt;).</summary>
     [Parameter(ParameterSetName = CreateSet)]
     [Parameter(ParameterSetName = AddSet)]
-    [ValidatePattern(@"^[A-Za-z0-9_.\-]{1,64}$")]
+    [ValidateSimpleName("key id", 64)]
     public string? KeyId { get; set; }
 
     /// <summary>

@@ -15,20 +15,12 @@ public abstract class RecordQueryCmdlet : TqCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? Id { get; set; }
 
-    /// <summary>The most records listed (Get-TqResult: 100 unless given; Get-TqFailure: all unless given). A warning says when there are more.</summary>
-    [Parameter]
-    [ValidateRange(1, int.MaxValue)]
-    public int First { get; set; } = 100;
-
-    /// <summary>True when -First was given.</summary>
-    protected bool FirstGiven => MyInvocation.BoundParameters.ContainsKey(nameof(First));
-
-    /// <summary>Says that a listing was cut at -First, and how to see the rest.</summary>
-    protected void WarnCut(string what, long total)
+    /// <summary>Says that a listing was cut at <paramref name="first"/> (-First), and how to see the rest.</summary>
+    protected void WarnCut(string what, long total, int first)
     {
         WriteWarning(total > 0
-            ? $"Queue '{Queue}' has {total:N0} {what}; only the first {First:N0} are listed. Use -First to list more."
-            : $"Queue '{Queue}' has more than {First:N0} {what}; only the first {First:N0} are listed. Use -First to list more.");
+            ? $"Queue '{Queue}' has {total:N0} {what}; only the first {first:N0} are listed. Use -First to list more."
+            : $"Queue '{Queue}' has more than {first:N0} {what}; only the first {first:N0} are listed. Use -First to list more.");
     }
 
     /// <summary>Writes an ObjectNotFound error for each requested id that has no record, and goes on.</summary>

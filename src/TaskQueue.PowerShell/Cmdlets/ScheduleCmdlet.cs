@@ -8,7 +8,7 @@ namespace TaskQueue.PowerShell.Cmdlets;
 public abstract class ScheduleCmdlet : TqCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ValidatePattern(@"^[A-Za-z0-9_.\-]{1,100}$")]
+    [ValidateSimpleName("schedule name", 100)]
     [ArgumentCompleter(typeof(ScheduleNameCompleter))]
     public string Name { get; set; } = "";
 

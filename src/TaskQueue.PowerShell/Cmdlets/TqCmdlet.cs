@@ -35,7 +35,11 @@ public abstract class TqCmdlet : PSCmdlet
         get
         {
             if (_keyringLoaded || !UsesSigningKey) return _keyring;
-            try { _keyring = SigningKeyring.LoadOrDefault(SigningKeyPath); }
+            try
+            {
+                _keyring = SigningKeyring.LoadOrDefault(SigningKeyPath);
+                if (_keyring is not null && SigningKeyring.ExposureWarning(SigningKeyPath) is { } exposed) WriteWarning(exposed);
+            }
             catch (SigningKeyException ex)
             {
                 ThrowTerminatingError(new ErrorRecord(ex, "SigningKeyUnreadable", ErrorCategory.ReadError, SigningKeyPath ?? Environment.GetEnvironmentVariable(SigningKeyring.EnvironmentVariable)));

@@ -23,6 +23,15 @@ public sealed class ScheduleInfo
     public string? LastTaskId { get; set; }
     /// <summary>State of the task the last run sent (Pending, Active, Succeeded, Failed, ...), Skipped, or empty.</summary>
     public string? LastOutcome { get; set; }
+    /// <summary>The script each occurrence runs (null for a command).</summary>
+    public string? ScriptBlock { get; set; }
+    /// <summary>The command each occurrence runs (null for a script).</summary>
+    public string? Command { get; set; }
+    public object?[]? ArgumentList { get; set; }
+    public System.Collections.Hashtable? Parameters { get; set; }
+    public int MaxAttempts { get; set; }
+    public TimeSpan? Timeout { get; set; }
+    /// <summary>The schedule as stored (the cron, its policies and the task each occurrence sends).</summary>
     public ScheduleDefinition? Definition { get; set; }
     /// <summary>
     /// Whether the stored schedule verifies against the keyring Get-TqSchedule was given: Valid, Unsigned, Invalid
@@ -47,6 +56,12 @@ public sealed class ScheduleInfo
         LastRun = run?.FiredAt,
         LastTaskId = run?.TaskId,
         LastOutcome = run is null ? null : run.Skipped ? "Skipped" : lastOutcome,
+        ScriptBlock = schedule.Task.Script,
+        Command = schedule.Task.Command,
+        ArgumentList = schedule.Task.Args is { } args ? Serialization.PSJsonReader.ToArgument(args) as object?[] : null,
+        Parameters = schedule.Task.Params is { } ps ? Serialization.PSJsonReader.ToArgument(ps) as System.Collections.Hashtable : null,
+        MaxAttempts = schedule.Task.MaxAttempts,
+        Timeout = schedule.Task.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(schedule.Task.TimeoutMs) : null,
         Definition = schedule,
     };
 }

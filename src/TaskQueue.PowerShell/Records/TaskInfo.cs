@@ -23,8 +23,12 @@ public sealed class TaskInfo
     public TimeSpan? Timeout { get; set; }
     /// <summary>The worker holding the task (active) or the last one that ran it.</summary>
     public string? Worker { get; set; }
-    /// <summary>Lease deadline (active), due time (scheduled, retrying) or completion time (succeeded, failed).</summary>
+    /// <summary>Since when the task is in its state (never a future time): completion (succeeded, failed), the failed attempt (retrying), sending (scheduled), the start of the wait (waiting).</summary>
     public DateTimeOffset? StateSince { get; set; }
+    /// <summary>When a scheduled task becomes pending, or a retrying task's next attempt is due.</summary>
+    public DateTimeOffset? DueAt { get; set; }
+    /// <summary>When an active task's lease runs out unless its worker renews it.</summary>
+    public DateTimeOffset? LeaseExpiresAt { get; set; }
     public string? ScriptBlock { get; set; }
     public string? Command { get; set; }
     public object?[]? ArgumentList { get; set; }
@@ -55,7 +59,11 @@ public sealed class TaskInfo
             ScriptBlock = envelope.Script,
             Command = envelope.Command,
         };
-        if (state == TaskState.Scheduled) info.StateSince = envelope.NotBefore;
+        if (state == TaskState.Scheduled)
+        {
+            info.DueAt = envelope.NotBefore;
+            info.StateSince = envelope.EnqueuedAt;
+        }
         if (envelope.DependsOn is { Count: > 0 } dependsOn)
         {
             info.DependsOn = dependsOn.Select(d => d.ToString()).ToArray();
@@ -74,6 +82,8 @@ public sealed class TaskInfo
         info.Attempts = snapshot.Attempts;
         info.Worker = snapshot.Worker;
         info.StateSince = snapshot.StateSince;
+        info.DueAt = snapshot.DueAt ?? info.DueAt;
+        info.LeaseExpiresAt = snapshot.LeaseExpiresAt;
         info.LastError = snapshot.Error?.Message;
         if (snapshot.Result is { } result)
         {

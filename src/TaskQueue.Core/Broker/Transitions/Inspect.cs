@@ -36,10 +36,21 @@ internal static class Inspect
         var owner = (string?)r[3];
         if (!string.IsNullOrEmpty(owner)) snapshot.Worker = owner;
         if (double.TryParse((string?)r[4], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var score))
-            snapshot.StateSince = ClockExtensions.FromUnixMs((long)score);
+        {
+            var at = ClockExtensions.FromUnixMs((long)score);
+            switch (state)
+            {
+                case TaskState.Active: snapshot.LeaseExpiresAt = at; break;
+                case TaskState.Retrying:
+                case TaskState.Scheduled: snapshot.DueAt = at; break;
+                default: snapshot.StateSince = at; break;
+            }
+        }
         var record = (string?)r[5];
         if (state == TaskState.Succeeded) snapshot.Result = TqJson.ReadResult(record);
         else if (!string.IsNullOrEmpty(record)) snapshot.Error = TqJson.ReadError(record);
+        if (state == TaskState.Retrying) snapshot.StateSince = snapshot.Error?.FailedAt;
+        if (state == TaskState.Scheduled) snapshot.StateSince = snapshot.Envelope?.EnqueuedAt;
         if (snapshot.Result is { } result)
         {
             snapshot.Attempts = result.Attempts;
