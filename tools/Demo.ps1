@@ -15,6 +15,9 @@ $work = Join-Path ([IO.Path]::GetTempPath()) "taskqueue-demo-$PID"
 New-Item -ItemType Directory -Force -Path (Join-Path $work 'logs') | Out-Null
 1..5 | ForEach-Object { Set-Content -Path (Join-Path $work "logs/app$_.log") -Value ('x' * (1000 * $_)) }
 $config = Join-Path $work 'maintenance.json'
+# Signed from the start, as on a real fleet: senders sign every task with the keyring, workers run only what verifies.
+$env:TQ_SIGNING_KEY = Join-Path $work 'keyring.json'
+New-TqSigningKey -Path $env:TQ_SIGNING_KEY | Out-Null
 
 function Show([string] $Title) { Write-Host "`n### $Title" -ForegroundColor Cyan }
 
@@ -28,8 +31,9 @@ if ($dashboard.State -eq 'Running') { Write-Host "Dashboard: $address  (queues, 
 else { Write-Warning "The dashboard did not start on port $($DashboardPort): $($dashboard.ChildJobs.JobStateInfo.Reason.Message, $dashboard.JobStateInfo.Reason.Message -join ' ')" }
 
 try {
-    Show "Sending tasks to queue '$queue'"
-    $sent = @(
+    Show "Sending signed tasks to queue '$queue' (no worker runs yet: they wait in Redis)"
+    # Send-TqTask warns when no worker serves a queue; here the worker comes next.
+    $sent = & {
         Send-TqTask -Queue $queue -ScriptBlock {
             param($path)
             $files = Get-ChildItem -Path $path -File -Recurse | Measure-Object -Property Length -Sum
@@ -46,12 +50,12 @@ try {
             $settings = Get-Content -Raw -LiteralPath $path | ConvertFrom-Json
             "maintenance window $($settings.window) applied to $($settings.servers -join ', ')"
         } -ArgumentList $config
-    )
+    } 3>$null
     $sent | Format-Table Id, State, Name -AutoSize
     Get-TqQueue $queue | Format-Table -AutoSize
 
     Show 'Running a burst worker with 2 runspaces'
-    Start-TqWorker -Queue $queue -Concurrency 2 -Burst -RetryDelay 0 -WarningAction SilentlyContinue | Format-Table -AutoSize
+    Start-TqWorker -Queue $queue -Concurrency 2 -Burst -RetryDelay 0 | Format-Table -AutoSize
     Get-TqQueue $queue | Format-Table -AutoSize
 
     Show 'Success records (Get-TqResult)'
@@ -69,20 +73,21 @@ try {
 
     Show 'Fixing the cause, then: Get-TqFailure | Retry-TqTask'
     @{ window = 'Sun 02:00-04:00'; servers = @('web01', 'web02') } | ConvertTo-Json | Set-Content -Path $config
-    Get-TqFailure -Queue $queue | Retry-TqTask | Format-Table Id, State, Attempts, Name -AutoSize
+    $retried = Get-TqFailure -Queue $queue | Retry-TqTask
+    $retried | Format-Table Id, State, Attempts, Name -AutoSize
     Start-TqWorker -Queue $queue -Concurrency 2 -Burst | Format-Table -AutoSize
 
     Show 'The retried task succeeded'
-    Get-TqResult -Queue $queue -First 1 | Format-List Name, Attempts, Output
+    Get-TqResult -Queue $queue -Id $retried.Id | Format-List Name, Attempts, Output
     Get-TqQueue $queue | Format-Table -AutoSize
     if ((Get-TqQueue $queue).Failed -ne 0) { throw 'The demo expected no failure left.' }
 
     Show 'A workflow: fan out to three servers, fan in to one report (Send-TqTask -DependsOn)'
-    $checks = 'web01', 'web02', 'db01' | Send-TqTask -Queue $queue -Name check -ScriptBlock {
+    $checks = 'web01', 'web02', 'db01' | Send-TqTask -Queue $queue -Name check -WarningAction SilentlyContinue -ScriptBlock {
         param($server)
         [pscustomobject]@{ Server = $server; Healthy = $server -ne 'db01' }
     }
-    $report = Send-TqTask -Queue $queue -Name report -DependsOn $checks -ScriptBlock {
+    $report = Send-TqTask -Queue $queue -Name report -DependsOn $checks -WarningAction SilentlyContinue -ScriptBlock {
         $rows = $TqDependencies.Output
         "$(@($rows | Where-Object Healthy).Count) of $($rows.Count) servers healthy; look at: $(@($rows | Where-Object { -not $_.Healthy }).Server -join ', ')"
     }

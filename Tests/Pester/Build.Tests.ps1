@@ -64,6 +64,9 @@ Describe 'The Garnet fallback' {
             # Read as a log: no type name where a value belongs, no JSON cut into a narrow column.
             $run.Output | Should -Not -Match 'TaskQueue\.PowerShell\.Records\.'
             $run.Output | Should -Not -Match '(?m)\{"[A-Za-z]+\s*$'
+            # Signed from the first step, so no worker warns that it runs unsigned tasks; no warning at all.
+            "$($run.Output)$($run.Error)" | Should -Not -Match 'WARNING'
+            $run.Output | Should -Match 'Sending signed tasks'
         }
         finally { Stop-PrivateRedis $server }
     }

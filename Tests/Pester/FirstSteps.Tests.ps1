@@ -3,6 +3,7 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot '../../TaskQueue.psd1')
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot '../../tools/Build.psm1') -Force
     $env:TQ_REDIS = Get-TestRedis
 }
 
@@ -453,5 +454,50 @@ Describe 'Smaller things' {
                 $section | Should -Match $said -Because "$name -$($parameter.Name) defaults to $value"
             }
         }
+    }
+}
+
+Describe 'Fail fast per queue' {
+    BeforeEach { $queue = New-TestQueue 'failfast' }
+    AfterEach { Remove-TestQueue $queue }
+
+    It 'caps the attempts of every task of a queue with Set-TqQueue -MaxAttempts, also of tasks already queued' {
+        $queued = Send-TqTask -Queue $queue -ScriptBlock { throw 'broken' } -WarningAction SilentlyContinue
+        Set-TqQueue -Name $queue -MaxAttempts 1
+        (Get-TqQueue -Name $queue).MaxAttempts | Should -Be 1
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay ([timespan]::FromHours(1))
+        $failure = Get-TqFailure -Queue $queue -Id $queued.Id
+        $failure.State | Should -Be 'Failed'
+        $failure.Attempts | Should -Be 1
+        Set-TqQueue -Name $queue -MaxAttempts 0
+        (Get-TqQueue -Name $queue).MaxAttempts | Should -BeNullOrEmpty
+        $again = Send-TqTask -Queue $queue -ScriptBlock { throw 'broken' } -WarningAction SilentlyContinue
+        $null = Start-TqWorker -Queue $queue -Burst -RetryDelay ([timespan]::FromHours(1))
+        (Get-TqFailure -Queue $queue -Id $again.Id).State | Should -Be 'Retrying'
+    }
+}
+
+Describe 'The dashboard examples of Start-TqDashboard''s help' {
+    BeforeDiscovery {
+        $help = Get-Content -Raw (Join-Path $PSScriptRoot '../../docs/help/Start-TqDashboard.md')
+        $examples = foreach ($n in 2, 3) {
+            $code = [regex]::Match($help, "(?s)### Example $($n):[^\n]*\n``````powershell\r?\n(.*?)``````").Groups[1].Value
+            $hostName = [regex]::Match($code, '-HostName (\S+)').Groups[1].Value
+            @{ Number = $n; Code = $code; HostName = $hostName; Port = [int]([regex]::Match($code, '-Port (\d+)').Groups[1].Value -replace '^$', '5555') }
+        }
+    }
+
+    It 'runs example <Number> as written and answers a client that uses the documented host name and token' -ForEach $examples {
+        $free = Get-FreeLoopbackPort
+        # The one change: a free port instead of the documented one.
+        $code = if ($Code -match '-Port \d+') { $Code -replace '-Port \d+', "-Port $free" } else { $Code -replace 'Start-TqDashboard ', "Start-TqDashboard -Port $free " }
+        . ([scriptblock]::Create($code))
+        try {
+            $HostName | Should -Not -BeNullOrEmpty -Because 'a dashboard reached from other machines answers only to the names it is given'
+            $headers = @{ Host = "$($HostName):$Port"; Authorization = "Bearer $token" }
+            Wait-Until { try { (Invoke-WebRequest "http://127.0.0.1:$free/metrics" -Headers $headers -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } -Because 'the dashboard answers the documented client'
+            (Invoke-WebRequest "http://127.0.0.1:$free/metrics" -Headers $headers).Content | Should -Match 'tq_workers'
+        }
+        finally { $job | Stop-Job -PassThru | Remove-Job -Force }
     }
 }

@@ -14,6 +14,8 @@ public sealed class QueueLimitSettings
     public TimeSpan? RatePeriod { get; set; }
     /// <summary>How long a priority level waits while higher levels are leased before it gives the next task.</summary>
     public TimeSpan PriorityAging { get; set; } = QueueLimits.DefaultPriorityAging;
+    /// <summary>The most attempts any task of the queue gets (Set-TqQueue -MaxAttempts), below its own MaxAttempts; null: none set.</summary>
+    public int? MaxAttempts { get; set; }
     /// <summary>When the rate limit lets the next task start, when that is later than now (null otherwise).</summary>
     public DateTimeOffset? NextStart { get; set; }
 }
@@ -36,7 +38,7 @@ public sealed class QueueLimits : BrokerStore
     {
         var k = Keys(queue);
         var next = Db.StringGetAsync(k.RateState);
-        var values = await Db.HashGetAsync(k.Limits, new RedisValue[] { "suspended", "concurrency", "rate", "period", "aging" }).ConfigureAwait(false);
+        var values = await Db.HashGetAsync(k.Limits, new RedisValue[] { "suspended", "concurrency", "rate", "period", "aging", MaxAttemptsField }).ConfigureAwait(false);
         var nextMs = (long?)await next.ConfigureAwait(false);
         return new QueueLimitSettings
         {
@@ -46,8 +48,34 @@ public sealed class QueueLimits : BrokerStore
             RateLimit = values[2].HasValue ? (int)values[2] : null,
             RatePeriod = values[3].HasValue ? TimeSpan.FromMilliseconds((long)values[3]) : null,
             PriorityAging = values[4].HasValue ? TimeSpan.FromMilliseconds((long)values[4]) : DefaultPriorityAging,
+            MaxAttempts = values[5].HasValue ? (int)values[5] : null,
         };
     }
+
+    /// <summary>The field of the limits hash that holds the queue's cap on attempts.</summary>
+    internal const string MaxAttemptsField = "maxattempts";
+
+    /// <summary>
+    /// At most <paramref name="maxAttempts"/> attempts for any task of the queue (every shard), whatever the task asks
+    /// for: 1 makes the queue fail fast. Workers apply it when an attempt fails (so it holds for tasks already queued and
+    /// from any client); null removes it.
+    /// </summary>
+    public async Task SetMaxAttemptsAsync(string queue, int? maxAttempts)
+    {
+        QueueName.Validate(queue);
+        if (maxAttempts is < 1) throw new ArgumentOutOfRangeException(nameof(maxAttempts), maxAttempts, "-MaxAttempts is at least 1.");
+        foreach (var shard in await Broker.Shards.OfAsync(queue).ConfigureAwait(false))
+        {
+            var k = Keys(shard);
+            if (maxAttempts is { } most) await Db.HashSetAsync(k.Limits, MaxAttemptsField, most).ConfigureAwait(false);
+            else await Db.HashDeleteAsync(k.Limits, MaxAttemptsField).ConfigureAwait(false);
+        }
+        await Db.SetAddAsync(QueueKeys.Queues, queue).ConfigureAwait(false);
+    }
+
+    /// <summary>The queue's (or shard's) cap on attempts as stored; null when none is set.</summary>
+    public async Task<int?> GetMaxAttemptsAsync(string queueOrShard) =>
+        (int?)await Db.HashGetAsync(Keys(queueOrShard).Limits, MaxAttemptsField).ConfigureAwait(false);
 
     /// <summary>No worker leases from the queue (every shard) until it is resumed; tasks still come in, running ones finish.</summary>
     public async Task SuspendAsync(string queue)

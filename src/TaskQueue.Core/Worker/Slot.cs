@@ -370,7 +370,7 @@ internal sealed class Slot
             error.Params = RecordArguments.Of(envelope.Params, out var paramsCut);
             if (argsCut || paramsCut) error.Truncated = true;
         }
-        var maxAttempts = envelope?.MaxAttempts ?? 1;
+        var maxAttempts = Math.Min(envelope?.MaxAttempts ?? 1, _w.AttemptCap(leased.Queue));
         DateTimeOffset? retryAt = null;
         if (!error.Permanent && leased.Attempt < maxAttempts)
             retryAt = error.FailedAt + _w.RetryPolicy.DelayAfter(leased.Attempt);
@@ -382,7 +382,9 @@ internal sealed class Slot
         {
             _w.Counters.AddFailed();
             _w.Broker.Statistics.CountFinished(leased.Queue, 0, 1);
-            _w.Log.Warning($"Task {leased.Id} of queue '{leased.Queue}' failed for good after {leased.Attempt} attempt(s): {error.Message}");
+            // A worker that logs failures has written the line already.
+            if (_w.Options.TaskLog == TaskLogLevel.None)
+                _w.Log.Warning($"Task {leased.Id} of queue '{leased.Queue}' failed for good after {leased.Attempt} attempt(s): {error.Message}");
         }
         else
         {

@@ -46,4 +46,24 @@ internal sealed class SlotContext
     public CountdownEvent Opening { get; }
     /// <summary>Fires when running tasks must stop: the drain timeout of a shutdown ran out.</summary>
     public CancellationToken Interrupt { get; }
+
+    // The queues' caps on attempts (Set-TqQueue -MaxAttempts), read when an attempt fails, at most every 2 s per queue.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int Cap, DateTime ReadAt)> _attemptCaps = new();
+    private static readonly TimeSpan AttemptCapAge = TimeSpan.FromSeconds(2);
+
+    /// <summary>The most attempts a task of this queue or shard gets (int.MaxValue without a cap); unknown when Redis does not answer.</summary>
+    public int AttemptCap(string queue)
+    {
+        if (_attemptCaps.TryGetValue(queue, out var known) && DateTime.UtcNow - known.ReadAt < AttemptCapAge) return known.Cap;
+        try
+        {
+            var cap = Broker.Limits.GetMaxAttemptsAsync(queue).GetAwaiter().GetResult() ?? int.MaxValue;
+            _attemptCaps[queue] = (cap, DateTime.UtcNow);
+            return cap;
+        }
+        catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex))
+        {
+            return known.Cap == 0 ? int.MaxValue : known.Cap;
+        }
+    }
 }

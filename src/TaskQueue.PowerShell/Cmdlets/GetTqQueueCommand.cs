@@ -52,7 +52,9 @@ public sealed class GetTqQueueCommand : TqCmdlet
         var info = cmdlet.Run(b => b.Reads.CountAsync<QueueInfo>(queue));
         info.Shards = cmdlet.Run(b => b.Shards.CountAsync(queue));
         // The counts carry suspension, the limits and HeldBack; the aging time is read here.
-        info.PriorityAging = cmdlet.Run(b => b.Limits.GetAsync(queue)).PriorityAging;
+        var limits = cmdlet.Run(b => b.Limits.GetAsync(queue));
+        info.PriorityAging = limits.PriorityAging;
+        info.MaxAttempts = limits.MaxAttempts;
         info.Workers = Serving(workers ?? cmdlet.Run(b => b.Workers.GetWorkersAsync()), queue);
         return info;
     }

@@ -40,6 +40,14 @@ public sealed class SetTqQueueCommand : QueueFlowCmdlet
     [TimeSpanTransformation]
     public TimeSpan PriorityAging { get; set; }
 
+    /// <summary>
+    /// The most attempts any task of the queue gets, whatever it was sent with (1: the queue fails fast); workers apply
+    /// it when an attempt fails, also to tasks already queued. 0 removes it.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0, 1000)]
+    public int MaxAttempts { get; set; }
+
     protected override void ProcessRecord()
     {
         if (!CheckName()) return;
@@ -61,6 +69,8 @@ public sealed class SetTqQueueCommand : QueueFlowCmdlet
             }
             else if (bound.ContainsKey(nameof(RatePeriod)) && !bound.ContainsKey(nameof(RateLimit)))
                 WriteWarning("-RatePeriod goes with -RateLimit; nothing was changed by it.");
+            if (bound.ContainsKey(nameof(MaxAttempts)) && ShouldProcess($"queue '{Name}'", MaxAttempts == 0 ? "Remove the cap on attempts" : $"Give every task at most {MaxAttempts} attempt(s)"))
+                Run(async b => { await b.Limits.SetMaxAttemptsAsync(Name, MaxAttempts == 0 ? null : MaxAttempts).ConfigureAwait(false); return true; });
             if (bound.ContainsKey(nameof(PriorityAging)) && ShouldProcess($"queue '{Name}'", PriorityAging == TimeSpan.Zero ? "Age priorities after the default time" : $"Age priorities after {PriorityAging}"))
             {
                 if (PriorityAging < TimeSpan.Zero) throw new ArgumentException("-PriorityAging must not be negative.");
