@@ -501,3 +501,45 @@ Describe 'The dashboard examples of Start-TqDashboard''s help' {
         finally { $job | Stop-Job -PassThru | Remove-Job -Force }
     }
 }
+
+Describe 'Dashboard papercuts' {
+    BeforeAll {
+        $quiet = New-TestQueue '0quiet'
+        $failing = New-TestQueue 'failing'
+        $null = Send-TqTask -Queue $quiet -ScriptBlock { 'fine' } -WarningAction SilentlyContinue
+        $null = Start-TqWorker -Queue $quiet -Burst
+        $null = Send-TqTask -Queue $failing -MaxAttempts 1 -ArgumentList 'web01', @{ Port = 443 } -ScriptBlock { param($h, $o) throw "cannot reach $h" } -WarningAction SilentlyContinue
+        $null = Send-TqTask -Queue $failing -ArgumentList 'db01' -ScriptBlock { param($h) [pscustomobject]@{ Server = $h; Healthy = $true } } -WarningAction SilentlyContinue
+        $null = Start-TqWorker -Queue $failing -Burst
+        $dashboard = Start-TestDashboard
+    }
+    AfterAll {
+        $dashboard | Stop-Job -PassThru | Remove-Job -Force
+        Remove-TestQueue $quiet
+        Remove-TestQueue $failing
+    }
+
+    It 'opens on a queue that has failures, not on the first by name' {
+        $overview = Invoke-RestMethod "$($dashboard.BaseUrl)/api/overview"
+        ($overview.queues | Where-Object name -eq $overview.queue).failed | Should -BeGreaterThan 0
+        $overview.queue | Should -Not -Be $quiet
+    }
+
+    It 'gives each failure and success its arguments' {
+        $overview = Invoke-RestMethod "$($dashboard.BaseUrl)/api/overview?queue=$failing"
+        $overview.failures.items[0].args[0] | Should -Be 'web01'
+        $overview.failures.items[0].args[1].Port | Should -Be 443
+        $overview.results.items[0].args | Should -Be @('db01')
+    }
+
+    It 'reports a port in use as the call''s error, before any banner or job' {
+        $port = ([uri]$dashboard.BaseUrl).Port
+        { Start-TqDashboard -Port $port -AsJob -ErrorAction Stop } | Should -Throw "*Cannot listen on http://127.0.0.1:$($port)/*"
+        $run = Invoke-Pwsh "Start-TqDashboard -Port $port"
+        $run.ExitCode | Should -Not -Be 0
+        $run.Output | Should -Not -Match 'dashboard at'
+        $run.Error | Should -Match 'Cannot listen'
+    }
+    # Rendering (no horizontal scroll at 1280 px, arguments shown, dates on one line, output not JSON) is checked in
+    # a real browser: Browser.Tests.ps1 (tools/browser/dashboard-check.mjs).
+}

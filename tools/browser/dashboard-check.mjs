@@ -59,6 +59,17 @@ try {
   const id = await failure.getAttribute("data-id");
   const workers = await page.locator("#workers tbody tr").count();
   if (workers < 1) throw new Error("the workers table is empty while a worker runs");
+  // Fits the window: no horizontal scroll at 1280 px.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow > 0) throw new Error(`the page is ${overflow} px wider than its 1280 px window`);
+  // The failure shows the argument it was sent with, and its date on one line.
+  const args = await failure.locator("td.args").innerText();
+  if (!args.includes("tq-browser-flag-")) throw new Error(`the failure's arguments read '${args}'`);
+  const dateLines = await failure.locator("td.t").evaluate(td => { const r = document.createRange(); r.selectNodeContents(td); return new Set([...r.getClientRects()].map(c => Math.round(c.top))).size; });
+  if (dateLines !== 1) throw new Error(`the failure's date takes ${dateLines} lines`);
+  // Output as people read it, not JSON: "report 1", not ["report 1"].
+  const output = await page.locator("#results tbody tr .output").first().innerText();
+  if (/^[\[{"]/.test(output.trim())) throw new Error(`a success's output reads as JSON: ${output}`);
   await page.screenshot({ path: join(artifacts, "dashboard-failure.png"), fullPage: true });
   say(`STEP failed ${id}`);
   await waitForGo();

@@ -68,6 +68,9 @@ public sealed class DashboardServer
     /// <summary>Serves until <paramref name="stop"/> fires. Throws SocketException when the address cannot be bound.</summary>
     public void Run(CancellationToken stop) => _endpoint.Run(stop);
 
+    /// <summary>Binds the address now, so that a port in use is reported before anything says the dashboard runs; throws SocketException.</summary>
+    public void Listen() => _endpoint.Listen();
+
     /// <summary>The headers every answer carries.</summary>
     private HttpReply Decorate(HttpReply reply) => reply
         .With("Content-Security-Policy", _contentSecurityPolicy)
@@ -176,7 +179,9 @@ public sealed class DashboardServer
         var countsTask = QueueCountsAsync(names);
         var workersTask = _broker.Workers.GetWorkersAsync();
         var schedulesTask = SchedulesAsync(names);
-        var selected = query["queue"] is { } q && names.Contains(q) ? q : names.FirstOrDefault();
+        var asked = query["queue"] is { } q && names.Contains(q) ? q : null;
+        // Without a queue asked for, the page opens on the one that needs a look: failures first, then retries.
+        var selected = asked ?? (await countsTask).Where(c => c.Failed > 0).Concat((await countsTask).Where(c => c.Retrying > 0)).Select(c => c.Name).FirstOrDefault() ?? names.FirstOrDefault();
         var page = Number(query, "first", DefaultPage, 1, MaxPage);
         var failuresSkip = Number(query, "failures", 0, 0, int.MaxValue - MaxPage);
         var resultsSkip = Number(query, "results", 0, 0, int.MaxValue - MaxPage);
@@ -188,6 +193,9 @@ public sealed class DashboardServer
         var selectedWaiting = selected is null ? 0 : counts.First(c => c.Name == selected).Waiting;
         // Read only when the queue has waiting tasks: a queue without workflows pays nothing for the list.
         var waitingTask = selectedWaiting > 0 ? _broker.Reads.GetWaitingAsync(selected!, page) : null;
+        // The running tasks, with their worker and arguments, only when some run.
+        var selectedActive = selected is null ? 0 : counts.First(c => c.Name == selected).Active;
+        var runningTask = selectedActive > 0 ? _broker.Reads.ListAsync(selected!, TaskState.Active, page) : null;
 
         w.WriteStartObject();
         w.WriteBoolean("readOnly", _readOnly);
@@ -210,6 +218,8 @@ public sealed class DashboardServer
             WritePage(w, "results", resultsSkip, selectedCounts.Succeeded, () => WriteResults(w, results));
             var waiting = waitingTask is null ? Array.Empty<(TaskEnvelope, DateTimeOffset, long)>() : await waitingTask;
             WritePage(w, "waiting", 0, selectedCounts.Waiting, () => WriteWaiting(w, waiting));
+            var running = runningTask is null ? Array.Empty<TaskSnapshot>() : await runningTask;
+            WritePage(w, "running", 0, selectedCounts.Active, () => WriteRunning(w, running));
         }
         w.WriteEndObject();
     }

@@ -109,6 +109,7 @@ internal static class DashboardViews
         if (s.Result is { } r)
         {
             w.WriteString("completedAt", r.CompletedAt);
+            WriteArguments(w, r.Args, r.Params);
             WriteOutput(w, r.Output);
         }
         if (s.Error is { } e)
@@ -154,8 +155,27 @@ internal static class DashboardViews
             w.WriteNumber("attempts", f.Error.Attempts);
             w.WriteString("failedAt", f.Error.FailedAt);
             if (f.Error.Worker is not null) w.WriteString("worker", f.Error.Worker);
+            WriteArguments(w, f.Error.Args ?? RecordArguments.Of(f.Task?.Args, out _), f.Error.Params ?? RecordArguments.Of(f.Task?.Params, out _));
             WriteErrorDetails(w, f.Error);
         });
+
+    internal static void WriteRunning(Utf8JsonWriter w, IEnumerable<TaskSnapshot> running) =>
+        WriteObjects(w, running, (w, t) =>
+        {
+            w.WriteString("id", t.Id);
+            w.WriteString("name", t.Envelope?.Label ?? "");
+            if (t.Worker is not null) w.WriteString("worker", t.Worker);
+            w.WriteNumber("attempt", t.Attempts);
+            if (t.LeaseExpiresAt is { } lease) w.WriteString("leaseExpiresAt", lease);
+            WriteArguments(w, RecordArguments.Of(t.Envelope?.Args, out _), RecordArguments.Of(t.Envelope?.Params, out _));
+        });
+
+    /// <summary>A task's arguments as its records keep them (redacted): "args" (array) and "params" (object), when it has them.</summary>
+    internal static void WriteArguments(Utf8JsonWriter w, string? args, string? parameters)
+    {
+        if (args is not null) { w.WritePropertyName("args"); w.WriteRawValue(args); }
+        if (parameters is not null) { w.WritePropertyName("params"); w.WriteRawValue(parameters); }
+    }
 
     internal static void WriteWaiting(Utf8JsonWriter w, IEnumerable<(TaskEnvelope Task, DateTimeOffset Since, long Remaining)> waiting) =>
         WriteObjects(w, waiting, (w, t) =>
@@ -180,6 +200,7 @@ internal static class DashboardViews
             w.WriteString("worker", r.Worker);
             w.WriteString("startedAt", r.StartedAt);
             w.WriteString("completedAt", r.CompletedAt);
+            WriteArguments(w, r.Args, r.Params);
             WriteOutput(w, r.Output);
         });
 }

@@ -102,12 +102,23 @@ internal sealed class HttpEndpoint
             : throw new ArgumentException($"'{listenAddress}' is not an IP address to listen on (use 127.0.0.1, ::1, 0.0.0.0 or a local address of this machine).", nameof(listenAddress)),
     };
 
-    /// <summary>Serves until <paramref name="stop"/> fires. Throws SocketException when the address cannot be bound.</summary>
-    public void Run(CancellationToken stop)
+    private TcpListener? _listener;
+
+    /// <summary>Binds the address and starts listening; throws SocketException when it cannot be bound (a port in use).</summary>
+    public void Listen()
     {
+        if (_listener is not null) return;
         var listener = new TcpListener(_address, _port);
         if (_address.Equals(IPAddress.IPv6Any)) listener.Server.DualMode = true;
         listener.Start(MaxConnections);
+        _listener = listener;
+    }
+
+    /// <summary>Serves until <paramref name="stop"/> fires (listening first if <see cref="Listen"/> was not called). Throws SocketException when the address cannot be bound.</summary>
+    public void Run(CancellationToken stop)
+    {
+        Listen();
+        var listener = _listener!;
         using var registration = stop.Register(listener.Stop);
         try
         {
@@ -125,7 +136,11 @@ internal sealed class HttpEndpoint
                 _ = Task.Run(() => Serve(client, admitted, peer));
             }
         }
-        finally { listener.Stop(); }
+        finally
+        {
+            listener.Stop();
+            _listener = null;
+        }
     }
 
     private bool TakePeerPlace(IPAddress? peer)

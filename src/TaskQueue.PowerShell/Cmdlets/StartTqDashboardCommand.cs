@@ -68,6 +68,16 @@ public sealed class StartTqDashboardCommand : TqCmdlet
             ThrowTerminatingError(new ErrorRecord(ex, "InvalidListenAddress", ErrorCategory.InvalidArgument, ListenAddress));
             return;
         }
+        // Bound before a job is returned or the banner printed: a port in use is this call's error.
+        try
+        {
+            server.Listen();
+        }
+        catch (SocketException ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(new InvalidOperationException($"Cannot listen on {server.Address}: {ex.Message} (is another dashboard or program using port {Port}? Pass -Port to choose another).", ex),
+                "ListenFailed", ErrorCategory.ResourceUnavailable, server.Address));
+        }
         if (AsJob)
         {
             var job = new TaskQueueJob(JobCommand, null, "TaskQueueDashboard");
