@@ -112,7 +112,7 @@ Describe 'Get-TqTask -State lists tasks without their ids' {
         try {
             $running = Send-TqTask -Queue $slow -ArgumentList 'db01' -ScriptBlock { param($h) Start-Sleep -Seconds 30 }
             $failing = Send-TqTask -Queue $slow -MaxAttempts 5 -ScriptBlock { throw 'not yet' }
-            $worker = Start-TqWorker -Queue $slow -Concurrency 2 -RetryDelay ([timespan]::FromMinutes(10)) -AsJob
+            $worker = Start-TqWorker -Queue $slow -Concurrency 2 -RetryDelay ([timespan]::FromMinutes(10)) -DrainTimeout 00:00:01 -AsJob
             Wait-Until { @(Get-TqTask -Queue $slow -State Active).Count -eq 1 -and @(Get-TqTask -Queue $slow -State Retrying).Count -eq 1 } -Because 'one task runs and one waits to be retried'
             $active = Get-TqTask -Queue $slow -State Active
             $active.Id | Should -Be $running.Id
