@@ -405,7 +405,7 @@ try {
     if ([IO.Path]::GetFileNameWithoutExtension($pwshCommand[0]) -eq 'dotnet') { $pwshCommand += Join-Path $PSHOME 'pwsh.dll' }
     function Measure-Process([string] $Command) {
         $watch = [Diagnostics.Stopwatch]::StartNew()
-        & $pwshCommand[0] @($pwshCommand | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $Command
+        $null = & $pwshCommand[0] @($pwshCommand | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $Command
         if ($LASTEXITCODE) { throw "pwsh -Command '$Command' failed." }
         return $watch.Elapsed.TotalSeconds
     }

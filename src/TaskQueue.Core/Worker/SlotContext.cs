@@ -61,8 +61,9 @@ internal sealed class SlotContext
             _attemptCaps[queue] = (cap, DateTime.UtcNow);
             return cap;
         }
-        catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex))
+        catch (Exception)
         {
+            // Redis cut off or slow: the last cap read, else none; the failure is still recorded (the acknowledger retries).
             return known.Cap == 0 ? int.MaxValue : known.Cap;
         }
     }

@@ -22,7 +22,7 @@ public sealed class GetTqFailureCommand : RecordQueryCmdlet
     [ValidateSet("Failed", "Retrying")]
     public string[] State { get; set; } = { "Retrying", "Failed" };
 
-    /// <summary>The most records listed (default: all of them, read a page at a time); a warning says when there are more.</summary>
+    /// <summary>The most records listed (default: all of them, read a page at a time, so nothing is cut unless asked).</summary>
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
     public int First { get; set; } = int.MaxValue;
@@ -62,6 +62,5 @@ public sealed class GetTqFailureCommand : RecordQueryCmdlet
             foreach (var (id, _) in page)
                 if (read.TryGetValue(id, out var entry)) WriteObject(FailureRecord.From(entry));
         }
-        if (count < ids.Count) WarnCut(Wants(TaskState.Retrying) ? "failed or retrying tasks" : "failure records", ids.Count, First);
     }
 }

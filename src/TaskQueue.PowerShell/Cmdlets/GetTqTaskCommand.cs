@@ -19,7 +19,7 @@ public sealed class GetTqTaskCommand : TaskIdCmdlet
     [ValidateSet("Pending", "Scheduled", "Waiting", "Active", "Retrying", "Succeeded", "Failed")]
     public TaskState State { get; set; }
 
-    /// <summary>With -State: the most tasks listed (default 100); a warning says when there are more.</summary>
+    /// <summary>With -State: the most tasks listed (default 100); without -First, a warning says when there are more.</summary>
     [Parameter(ParameterSetName = ByStateSet)]
     [ValidateRange(1, int.MaxValue)]
     public int First { get; set; } = 100;
@@ -28,9 +28,11 @@ public sealed class GetTqTaskCommand : TaskIdCmdlet
     {
         if (ParameterSetName == ByStateSet)
         {
-            var tasks = Run(b => b.Reads.ListAsync(Queue, State, First == int.MaxValue ? First : First + 1));
+            // Only a cut by the default says so: one asked for with -First is the caller's choice.
+            var warn = !MyInvocation.BoundParameters.ContainsKey(nameof(First));
+            var tasks = Run(b => b.Reads.ListAsync(Queue, State, warn ? First + 1 : First));
             for (var i = 0; i < tasks.Count && i < First; i++) WriteObject(TaskInfo.From(tasks[i]));
-            if (tasks.Count > First)
+            if (warn && tasks.Count > First)
                 WriteWarning($"Queue '{Queue}' has more than {First} task(s) in state {State}; only the first {First} are listed. Use -First to see more.");
             return;
         }

@@ -81,7 +81,7 @@ public abstract class TqCmdlet : PSCmdlet
 
     /// <summary>
     /// The broker, waiting for Redis while it cannot be reached (a worker started before Redis, or during an outage):
-    /// tries again after 1 s, then twice as long each time up to 30 s, with a warning each time, until it connects,
+    /// tries again after 1 s, then twice as long each time up to 5 s, with a warning each time, until it connects,
     /// <paramref name="stop"/> fires or <paramref name="giveUpAfter"/> has passed (then a terminating error).
     /// </summary>
     protected RedisBroker ConnectWaiting(System.Threading.CancellationToken stop, TimeSpan? giveUpAfter)
@@ -109,7 +109,8 @@ public abstract class TqCmdlet : PSCmdlet
         }
     }
 
-    private static readonly TimeSpan MaxConnectDelay = TimeSpan.FromSeconds(30);
+    // Short enough that a worker started during a brief outage (a Redis restart) is back within seconds of Redis.
+    private static readonly TimeSpan MaxConnectDelay = TimeSpan.FromSeconds(5);
 
     /// <summary>Waits for a broker call, turning Redis failures into a terminating error that names the endpoint only.</summary>
     protected internal T Run<T>(Func<RedisBroker, Task<T>> call)
