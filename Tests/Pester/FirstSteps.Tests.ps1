@@ -553,3 +553,31 @@ Describe 'Dashboard papercuts' {
     # Rendering (no horizontal scroll at 1280 px, arguments shown, dates on one line, output not JSON) is checked in
     # a real browser: Browser.Tests.ps1 (tools/browser/dashboard-check.mjs).
 }
+
+Describe 'The dashboard lists running tasks' {
+    BeforeAll { $queue = New-TestQueue 'dashrun' }
+    AfterAll { Remove-TestQueue $queue }
+
+    It 'shows each running task with its worker, attempt, lease end and arguments' {
+        $marker = Join-Path ([IO.Path]::GetTempPath()) "tq-dashrun-$queue"
+        $task = Send-TqTask -Queue $queue -ArgumentList $marker, 'db01' -ScriptBlock { param($m, $h) $null = New-Item -ItemType File $m; Start-Sleep -Seconds 30 } -WarningAction SilentlyContinue
+        $worker = Start-TqWorker -Queue $queue -DrainTimeout 00:00:01 -AsJob
+        $dashboard = Start-TestDashboard
+        try {
+            Wait-Until { Test-Path $marker } -Because 'the task runs'
+            $overview = Invoke-RestMethod "$($dashboard.BaseUrl)/api/overview?queue=$queue"
+            $overview.running.total | Should -Be 1
+            $running = $overview.running.items[0]
+            $running.id | Should -Be $task.Id
+            $running.worker | Should -Not -BeNullOrEmpty
+            $running.attempt | Should -Be 1
+            [DateTimeOffset]$running.leaseExpiresAt | Should -BeGreaterThan ([DateTimeOffset]::UtcNow)
+            $running.args[1] | Should -Be 'db01'
+        }
+        finally {
+            $worker | Stop-Job -PassThru | Remove-Job -Force
+            $dashboard | Stop-Job -PassThru | Remove-Job -Force
+            Remove-Item $marker -ErrorAction Ignore
+        }
+    }
+}
