@@ -373,12 +373,14 @@ public sealed class TaskReads : BrokerStore
         var db = Db;
         var set = state == TaskState.Retrying ? k.Retry : k.Failed;
         RedisValue[] wanted;
-        double?[]? due = null;
+        // Each record's score too: for a retrying task, when its next attempt is due.
+        double?[] due;
         if (ids is null)
         {
-            wanted = state == TaskState.Retrying
-                ? await db.SortedSetRangeByRankAsync(set, skip, skip + first - 1).ConfigureAwait(false)
-                : await db.SortedSetRangeByRankAsync(set, skip, skip + first - 1, Order.Descending).ConfigureAwait(false);
+            var ranked = await db.SortedSetRangeByRankWithScoresAsync(set, skip, skip + first - 1,
+                state == TaskState.Retrying ? Order.Ascending : Order.Descending).ConfigureAwait(false);
+            wanted = ranked.Select(e => e.Element).ToArray();
+            due = ranked.Select(e => (double?)e.Score).ToArray();
         }
         else
         {
@@ -387,8 +389,6 @@ public sealed class TaskReads : BrokerStore
             wanted = ids.Where((_, i) => scores[i].HasValue).Select(i => (RedisValue)i).ToArray();
             due = scores.Where(score => score.HasValue).ToArray();
         }
-        if (state == TaskState.Retrying && due is null)
-            due = await Task.WhenAll(wanted.Select(id => db.SortedSetScoreAsync(set, id))).ConfigureAwait(false);
         if (wanted.Length == 0) return Array.Empty<FailureEntry>();
         var errors = db.HashGetAsync(k.Errors, wanted);
         RedisValue[] taskJson;
@@ -420,7 +420,7 @@ public sealed class TaskReads : BrokerStore
             entries.Add(new FailureEntry(error, envelope, taskJson[i], sizes?[i] ?? ((byte[]?)taskJson[i])?.Length ?? 0)
             {
                 State = state,
-                NextAttemptAt = state == TaskState.Retrying && due?[i] is { } at ? ClockExtensions.FromUnixMs((long)at) : null,
+                NextAttemptAt = state == TaskState.Retrying && due[i] is { } at ? ClockExtensions.FromUnixMs((long)at) : null,
             });
         }
         return entries;

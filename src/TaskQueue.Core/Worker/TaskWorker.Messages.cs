@@ -1,13 +1,10 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using StackExchange.Redis;
 using TaskQueue.Core.Broker;
-using TaskQueue.Core.Model;
 
 namespace TaskQueue.Core.Worker;
 
