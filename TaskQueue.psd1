@@ -23,6 +23,8 @@
         'Stop-TqTask'
         'Remove-TqTask'
         'Wait-TqTask'
+        'Get-TqTaskLog'
+        'Receive-TqTask'
         'Set-TqQueue'
         'Suspend-TqQueue'
         'Resume-TqQueue'

@@ -12,7 +12,7 @@ internal sealed class DelegateExecutor : ITaskExecutor
 {
     private readonly Func<TaskEnvelope, int, CancellationToken, ExecutionOutcome> _run;
     public DelegateExecutor(Func<TaskEnvelope, int, CancellationToken, ExecutionOutcome> run) => _run = run;
-    public ExecutionOutcome Execute(TaskEnvelope task, int attempt, CancellationToken cancel) => _run(task, attempt, cancel);
+    public ExecutionOutcome Execute(TaskEnvelope task, int attempt, StreamLog? streams, CancellationToken cancel) => _run(task, attempt, cancel);
     public void Dispose() { }
 }
 

@@ -98,6 +98,12 @@ public sealed class QueueKeys
     /// <summary>HASH minute-of-hour -> "s" (succeeded) and "f" (failed) counts, one key per hour; expires after 48 hours.</summary>
     public RedisKey Throughput(DateTimeOffset hour) => Prefix + "{" + Queue + "}:throughput:" + hour.ToUnixTimeSeconds() / 3600;
 
+    /// <summary>
+    /// LIST of one task's stream log: what it wrote to its PowerShell streams, one JSON entry each (Model.TaskStreamEntry),
+    /// in order, across its attempts. Written while the task runs; expires with the task's records.
+    /// </summary>
+    public RedisKey Log(string id) => Prefix + "{" + Queue + "}:log:" + id;
+
     /// <summary>Each key of the queue with the Redis type it must have (for diagnosing a key someone else wrote).</summary>
     public IEnumerable<(RedisKey Key, RedisType Type)> Expected()
     {

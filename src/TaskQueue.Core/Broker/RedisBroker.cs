@@ -43,6 +43,7 @@ public sealed class RedisBroker
         Replication = new Replication(this);
         Enqueuer = new TaskEnqueuer(this);
         Workflows = new Workflows(this);
+        Logs = new TaskLogs(this);
     }
 
     public IConnectionMultiplexer Connection { get; }
@@ -53,6 +54,8 @@ public sealed class RedisBroker
     public TaskReads Reads { get; }
     /// <summary>Recurring schedules: stored, listed, fired.</summary>
     public ScheduleStore Schedules { get; }
+    /// <summary>Tasks' stream logs: what they wrote to each PowerShell stream, in order, while they ran.</summary>
+    public TaskLogs Logs { get; }
     /// <summary>Live workers: their heartbeats and descriptions.</summary>
     public WorkerRegistry Workers { get; }
     /// <summary>Finished-task counters per minute and in total.</summary>
@@ -365,7 +368,9 @@ public sealed class RedisBroker
             try { uniqueKey = TqJson.ReadEnvelope(envelope!).UniqueKey; }
             catch (MalformedTaskException) { }
         }
-        return Transitions.Delete.Read(await RunAsync(Transitions.Delete.Script, k, Transitions.Delete.Args(id, uniqueKey)).ConfigureAwait(false));
+        var outcome = Transitions.Delete.Read(await RunAsync(Transitions.Delete.Script, k, Transitions.Delete.Args(id, uniqueKey)).ConfigureAwait(false));
+        if (outcome == DeleteOutcome.Deleted) await Logs.DeleteAsync(k.Queue, id).ConfigureAwait(false);
+        return outcome;
     }
 
     /// <summary>Cancels a task: pending or retrying ones become failure records; active ones are stopped by their worker.</summary>

@@ -35,6 +35,10 @@ public sealed class TaskEnvelope
     public long TimeoutMs { get; set; }
     /// <summary>When true, non-terminating errors are kept on the record but do not fail the task.</summary>
     public bool ContinueOnError { get; set; }
+    /// <summary>True: the task runs with $VerbosePreference = 'Continue' (Send-TqTask -TaskVerbose), so its Write-Verbose lines reach its stream log.</summary>
+    public bool? Verbose { get; set; }
+    /// <summary>True: the task runs with $DebugPreference = 'Continue' (Send-TqTask -TaskDebug).</summary>
+    public bool? Debug { get; set; }
     public DateTimeOffset EnqueuedAt { get; set; }
     /// <summary>When the task becomes pending; null or past means at once. Kept in the schedule until then.</summary>
     public DateTimeOffset? NotBefore { get; set; }

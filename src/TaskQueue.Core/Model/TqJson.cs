@@ -12,6 +12,7 @@ namespace TaskQueue.Core.Model;
 [JsonSerializable(typeof(TaskError))]
 [JsonSerializable(typeof(ScheduleDefinition))]
 [JsonSerializable(typeof(ScheduleRun))]
+[JsonSerializable(typeof(TaskStreamEntry))]
 internal partial class TqJsonContext : JsonSerializerContext
 {
 }
@@ -50,6 +51,15 @@ public static class TqJson
         return utf8.IsEmpty ? null : JsonSerializer.Deserialize(utf8, Context.ScheduleRun);
     }
     public static byte[] SerializeToUtf8(ScheduleRun run) => JsonSerializer.SerializeToUtf8Bytes(run, Context.ScheduleRun);
+
+    public static string Serialize(TaskStreamEntry entry) => JsonSerializer.Serialize(entry, Context.TaskStreamEntry);
+    /// <summary>A stream log entry; null when the text is not one (an entry a newer writer shaped differently is skipped, not fatal).</summary>
+    public static TaskStreamEntry? ReadStreamEntry(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) return null;
+        try { return JsonSerializer.Deserialize(json!, Context.TaskStreamEntry); }
+        catch (JsonException) { return null; }
+    }
 
     public static TaskResult? ReadResult(string? json) =>
         string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize(json!, Context.TaskResult);

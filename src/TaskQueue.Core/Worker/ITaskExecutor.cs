@@ -11,8 +11,11 @@ namespace TaskQueue.Core.Worker;
 /// </summary>
 public interface ITaskExecutor : IDisposable
 {
-    /// <summary>Runs one attempt. <paramref name="cancel"/> fires when the worker shuts down past its drain deadline.</summary>
-    ExecutionOutcome Execute(TaskEnvelope task, int attempt, CancellationToken cancel);
+    /// <summary>
+    /// Runs one attempt. <paramref name="cancel"/> fires when the worker shuts down past its drain deadline. What the task
+    /// writes to its streams goes to <paramref name="streams"/> as it is written (null: the worker keeps no stream logs).
+    /// </summary>
+    ExecutionOutcome Execute(TaskEnvelope task, int attempt, StreamLog? streams, CancellationToken cancel);
 }
 
 /// <summary>What one attempt produced.</summary>

@@ -26,10 +26,14 @@ internal sealed class Slot
     {
         Index = index;
         _w = context;
+        if (context.Options.CaptureStreams) Streams = new StreamLog(context.Broker.Logs, context.Broker.Clock, context.Broker.Options);
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(context.Interrupt);
     }
 
     public int Index { get; }
+
+    /// <summary>The stream log of the task this slot runs; null when the worker keeps none.</summary>
+    public StreamLog? Streams { get; }
 
     /// <summary>
     /// Most success records a slot keeps before it hands them to the acknowledger. Each hand-over wakes the
@@ -277,9 +281,10 @@ internal sealed class Slot
         var cancel = Begin(leased);
         // A cancellation that arrived while the task was being set up.
         if (_w.Book.IsCancelRequested(leased)) CancelIfRunning(leased);
+        Streams?.Begin(leased.Queue, leased.Id, leased.Attempt);
         try
         {
-            outcome = executor!.Execute(envelope, leased.Attempt, cancel);
+            outcome = executor!.Execute(envelope, leased.Attempt, Streams, cancel);
         }
         catch (Exception ex)
         {
@@ -293,6 +298,8 @@ internal sealed class Slot
         {
             End();
         }
+        // Sent before the task's record is written (on the same connection): a reader that sees the task ended has its whole log.
+        Streams?.End(outcome.Succeeded);
         if (outcome.ExecutorBroken)
         {
             _w.Log.Warning($"Replacing the runspace of a slot after task {leased.Id}: the task did not stop when asked, so its runspace is abandoned.");

@@ -151,6 +151,8 @@ public sealed partial class TaskWorker
             StartedAt = Clock.UtcNow,
             ModuleVersion = WorkerInfo.EngineVersion,
         };
+        // Running tasks' stream logs go to Redis a few times a second (StreamLog).
+        using var flusher = new Timer(_ => { foreach (var slot in _slots) slot.Streams?.FlushIfDue(); }, null, StreamLog.FlushEvery, StreamLog.FlushEvery);
         var heartbeat = new Heartbeat(_broker, _book, _counters, _options, info, _log, RequestCancel);
         var beating = Task.Run(() => heartbeat.RunAsync(heartbeatStop.Token));
         _log.Info($"Worker {WorkerId} started on {Environment.MachineName}: queue(s) {string.Join(", ", _queues)}, {_options.Concurrency} runspace(s){(_options.Burst ? ", until the queues are drained" : "")}.");

@@ -37,6 +37,12 @@ public sealed class WorkerOptions
     /// <summary>Which task outcomes the worker writes a line for (<see cref="IWorkerLog.Task"/>); none by default here, Start-TqWorker chooses.</summary>
     public TaskLogLevel TaskLog { get; set; } = TaskLogLevel.None;
 
+    /// <summary>
+    /// Keep each task's stream log (what it writes to Output, Error, Warning, Verbose, Debug, Information and Progress,
+    /// in order, live: Get-TqTaskLog, Receive-TqTask). On by default; a task that writes nothing costs nothing either way.
+    /// </summary>
+    public bool CaptureStreams { get; set; } = true;
+
     /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
     public string? WorkerId { get; set; }
 

@@ -53,6 +53,14 @@ public abstract class TaskCmdlet : TqCmdlet
     [Parameter]
     public SwitchParameter ContinueOnError { get; set; }
 
+    /// <summary>Runs the task with $VerbosePreference = 'Continue': its Write-Verbose lines reach its stream log (Get-TqTaskLog, Receive-TqTask).</summary>
+    [Parameter]
+    public SwitchParameter TaskVerbose { get; set; }
+
+    /// <summary>Runs the task with $DebugPreference = 'Continue': its Write-Debug lines reach its stream log.</summary>
+    [Parameter]
+    public SwitchParameter TaskDebug { get; set; }
+
     /// <summary>
     /// The values of the script's $using: expressions, taken now (a JSON object, or null when it has none); warns of
     /// variables the script reads that it is not given (they are $null on the worker). Stops the cmdlet when a value
@@ -104,5 +112,7 @@ public abstract class TaskCmdlet : TqCmdlet
         if (!onlyGiven || Given(nameof(Timeout))) task.TimeoutMs = (long)Timeout.TotalMilliseconds;
         if (!onlyGiven || Given(nameof(Priority))) task.Priority = TaskPriorities.Stored(Priority);
         if (!onlyGiven || Given(nameof(ContinueOnError))) task.ContinueOnError = ContinueOnError.IsPresent;
+        if (!onlyGiven || Given(nameof(TaskVerbose))) task.Verbose = TaskVerbose.IsPresent ? true : null;
+        if (!onlyGiven || Given(nameof(TaskDebug))) task.Debug = TaskDebug.IsPresent ? true : null;
     }
 }

@@ -44,6 +44,9 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
     // The pipeline object of the last task, kept for the next one: creating one per task cost about a sixth of
     // a short task's run (its streams and their collections, an instance id drawn from the kernel's random source).
     private System.Management.Automation.PowerShell? _reusable;
+    // The stream log of the task running now (null between tasks, or when the worker keeps none): the pipeline's
+    // stream handlers, attached once per pipeline object, write to it.
+    private StreamLog? _streams;
 
     public RunspaceTaskExecutor(InitialSessionState sessionState, string[] modules, bool allowScripts, CommandPolicy commands,
         EnvironmentBaseline environment, bool isolate)
@@ -77,14 +80,19 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         }
     }
 
-    public ExecutionOutcome Execute(TaskEnvelope task, int attempt, CancellationToken cancel)
+    public ExecutionOutcome Execute(TaskEnvelope task, int attempt, StreamLog? streams, CancellationToken cancel)
     {
         var ps = _reusable ?? NewPipeline();
         _reusable = null;
         _environment.Begin();
+        _streams = streams;
         ExecutionOutcome outcome;
         try { outcome = Execute(ps, task, cancel); }
-        finally { _environment.End(); }
+        finally
+        {
+            _streams = null;
+            _environment.End();
+        }
         // Disposing a pipeline that ignored Stop blocks until it ends: leave it to Dispose of this abandoned executor.
         if (outcome.ExecutorBroken) _abandoned = ps;
         else if (_isolate || _baseline is null || !_baseline.Restore()) outcome.ReplaceExecutor = true;
@@ -98,8 +106,28 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
     {
         var ps = System.Management.Automation.PowerShell.Create();
         ps.Runspace = _runspace;
+        // Raised on the task's thread as it writes; the collections are cleared, not replaced, between tasks.
+        var streams = ps.Streams;
+        streams.Error.DataAdded += (sender, e) => _streams?.Write(TaskStreamEntry.Error, Added<ErrorRecord>(sender, e)?.ToString());
+        streams.Warning.DataAdded += (sender, e) => _streams?.Write(TaskStreamEntry.Warning, Added<WarningRecord>(sender, e)?.Message);
+        streams.Verbose.DataAdded += (sender, e) => _streams?.Write(TaskStreamEntry.Verbose, Added<VerboseRecord>(sender, e)?.Message);
+        streams.Debug.DataAdded += (sender, e) => _streams?.Write(TaskStreamEntry.Debug, Added<DebugRecord>(sender, e)?.Message);
+        streams.Information.DataAdded += (sender, e) =>
+        {
+            if (_streams is not { } log || Added<InformationRecord>(sender, e) is not { } information) return;
+            if (information.Tags.Contains("PSHOST")) log.WriteHost(information.MessageData?.ToString());
+            else log.Write(TaskStreamEntry.Information, information.MessageData?.ToString());
+        };
+        streams.Progress.DataAdded += (sender, e) =>
+        {
+            if (_streams is { } log && Added<ProgressRecord>(sender, e) is { } progress)
+                log.WriteProgress(progress.ActivityId, progress.Activity, progress.StatusDescription, progress.PercentComplete, progress.RecordType == ProgressRecordType.Completed);
+        };
         return ps;
     }
+
+    private static T? Added<T>(object? sender, DataAddedEventArgs e) where T : class =>
+        sender is PSDataCollection<T> collection && e.Index >= 0 && e.Index < collection.Count ? collection[e.Index] : null;
 
     private ExecutionOutcome Execute(System.Management.Automation.PowerShell ps, TaskEnvelope task, CancellationToken cancel)
     {
@@ -113,6 +141,9 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         // (docs/WORKFLOWS.md). The runspace's baseline takes the variable away after the task.
         if (task.Dependencies is { } dependencies)
             _runspace.SessionStateProxy.SetVariable("TqDependencies", dependencies.Select(DependencyRecord).ToArray());
+        // Send-TqTask -TaskVerbose / -TaskDebug; the baseline puts the preferences back after the task.
+        if (task.Verbose == true) _runspace.SessionStateProxy.SetVariable("VerbosePreference", ActionPreference.Continue);
+        if (task.Debug == true) _runspace.SessionStateProxy.SetVariable("DebugPreference", ActionPreference.Continue);
 
         if (task.TimeoutMs <= 0) return InvokeUntilDone(ps, task, cancel);
 
@@ -130,7 +161,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
 
         try { ps.BeginStop(null, null); } catch (Exception) { }
         var stopped = done.Wait(StopGrace);
-        var outcome = new ExecutionOutcome
+        var timedOut = new ExecutionOutcome
         {
             ExecutorBroken = !stopped,
             Error = new TaskError
@@ -139,8 +170,9 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
                 Message = $"The task timed out after {FormatTime(timeout)}" + (stopped ? " and was stopped." : "; it ignored the stop request, so its runspace was abandoned."),
             },
         };
-        if (stopped) Collect(ps, null, outcome);
-        return outcome;
+        if (stopped) Collect(ps, null, timedOut);
+        _streams?.Write(TaskStreamEntry.Error, timedOut.Error.Message);
+        return timedOut;
     }
 
     /// <summary>The common case, a task without a timeout: invoke on this thread; a shutdown past its drain deadline stops it.</summary>
@@ -151,19 +183,29 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         {
             try
             {
-                output = ps.Invoke();
+                output = _streams is { } log ? InvokeLogged(ps, log) : ps.Invoke();
             }
             catch (Exception ex)
             {
                 if (cancel.IsCancellationRequested) return new ExecutionOutcome { Interrupted = true };
                 var failed = new ExecutionOutcome { Error = Describe(ex) };
                 Collect(ps, null, failed);
+                _streams?.Write(TaskStreamEntry.Error, failed.Error.Message);
                 return failed;
             }
         }
         if (cancel.IsCancellationRequested && ps.InvocationStateInfo.State == PSInvocationState.Stopped)
             return new ExecutionOutcome { Interrupted = true };
         return Finish(ps, task, output);
+    }
+
+    /// <summary>Invokes with each output object's string form logged as it is written.</summary>
+    private static IList<PSObject> InvokeLogged(System.Management.Automation.PowerShell ps, StreamLog log)
+    {
+        var output = new PSDataCollection<PSObject>();
+        output.DataAdded += (sender, e) => log.Write(TaskStreamEntry.Output, Added<PSObject>(sender, e)?.ToString());
+        ps.Invoke<PSObject, PSObject>(null, output, null);
+        return output;
     }
 
     private static ExecutionOutcome Finish(System.Management.Automation.PowerShell ps, TaskEnvelope task, IList<PSObject> output)

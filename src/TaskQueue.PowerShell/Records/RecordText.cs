@@ -34,6 +34,15 @@ public static class RecordText
     public static string OneLine(string? text) =>
         string.IsNullOrEmpty(text) ? "" : string.Join(" ", text!.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()));
 
+    /// <summary>A log entry's text on one line; progress as "activity: status 40%".</summary>
+    public static string LogMessage(TaskLogEntry entry)
+    {
+        if (entry.Stream != Core.Model.TaskStreamEntry.Progress) return OneLine(entry.Message);
+        var text = string.IsNullOrEmpty(entry.Status) ? entry.Activity ?? "" : $"{entry.Activity}: {entry.Status}";
+        if (entry.PercentComplete is >= 0 and var percent) text += $" {percent}%";
+        return OneLine(entry.Completed ? text + " (completed)" : text);
+    }
+
     /// <summary>A task's arguments on one line: positional ones joined by ", ", then named ones as Name=value.</summary>
     public static string Arguments(object?[]? argumentList, IDictionary? parameters)
     {
