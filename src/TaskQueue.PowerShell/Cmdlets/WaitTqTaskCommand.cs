@@ -68,6 +68,7 @@ public sealed class WaitTqTaskCommand : TaskIdCmdlet
                         "TaskNotFound", ErrorCategory.ObjectNotFound, id));
                 var done = new HashSet<string>(succeeded.Concat(failed).Concat(unknown));
                 WarnFailedAttempts(group.Key, ids.Where(id => !done.Contains(id)).ToList());
+                ShowTaskProgress(group.Key, ids.Where(id => !done.Contains(id)).ToList(), total);
                 if (done.Count > 0)
                 {
                     finishedAny = true;
@@ -75,6 +76,7 @@ public sealed class WaitTqTaskCommand : TaskIdCmdlet
                 }
             }
             if (DateTime.UtcNow >= _nextRetryCheck) _nextRetryCheck = DateTime.UtcNow.AddSeconds(1);
+            if (DateTime.UtcNow >= _nextProgressCheck) _nextProgressCheck = DateTime.UtcNow.AddMilliseconds(500);
             if (total > 1)
                 WriteProgress(new ProgressRecord(1, "Waiting for tasks", $"{total - waiting.Count} of {total} finished")
                     { PercentComplete = (total - waiting.Count) * 100 / total });
@@ -93,6 +95,38 @@ public sealed class WaitTqTaskCommand : TaskIdCmdlet
             _stop.Token.WaitHandle.WaitOne(left < interval ? left : interval);
         }
         if (total > 1) WriteProgress(new ProgressRecord(1, "Waiting for tasks", "Done") { RecordType = ProgressRecordType.Completed });
+        foreach (var shown in _progressIds.Values)
+            WriteProgress(new ProgressRecord(shown, "Task", "Done") { RecordType = ProgressRecordType.Completed });
+    }
+
+    /// <summary>Most tasks whose own progress (Write-Progress in the task) a wait shows; beyond it, only the count finished.</summary>
+    private const int MaxTasksShowingProgress = 16;
+    private readonly Dictionary<(string Queue, string Id), Core.Broker.TaskLogCursor> _cursors = new();
+    // (task, its activity id) -> the activity id shown here.
+    private readonly Dictionary<(string Id, int Activity), int> _progressIds = new();
+    private DateTime _nextProgressCheck;
+
+    /// <summary>
+    /// The progress the tasks waited for write (their stream logs' Progress entries), shown as progress bars here, read
+    /// about twice a second while at most <see cref="MaxTasksShowingProgress"/> tasks are waited for and progress is shown.
+    /// </summary>
+    private void ShowTaskProgress(string queue, IReadOnlyList<string> ids, int total)
+    {
+        if (ids.Count == 0 || total > MaxTasksShowingProgress || DateTime.UtcNow < _nextProgressCheck) return;
+        if (GetVariableValue("ProgressPreference") is ActionPreference.SilentlyContinue or ActionPreference.Ignore) return;
+        foreach (var id in ids)
+        {
+            if (!_cursors.TryGetValue((queue, id), out var cursor)) _cursors[(queue, id)] = cursor = new Core.Broker.TaskLogCursor(Broker, queue, id);
+            foreach (var entry in Run(_ => cursor.ReadAsync()))
+            {
+                if (entry.Stream != TaskStreamEntry.Progress) continue;
+                var key = (id, entry.ActivityId ?? 0);
+                if (!_progressIds.TryGetValue(key, out var shown)) _progressIds[key] = shown = 100 + _progressIds.Count;
+                var record = ReceiveTqTaskCommand.ProgressOf(entry, shown);
+                if (total > 1) record.ParentActivityId = 1;
+                WriteProgress(record);
+            }
+        }
     }
 
     protected override void StopProcessing() => _stop.Cancel();
