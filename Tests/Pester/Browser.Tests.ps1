@@ -72,6 +72,19 @@ Describe 'The dashboard in headless Chromium' {
         (Get-TqQueue $queue).Failed | Should -Be 0
         Read-Step $browser 'deleted' | Should -Be "STEP deleted $id"
         { Get-TqTask -Queue $queue -Id $id -ErrorAction Stop } | Should -Throw '*never existed*'
+
+        # A task's page follows its log live (the worker still runs).
+        $live = Send-TqTask -Queue $queue -ScriptBlock {
+            Write-Progress -Activity 'Deploying' -Status 'copying files' -PercentComplete 40
+            Write-Verbose 'first line' -Verbose
+            Start-Sleep -Seconds 4
+            Write-Warning 'last line'
+        }
+        $browser.StandardInput.WriteLine("live $($live.Id)")
+        $browser.StandardInput.Flush()
+        Read-Step $browser 'live-first' | Should -Be "STEP live-first $($live.Id)"
+        (Get-TqTask -Queue $queue -Id $live.Id).State | Should -Be 'Active'
+        Read-Step $browser 'live-done' | Should -Be "STEP live-done $($live.Id)"
         Read-Step $browser 'PASS' | Should -Be 'PASS'
         $browser.WaitForExit(30000) | Should -BeTrue
         $browser.ExitCode | Should -Be 0

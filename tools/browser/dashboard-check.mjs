@@ -10,6 +10,9 @@
 //   STEP failed <id>  (waits) the failures table shows the failed task (the test then fixes its cause)
 //   STEP retried <id>         Retry was clicked, the task ran again and succeeded
 //   STEP deleted <id>         Delete was clicked, confirmed, and the success record is gone
+//   then it reads a line "live <id>" (a task the test sent that writes, sleeps a few seconds, writes again):
+//   STEP live-first <id>      the task's page shows its first lines and progress bar while it still runs
+//   STEP live-done <id>       the same page, without a reload, shows its last line and that it succeeded
 // Every wait has a deadline; screenshots go to the artifacts folder.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -70,6 +73,9 @@ try {
   // Output as people read it, not JSON: "report 1", not ["report 1"].
   const output = await page.locator("#results tbody tr .output").first().innerText();
   if (/^[\[{"]/.test(output.trim())) throw new Error(`a success's output reads as JSON: ${output}`);
+  // The failure's id links to its log, which shows the error the task threw.
+  await failure.locator("a.task-link").click();
+  await within("the failed task's log", page.locator("#log tr.s-error", { hasText: "settings file" }).first().waitFor({ timeout: 15_000 }));
   await page.screenshot({ path: join(artifacts, "dashboard-failure.png"), fullPage: true });
   say(`STEP failed ${id}`);
   await waitForGo();
@@ -92,6 +98,25 @@ try {
   say(`STEP deleted ${id}`);
 
   await page.screenshot({ path: join(artifacts, "dashboard.png"), fullPage: true });
+
+  // A running task's page follows its log live: the first lines and the progress bar while it runs, then the rest.
+  const { value: liveLine } = await lines.next();
+  const liveId = String(liveLine ?? "").replace(/^live /, "").trim();
+  if (!liveId) throw new Error(`expected "live <id>" from the test, got ${JSON.stringify(liveLine)}`);
+  await page.goto(`${url}?queue=${encodeURIComponent(queue)}&task=${encodeURIComponent(liveId)}`);
+  await within("the first line of the running task", page.locator("#log tr.s-verbose", { hasText: "first line" }).waitFor({ timeout: 30_000 }));
+  if (await page.locator("#log tr", { hasText: "last line" }).count() > 0) throw new Error("the last line was there as soon as the first: the page did not follow the task live");
+  const stateText = await page.locator("#log-state").innerText();
+  if (!/following/.test(stateText)) throw new Error(`the running task's page says '${stateText}'`);
+  await within("the progress bar", page.locator("#log-bars progress").first().waitFor({ timeout: 10_000 }));
+  const bar = await page.locator("#log-bars").innerText();
+  if (!bar.includes("Deploying")) throw new Error(`the progress bar reads '${bar}'`);
+  await page.screenshot({ path: join(artifacts, "dashboard-log.png"), fullPage: true });
+  say(`STEP live-first ${liveId}`);
+  await within("the last line", page.locator("#log tr.s-warning", { hasText: "last line" }).waitFor({ timeout: 30_000 }));
+  await expectText(page.locator("#log-state"), "succeeded", 15_000);
+  say(`STEP live-done ${liveId}`);
+
   if (problems.length) throw new Error(problems.join("; "));
   say("PASS");
   await browser.close();

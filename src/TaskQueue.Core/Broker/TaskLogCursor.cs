@@ -23,12 +23,16 @@ public sealed class TaskLogCursor
     private int _lastAttempt;
     private bool _lastAttemptHasError;
 
-    public TaskLogCursor(RedisBroker broker, string queue, string id)
+    /// <param name="from">The index of the first entry to read (what an earlier reader read up to: its <see cref="Position"/>).</param>
+    public TaskLogCursor(RedisBroker broker, string queue, string id, long from = 0)
     {
         _broker = broker;
         Queue = queue;
         Id = id;
+        _start = _next = Math.Max(0, from);
     }
+
+    private readonly long _start;
 
     public string Queue { get; }
     public string Id { get; }
@@ -63,6 +67,12 @@ public sealed class TaskLogCursor
             if (!more) break;
         }
         if (!Ended) return entries;
+        if (_start > 0)
+        {
+            // What the record adds depends on the last attempt's entries, some of which came before this reader's start.
+            _lastAttempt = 0;
+            foreach (var entry in (await _broker.Logs.ReadAsync(_shard, Id, 0, _next).ConfigureAwait(false)).Entries) Note(entry);
+        }
         var (result, error) = await _broker.Reads.GetStoredOutcomeAsync(Queue, Id).ConfigureAwait(false);
         try
         {

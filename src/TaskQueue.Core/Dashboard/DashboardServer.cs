@@ -132,6 +132,14 @@ public sealed class DashboardServer
             var snapshot = await _broker.Reads.InspectAsync(p[2], p[3]);
             return await Json(snapshot.State == TaskState.Unknown ? 404 : 200, w => { WriteTask(w, snapshot); return Task.CompletedTask; });
         }
+        if (get && Is("api", "tasks", "*", "*", "log"))
+        {
+            var cursor = new TaskLogCursor(_broker, p[2], p[3], Number(query, "from", 0, 0, int.MaxValue));
+            var entries = await cursor.ReadAsync();
+            // Between pending and ended, the state the page shows (running, retrying...) is read in full.
+            var state = cursor.Ended || cursor.State == TaskState.Unknown ? cursor.State : (await _broker.Reads.InspectAsync(p[2], p[3])).State;
+            return await Json(cursor.State == TaskState.Unknown && cursor.Position == 0 ? 404 : 200, w => { WriteLog(w, cursor, state, entries); return Task.CompletedTask; });
+        }
         if (get && Is("api", "failures", "*"))
             return await Json(200, async w => WriteFailures(w, await _broker.Reads.GetFailuresAsync(p[2], Number(query, "first", DefaultPage, 1, MaxPage), skip: Number(query, "skip", 0, 0, int.MaxValue - MaxPage), maxTaskBytes: MaxTaskBytes)));
         if (get && Is("api", "results", "*"))

@@ -120,6 +120,35 @@ internal static class DashboardViews
         w.WriteEndObject();
     }
 
+    /// <summary>
+    /// A task's stream log from where the page read up to: its state, whether it ended, where to read on from
+    /// (<c>next</c>), and the entries, each with its time, attempt, stream and message (progress with its fields).
+    /// </summary>
+    internal static void WriteLog(Utf8JsonWriter w, TaskLogCursor cursor, TaskState state, IReadOnlyList<TaskStreamEntry> entries)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", cursor.Id);
+        w.WriteString("queue", cursor.Queue);
+        w.WriteString("state", state.ToString());
+        w.WriteBoolean("ended", cursor.Ended);
+        w.WriteNumber("next", cursor.Position);
+        w.WritePropertyName("entries");
+        WriteObjects(w, entries, (w, e) =>
+        {
+            w.WriteString("time", e.Time);
+            w.WriteNumber("attempt", e.Attempt);
+            w.WriteString("stream", e.Stream);
+            w.WriteString("message", e.Message);
+            if (e.Activity is not null) w.WriteString("activity", e.Activity);
+            if (e.Status is not null) w.WriteString("status", e.Status);
+            if (e.PercentComplete is { } percent) w.WriteNumber("percent", percent);
+            if (e.ActivityId is { } activityId) w.WriteNumber("activityId", activityId);
+            if (e.Completed == true) w.WriteBoolean("completed", true);
+            if (e.Host == true) w.WriteBoolean("host", true);
+        });
+        w.WriteEndObject();
+    }
+
     /// <summary>A record's output as JSON, or, beyond <see cref="DashboardServer.MaxOutputChars"/>, its start as text with outputTruncated.</summary>
     internal static void WriteOutput(Utf8JsonWriter w, string? output)
     {
