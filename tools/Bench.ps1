@@ -207,8 +207,17 @@ try {
         if ($summary.Succeeded -ne $Count) { throw "Isolation run: $($summary.Succeeded) of $Count succeeded." }
         return $summary.Processed / $summary.ProcessingTime.TotalSeconds
     }
+    # The same no-op with stream capture off (Start-TqWorker -NoStreamCapture): what keeping stream logs costs a
+    # task that writes nothing but its output.
+    function Measure-NoCapture([int] $Concurrency) {
+        Clear-Redis $config
+        $null = 1..$processN | Send-TqTask -Redis $config -Queue nocapture -ScriptBlock { param($x) $x + 1 }
+        $summary = Start-TqWorker -Redis $config -Queue nocapture -Concurrency $Concurrency -NoStreamCapture -Burst
+        return $summary.Processed / $summary.ProcessingTime.TotalSeconds
+    }
     foreach ($c in $concurrencies) {
         Step "Processing $processN tasks with $c runspace(s)"
+        $oursNoCapture = @()
         $ours = @(); $oursIncr = @(); $oursSigned = @(); $raw = @(); $rawScript = @(); $workerCpu = @(); $redisCpu = @(); $rawCpu = @()
         for ($r = 0; $r -lt $runs; $r++) {
             Clear-Redis $config
@@ -221,6 +230,7 @@ try {
             $ours += $summary.Processed / $summary.ProcessingTime.TotalSeconds
             $oursIncr += Measure-IncrBody $c
             $oursSigned += Measure-Signed $c
+            $oursNoCapture += Measure-NoCapture $c
             $cpu0 = Get-ProcessCpuSeconds
             $raw += [TaskQueueBench.RawCeiling]::Run($script, $processN, $c, $true)
             $rawCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN
@@ -229,6 +239,7 @@ try {
         $results["process.c$c"] = Get-Median $ours
         $results["process.incr.c$c"] = Get-Median $oursIncr
         $results["process.signed.c$c"] = Get-Median $oursSigned
+        $results["process.nocapture.c$c"] = Get-Median $oursNoCapture
         Step "Isolation with $c runspace(s): $dirtyN tasks that set a global variable, $isolatedN no-op tasks with -IsolateTasks"
         $results["process.dirty.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-Isolation $c $dirtyN { param($x) $global:lastSeen = $x; $x + 1 } })
         $results["process.isolated.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-Isolation $c $isolatedN { param($x) $x + 1 } -Isolate })
@@ -245,6 +256,27 @@ try {
         Step "Processing $processN INCR tasks with $c runspaces"
         $results["process.incr.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-IncrBody $c })
     }
+
+    # Stream logs: tasks that write 100 Verbose lines each (a live log of 100 entries per task): tasks/s, and Redis
+    # memory per entry kept.
+    $verboseN = if ($Quick) { 100 } else { [Math]::Min($processN, 5000) }
+    Step "Stream logs: $verboseN tasks writing 100 Verbose lines each"
+    $verboseRates = @(); $perEntry = @()
+    for ($r = 0; $r -lt $runs; $r++) {
+        Clear-Redis $config
+        $null = 1..$verboseN | Send-TqTask -Redis $config -Queue verbose -TaskVerbose -ScriptBlock { param($x) foreach ($i in 1..100) { Write-Verbose "step $i of task ${x}: checked" } }
+        $summary = Start-TqWorker -Redis $config -Queue verbose -Concurrency 2 -Burst
+        $db = $connections::Get($config).GetDatabase()
+        $entries = [long]$db.ScriptEvaluate("local n = 0; for _, k in ipairs(redis.call('KEYS', 'tq:{verbose}:log:*')) do n = n + redis.call('LLEN', k) end; return n")
+        if ($entries -ne 100 * $verboseN) { throw "Stream logs: $entries entries, not $(100 * $verboseN)." }
+        $verboseRates += $summary.Processed / $summary.ProcessingTime.TotalSeconds
+        # What the logs take: the memory they free when they are deleted (Redis runs nothing else meanwhile).
+        $withLogs = Get-UsedMemory $config
+        $null = $db.ScriptEvaluate("for _, k in ipairs(redis.call('KEYS', 'tq:{verbose}:log:*')) do redis.call('DEL', k) end; return 0")
+        $perEntry += ($withLogs - (Get-UsedMemory $config)) / $entries
+    }
+    $results['process.verbose100.c2'] = Get-Median $verboseRates
+    $results['memory.logentry'] = Get-Median $perEntry
 
     # 5b. Memory per success record (retention keeps at most 10,000 per queue).
     Step 'Memory per success record'

@@ -90,21 +90,6 @@ public sealed class BrokerTests : BrokerTest
     }
 
     /// <summary>The commands the client sent while <paramref name="act"/> ran, as its profiler records them (any server).</summary>
-    private async Task<List<string>> CommandsSentDuring(Func<Task> act)
-    {
-        var session = new StackExchange.Redis.Profiling.ProfilingSession();
-        Redis.Connection.RegisterProfiler(() => session);
-        try
-        {
-            await act();
-        }
-        finally
-        {
-            Redis.Connection.RegisterProfiler(null!);
-        }
-        return session.FinishProfiling().Select(c => c.Command).ToList();
-    }
-
     [Fact]
     public async Task A_batch_mixing_new_tasks_with_a_caller_id_or_a_unique_key_is_checked_by_the_script()
     {

@@ -72,6 +72,22 @@ public abstract class BrokerTest : IDisposable
     protected RedisBroker Broker { get; }
     protected QueueKeys Keys { get; }
 
+    /// <summary>The commands this test's connection sent while <paramref name="act"/> ran (StackExchange.Redis's profiler).</summary>
+    protected async Task<List<string>> CommandsSentDuring(Func<Task> act)
+    {
+        var session = new StackExchange.Redis.Profiling.ProfilingSession();
+        Redis.Connection.RegisterProfiler(() => session);
+        try
+        {
+            await act();
+        }
+        finally
+        {
+            Redis.Connection.RegisterProfiler(null!);
+        }
+        return session.FinishProfiling().Select(c => c.Command).ToList();
+    }
+
     protected TaskEnvelope NewTask(string script = "param($x) $x", int maxAttempts = 3) => new()
     {
         Id = Guid.NewGuid().ToString("N"),

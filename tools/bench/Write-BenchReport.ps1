@@ -140,6 +140,23 @@ if ($r.Contains('process.isolated.c1')) {
         & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.dirty.c$c"]) | $(N $r["process.isolated.c$c"]) | $(N ($r["process.isolated.c$c"] / $r["process.c$c"] * 100) '{0:0.0}')% |"
     }
 }
+if ($r.Contains('process.nocapture.c1')) {
+    & $add ''
+    & $add '### Stream logs'
+    & $add ''
+    & $add 'A worker keeps each task''s stream log (Get-TqTaskLog, Receive-TqTask; docs/PROTOCOL.md "Stream logs"). A task that writes only its output and ends before the first batch (250 ms) sends nothing: its output is in its record. The no-op with capture on (the default) against the same no-op with `Start-TqWorker -NoStreamCapture`, interleaved in the same run:'
+    & $add ''
+    & $add '| Runspaces | no-op, capture on | no-op, -NoStreamCapture | on / off |'
+    & $add '|---|---|---|---|'
+    foreach ($c in 1, 2, 4) {
+        if (-not $r.Contains("process.nocapture.c$c")) { continue }
+        & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.nocapture.c$c"]) | $(N ($r["process.c$c"] / $r["process.nocapture.c$c"] * 100) '{0:0.0}')% |"
+    }
+    if ($r.Contains('process.verbose100.c2')) {
+        & $add ''
+        & $add "Tasks that write 100 Verbose lines each (``Send-TqTask -TaskVerbose``), 2 runspaces: $(N $r['process.verbose100.c2']) tasks/s, $(N ($r['process.verbose100.c2'] * 100)) log entries/s; Redis memory per entry kept: $(N $r['memory.logentry'] '{0:0}') bytes (an entry of 30 characters of text; the memory the logs free when deleted, over their entries)."
+    }
+}
 if ($incrOnly.Count -gt 0) {
     & $add ''
     & $add 'The rows past 4 runspaces measure the INCR body only: each such task waits on a round trip to Redis and leaves its core to others meanwhile, so more runspaces than cores pay, as the peers'' own best concurrency does (BullMQ''s at 50).'

@@ -5,6 +5,15 @@ using TaskQueue.Core.Model;
 
 namespace TaskQueue.Core.Worker;
 
+/// <summary>How the executor turns an output object into the text of its log entry.</summary>
+public interface IOutputText
+{
+    /// <summary>The object's string form, as the task's own session would write it; called on the task's thread.</summary>
+    string Text(object item);
+    /// <summary>The object's string form where taking it is safe on any thread (a string, a number); else null.</summary>
+    string? TextOnAnyThread(object item);
+}
+
 /// <summary>
 /// What the task a slot runs writes to its streams (docs/PROTOCOL.md, "Stream logs"), kept in order and sent to the
 /// task's log (<see cref="TaskLogs"/>) in small batches: by the worker's flusher every <see cref="FlushEvery"/> while
@@ -12,11 +21,14 @@ namespace TaskQueue.Core.Worker;
 /// </summary>
 /// <remarks>
 /// The hot path pays nothing in Redis: a task that writes nothing sends nothing, and neither does one that writes only
-/// output and ends before the first flush, because its output is in its record (the log's readers take it from there).
-/// A task writes at most <see cref="MaxEntries"/> entries and <see cref="MaxBytes"/> of text per attempt; what is
-/// beyond is counted and dropped, and one Warning entry at the end says how much. Progress is coalesced: of the
-/// updates of one activity written between two flushes only the last is sent, however fast a loop calls Write-Progress.
-/// Entries are redacted as records are (<see cref="TaskEnvelope.RedactAssignedCredentials"/>).
+/// output and ends before the first batch, because its output is in its record (the log's readers take it from there).
+/// Such a task does not even pay for its output's text: output objects are kept as they are, at the tail of what is
+/// unsent, and their text is taken only when it is going to be sent (another stream is written, the task runs past the
+/// first batch, or it ends with something sent). A task writes at most <see cref="MaxEntries"/> entries and
+/// <see cref="MaxBytes"/> of text per attempt; what is beyond is counted and dropped, and one Warning entry at the end
+/// says how much. Progress is coalesced: of the updates of one activity written between two batches only the last is
+/// sent, however fast a loop calls Write-Progress. Entries are redacted as records are
+/// (<see cref="TaskEnvelope.RedactAssignedCredentials"/>).
 /// </remarks>
 public sealed class StreamLog
 {
@@ -32,8 +44,11 @@ public sealed class StreamLog
     private readonly IClock _clock;
     private readonly BrokerOptions _retention;
     private readonly List<TaskStreamEntry?> _pending = new();
+    // Output objects written after the last entry of _pending, their text not taken yet: (time written, object).
+    private readonly List<(long TimeMs, object Item)> _outputs = new();
     // Activity id -> index in _pending of its unsent progress entry, superseded by the next update of that activity.
     private readonly Dictionary<int, int> _progressAt = new();
+    private IOutputText? _text;
     private string _queue = "";
     private string _id = "";
     private int _attempt;
@@ -41,6 +56,8 @@ public sealed class StreamLog
     private bool _active;
     private bool _sent;
     private bool _onlyOutput;
+    // The task has run past its first batch: output text is taken as it is written.
+    private volatile bool _live;
     private int _entries;
     private long _bytes;
     private int _dropped;
@@ -51,6 +68,13 @@ public sealed class StreamLog
         _logs = logs;
         _clock = clock;
         _retention = retention;
+    }
+
+    /// <summary>How output objects become text; set by the executor.</summary>
+    public IOutputText? OutputText
+    {
+        get => _text;
+        set => _text = value;
     }
 
     /// <summary>The longer of the two retentions: a log written while its task runs lasts at least as long as either record.</summary>
@@ -66,13 +90,15 @@ public sealed class StreamLog
             _attempt = attempt;
             _began = _clock.UtcNow;
             _sent = false;
+            _live = false;
             _onlyOutput = true;
             _entries = 0;
             _bytes = 0;
             _dropped = 0;
             _droppedBytes = 0;
             _pending.Clear();
-            _progressAt.Clear();
+            _outputs.Clear();
+            if (_progressAt.Count > 0) _progressAt.Clear();
             _active = true;
         }
     }
@@ -84,26 +110,32 @@ public sealed class StreamLog
         {
             if (!_active) return;
             _active = false;
-            if (_dropped > 0)
+            if (_sent || !_onlyOutput)
             {
-                _pending.Add(Entry(TaskStreamEntry.Warning,
-                    $"TaskQueue dropped {_dropped} entr{(_dropped == 1 ? "y" : "ies")} ({_droppedBytes} bytes) that this attempt wrote past its log's bound ({MaxEntries} entries, {MaxBytes / 1024} KiB of text); its record still holds its output."));
-                _onlyOutput = false;
+                TakeOutputText(anyThread: false);
+                if (_dropped > 0)
+                    _pending.Add(Entry(TaskStreamEntry.Warning,
+                        $"TaskQueue dropped {_dropped} entr{(_dropped == 1 ? "y" : "ies")} ({_droppedBytes} bytes) that this attempt wrote past its log's bound ({MaxEntries} entries, {MaxBytes / 1024} KiB of text); its record still holds its output."));
+                Send(succeeded ? _retention.SuccessRetention : _retention.FailureRetention);
             }
-            var ttl = succeeded ? _retention.SuccessRetention : _retention.FailureRetention;
-            if (_sent || !_onlyOutput) Send(ttl);
             _pending.Clear();
-            _progressAt.Clear();
+            _outputs.Clear();
+            if (_progressAt.Count > 0) _progressAt.Clear();
         }
     }
 
-    /// <summary>Called by the worker's flusher: sends what the running task wrote since the last batch, once it has run <see cref="FlushEvery"/>.</summary>
+    /// <summary>
+    /// Called by the worker's flusher: once the running task has run <see cref="FlushEvery"/>, sends what it wrote since
+    /// the last batch, up to an output object whose text only the task's thread may take (that thread takes it next).
+    /// </summary>
     internal void FlushIfDue()
     {
         lock (_gate)
         {
-            if (!_active || _pending.Count == 0 || _clock.UtcNow - _began < FlushEvery) return;
-            Send(RunningRetention);
+            if (!_active || (_pending.Count == 0 && _outputs.Count == 0) || _clock.UtcNow - _began < FlushEvery) return;
+            _live = true;
+            TakeOutputText(anyThread: true);
+            if (_pending.Count > 0) Send(RunningRetention);
         }
     }
 
@@ -113,20 +145,55 @@ public sealed class StreamLog
         foreach (var entry in _pending)
             if (entry is not null) batch.Add(TqJson.Serialize(entry));
         _pending.Clear();
-        _progressAt.Clear();
+        if (_progressAt.Count > 0) _progressAt.Clear();
         // Under the lock: batches leave in the order they were taken.
         try { _logs.Append(_queue, _id, batch, ttl); }
         catch (Exception) { /* a log is never worth failing a task for; the multiplexer reports Redis trouble elsewhere */ }
         _sent = true;
     }
 
-    /// <summary>The task wrote a message (or an output object's string form) to <paramref name="stream"/>.</summary>
+    /// <summary>
+    /// Turns the output objects not yet written as entries into entries, in order. On the task's thread, all of them;
+    /// on another (the flusher), those whose text is safe to take there, up to the first that is not.
+    /// </summary>
+    private void TakeOutputText(bool anyThread)
+    {
+        var taken = 0;
+        foreach (var (timeMs, item) in _outputs)
+        {
+            string? text;
+            try { text = anyThread ? _text?.TextOnAnyThread(item) : _text?.Text(item) ?? item.ToString(); }
+            catch (Exception ex) { text = $"({item.GetType().FullName}: its text could not be taken: {ex.Message})"; }
+            if (text is null) break;
+            var entry = Entry(TaskStreamEntry.Output, text);
+            entry.TimeMs = timeMs;
+            Add(entry);
+            taken++;
+        }
+        if (taken == _outputs.Count) _outputs.Clear();
+        else _outputs.RemoveRange(0, taken);
+    }
+
+    /// <summary>The task wrote an output object (its text is taken when it is going to be sent).</summary>
+    public void WriteOutput(object? item)
+    {
+        if (!_active || item is null) return;
+        lock (_gate)
+        {
+            if (!_active) return;
+            _outputs.Add((_clock.UtcNow.ToUnixMs(), item));
+            if (_live) TakeOutputText(anyThread: false);
+        }
+    }
+
+    /// <summary>The task wrote a message to <paramref name="stream"/> (not Output: <see cref="WriteOutput"/>).</summary>
     public void Write(string stream, string? message)
     {
         if (!_active) return;
         lock (_gate)
         {
             if (!_active) return;
+            TakeOutputText(anyThread: false);
             Add(Entry(stream, message ?? ""));
         }
     }
@@ -138,6 +205,7 @@ public sealed class StreamLog
         lock (_gate)
         {
             if (!_active) return;
+            TakeOutputText(anyThread: false);
             var entry = Entry(TaskStreamEntry.Information, message ?? "");
             entry.Host = true;
             Add(entry);
@@ -151,6 +219,7 @@ public sealed class StreamLog
         lock (_gate)
         {
             if (!_active) return;
+            TakeOutputText(anyThread: false);
             var entry = Entry(TaskStreamEntry.Progress, string.IsNullOrEmpty(status) ? activity ?? "" : $"{activity}: {status}");
             entry.Activity = Clip(activity ?? "");
             entry.Status = Clip(status ?? "");

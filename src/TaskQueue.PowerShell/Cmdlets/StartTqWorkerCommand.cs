@@ -88,6 +88,13 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [Parameter]
     public SwitchParameter IsolateTasks { get; set; }
 
+    /// <summary>
+    /// Keep no stream logs: what tasks write to their streams is not sent to Redis (Get-TqTaskLog and Receive-TqTask
+    /// then show only what their records hold). A task that writes nothing costs nothing either way.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter NoStreamCapture { get; set; }
+
     /// <summary>How long a fetched task stays leased without a heartbeat (default 30 s); tasks of a dead worker come back after it.</summary>
     [Parameter]
     [TimeSpanTransformation]
@@ -166,6 +173,7 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             Concurrency = Concurrency,
             Burst = Burst,
             TaskLog = EffectiveTaskLog,
+            CaptureStreams = !NoStreamCapture,
             LeaseTime = LeaseTime,
             DrainTimeout = DrainTimeout,
             RetryDelay = RetryDelay < TimeSpan.Zero ? TimeSpan.Zero : RetryDelay,

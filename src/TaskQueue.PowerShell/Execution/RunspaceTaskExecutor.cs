@@ -86,6 +86,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         _reusable = null;
         _environment.Begin();
         _streams = streams;
+        if (streams is not null) streams.OutputText = OutputText.Instance;
         ExecutionOutcome outcome;
         try { outcome = Execute(ps, task, cancel); }
         finally
@@ -183,7 +184,7 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         {
             try
             {
-                output = _streams is { } log ? InvokeLogged(ps, log) : ps.Invoke();
+                output = _streams is not null ? InvokeLogged(ps) : ps.Invoke();
             }
             catch (Exception ex)
             {
@@ -199,11 +200,14 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
         return Finish(ps, task, output);
     }
 
-    /// <summary>Invokes with each output object's string form logged as it is written.</summary>
-    private static IList<PSObject> InvokeLogged(System.Management.Automation.PowerShell ps, StreamLog log)
+    /// <summary>
+    /// Invokes with each output object's string form logged as it is written. Through the field, not the log itself:
+    /// a pipeline abandoned after a timeout that goes on writing must not write into the slot's next task's log.
+    /// </summary>
+    private IList<PSObject> InvokeLogged(System.Management.Automation.PowerShell ps)
     {
         var output = new PSDataCollection<PSObject>();
-        output.DataAdded += (sender, e) => log.Write(TaskStreamEntry.Output, Added<PSObject>(sender, e)?.ToString());
+        output.DataAdded += (sender, e) => _streams?.WriteOutput(Added<PSObject>(sender, e));
         ps.Invoke<PSObject, PSObject>(null, output, null);
         return output;
     }
@@ -386,6 +390,24 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
 
     private static string FormatTime(TimeSpan time) =>
         time.TotalSeconds < 120 ? $"{time.TotalSeconds:0.###} s" : time.ToString("c");
+
+    /// <summary>An output object's text in a task's stream log: its string form, as PowerShell's own conversion takes it.</summary>
+    private sealed class OutputText : IOutputText
+    {
+        public static readonly OutputText Instance = new();
+
+        public string Text(object item) => item.ToString() ?? "";
+
+        // A string or a number has no script behind its text: safe to take on the flusher's thread.
+        public string? TextOnAnyThread(object item) =>
+            (item is PSObject wrapped ? wrapped.BaseObject : item) switch
+            {
+                string text => text,
+                IFormattable number and (int or long or double or decimal or short or byte or uint or ulong or float) => number.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+                bool flag => flag.ToString(),
+                _ => null,
+            };
+    }
 
     public void Dispose()
     {
