@@ -209,15 +209,17 @@ try {
     }
     # The same no-op with stream capture off (Start-TqWorker -NoStreamCapture): what keeping stream logs costs a
     # task that writes nothing but its output.
+    # Returns tasks/s and the worker's CPU per task (us), the figure least moved by the machine's noise.
     function Measure-NoCapture([int] $Concurrency) {
         Clear-Redis $config
         $null = 1..$processN | Send-TqTask -Redis $config -Queue nocapture -ScriptBlock { param($x) $x + 1 }
+        $cpu0 = Get-ProcessCpuSeconds
         $summary = Start-TqWorker -Redis $config -Queue nocapture -Concurrency $Concurrency -NoStreamCapture -Burst
-        return $summary.Processed / $summary.ProcessingTime.TotalSeconds
+        return @(($summary.Processed / $summary.ProcessingTime.TotalSeconds), (((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN))
     }
     foreach ($c in $concurrencies) {
         Step "Processing $processN tasks with $c runspace(s)"
-        $oursNoCapture = @()
+        $oursNoCapture = @(); $noCaptureCpu = @()
         $ours = @(); $oursIncr = @(); $oursSigned = @(); $raw = @(); $rawScript = @(); $workerCpu = @(); $redisCpu = @(); $rawCpu = @()
         for ($r = 0; $r -lt $runs; $r++) {
             Clear-Redis $config
@@ -230,7 +232,8 @@ try {
             $ours += $summary.Processed / $summary.ProcessingTime.TotalSeconds
             $oursIncr += Measure-IncrBody $c
             $oursSigned += Measure-Signed $c
-            $oursNoCapture += Measure-NoCapture $c
+            $off = Measure-NoCapture $c
+            $oursNoCapture += $off[0]; $noCaptureCpu += $off[1]
             $cpu0 = Get-ProcessCpuSeconds
             $raw += [TaskQueueBench.RawCeiling]::Run($script, $processN, $c, $true)
             $rawCpu += ((Get-ProcessCpuSeconds) - $cpu0) * 1e6 / $processN
@@ -240,6 +243,7 @@ try {
         $results["process.incr.c$c"] = Get-Median $oursIncr
         $results["process.signed.c$c"] = Get-Median $oursSigned
         $results["process.nocapture.c$c"] = Get-Median $oursNoCapture
+        $results["cpu.nocapture.c$c"] = Get-Median $noCaptureCpu
         Step "Isolation with $c runspace(s): $dirtyN tasks that set a global variable, $isolatedN no-op tasks with -IsolateTasks"
         $results["process.dirty.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-Isolation $c $dirtyN { param($x) $global:lastSeen = $x; $x + 1 } })
         $results["process.isolated.c$c"] = Get-Median @(for ($r = 0; $r -lt $runs; $r++) { Measure-Isolation $c $isolatedN { param($x) $x + 1 } -Isolate })

@@ -146,12 +146,15 @@ if ($r.Contains('process.nocapture.c1')) {
     & $add ''
     & $add 'A worker keeps each task''s stream log (Get-TqTaskLog, Receive-TqTask; docs/PROTOCOL.md "Stream logs"). A task that writes only its output and ends before the first batch (250 ms) sends nothing: its output is in its record. The no-op with capture on (the default) against the same no-op with `Start-TqWorker -NoStreamCapture`, interleaved in the same run:'
     & $add ''
-    & $add '| Runspaces | no-op, capture on | no-op, -NoStreamCapture | on / off |'
-    & $add '|---|---|---|---|'
+    & $add '| Runspaces | no-op, capture on | no-op, -NoStreamCapture | on / off | worker CPU per task, on / off |'
+    & $add '|---|---|---|---|---|'
     foreach ($c in 1, 2, 4) {
         if (-not $r.Contains("process.nocapture.c$c")) { continue }
-        & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.nocapture.c$c"]) | $(N ($r["process.c$c"] / $r["process.nocapture.c$c"] * 100) '{0:0.0}')% |"
+        $cpuRatio = if ($r.Contains("cpu.nocapture.c$c") -and $r["cpu.nocapture.c$c"]) { "$(N $r["cpu.worker.c$c"] '{0:0.0}') / $(N $r["cpu.nocapture.c$c"] '{0:0.0}') us = $(N ($r["cpu.worker.c$c"] / $r["cpu.nocapture.c$c"] * 100) '{0:0.0}')%" } else { 'n/a' }
+        & $add "| $c | $(N $r["process.c$c"]) | $(N $r["process.nocapture.c$c"]) | $(N ($r["process.c$c"] / $r["process.nocapture.c$c"] * 100) '{0:0.0}')% | $cpuRatio |"
     }
+    & $add ''
+    & $add 'Tasks/s on two shared cores swing by a fifth from run to run; the worker''s CPU per task (this process, from the first fetch to the summary) moves far less, and is the figure to read for a cost of a few percent.'
     if ($r.Contains('process.verbose100.c2')) {
         & $add ''
         & $add "Tasks that write 100 Verbose lines each (``Send-TqTask -TaskVerbose``), 2 runspaces: $(N $r['process.verbose100.c2']) tasks/s, $(N ($r['process.verbose100.c2'] * 100)) log entries/s; Redis memory per entry kept: $(N $r['memory.logentry'] '{0:0}') bytes (an entry of 30 characters of text; the memory the logs free when deleted, over their entries)."

@@ -127,7 +127,7 @@ class TaskQueue:
 
     def send(self, queue="default", script=None, command=None, args=None, params=None, priority=None, delay=None,
              at=None, unique_key=None, depends_on=None, on_dependency_failure="Cancel", max_attempts=10, timeout=None,
-             continue_on_error=False, name=None, task_id=None):
+             continue_on_error=False, name=None, task_id=None, verbose=False, debug=False):
         """Stores one task and returns it as Task(queue, id).
 
         script: PowerShell source (a script task); command: a command name, optionally Module\\Name (a command task).
@@ -135,6 +135,8 @@ class TaskQueue:
         priority: 'High', 'Normal' or 'Low'. delay (seconds) or at (an aware datetime): when it becomes pending.
         unique_key: refused (UniqueKeyHeld) while a live task holds it. depends_on: Tasks it waits for (they must
         have succeeded; on_dependency_failure 'Run' runs it after a failure too). timeout: seconds an attempt may run.
+        verbose, debug: run it with $VerbosePreference / $DebugPreference 'Continue', so that its Verbose / Debug lines
+        reach its stream log (log()).
         """
         _check_queue(queue)
         if (script is None) == (command is None):
@@ -173,6 +175,10 @@ class TaskQueue:
             envelope["name"] = name
         if priority in ("High", "Low"):
             envelope["priority"] = priority
+        if verbose:
+            envelope["verbose"] = True
+        if debug:
+            envelope["debug"] = True
         dependencies = [d if isinstance(d, Task) else Task(*d) for d in (depends_on or [])]
         if dependencies:
             unique = list(dict.fromkeys(dependencies))
@@ -240,6 +246,53 @@ class TaskQueue:
         if self._r.zscore(_key(queue, "failed"), task_id) is None:
             return None
         return _record(self._r.hget(_key(queue, "errors"), task_id))
+
+    def log(self, task, follow=False, interval=0.25, timeout=None):
+        """The task's stream log (docs/PROTOCOL.md, "Stream logs"): yields one dict per entry, in the order the task
+        wrote them: t (unix ms), a (attempt), s (Output, Error, Warning, Verbose, Debug, Information, Progress), m (text),
+        and for progress act, st, pc. With follow, reads on every interval seconds until the task has ended (or
+        TimeoutError after timeout seconds). Once it has ended, what the log does not hold of its last attempt comes
+        from its record, as the protocol says (entries with "fromRecord": True)."""
+        key = _key(task.queue, "log:" + task.id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        read = 0
+        last_attempt, last_has_error = 0, False
+        while True:
+            # The state first, the log second: a worker writes an attempt's entries before its record.
+            ended = self._r.zscore(_key(task.queue, "succeeded"), task.id) is not None or \
+                self._r.zscore(_key(task.queue, "failed"), task.id) is not None
+            for raw in self._r.lrange(key, read, -1):
+                read += 1
+                entry = json.loads(_text(raw))
+                if entry.get("a") != last_attempt:
+                    last_attempt, last_has_error = entry.get("a"), False
+                last_has_error = last_has_error or entry.get("s") == "Error"
+                yield entry
+            if ended:
+                for entry in self._from_record(task, last_attempt, last_has_error):
+                    yield entry
+                return
+            if not follow:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("Task %s of queue '%s' did not end within %s s." % (task.id, task.queue, timeout))
+            time.sleep(interval)
+
+    def _from_record(self, task, last_attempt, last_has_error):
+        record = self.result(task.queue, task.id)
+        failed = record is None
+        if failed:
+            record = _record(self._r.hget(_key(task.queue, "errors"), task.id)) or {}
+        attempts = record.get("attempts") or 0
+        at = record.get("completedAt") or record.get("failedAt")
+        ms = int(datetime.datetime.fromisoformat(at).timestamp() * 1000) if at else _now_ms()
+        made = lambda stream, text: {"t": ms, "a": max(attempts, 1), "s": stream, "m": text, "fromRecord": True}
+        logged = attempts > 0 and last_attempt >= attempts
+        if not logged:
+            for item in record.get("output") or []:
+                yield made("Output", item if isinstance(item, str) else json.dumps(item, separators=(",", ":")))
+        if failed and record and not (logged and last_has_error):
+            yield made("Error", record.get("message", ""))
 
     def wait(self, task, timeout=None, poll=0.05):
         """Waits until the task ended: returns its success record, raises TaskFailed with its failure record, or

@@ -6,6 +6,7 @@ by a worker with the keyring TQ_TEST_KEYRING), TQ_TEST_SCRIPTS (the module's src
 import datetime
 import os
 import sys
+import time
 import unittest
 import uuid
 
@@ -52,6 +53,22 @@ class ClientTests(unittest.TestCase):
         self.assertEqual("boom", caught.exception.record["message"])
         self.assertEqual("Exception", caught.exception.record["reason"])
         self.assertIsNone(self.tq.result(QUEUE, task.id))
+
+    def test_a_running_tasks_log_is_followed_live_in_order(self):
+        task = self.tq.send(QUEUE, verbose=True, script="Write-Verbose 'copying'; 'step 1'; Start-Sleep -Seconds 3; Write-Warning 'disk low'")
+        arrivals = [(time.monotonic(), e) for e in self.tq.log(task, follow=True, timeout=60)]
+        self.assertEqual(["Verbose", "Output", "Warning"], [e["s"] for _, e in arrivals])
+        self.assertEqual(["copying", "step 1", "disk low"], [e["m"] for _, e in arrivals])
+        self.assertGreater(arrivals[-1][0] - arrivals[0][0], 2)
+        self.assertEqual([1, 1, 1], [e["a"] for _, e in arrivals])
+
+    def test_the_log_of_a_task_that_wrote_only_output_comes_from_its_record(self):
+        task = self.tq.send(QUEUE, script="'a'; 42")
+        self.tq.wait(task, timeout=60)
+        self.assertEqual(0, self.r.exists("tq:{%s}:log:%s" % (QUEUE, task.id)))
+        entries = list(self.tq.log(task))
+        self.assertEqual(["a", "42"], [e["m"] for e in entries])
+        self.assertTrue(all(e["fromRecord"] for e in entries))
 
     def test_a_delayed_task_waits_in_the_schedule_then_runs(self):
         task = self.tq.send(QUEUE, script="'later'", delay=2)
