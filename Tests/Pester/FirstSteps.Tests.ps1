@@ -66,7 +66,7 @@ Describe 'Default views fit 80 and 120 columns' {
             @{ Name = 'Get-TqFailure'; Width = $w; Labels = 'Id', 'State', 'Attempts', 'FailedAt', 'Arguments', 'Message'; Wide = 'Message' }
             @{ Name = 'Get-TqTask'; Width = $w; Labels = 'Id', 'State', 'Attempts', 'EnqueuedAt', 'Arguments', 'Name'; Wide = 'Name' }
             @{ Name = 'Get-TqQueue'; Width = $w; Labels = 'Name', 'Pending', 'Scheduled', 'Active', 'Retrying', 'Succeeded', 'Failed', 'Workers'; Wide = $null }
-            @{ Name = 'Get-TqWorker'; Width = $w; Labels = 'Host', 'ProcessId', 'Queues', 'Running', 'Processed', 'LastSeen', 'Version'; Wide = $null }
+            @{ Name = 'Get-TqWorker'; Width = $w; Labels = 'WorkerName', 'ProcessId', 'Queues', 'Running', 'Processed', 'LastSeen', 'Version'; Wide = $null }
         }
     ) {
         $objects = switch ($Name) {

@@ -32,6 +32,8 @@ public sealed class WorkerRegistry : BrokerStore
             new HashEntry("heartbeat", now),
             new HashEntry("keys", string.Join(",", info.KeyIds)),
             new HashEntry("version", info.ModuleVersion),
+            new HashEntry("name", info.WorkerName),
+            new HashEntry("tags", string.Join(",", info.WorkerTag)),
         });
         var expire = batch.KeyExpireAsync(key, TimeSpan.FromTicks(leaseTime.Ticks * 3));
         var seen = batch.SortedSetAddAsync(QueueKeys.Workers, info.Id, now);
@@ -80,6 +82,8 @@ public sealed class WorkerRegistry : BrokerStore
                 LastSeen = ClockExtensions.FromUnixMs(Number("heartbeat")),
                 KeyIds = Field("keys").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries),
                 ModuleVersion = Field("version"),
+                WorkerName = Field("name") is { Length: > 0 } name ? name : Field("host"),
+                WorkerTag = Field("tags").Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries),
             });
         }
         return workers;

@@ -63,6 +63,11 @@ internal static class DashboardViews
             w.WriteNumber("started", worker.StartedAt.ToUnixMs());
             w.WriteNumber("heartbeat", worker.LastSeen?.ToUnixMs() ?? 0);
             w.WriteString("version", worker.ModuleVersion);
+            w.WriteString("name", worker.WorkerName);
+            w.WritePropertyName("tags");
+            w.WriteStartArray();
+            foreach (var tag in worker.WorkerTag) w.WriteStringValue(tag);
+            w.WriteEndArray();
         });
 
     internal static void WriteSchedules(Utf8JsonWriter w, IEnumerable<(ScheduleDefinition Schedule, DateTimeOffset? NextDue, ScheduleRun? LastRun)> schedules) =>

@@ -21,6 +21,8 @@ public sealed class TaskError
     public string? ScriptStackTrace { get; set; }
     public string? Position { get; set; }
     public string? Worker { get; set; }
+    /// <summary>The name of the worker that ran the attempt (Start-TqWorker -WorkerName); null when no worker ran it, or before 0.3.0.</summary>
+    public string? WorkerName { get; set; }
     public int Attempts { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset FailedAt { get; set; }

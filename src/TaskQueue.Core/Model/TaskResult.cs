@@ -12,6 +12,8 @@ public sealed class TaskResult
     public string Queue { get; set; } = "";
     public string Label { get; set; } = "";
     public string Worker { get; set; } = "";
+    /// <summary>The name of the worker that ran it (Start-TqWorker -WorkerName; its host by default); null from workers before 0.3.0.</summary>
+    public string? WorkerName { get; set; }
     public int Attempts { get; set; }
     public DateTimeOffset EnqueuedAt { get; set; }
     public DateTimeOffset StartedAt { get; set; }

@@ -333,6 +333,7 @@ internal sealed class Slot
                 Queue = ShardRouter.Logical(leased.Queue),
                 Label = envelope.Label,
                 Worker = _w.WorkerId,
+                WorkerName = _w.WorkerName,
                 Attempts = leased.Attempt,
                 EnqueuedAt = envelope.EnqueuedAt,
                 StartedAt = startedAt,
@@ -368,6 +369,7 @@ internal sealed class Slot
         error.Id = leased.Id;
         error.Queue = ShardRouter.Logical(leased.Queue);
         error.Worker = _w.WorkerId;
+        error.WorkerName = _w.WorkerName;
         error.Attempts = leased.Attempt;
         error.StartedAt = startedAt;
         error.FailedAt = Clock.UtcNow;

@@ -30,6 +30,8 @@ internal sealed class SlotContext
     public RedisBroker Broker { get; }
     public WorkerOptions Options { get; }
     public string WorkerId { get; }
+    /// <summary>The worker's name, as its records say (WorkerOptions.WorkerName, the host name by default).</summary>
+    public string WorkerName => Options.WorkerName is { Length: > 0 } name ? name : Environment.MachineName;
     public LeaseBook Book { get; }
     public WorkerCounters Counters { get; }
     public Acknowledger Acknowledger { get; }

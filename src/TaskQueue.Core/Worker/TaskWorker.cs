@@ -150,6 +150,8 @@ public sealed partial class TaskWorker
             Concurrency = _options.Concurrency,
             StartedAt = Clock.UtcNow,
             ModuleVersion = WorkerInfo.EngineVersion,
+            WorkerName = _options.WorkerName is { Length: > 0 } name ? name : Environment.MachineName,
+            WorkerTag = _options.WorkerTags,
         };
         // Running tasks' stream logs go to Redis a few times a second (StreamLog).
         using var flusher = new Timer(_ => { foreach (var slot in _slots) slot.Streams?.FlushIfDue(); }, null, StreamLog.FlushEvery, StreamLog.FlushEvery);

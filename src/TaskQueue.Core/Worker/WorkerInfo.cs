@@ -8,6 +8,13 @@ public class WorkerInfo
 {
     public string Id { get; set; } = "";
     public string Host { get; set; } = "";
+    /// <summary>
+    /// The worker's name (Start-TqWorker -WorkerName; the host name by default): what records say ran a task. Several
+    /// workers may share a name (a pool). Empty for workers older than 0.3.0, which read as their host.
+    /// </summary>
+    public string WorkerName { get; set; } = "";
+    /// <summary>The worker's tags (Start-TqWorker -WorkerTag): what a broadcast can select workers by.</summary>
+    public IReadOnlyList<string> WorkerTag { get; set; } = Array.Empty<string>();
     public int ProcessId { get; set; }
     public IReadOnlyList<string> Queues { get; set; } = Array.Empty<string>();
     public int Concurrency { get; set; }

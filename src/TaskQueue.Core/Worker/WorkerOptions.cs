@@ -43,6 +43,12 @@ public sealed class WorkerOptions
     /// </summary>
     public bool CaptureStreams { get; set; } = true;
 
+    /// <summary>The worker's name: what its records say ran a task (TaskResult.WorkerName). Defaults to the host name.</summary>
+    public string? WorkerName { get; set; }
+
+    /// <summary>The worker's tags, published with its description (Get-TqWorker).</summary>
+    public IReadOnlyList<string> WorkerTags { get; set; } = Array.Empty<string>();
+
     /// <summary>Unique id of this worker; defaults to host:pid:random.</summary>
     public string? WorkerId { get; set; }
 

@@ -95,6 +95,18 @@ public sealed class StartTqWorkerCommand : TqCmdlet
     [Parameter]
     public SwitchParameter NoStreamCapture { get; set; }
 
+    /// <summary>
+    /// The worker's name (default: the host name): what the records of the tasks it runs say ran them (WorkerName,
+    /// PSComputerName) and what Get-TqWorker shows. Several workers may share a name (a pool).
+    /// </summary>
+    [Parameter]
+    [ValidateSimpleName("worker name", 64)]
+    public string? WorkerName { get; set; }
+
+    /// <summary>Tags the worker publishes (Get-TqWorker, the dashboard): letters, digits, '-', '_' or '.', each.</summary>
+    [Parameter]
+    public string[] WorkerTag { get; set; } = Array.Empty<string>();
+
     /// <summary>How long a fetched task stays leased without a heartbeat (default 30 s); tasks of a dead worker come back after it.</summary>
     [Parameter]
     [TimeSpanTransformation]
@@ -167,8 +179,15 @@ public sealed class StartTqWorkerCommand : TqCmdlet
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-SuccessRetention and -FailureRetention must be longer than zero."), "RetentionNotPositive", ErrorCategory.InvalidArgument, null));
         if (LeaseTime < TimeSpan.FromSeconds(1))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-LeaseTime must be at least 1 second."), "LeaseTooShort", ErrorCategory.InvalidArgument, LeaseTime));
+        foreach (var tag in WorkerTag)
+        {
+            if (!System.Text.RegularExpressions.Regex.IsMatch(tag ?? "", @"^[A-Za-z0-9_.\-]{1,64}$"))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{tag}' is not a valid worker tag: use 1 to 64 letters, digits, '-', '_' or '.' (no spaces)."), "InvalidWorkerTag", ErrorCategory.InvalidArgument, tag));
+        }
         var options = new WorkerOptions
         {
+            WorkerName = WorkerName,
+            WorkerTags = System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Distinct(WorkerTag, StringComparer.OrdinalIgnoreCase)),
             Queues = Queue,
             Concurrency = Concurrency,
             Burst = Burst,

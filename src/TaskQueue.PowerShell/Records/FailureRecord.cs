@@ -28,6 +28,10 @@ public sealed class FailureRecord
     public string? Position { get; set; }
     public int Attempts { get; set; }
     public string? Worker { get; set; }
+    /// <summary>The name of the worker that ran the attempt (Start-TqWorker -WorkerName; its host by default).</summary>
+    public string? WorkerName { get; set; }
+    /// <summary>Where the failure came from, as Invoke-Command's results say it: the worker's name.</summary>
+    public string? PSComputerName => WorkerName;
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset FailedAt { get; set; }
     public object?[] Output { get; set; } = Array.Empty<object?>();
@@ -61,6 +65,7 @@ public sealed class FailureRecord
             Position = e.Position,
             Attempts = e.Attempts,
             Worker = e.Worker,
+            WorkerName = e.WorkerName ?? (e.Worker is null ? null : SuccessRecord.WorkerHost(e.Worker)),
             StartedAt = e.StartedAt,
             FailedAt = e.FailedAt,
             Output = PSJsonReader.OutputFromJson(e.Output),

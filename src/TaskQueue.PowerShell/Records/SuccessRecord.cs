@@ -17,6 +17,10 @@ public sealed class SuccessRecord
     public System.Collections.Hashtable? Parameters { get; set; }
     public int Attempts { get; set; }
     public string Worker { get; set; } = "";
+    /// <summary>The name of the worker that ran it (Start-TqWorker -WorkerName; its host by default).</summary>
+    public string WorkerName { get; set; } = "";
+    /// <summary>Where the result came from, as Invoke-Command's results say it: the worker's name.</summary>
+    public string PSComputerName => WorkerName;
     public DateTimeOffset EnqueuedAt { get; set; }
     public DateTimeOffset StartedAt { get; set; }
     public DateTimeOffset CompletedAt { get; set; }
@@ -25,6 +29,10 @@ public sealed class SuccessRecord
     public string[] Information { get; set; } = Array.Empty<string>();
     /// <summary>Non-terminating errors of a task sent with -ContinueOnError.</summary>
     public string[] Errors { get; set; } = Array.Empty<string>();
+
+    /// <summary>A record of a worker before 0.3.0 has no WorkerName: its worker id starts with the host name (host:pid:random).</summary>
+    internal static string WorkerHost(string? workerId) =>
+        string.IsNullOrEmpty(workerId) ? "" : workerId!.Split(':')[0];
 
     internal static SuccessRecord From(TaskResult result) => new()
     {
@@ -36,6 +44,7 @@ public sealed class SuccessRecord
         Parameters = PSJsonReader.ParametersFromJson(result.Params),
         Attempts = result.Attempts,
         Worker = result.Worker,
+        WorkerName = result.WorkerName ?? WorkerHost(result.Worker),
         EnqueuedAt = result.EnqueuedAt,
         StartedAt = result.StartedAt,
         CompletedAt = result.CompletedAt,
