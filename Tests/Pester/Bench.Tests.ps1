@@ -9,7 +9,8 @@ Describe 'build.ps1 bench -Quick' {
     It 'measures every case' {
         foreach ($name in 'ceiling.lpush.P64', 'enqueue.bulk', 'enqueue.piped', 'process.c1', 'process.c4', 'raw.function.c2',
             'latency.p50', 'latency.p99', 'memory.pending', 'memory.success', 'process.signed.c2', 'process.dirty.c2', 'process.isolated.c2',
-            'idle.q1', 'idle.q1000', 'flow.none', 'flow.wide', 'flow.one', 'flow.levels', 'replicas.w0.send', 'replicas.w1.send', 'replicas.w0.process', 'replicas.w1.process') {
+            'idle.q1', 'idle.q1000', 'flow.none', 'flow.wide', 'flow.one', 'flow.levels', 'replicas.w0.send', 'replicas.w1.send', 'replicas.w0.process', 'replicas.w1.process',
+            'process.nocapture.c2', 'cpu.nocapture.c2', 'process.verbose100.c2', 'memory.logentry') {
             $figures.$name | Should -BeGreaterThan 0 -Because $name
         }
     }
@@ -18,6 +19,7 @@ Describe 'build.ps1 bench -Quick' {
         $report = Get-Content -Raw (Join-Path $out 'BENCHMARKS.md')
         $report | Should -Match '## Targets'
         $report | Should -Match '### What each task starts from'
+        $report | Should -Match '### Stream logs'
         $report | Should -Match '\| 4 \| [\d,]+ \|'
         [xml](Get-Content -Raw (Join-Path $out 'docs/bench-processing.svg')) | Should -Not -BeNullOrEmpty
     }
