@@ -51,7 +51,9 @@ Describe 'Get-TqTaskLog' {
         $log.Attempt | Sort-Object -Unique | Should -Be 1
         # Times are the worker's, in the order written.
         for ($i = 1; $i -lt $log.Count; $i++) { $log[$i].Time | Should -BeGreaterOrEqual $log[$i - 1].Time }
-        (Get-Date) - $log[0].Time.LocalDateTime | Should -BeLessThan ([timespan]::FromMinutes(1))
+        # The worker's clock, in UTC.
+        $log[0].Time.Offset | Should -Be ([timespan]::Zero)
+        ([datetimeoffset]::UtcNow - $log[0].Time) | Should -BeLessThan ([timespan]::FromMinutes(1))
         @(Get-TqTaskLog -Queue $queue -Id $t.Id -Stream Warning, verbose).Message | Should -Be @('verbose1', 'warning1', 'verbose2')
         (Get-TqTaskLog -Queue $queue -Id $t.Id | Out-String -Width 120) | Should -Match 'Copying: file 3 of 10 30%'
     }
@@ -80,12 +82,15 @@ Describe 'Get-TqTaskLog' {
         $log.Message | Should -Be @('only output', '42')
     }
 
-    It 'follows a running task: the first entry arrives while the task still runs' {
-        $t = Send-TqTask -Queue $queue -ScriptBlock { 'first'; Start-Sleep -Seconds 3; Write-Warning 'last' }
+    It 'follows a running task: the first entry (<First>) arrives while the task still runs' -ForEach @(
+        @{ First = 'a string'; Script = { 'first'; Start-Sleep -Seconds 3; Write-Warning 'last' }; Expected = 'first' }
+        @{ First = 'an object'; Script = { [pscustomobject]@{ Step = 1 }; Start-Sleep -Seconds 3; Write-Warning 'last' }; Expected = '@{Step=1}' }
+    ) {
+        $t = Send-TqTask -Queue $queue -ScriptBlock $Script
         $worker = Start-TqWorker -Queue $queue -AsJob
         try {
             $arrivals = Get-TqTaskLog -Queue $queue -Id $t.Id -Follow | ForEach-Object { [pscustomobject]@{ At = [datetime]::UtcNow; Entry = $_ } }
-            $arrivals.Entry.Message | Should -Be @('first', 'last')
+            $arrivals.Entry.Message | Should -Be @($Expected, 'last')
             ($arrivals[1].At - $arrivals[0].At).TotalSeconds | Should -BeGreaterThan 2
             # Returned once the task ended.
             (Get-TqTask -Queue $queue -Id $t.Id).State | Should -Be 'Succeeded'
@@ -215,6 +220,17 @@ Describe 'Receive-TqTask' {
             $bar = $seen.Progress | Where-Object Activity -eq 'Patching' | Select-Object -First 1
             $bar.StatusDescription | Should -Be 'half way'
             $bar.PercentComplete | Should -Be 50
+        }
+        finally { $worker | Stop-Job -PassThru | Remove-Job -Force }
+    }
+
+    It 'writes the output of a task whose output arrived while it ran, and nothing more by its end' {
+        $t = Send-TqTask -Queue $queue -ScriptBlock { [pscustomobject]@{ Server = 'web01' }; Start-Sleep -Seconds 2 }
+        $worker = Start-TqWorker -Queue $queue -AsJob
+        try {
+            $out = @(Receive-TqTask -Queue $queue -Id $t.Id -Wait)
+            $out.Count | Should -Be 1
+            $out[0].Server | Should -Be 'web01'
         }
         finally { $worker | Stop-Job -PassThru | Remove-Job -Force }
     }

@@ -12,6 +12,8 @@ public interface IOutputText
     string Text(object item);
     /// <summary>The object's string form where taking it is safe on any thread (a string, a number); else null.</summary>
     string? TextOnAnyThread(object item);
+    /// <summary>Whether <see cref="TextOnAnyThread"/> gives the object's text (a type check: nothing is formatted).</summary>
+    bool HasTextOnAnyThread(object item);
 }
 
 /// <summary>
@@ -22,9 +24,10 @@ public interface IOutputText
 /// <remarks>
 /// The hot path pays nothing in Redis: a task that writes nothing sends nothing, and neither does one that writes only
 /// output and ends before the first batch, because its output is in its record (the log's readers take it from there).
-/// Such a task does not even pay for its output's text: output objects are kept as they are, at the tail of what is
-/// unsent, and their text is taken only when it is going to be sent (another stream is written, the task runs past the
-/// first batch, or it ends with something sent). A task writes at most <see cref="MaxEntries"/> entries and
+/// Such a task does not even pay for its output's text when it is a string or a number: those are kept as they are, at
+/// the tail of what is unsent, and their text is taken only when it is going to be sent (another stream is written,
+/// the task runs past the first batch, or it ends with something sent). Any other object's text is taken at once, on
+/// the task's thread (it may run the object's own script), so the flusher can always send what came before. A task writes at most <see cref="MaxEntries"/> entries and
 /// <see cref="MaxBytes"/> of text per attempt; what is beyond is counted and dropped, and one Warning entry at the end
 /// says how much. Progress is coalesced: of the updates of one activity written between two batches only the last is
 /// sent, however fast a loop calls Write-Progress. Entries are redacted as records are
@@ -182,7 +185,9 @@ public sealed class StreamLog
         {
             if (!_active) return;
             _outputs.Add((_clock.UtcNow.ToUnixMs(), item));
-            if (_live) TakeOutputText(anyThread: false);
+            // An object whose text only this thread may take has it taken now, so that the flusher never waits for
+            // the task's next write to send it; a string's or a number's waits until it is going to be sent.
+            if (_live || _text is null || !_text.HasTextOnAnyThread(item)) TakeOutputText(anyThread: false);
         }
     }
 

@@ -51,13 +51,16 @@ public sealed class ReceiveTqTaskCommand : TaskLogCmdlet
         var held = 0;
         object?[]? objects = null;
         var used = 0;
+        // Once the task has ended: its output objects, from its record, and first those of the Output entries held.
+        void TakeObjects(TaskLogCursor cursor)
+        {
+            if (!cursor.Ended || objects is not null) return;
+            objects = PSJsonReader.OutputFromJson(cursor.Result?.Output ?? cursor.Error?.Output);
+            for (; held > 0; held--) WriteOutput(objects, ref used, null);
+        }
         var cursor = ReadLog(id, Wait, (cursor, entries) =>
         {
-            if (cursor.Ended && objects is null)
-            {
-                objects = PSJsonReader.OutputFromJson(cursor.Result?.Output ?? cursor.Error?.Output);
-                for (; held > 0; held--) WriteOutput(objects, ref used, null);
-            }
+            TakeObjects(cursor);
             foreach (var entry in entries)
             {
                 if (entry.Stream != TaskStreamEntry.Output) WriteEntry(cursor, entry);
@@ -66,7 +69,10 @@ public sealed class ReceiveTqTaskCommand : TaskLogCmdlet
                 else WriteObject(entry.Message);
             }
         });
-        if (cursor is null || objects is null) return;
+        if (cursor is null) return;
+        // The read that found the task ended may have brought no entry.
+        TakeObjects(cursor);
+        if (objects is null) return;
         // Objects the log has no entry for (it was bounded, or written by an older worker).
         while (used < objects.Length) WriteOutput(objects, ref used, null);
     }

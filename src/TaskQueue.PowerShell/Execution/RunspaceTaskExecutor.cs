@@ -407,6 +407,9 @@ internal sealed class RunspaceTaskExecutor : ITaskExecutor
                 bool flag => flag.ToString(),
                 _ => null,
             };
+
+        public bool HasTextOnAnyThread(object item) =>
+            (item is PSObject wrapped ? wrapped.BaseObject : item) is string or int or long or double or decimal or short or byte or uint or ulong or float or bool;
     }
 
     public void Dispose()

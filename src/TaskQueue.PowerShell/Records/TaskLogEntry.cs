@@ -9,7 +9,7 @@ public sealed class TaskLogEntry
     public string Id { get; set; } = "";
     public string Queue { get; set; } = "";
     public int Attempt { get; set; }
-    /// <summary>When the task wrote it (the worker's clock), local time.</summary>
+    /// <summary>When the task wrote it: the worker's clock, in UTC (the table view shows local time).</summary>
     public DateTimeOffset Time { get; set; }
     /// <summary>Output, Error, Warning, Verbose, Debug, Information or Progress.</summary>
     public string Stream { get; set; } = "";
@@ -31,7 +31,7 @@ public sealed class TaskLogEntry
         Id = id,
         Queue = queue,
         Attempt = entry.Attempt,
-        Time = entry.Time.ToLocalTime(),
+        Time = entry.Time,
         Stream = entry.Stream,
         Message = entry.Message,
         Activity = entry.Activity,
