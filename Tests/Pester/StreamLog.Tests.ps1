@@ -115,6 +115,24 @@ Describe 'Get-TqTaskLog' {
         finally { $worker | Stop-Job -PassThru | Remove-Job -Force }
     }
 
+    It 'reads the log of a task in a sharded queue from the shard that holds it' {
+        $sharded = New-TestQueue 'logshard'
+        try {
+            Set-TqQueue -Name $sharded -Shards 4
+            $tasks = 1..6 | Send-TqTask -Queue $sharded -ScriptBlock { param($n) Write-Warning "shard task $n" }
+            $null = Start-TqWorker -Queue $sharded -Burst
+            foreach ($n in 1..6) {
+                (Get-TqTaskLog -Queue $sharded -Id $tasks[$n - 1].Id).Message | Should -Be "shard task $n"
+            }
+            # The tasks went to more than one shard, and each log under its shard's hash tag.
+            @(Get-TestKey "tq:{$sharded~*}:log:*").Count | Should -BeGreaterThan 0
+        }
+        finally {
+            foreach ($i in 1..3) { Remove-TestQueue "$sharded~$i" }
+            Remove-TestQueue $sharded
+        }
+    }
+
     It 'says when there is no such task' {
         Get-TqTaskLog -Queue $queue -Id 'nosuchtask' -ErrorVariable missing -ErrorAction SilentlyContinue
         $missing[0].FullyQualifiedErrorId | Should -Match 'TaskNotFound'
