@@ -119,7 +119,8 @@ Describe 'Get-TqTaskLog' {
         $sharded = New-TestQueue 'logshard'
         try {
             Set-TqQueue -Name $sharded -Shards 4
-            $tasks = 1..6 | Send-TqTask -Queue $sharded -ScriptBlock { param($n) Write-Warning "shard task $n" }
+            # Verbose lines: a record keeps none, so only the log can give them.
+            $tasks = 1..6 | Send-TqTask -Queue $sharded -ScriptBlock { param($n) Write-Verbose "shard task $n" -Verbose }
             $null = Start-TqWorker -Queue $sharded -Burst
             foreach ($n in 1..6) {
                 (Get-TqTaskLog -Queue $sharded -Id $tasks[$n - 1].Id).Message | Should -Be "shard task $n"
