@@ -70,6 +70,16 @@ public sealed class TaskReads : BrokerStore
         return states;
     }
 
+    /// <summary>Whether Redis shows a task of a queue or shard (as stored) leased to <paramref name="workerId"/>, its lease running past <paramref name="nowMs"/>.</summary>
+    public async Task<bool> HoldsLeaseAsync(string storedQueue, string id, string workerId, long nowMs)
+    {
+        var k = Keys(storedQueue);
+        var db = Db;
+        var owner = db.HashGetAsync(k.Owners, id);
+        var deadline = db.SortedSetScoreAsync(k.Active, id);
+        return (string?)await owner.ConfigureAwait(false) == workerId && await deadline.ConfigureAwait(false) is { } ends && ends > nowMs;
+    }
+
     /// <summary>
     /// Of the given tasks, those waiting to be retried, each with the error of its last attempt (Wait-TqTask warns of
     /// them). Pipelined: one read per id and shard, and one more per retrying task.

@@ -39,13 +39,17 @@ internal sealed class Heartbeat
     {
         while (!stop.IsCancellationRequested)
         {
+            var began = LeaseBook.MonotonicMs;
             try
             {
                 await BeatAsync().ConfigureAwait(false);
+                // A beat that took longer than the interval between beats met a stalled or cut-off Redis.
+                if (LeaseBook.MonotonicMs - began > _options.HeartbeatInterval.TotalMilliseconds) _book.NoteRedisTrouble();
             }
             catch (Exception ex) when (RedisTrouble.IsConnectionProblem(ex))
             {
                 // The dispatcher reports outages; leases are renewed on the next beat.
+                _book.NoteRedisTrouble();
             }
             NativeHeap.Trim();
             try { await Task.Delay(_options.HeartbeatInterval, stop).ConfigureAwait(false); }

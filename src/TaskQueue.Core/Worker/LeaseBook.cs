@@ -24,6 +24,21 @@ internal sealed class LeaseBook
     private readonly ConcurrentDictionary<LeasedTask, byte> _finishing = new();
     private readonly ConcurrentDictionary<LeasedTask, byte> _cancelRequested = new();
     private readonly object _changed = new();
+    /// <summary>Milliseconds of a monotonic clock (not the wall clock, which a test may move).</summary>
+    public static long MonotonicMs => System.Diagnostics.Stopwatch.GetTimestamp() / (System.Diagnostics.Stopwatch.Frequency / 1000);
+
+    // When this worker last saw Redis fail or answer late (MonotonicMs), or long.MinValue.
+    private long _troubleAt = long.MinValue;
+
+    /// <summary>Redis failed a command of this worker, or answered a heartbeat late (a stall, a cut line).</summary>
+    public void NoteRedisTrouble() => Interlocked.Exchange(ref _troubleAt, MonotonicMs);
+
+    /// <summary>Whether Redis was in trouble for this worker within <paramref name="window"/>.</summary>
+    public bool TroubledWithin(TimeSpan window)
+    {
+        var at = Interlocked.Read(ref _troubleAt);
+        return at != long.MinValue && MonotonicMs - at <= (long)window.TotalMilliseconds;
+    }
     private int _suspects;
 
     /// <summary>Tasks held now.</summary>

@@ -270,7 +270,7 @@ internal sealed class Slot
         // to, while it waited (the worker was stopped or cut off from Redis): another worker, whose reading of Redis's
         // clock may differ from this one's by a little, may run it already. Handed back only if Redis says it is still
         // this worker's.
-        if (leased.LeaseEndsMs <= Clock.UtcNow.ToUnixMs() + StartMarginMs)
+        if (leased.LeaseEndsMs <= Clock.UtcNow.ToUnixMs() + StartMarginMs || !StillHeld(leased))
         {
             _w.Log.Warning($"Task {leased.Id} of queue '{leased.Queue}' was not started: its lease ran out while it waited for a slot (was this worker stopped or cut off from Redis?).");
             _w.Acknowledger.HandBack(leased.Queue, new[] { leased });
@@ -362,6 +362,25 @@ internal sealed class Slot
             RecordFailure(leased, envelope, startedAt, error);
         }
         return executor;
+    }
+
+    /// <summary>
+    /// Within a lease time of Redis failing this worker or answering it late (a stall, a cut line), what the worker
+    /// believes of a lease is not enough: another worker may have recovered the task meanwhile, so Redis is asked
+    /// whether the lease is still this worker's before the task starts (two reads; never in steady operation). A
+    /// Redis that cannot say counts as no.
+    /// </summary>
+    private bool StillHeld(LeasedTask leased)
+    {
+        if (!_w.Book.TroubledWithin(_w.Options.LeaseTime)) return true;
+        try
+        {
+            return _w.Broker.Reads.HoldsLeaseAsync(leased.Queue, leased.Id, _w.WorkerId, Clock.UtcNow.ToUnixMs() + StartMarginMs).GetAwaiter().GetResult();
+        }
+        catch (Exception)
+        {
+            return false;
+        }
     }
 
     private void RecordFailure(LeasedTask leased, TaskEnvelope? envelope, DateTimeOffset startedAt, TaskError error)

@@ -248,6 +248,7 @@ public sealed partial class TaskWorker
             {
                 // One warning per change of trouble, not one per retry: an outage of hours stays readable.
                 var unreachable = RedisTrouble.IsConnectionProblem(ex);
+                if (unreachable) _book.NoteRedisTrouble();
                 var trouble = unreachable ? "unreachable" : ex.Message;
                 if (trouble != _trouble)
                 {
